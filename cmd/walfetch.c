@@ -1,0 +1,82 @@
+/*
+ * walfetch WAL_NAME DEST_PATH: PostgreSQL's restore_command
+ * ('walfetch %f %p').  Exit 1 means "not in the archive"; any other failure
+ * has its own code, or 126 when recovery must stop rather than end early.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include "archive.h"
+#include "common.h"
+#include "log.h"
+#include "pgcontrol.h"
+
+static const char usage[] =
+	"usage: walfetch [OPTIONS] WAL_NAME DEST_PATH\n"
+	"Restores one WAL file; for restore_command = 'walfetch %f %p'.\n"
+	"\n"
+	"  -c, --config FILE    configuration file (default $WALARCHIVE_CONFIG, else\n"
+	"                       /etc/walarchive.conf)\n"
+	"  -s, --set KEY=VALUE  override a setting (repeatable)\n"
+	"  -D, --pgdata DIR     data directory whose global/pg_control names the cluster\n"
+	"                       (default: the current directory, as restore_command runs)\n"
+	"  -v, --verbose        log every step\n"
+	"  -h, --help           show this help\n"
+	"  -V, --version        show the version\n"
+	"\n"
+	"exit codes: 0 restored, 1 not in the archive, 2 bad arguments, 3 bad\n"
+	"configuration, 6 archive unreachable or I/O error, 7 archived object\n"
+	"corrupt, 8 authentication or host key refused; 126 instead of 2..8 when\n"
+	"fetch_on_error says recovery must stop (stop; or auto outside standby mode)\n";
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		WAL_CMD_LONG_OPTS,
+		{ "pgdata", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 }
+	};
+	wal_cmd cmd;
+	wal_error err;
+	wal_fetch_result res;
+	const char *datadir = ".";
+	int opt;
+
+	wal_cmd_init(&cmd, "walfetch", usage);
+	while ((opt = getopt_long(argc, argv, WAL_CMD_SHORT_OPTS "D:", longopts, NULL)) != -1) {
+		if (wal_cmd_option(&cmd, opt, optarg))
+			continue;
+		if (opt == 'D')
+			datadir = optarg;
+		else
+			wal_cmd_usage_error(&cmd, "unknown option");
+	}
+	if (argc - optind != 2)
+		wal_cmd_usage_error(&cmd, "want WAL_NAME and DEST_PATH");
+	const char *wal_name = argv[optind], *dest = argv[optind + 1];
+
+	wal_error_clear(&err);
+	wal_err rc = wal_cmd_load_config(&cmd, &err);
+	if (rc == WAL_OK)
+		rc = wal_fetch(&cmd.cfg, wal_name, dest, datadir, &res, &err);
+
+	int code = wal_cmd_exit_code(rc);
+	if (rc == WAL_OK) {
+		wal_log(WAL_LOG_INFO, "%s: restored from %s (%" PRIu64 " bytes)", wal_name, res.object,
+			res.bytes);
+	} else if (code == EXIT_NOTFOUND) {
+		/* PostgreSQL asks for files that do not exist yet: routine */
+		wal_log(WAL_LOG_INFO, "%s", err.msg);
+	} else {
+		/* in archive recovery a plain failure means "end of WAL" and the
+		 * server promotes early; exit above 125 makes it stop instead */
+		int stop = cmd.cfg.fetch_on_error == WAL_ONERR_STOP ||
+			   (cmd.cfg.fetch_on_error == WAL_ONERR_AUTO && !wal_datadir_is_standby(datadir));
+		if (stop)
+			code = EXIT_STOP_RECOVERY;
+		wal_log(WAL_LOG_ERROR, "%s%s", err.msg,
+			stop ? "; stopping recovery (fetch_on_error)" : "");
+	}
+	wal_config_free(&cmd.cfg);
+	return code;
+}

@@ -1,0 +1,71 @@
+/*
+ * walpush WAL_PATH WAL_NAME: PostgreSQL's archive_command ('walpush %p %f').
+ * Exits 0 only when the archive holds a durable copy of exactly these bytes.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include "archive.h"
+#include "common.h"
+#include "log.h"
+
+static const char usage[] =
+	"usage: walpush [OPTIONS] WAL_PATH WAL_NAME\n"
+	"Archives one WAL file; for archive_command = 'walpush %p %f'.\n"
+	"\n"
+	"  -c, --config FILE    configuration file (default $WALARCHIVE_CONFIG, else\n"
+	"                       /etc/walarchive.conf)\n"
+	"  -s, --set KEY=VALUE  override a setting (repeatable)\n"
+	"  -D, --pgdata DIR     data directory whose global/pg_control names the cluster\n"
+	"                       (default: the current directory, as archive_command runs)\n"
+	"  -v, --verbose        log every step\n"
+	"  -h, --help           show this help\n"
+	"  -V, --version        show the version\n"
+	"\n"
+	"exit codes: 0 archived (or already archived with identical content), 2 bad\n"
+	"arguments, 3 bad configuration, 4 the archive holds different content under\n"
+	"this name, 5 not a valid WAL file of this name or cluster, 6 archive\n"
+	"unreachable or I/O error, 8 authentication or host key refused\n";
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		WAL_CMD_LONG_OPTS,
+		{ "pgdata", required_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 }
+	};
+	wal_cmd cmd;
+	wal_error err;
+	wal_push_result res;
+	const char *datadir = ".";
+	int opt;
+
+	wal_cmd_init(&cmd, "walpush", usage);
+	while ((opt = getopt_long(argc, argv, WAL_CMD_SHORT_OPTS "D:", longopts, NULL)) != -1) {
+		if (wal_cmd_option(&cmd, opt, optarg))
+			continue;
+		if (opt == 'D')
+			datadir = optarg;
+		else
+			wal_cmd_usage_error(&cmd, "unknown option");
+	}
+	if (argc - optind != 2)
+		wal_cmd_usage_error(&cmd, "want WAL_PATH and WAL_NAME");
+	const char *wal_path = argv[optind], *wal_name = argv[optind + 1];
+
+	wal_error_clear(&err);
+	wal_err rc = wal_cmd_load_config(&cmd, &err);
+	if (rc == WAL_OK)
+		rc = wal_push(&cmd.cfg, wal_path, wal_name, datadir, &res, &err);
+
+	if (rc != WAL_OK)
+		wal_log(WAL_LOG_ERROR, "%s", err.msg);
+	else if (res.outcome == WAL_PUSH_DUPLICATE)
+		wal_log(WAL_LOG_NOTICE, "%s: already archived with identical content at %s", wal_name,
+			res.object);
+	else
+		wal_log(WAL_LOG_INFO, "%s: archived at %s (%" PRIu64 " bytes stored)", wal_name,
+			res.object, res.stored_bytes);
+	wal_config_free(&cmd.cfg);
+	return wal_cmd_exit_code(rc);
+}

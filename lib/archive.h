@@ -1,0 +1,102 @@
+/*
+ * The archive's layout and its three jobs (push, fetch, prune):
+ *   <root>/<system-id>/walarchive.info
+ *   <root>/<system-id>/<TTTTTTTTLLLLLLLL>/<segment>[.partial][.lz4]
+ *   <root>/<system-id>/<TTTTTTTTLLLLLLLL>/<segment>.<offset>.backup[.lz4]
+ *   <root>/<system-id>/<TTTTTTTT>.history[.lz4]
+ * The system id is printed in decimal, as pg_controldata shows it.
+ */
+#ifndef WAL_ARCHIVE_H
+#define WAL_ARCHIVE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "config.h"
+#include "error.h"
+#include "store.h"
+#include "walname.h"
+
+#define WAL_INFO_NAME "walarchive.info"
+
+/* Object path of name under system_id, with ".lz4" when compressed. */
+void wal_archive_object_path(uint64_t system_id, const wal_name *name, int compressed,
+			     char *out, size_t cap);
+
+/* What walpush did. */
+typedef enum wal_push_outcome {
+	WAL_PUSHED,            /* stored now */
+	WAL_PUSH_DUPLICATE     /* the archive already held identical content */
+} wal_push_outcome;
+
+typedef struct wal_push_result {
+	wal_push_outcome outcome;
+	uint64_t system_id;
+	uint64_t in_bytes;
+	uint64_t stored_bytes;
+	char object[512];      /* path of the object in the archive */
+} wal_push_result;
+
+/*
+ * Archives the file at wal_path under file_name (%f): validates the name, the
+ * header (for segments and partials) and the system identifier against
+ * datadir's pg_control when datadir is not NULL and has one; stores it
+ * (compressed as cfg says) so that WAL_OK means a durable copy of exactly
+ * these bytes exists.  An existing object with the same content is
+ * WAL_OK/WAL_PUSH_DUPLICATE; with different content WAL_EEXIST_DIFFERENT and
+ * the object is untouched.
+ */
+wal_err wal_push(const wal_config *cfg, const char *wal_path, const char *file_name,
+		 const char *datadir, wal_push_result *res, wal_error *e);
+
+typedef struct wal_fetch_result {
+	uint64_t system_id;
+	uint64_t bytes;
+	char object[512];
+} wal_fetch_result;
+
+/*
+ * Restores file_name (%f) into dest_path (%p): the bytes go to a temporary file in
+ * dest_path's directory, are verified (LZ4 checksum, WAL header for
+ * segments), fsynced and renamed into place, so dest_path never holds a
+ * partial or corrupt file.  WAL_ENOENT when the archive answered and has no
+ * such object.  The cluster is datadir's pg_control system id, else
+ * cfg->system_id, else the only cluster in the archive (WAL_EAMBIGUOUS if
+ * several).
+ */
+wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest_path,
+		  const char *datadir, wal_fetch_result *res, wal_error *e);
+
+typedef struct wal_prune_opts {
+	const char *before;    /* --before WAL_NAME, or NULL */
+	int keep_backups;      /* --keep-backups N, 0 = unset */
+	int keep_days;         /* --keep-days D, -1 = unset */
+	int dry_run;
+	uint64_t system_id;    /* 0 = from datadir, cfg, or the only cluster */
+	const char *datadir;
+	/* Called for each object removed (or that would be, in a dry run). */
+	void (*on_object)(void *arg, const char *path, int64_t size);
+	void *arg;
+} wal_prune_opts;
+
+typedef struct wal_prune_result {
+	uint64_t objects;
+	uint64_t bytes;
+	uint64_t dirs;
+	int backups;           /* backups found (with keep_backups) */
+	char horizon[WAL_NAME_MAX];   /* first segment kept */
+} wal_prune_result;
+
+/*
+ * Removes archived WAL that sorts before the horizon the options define (the
+ * most conservative of those given).  History files are always kept.  Refuses
+ * (without removing anything) if any directory cannot be listed.  When
+ * keep_backups asks for more backups than the archive has, nothing is removed.
+ */
+wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_result *res,
+		  wal_error *e);
+
+/* Resolves which cluster's tree to use (see wal_fetch). */
+wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,
+			      uint64_t *system_id, wal_error *e);
+
+#endif

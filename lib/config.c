@@ -1,0 +1,366 @@
+/*
+ * The configuration file and --set overrides: one table describes every
+ * setting (name, type, where it lives in wal_config), and one parser reads
+ * postgresql.conf-style lines into it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "config.h"
+#include "log.h"
+
+typedef enum { T_STRING, T_BOOL, T_INT, T_ENUM, T_U64, T_MODE } setting_type;
+
+typedef struct setting {
+	const char *name;
+	setting_type type;
+	size_t offset;
+	int secret;             /* refused in files that others can read */
+	int min, max;           /* T_INT range */
+	const char *const *choices;  /* T_ENUM names, index = value */
+} setting;
+
+static const char *const compress_names[] = { "none", "lz4", NULL };
+static const char *const onerr_names[] = { "auto", "stop", "continue", NULL };
+static const char *const style_names[] = { "host", "path", NULL };
+static const char *const level_names[] = { "error", "warning", "notice", "info", "debug", NULL };
+
+#define S(n, t) #n, t, offsetof(wal_config, n)
+static const setting settings[] = {
+	{ S(archive, T_STRING), 0, 0, 0, NULL },
+	{ S(compress, T_ENUM), 0, 0, 0, compress_names },
+	{ S(compress_level, T_INT), 0, 1, 12, NULL },
+	{ S(file_mode, T_MODE), 0, 0, 0, NULL },
+	{ S(ssh_key, T_STRING), 0, 0, 0, NULL },
+	{ S(ssh_key_passphrase_file, T_STRING), 0, 0, 0, NULL },
+	{ S(ssh_known_hosts, T_STRING), 0, 0, 0, NULL },
+	{ S(ssh_agent, T_BOOL), 0, 0, 0, NULL },
+	{ S(sftp_require_fsync, T_BOOL), 0, 0, 0, NULL },
+	{ S(http_user, T_STRING), 0, 0, 0, NULL },
+	{ S(http_password, T_STRING), 1, 0, 0, NULL },
+	{ S(tls_ca_file, T_STRING), 0, 0, 0, NULL },
+	{ S(tls_verify, T_BOOL), 0, 0, 0, NULL },
+	{ S(s3_endpoint, T_STRING), 0, 0, 0, NULL },
+	{ S(s3_region, T_STRING), 0, 0, 0, NULL },
+	{ S(s3_uri_style, T_ENUM), 0, 0, 0, style_names },
+	{ S(s3_access_key, T_STRING), 1, 0, 0, NULL },
+	{ S(s3_secret_key, T_STRING), 1, 0, 0, NULL },
+	{ S(s3_session_token, T_STRING), 1, 0, 0, NULL },
+	{ S(timeout, T_INT), 0, 1, 3600, NULL },
+	{ S(retries, T_INT), 0, 0, 100, NULL },
+	{ S(system_id, T_U64), 0, 0, 0, NULL },
+	{ S(fetch_on_error, T_ENUM), 0, 0, 0, onerr_names },
+	{ S(push_ahead, T_INT), 0, 0, 1024, NULL },
+	{ S(fetch_ahead, T_INT), 0, 0, 1024, NULL },
+	{ S(parallel, T_INT), 0, 1, 64, NULL },
+	{ S(spool_dir, T_STRING), 0, 0, 0, NULL },
+	{ S(backlog_warn, T_INT), 0, 0, 1000000, NULL },
+	{ S(log_level, T_ENUM), 0, 0, 0, level_names },
+};
+#undef S
+
+static const setting *find_setting(const char *key)
+{
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+		if (strcmp(settings[i].name, key) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+int wal_config_known(const char *key)
+{
+	return find_setting(key) != NULL;
+}
+
+void wal_config_init(wal_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->compress = WAL_COMPRESS_LZ4;
+	c->compress_level = 1;
+	c->file_mode = 0600;
+	c->sftp_require_fsync = 1;
+	c->tls_verify = 1;
+	c->s3_uri_style = WAL_S3_HOST;
+	c->timeout = 30;
+	c->retries = 3;
+	c->fetch_on_error = WAL_ONERR_AUTO;
+	c->push_ahead = 0;
+	c->fetch_ahead = 0;
+	c->parallel = 1;
+	c->backlog_warn = 64;
+	c->log_level = WAL_LOG_NOTICE;
+}
+
+void wal_config_free(wal_config *c)
+{
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		if (settings[i].type != T_STRING)
+			continue;
+		char **slot = (char **)((char *)c + settings[i].offset);
+		if (*slot) {
+			if (settings[i].secret)
+				memset(*slot, 0, strlen(*slot));
+			free(*slot);
+			*slot = NULL;
+		}
+	}
+	free(c->source);
+	c->source = NULL;
+}
+
+static void where(char *out, size_t cap, const char *origin, int line)
+{
+	if (line > 0)
+		snprintf(out, cap, "%s:%d", origin, line);
+	else
+		snprintf(out, cap, "%s", origin);
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = { "on", "true", "yes", "1" };
+	static const char *const no[] = { "off", "false", "no", "0" };
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+wal_err wal_config_set(wal_config *c, const char *key, const char *value,
+		       const char *origin, int line, wal_error *e)
+{
+	char at[512];
+	where(at, sizeof(at), origin, line);
+	const setting *s = find_setting(key);
+	if (!s)
+		return wal_fail(e, WAL_ECONFIG, "%s: unknown setting \"%s\"", at, key);
+	void *slot = (char *)c + s->offset;
+	char *end = NULL;
+
+	switch (s->type) {
+	case T_STRING: {
+		char *copy = strdup(value);
+		if (!copy)
+			return wal_fail(e, WAL_ENOMEM, "out of memory");
+		char **str = slot;
+		if (*str && s->secret)
+			memset(*str, 0, strlen(*str));
+		free(*str);
+		*str = *value ? copy : (free(copy), NULL);
+		return WAL_OK;
+	}
+	case T_BOOL:
+		if (parse_bool(value, slot) < 0)
+			return wal_fail(e, WAL_ECONFIG, "%s: %s: invalid value \"%s\" (want on or off)",
+					at, key, value);
+		return WAL_OK;
+	case T_INT: {
+		errno = 0;
+		long v = strtol(value, &end, 10);
+		if (errno || end == value || *end || v < s->min || v > s->max)
+			return wal_fail(e, WAL_ECONFIG,
+					"%s: %s: invalid value \"%s\" (want an integer from %d to %d)",
+					at, key, value, s->min, s->max);
+		*(int *)slot = (int)v;
+		return WAL_OK;
+	}
+	case T_MODE: {
+		errno = 0;
+		long v = strtol(value, &end, 8);
+		if (errno || end == value || *end || (v != 0600 && v != 0640))
+			return wal_fail(e, WAL_ECONFIG, "%s: %s: invalid value \"%s\" (want 0600 or 0640)",
+					at, key, value);
+		*(int *)slot = (int)v;
+		return WAL_OK;
+	}
+	case T_U64: {
+		errno = 0;
+		unsigned long long v = strtoull(value, &end, 10);
+		if (errno || end == value || *end || v == 0 || value[0] == '-')
+			return wal_fail(e, WAL_ECONFIG,
+					"%s: %s: invalid value \"%s\" (want a decimal system identifier)",
+					at, key, value);
+		*(uint64_t *)slot = v;
+		return WAL_OK;
+	}
+	case T_ENUM:
+		for (int i = 0; s->choices[i]; i++)
+			if (strcmp(value, s->choices[i]) == 0) {
+				*(int *)slot = i;
+				if (s->offset == offsetof(wal_config, log_level))
+					wal_log_set_level(i);
+				return WAL_OK;
+			}
+		{
+			char list[256] = "";
+			for (int i = 0; s->choices[i]; i++) {
+				strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+				strncat(list, s->choices[i], sizeof(list) - strlen(list) - 1);
+			}
+			return wal_fail(e, WAL_ECONFIG, "%s: %s: invalid value \"%s\" (want one of %s)",
+					at, key, value, list);
+		}
+	}
+	return wal_fail(e, WAL_ECONFIG, "%s: %s: unsupported setting type", at, key);
+}
+
+wal_err wal_config_set_arg(wal_config *c, const char *key_value, wal_error *e)
+{
+	const char *eq = strchr(key_value, '=');
+	if (!eq || eq == key_value)
+		return wal_fail(e, WAL_ECONFIG, "--set %s: want key=value", key_value);
+	char key[128];
+	size_t klen = (size_t)(eq - key_value);
+	if (klen >= sizeof(key))
+		return wal_fail(e, WAL_ECONFIG, "--set: setting name too long");
+	memcpy(key, key_value, klen);
+	key[klen] = '\0';
+	/* tolerate "key = value" passed as one argument */
+	while (klen > 0 && isspace((unsigned char)key[klen - 1]))
+		key[--klen] = '\0';
+	const char *value = eq + 1;
+	while (isspace((unsigned char)*value))
+		value++;
+	return wal_config_set(c, key, value, "--set", 0, e);
+}
+
+/*
+ * Splits one line into key and value.  Returns 0 for a setting, 1 for a
+ * blank or comment line, -1 with a reason for a malformed one.
+ */
+static int parse_line(char *line, char **key, char **value, const char **why)
+{
+	char *p = line;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 1;
+	*key = p;
+	while (*p && (isalnum((unsigned char)*p) || *p == '_'))
+		p++;
+	if (p == *key) {
+		*why = "expected a setting name";
+		return -1;
+	}
+	char *key_end = p;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '=')
+		p++;
+	*key_end = '\0';
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\'') {
+		/* quoted: '' is a literal quote, as in postgresql.conf */
+		char *out = ++p;
+		*value = out;
+		for (;;) {
+			if (*p == '\0' || *p == '\n') {
+				*why = "unterminated quoted value";
+				return -1;
+			}
+			if (*p == '\'') {
+				if (p[1] == '\'') {
+					*out++ = '\'';
+					p += 2;
+					continue;
+				}
+				p++;
+				break;
+			}
+			*out++ = *p++;
+		}
+		*out = '\0';
+	} else {
+		*value = p;
+		while (*p && !isspace((unsigned char)*p) && *p != '#')
+			p++;
+		char stop = *p;
+		*p = '\0';
+		if (**value == '\0') {
+			*why = "missing value";
+			return -1;
+		}
+		if (stop == '\0' || stop == '#')
+			return 0;
+		p++;
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p && *p != '#') {
+		*why = "unexpected text after the value";
+		return -1;
+	}
+	return 0;
+}
+
+wal_err wal_config_read_file(wal_config *c, const char *path, wal_error *e)
+{
+	wal_err rc = WAL_OK;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return wal_fail_errno(e, WAL_ECONFIG, errno, "%s: cannot open configuration", path);
+
+	struct stat st;
+	int others_read = fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH);
+	char line[4096];
+	int lineno = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			rc = wal_fail(e, WAL_ECONFIG, "%s:%d: line too long", path, lineno);
+			goto out;
+		}
+		char *key = NULL, *value = NULL;
+		const char *why = NULL;
+		int kind = parse_line(line, &key, &value, &why);
+		if (kind == 1)
+			continue;
+		if (kind < 0) {
+			rc = wal_fail(e, WAL_ECONFIG, "%s:%d: %s", path, lineno, why);
+			goto out;
+		}
+		const setting *s = find_setting(key);
+		if (s && s->secret && others_read) {
+			rc = wal_fail(e, WAL_ECONFIG,
+				      "%s:%d: %s is a secret but the file is readable by others; "
+				      "chmod o-r %s", path, lineno, key, path);
+			goto out;
+		}
+		rc = wal_config_set(c, key, value, path, lineno, e);
+		if (rc != WAL_OK)
+			goto out;
+	}
+	if (ferror(f))
+		rc = wal_fail_errno(e, WAL_ECONFIG, errno, "%s: cannot read configuration", path);
+	free(c->source);
+	c->source = strdup(path);
+out:
+	fclose(f);
+	return rc;
+}
+
+wal_err wal_config_load(wal_config *c, const char *explicit_path, wal_error *e)
+{
+	const char *path = explicit_path;
+	if (!path || !*path)
+		path = getenv("WALARCHIVE_CONFIG");
+	if (path && *path)
+		return wal_config_read_file(c, path, e);
+	if (access(WAL_CONFIG_DEFAULT_PATH, F_OK) != 0 && errno == ENOENT)
+		return WAL_OK;
+	return wal_config_read_file(c, WAL_CONFIG_DEFAULT_PATH, e);
+}

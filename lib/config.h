@@ -1,0 +1,87 @@
+/*
+ * walarchive.conf: `key = value` lines, `#` comments, quoted values allowed,
+ * as in postgresql.conf.  Unknown keys and bad values are errors naming the
+ * file and line.  The file comes from -c, else $WALARCHIVE_CONFIG, else
+ * /etc/walarchive.conf (which may be absent); `--set key=value` overrides.
+ */
+#ifndef WAL_CONFIG_H
+#define WAL_CONFIG_H
+
+#include <stdint.h>
+#include "error.h"
+
+#define WAL_CONFIG_DEFAULT_PATH "/etc/walarchive.conf"
+
+typedef enum { WAL_COMPRESS_NONE = 0, WAL_COMPRESS_LZ4 = 1 } wal_compress;
+typedef enum { WAL_ONERR_AUTO = 0, WAL_ONERR_STOP, WAL_ONERR_CONTINUE } wal_on_error;
+typedef enum { WAL_S3_HOST = 0, WAL_S3_PATH = 1 } wal_s3_style;
+
+typedef struct wal_config {
+	char *archive;                  /* path, file://, sftp://, http(s)://, s3:// */
+	wal_compress compress;          /* default lz4 */
+	int compress_level;             /* default 1 */
+	int file_mode;                  /* mode of archived objects, default 0600 */
+
+	char *ssh_key;                  /* private key file */
+	char *ssh_key_passphrase_file;  /* first line is the passphrase */
+	char *ssh_known_hosts;          /* default ~/.ssh/known_hosts */
+	int ssh_agent;                  /* on|off, default off */
+	int sftp_require_fsync;         /* on|off, default on: refuse servers without fsync@openssh.com */
+
+	char *http_user;
+	char *http_password;            /* secret */
+	char *tls_ca_file;
+	int tls_verify;                 /* on|off, default on */
+
+	char *s3_endpoint;              /* host[:port] or URL; default s3.<region>.amazonaws.com */
+	char *s3_region;                /* default us-east-1 */
+	wal_s3_style s3_uri_style;      /* default host */
+	char *s3_access_key;            /* secret-ish; else AWS_ACCESS_KEY_ID */
+	char *s3_secret_key;            /* secret; else AWS_SECRET_ACCESS_KEY */
+	char *s3_session_token;         /* secret; else AWS_SESSION_TOKEN */
+
+	int timeout;                    /* seconds for any one network operation, default 30 */
+	int retries;                    /* attempts after the first on transient errors, default 3 */
+
+	uint64_t system_id;             /* 0 = not set */
+	wal_on_error fetch_on_error;    /* walfetch hard errors: auto|stop|continue */
+
+	int push_ahead;                 /* ready segments pushed beyond the one asked for */
+	int fetch_ahead;                /* segments fetched beyond the one asked for */
+	int parallel;                   /* transfers at once */
+	char *spool_dir;                /* fetch-ahead spool, outside the data directory */
+	int backlog_warn;               /* ready segments before walpush reports a backlog */
+
+	int log_level;                  /* WAL_LOG_* from log.h, default notice */
+
+	char *source;                   /* the file that was read, or NULL */
+} wal_config;
+
+/* Fills c with the defaults of every setting. */
+void wal_config_init(wal_config *c);
+
+/* Frees what c owns (secrets are wiped first). */
+void wal_config_free(wal_config *c);
+
+/*
+ * Resolves the config path (explicit, else $WALARCHIVE_CONFIG, else the
+ * default) and reads it into c.  A missing default file is not an error; a
+ * missing explicit one is.  A file holding secrets that others can read is
+ * refused (WAL_ECONFIG).
+ */
+wal_err wal_config_load(wal_config *c, const char *explicit_path, wal_error *e);
+
+/* Reads one file into c; errors name "path:line". */
+wal_err wal_config_read_file(wal_config *c, const char *path, wal_error *e);
+
+/* Applies one "key=value" (as given to --set); origin names it in errors. */
+wal_err wal_config_set_arg(wal_config *c, const char *key_value, wal_error *e);
+
+/* Applies one key and value; origin and line (0 = none) name it in errors. */
+wal_err wal_config_set(wal_config *c, const char *key, const char *value,
+		       const char *origin, int line, wal_error *e);
+
+/* Whether key names a setting. */
+int wal_config_known(const char *key);
+
+#endif

@@ -1,0 +1,352 @@
+/*
+ * System calls behind a fault seam, and the durable atomic file write that
+ * every local archive object and every restored WAL file goes through.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#include "fileio.h"
+
+/* ---- fault seam ---------------------------------------------------------- */
+
+static long fault_nth;          /* fail the call with this count; 0 = off */
+static int fault_errno;
+static wal_sys_call fault_kind = WAL_SYS_COUNT;
+static long fault_calls;
+static int fault_env_read;
+
+static const char *const call_names[WAL_SYS_COUNT] = {
+	"open", "read", "write", "fsync", "rename", "link", "unlink", "mkdir", "send", "recv"
+};
+
+static int errno_by_name(const char *name)
+{
+	static const struct { const char *name; int value; } names[] = {
+		{ "ENOSPC", ENOSPC }, { "EIO", EIO }, { "EACCES", EACCES }, { "EDQUOT", EDQUOT },
+		{ "EROFS", EROFS }, { "ECONNRESET", ECONNRESET }, { "ETIMEDOUT", ETIMEDOUT },
+		{ "EPIPE", EPIPE }, { "ENOMEM", ENOMEM }, { "EINTR", EINTR },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i].name) == 0)
+			return names[i].value;
+	return atoi(name);
+}
+
+/* WALARCHIVE_FAULT="N:ERRNO[:KIND]" arms the seam for a whole process run. */
+static void fault_from_env(void)
+{
+	fault_env_read = 1;
+	const char *spec = getenv("WALARCHIVE_FAULT");
+	if (!spec || !*spec)
+		return;
+	char copy[64];
+	snprintf(copy, sizeof(copy), "%s", spec);
+	char *nth = strtok(copy, ":");
+	char *err = strtok(NULL, ":");
+	char *kind = strtok(NULL, ":");
+	wal_sys_call k = WAL_SYS_COUNT;
+	if (kind)
+		for (int i = 0; i < WAL_SYS_COUNT; i++)
+			if (strcmp(kind, call_names[i]) == 0)
+				k = (wal_sys_call)i;
+	wal_sys_fault_arm(nth ? atol(nth) : 0, err ? errno_by_name(err) : EIO, k);
+}
+
+void wal_sys_fault_arm(long nth, int err, wal_sys_call kind)
+{
+	fault_env_read = 1;
+	fault_nth = nth;
+	fault_errno = err;
+	fault_kind = kind;
+	fault_calls = 0;
+}
+
+long wal_sys_fault_calls(void)
+{
+	return fault_calls;
+}
+
+int wal_sys_fault(wal_sys_call kind)
+{
+	if (!fault_env_read)
+		fault_from_env();
+	if (fault_kind != WAL_SYS_COUNT && kind != fault_kind)
+		return 0;
+	fault_calls++;
+	if (fault_nth > 0 && fault_calls == fault_nth)
+		return fault_errno;
+	return 0;
+}
+
+#define SEAM(kind) do { int injected_ = wal_sys_fault(kind); \
+	if (injected_) { errno = injected_; return -1; } } while (0)
+
+int wal_sys_open(const char *path, int flags, mode_t mode)
+{
+	SEAM(WAL_SYS_OPEN);
+	int fd;
+	do
+		fd = open(path, flags | O_CLOEXEC, mode);
+	while (fd < 0 && errno == EINTR);
+	return fd;
+}
+
+ssize_t wal_sys_read(int fd, void *buf, size_t len)
+{
+	SEAM(WAL_SYS_READ);
+	ssize_t n;
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+ssize_t wal_sys_read_full(int fd, void *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = wal_sys_read(fd, (char *)buf + done, len - done);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int wal_sys_write_all(int fd, const void *buf, size_t len)
+{
+	SEAM(WAL_SYS_WRITE);
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int wal_sys_fsync(int fd)
+{
+	SEAM(WAL_SYS_FSYNC);
+	return fsync(fd);
+}
+
+int wal_sys_rename(const char *from, const char *to)
+{
+	SEAM(WAL_SYS_RENAME);
+	return rename(from, to);
+}
+
+int wal_sys_link(const char *from, const char *to)
+{
+	SEAM(WAL_SYS_LINK);
+	return link(from, to);
+}
+
+int wal_sys_unlink(const char *path)
+{
+	SEAM(WAL_SYS_UNLINK);
+	return unlink(path);
+}
+
+int wal_sys_mkdir(const char *path, mode_t mode)
+{
+	SEAM(WAL_SYS_MKDIR);
+	return mkdir(path, mode);
+}
+
+/* ---- directories --------------------------------------------------------- */
+
+wal_err wal_fsync_dir(const char *dir, wal_error *e)
+{
+	int fd = wal_sys_open(dir, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot open directory", dir);
+	wal_err rc = WAL_OK;
+	if (wal_sys_fsync(fd) < 0)
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot fsync directory", dir);
+	close(fd);
+	return rc;
+}
+
+static void dirname_of(const char *path, char *out, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(out, cap, ".");
+	else if (slash == path)
+		snprintf(out, cap, "/");
+	else
+		snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+wal_err wal_mkdir_p(const char *dir, wal_error *e)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return WAL_OK;
+		return wal_fail(e, WAL_EIO, "%s: exists and is not a directory", dir);
+	}
+	if (errno != ENOENT)
+		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot stat", dir);
+
+	char parent[4096];
+	dirname_of(dir, parent, sizeof(parent));
+	if (strcmp(parent, dir) != 0) {
+		wal_err rc = wal_mkdir_p(parent, e);
+		if (rc != WAL_OK)
+			return rc;
+	}
+	if (wal_sys_mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot create directory", dir);
+	/* the new entry is durable only once its parent is synced */
+	return wal_fsync_dir(parent, e);
+}
+
+/* ---- atomic files -------------------------------------------------------- */
+
+static wal_err atomic_sink_write(wal_sink *sink, const void *buf, size_t len, wal_error *e)
+{
+	wal_atomic_file *f = (wal_atomic_file *)((char *)sink - offsetof(wal_atomic_file, sink));
+	if (wal_sys_write_all(f->fd, buf, len) < 0)
+		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot write", f->tmp_path);
+	return WAL_OK;
+}
+
+static wal_err atomic_sink_reset(wal_sink *sink, wal_error *e)
+{
+	wal_atomic_file *f = (wal_atomic_file *)((char *)sink - offsetof(wal_atomic_file, sink));
+	if (ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
+		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot truncate", f->tmp_path);
+	return WAL_OK;
+}
+
+wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_error *e)
+{
+	char dir[4096];
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	dirname_of(path, dir, sizeof(dir));
+
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	f->sink.write = atomic_sink_write;
+	f->sink.reset = atomic_sink_reset;
+	f->path = strdup(path);
+	size_t cap = strlen(path) + 64;
+	f->tmp_path = malloc(cap);
+	if (!f->path || !f->tmp_path) {
+		wal_atomic_abort(f);
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	unsigned rnd = (unsigned)now.tv_nsec ^ ((unsigned)getpid() << 16);
+	/* a dot name stays out of listings; pid and random part keep writers apart */
+	snprintf(f->tmp_path, cap, "%s%s.%s.%d.%08x.tmp", strcmp(dir, ".") ? dir : "",
+		 strcmp(dir, ".") ? (strcmp(dir, "/") ? "/" : "") : "", base, (int)getpid(), rnd);
+	f->fd = wal_sys_open(f->tmp_path, O_RDWR | O_CREAT | O_EXCL, mode);
+	if (f->fd < 0) {
+		wal_err rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot create", f->tmp_path);
+		free(f->tmp_path);
+		f->tmp_path = NULL;
+		wal_atomic_abort(f);
+		return rc;
+	}
+	/* the umask must not widen or narrow what the caller asked for */
+	fchmod(f->fd, mode);
+	return WAL_OK;
+}
+
+void wal_atomic_abort(wal_atomic_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmp_path)
+		unlink(f->tmp_path);
+	free(f->tmp_path);
+	free(f->path);
+	f->fd = -1;
+	f->tmp_path = NULL;
+	f->path = NULL;
+}
+
+/* Links tmp to path without ever replacing path. */
+static int link_noreplace(const char *tmp, const char *path)
+{
+	int injected = wal_sys_fault(WAL_SYS_RENAME);
+	if (injected) {
+		errno = injected;
+		return -1;
+	}
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* file systems without RENAME_NOREPLACE: link fails if path exists */
+	if (wal_sys_link(tmp, path) < 0)
+		return -1;
+	unlink(tmp);
+	return 0;
+}
+
+wal_err wal_atomic_commit(wal_atomic_file *f, int replace, wal_error *e)
+{
+	wal_err rc = WAL_OK;
+	char dir[4096];
+	dirname_of(f->path, dir, sizeof(dir));
+
+	/* data first: a name must never point at bytes that are not on disk */
+	if (wal_sys_fsync(f->fd) < 0) {
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot fsync", f->tmp_path);
+		goto out;
+	}
+	if (close(f->fd) < 0) {
+		f->fd = -1;
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot close", f->tmp_path);
+		goto out;
+	}
+	f->fd = -1;
+	if (replace ? wal_sys_rename(f->tmp_path, f->path) : link_noreplace(f->tmp_path, f->path)) {
+		if (errno == EEXIST)
+			rc = wal_fail(e, WAL_EEXIST, "%s: already exists", f->path);
+		else
+			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot rename into place", f->path);
+		goto out;
+	}
+	free(f->tmp_path);
+	f->tmp_path = NULL;
+	/* then the directory entry, or the rename may be lost in a crash */
+	rc = wal_fsync_dir(dir, e);
+out:
+	wal_atomic_abort(f);
+	return rc;
+}
+
+wal_err wal_atomic_write(const char *path, wal_source *src, mode_t mode, wal_error *e)
+{
+	wal_atomic_file f;
+	wal_err rc = wal_atomic_open(&f, path, mode, e);
+	if (rc != WAL_OK)
+		return rc;
+	rc = wal_source_pump(src, &f.sink, e);
+	if (rc != WAL_OK) {
+		wal_atomic_abort(&f);
+		return rc;
+	}
+	return wal_atomic_commit(&f, 0, e);
+}

@@ -1,0 +1,87 @@
+/*
+ * File I/O through a seam of system calls, so tests can make the Nth write,
+ * fsync, rename or read fail (as SQLite's os_unix.c does), and the durable
+ * atomic write every local object relies on.
+ */
+#ifndef WAL_FILEIO_H
+#define WAL_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "error.h"
+#include "stream.h"
+
+/* The calls that can be made to fail.  */
+typedef enum wal_sys_call {
+	WAL_SYS_OPEN, WAL_SYS_READ, WAL_SYS_WRITE, WAL_SYS_FSYNC, WAL_SYS_RENAME,
+	WAL_SYS_LINK, WAL_SYS_UNLINK, WAL_SYS_MKDIR, WAL_SYS_NET_SEND, WAL_SYS_NET_RECV,
+	WAL_SYS_COUNT
+} wal_sys_call;
+
+/*
+ * Fault seam: the nth (1-based) call counted by wal_sys_fault() from now on
+ * fails with err (of any kind if kind is WAL_SYS_COUNT).  nth = 0 disarms.
+ * Also armed from the environment: WALARCHIVE_FAULT="N:ERRNO[:KIND]".
+ */
+void wal_sys_fault_arm(long nth, int err, wal_sys_call kind);
+
+/* Counts one call of kind; returns the errno to fail with, or 0. */
+int wal_sys_fault(wal_sys_call kind);
+
+/* How many calls wal_sys_fault() has counted since the last arm. */
+long wal_sys_fault_calls(void);
+
+/* Seamed system calls: same contract as the libc call (-1 and errno). */
+int wal_sys_open(const char *path, int flags, mode_t mode);
+ssize_t wal_sys_read(int fd, void *buf, size_t len);
+int wal_sys_fsync(int fd);
+int wal_sys_rename(const char *from, const char *to);
+int wal_sys_link(const char *from, const char *to);
+int wal_sys_unlink(const char *path);
+int wal_sys_mkdir(const char *path, mode_t mode);
+
+/* Writes all len bytes (retrying short writes and EINTR); -1 and errno. */
+int wal_sys_write_all(int fd, const void *buf, size_t len);
+
+/* Reads until len bytes or end of file; returns bytes read or -1. */
+ssize_t wal_sys_read_full(int fd, void *buf, size_t len);
+
+/* fsyncs a directory. */
+wal_err wal_fsync_dir(const char *dir, wal_error *e);
+
+/* Creates dir and missing parents (mode 0700), fsyncing each parent it changed. */
+wal_err wal_mkdir_p(const char *dir, wal_error *e);
+
+/*
+ * Durable atomic creation of path from src:
+ *   1. writes every byte to a temporary file "<dir>/.<base>.<pid>.<rand>.tmp"
+ *      created O_EXCL with mode, in path's directory;
+ *   2. fsyncs it;
+ *   3. links it to path with a call that cannot replace (renameat2
+ *      RENAME_NOREPLACE, else link + unlink);
+ *   4. fsyncs the directory.
+ * After WAL_OK, path holds exactly the bytes of src and survives a crash.
+ * If path already exists: WAL_EEXIST, path untouched.  On any failure the
+ * temporary file is removed and path is untouched; a process killed midway
+ * leaves at most a ".tmp" file, never a partial file under path.
+ */
+wal_err wal_atomic_write(const char *path, wal_source *src, mode_t mode, wal_error *e);
+
+/*
+ * The same for a caller that writes the content itself: open creates the
+ * temporary file, commit fsyncs and links it into place (replace = 0 refuses
+ * an existing path with WAL_EEXIST; replace = 1 renames over it), abort
+ * removes it.  After open, exactly one of commit or abort must be called.
+ */
+typedef struct wal_atomic_file {
+	int fd;
+	char *path;
+	char *tmp_path;
+	wal_sink sink;         /* writes to fd; reset truncates */
+} wal_atomic_file;
+wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_error *e);
+wal_err wal_atomic_commit(wal_atomic_file *f, int replace, wal_error *e);
+void wal_atomic_abort(wal_atomic_file *f);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * Memory and file-descriptor streams, and the generic pump and measure.
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "fileio.h"
+#include "stream.h"
+
+static wal_err mem_read(wal_source *base, void *buf, size_t cap, size_t *got, wal_error *e)
+{
+	(void)e;
+	wal_mem_source *src = (wal_mem_source *)base;
+	size_t n = src->len - src->pos;
+	if (n > cap)
+		n = cap;
+	memcpy(buf, src->data + src->pos, n);
+	src->pos += n;
+	*got = n;
+	return WAL_OK;
+}
+
+static wal_err mem_rewind(wal_source *base, wal_error *e)
+{
+	(void)e;
+	((wal_mem_source *)base)->pos = 0;
+	return WAL_OK;
+}
+
+void wal_mem_source_init(wal_mem_source *src, const void *data, size_t len)
+{
+	src->base.read = mem_read;
+	src->base.rewind = mem_rewind;
+	src->base.size = (int64_t)len;
+	src->data = data;
+	src->len = len;
+	src->pos = 0;
+}
+
+static wal_err memsink_write(wal_sink *base, const void *buf, size_t len, wal_error *e)
+{
+	wal_mem_sink *sink = (wal_mem_sink *)base;
+	if (sink->limit && sink->len + len > sink->limit)
+		return wal_fail(e, WAL_ENOMEM, "object larger than %zu bytes", sink->limit);
+	if (sink->len + len > sink->cap) {
+		size_t cap = sink->cap ? sink->cap : 4096;
+		while (cap < sink->len + len)
+			cap *= 2;
+		unsigned char *grown = realloc(sink->buf, cap);
+		if (!grown)
+			return wal_fail(e, WAL_ENOMEM, "out of memory");
+		sink->buf = grown;
+		sink->cap = cap;
+	}
+	memcpy(sink->buf + sink->len, buf, len);
+	sink->len += len;
+	return WAL_OK;
+}
+
+static wal_err memsink_reset(wal_sink *base, wal_error *e)
+{
+	(void)e;
+	((wal_mem_sink *)base)->len = 0;
+	return WAL_OK;
+}
+
+void wal_mem_sink_init(wal_mem_sink *sink, size_t limit)
+{
+	sink->base.write = memsink_write;
+	sink->base.reset = memsink_reset;
+	sink->buf = NULL;
+	sink->len = 0;
+	sink->cap = 0;
+	sink->limit = limit;
+}
+
+static wal_err fd_read(wal_source *base, void *buf, size_t cap, size_t *got, wal_error *e)
+{
+	wal_fd_source *src = (wal_fd_source *)base;
+	ssize_t n = wal_sys_read_full(src->fd, buf, cap);
+	if (n < 0)
+		return wal_fail_errno(e, WAL_EIO, errno, "%s: cannot read", src->path);
+	*got = (size_t)n;
+	return WAL_OK;
+}
+
+static wal_err fd_rewind(wal_source *base, wal_error *e)
+{
+	wal_fd_source *src = (wal_fd_source *)base;
+	if (lseek(src->fd, 0, SEEK_SET) < 0)
+		return wal_fail_errno(e, WAL_EIO, errno, "%s: cannot seek", src->path);
+	return WAL_OK;
+}
+
+void wal_fd_source_init(wal_fd_source *src, int fd, const char *path, int64_t size)
+{
+	src->base.read = fd_read;
+	src->base.rewind = fd_rewind;
+	src->base.size = size;
+	src->fd = fd;
+	src->path = path;
+}
+
+wal_err wal_source_pump(wal_source *src, wal_sink *sink, wal_error *e)
+{
+	wal_err rc = WAL_OK;
+	unsigned char *buf = malloc(WAL_IO_CHUNK);
+	if (!buf)
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	for (;;) {
+		size_t got = 0;
+		rc = src->read(src, buf, WAL_IO_CHUNK, &got, e);
+		if (rc != WAL_OK || got == 0)
+			break;
+		rc = sink->write(sink, buf, got, e);
+		if (rc != WAL_OK)
+			break;
+	}
+	free(buf);
+	return rc;
+}
+
+wal_err wal_source_measure(wal_source *src, char *sha256_hex, wal_error *e)
+{
+	wal_err rc = WAL_OK;
+	EVP_MD_CTX *md = NULL;
+	unsigned char *buf = malloc(WAL_IO_CHUNK);
+	int64_t total = 0;
+
+	if (!buf)
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	if (sha256_hex) {
+		md = EVP_MD_CTX_new();
+		if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+			rc = wal_fail(e, WAL_ENOMEM, "cannot start a sha-256 digest");
+			goto out;
+		}
+	}
+	for (;;) {
+		size_t got = 0;
+		rc = src->read(src, buf, WAL_IO_CHUNK, &got, e);
+		if (rc != WAL_OK)
+			goto out;
+		if (got == 0)
+			break;
+		if (md)
+			EVP_DigestUpdate(md, buf, got);
+		total += (int64_t)got;
+	}
+	if (md) {
+		unsigned char digest[32];
+		unsigned int len = 0;
+		EVP_DigestFinal_ex(md, digest, &len);
+		for (unsigned int i = 0; i < len; i++)
+			snprintf(sha256_hex + 2 * i, 3, "%02x", digest[i]);
+	}
+	src->size = total;
+	rc = src->rewind(src, e);
+out:
+	EVP_MD_CTX_free(md);
+	free(buf);
+	return rc;
+}
