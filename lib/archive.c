@@ -164,6 +164,14 @@ out:
 
 /* ---- push ---------------------------------------------------------------- */
 
+/* Keeps e's message but files it under another kind of error. */
+static wal_err recode(wal_error *e, wal_err code)
+{
+	if (e)
+		e->code = code;
+	return code;
+}
+
 /* Checks what can be checked of a history or backup file: small text. */
 static wal_err check_text_file(int fd, const char *wal_path, const wal_name *name, uint64_t size,
 			       wal_error *e)
@@ -266,6 +274,8 @@ wal_err wal_push(const wal_config *cfg, const char *wal_path, const char *file_n
 	res->system_id = system_id;
 
 	rc = wal_store_open(&store, cfg, e);
+	if (rc == WAL_ENOENT)
+		rc = recode(e, WAL_EIO);        /* no archive root: a broken setup */
 	if (rc != WAL_OK)
 		goto out;
 
@@ -332,13 +342,6 @@ out:
 
 /* ---- fetch --------------------------------------------------------------- */
 
-/* Keeps e's message but files it under another kind of error. */
-static wal_err recode(wal_error *e, wal_err code)
-{
-	if (e)
-		e->code = code;
-	return code;
-}
 
 /* Verifies a restored segment or partial in the temporary file. */
 static wal_err verify_segment(int fd, const char *tmp_path, const wal_name *name,

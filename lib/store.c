@@ -2,6 +2,8 @@
  * The store front: the scheme table that picks a driver, path checks, and
  * the helpers that every driver shares (retry pacing, temporary names).
  */
+#include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,21 +11,75 @@
 #include <unistd.h>
 #include "store.h"
 
-/* Drivers are linked when their file is built; a missing one is reported. */
+/*
+ * The local driver is always linked.  The network drivers live in loadable
+ * modules (walarchive_sftp.so, walarchive_http.so) so that a local archive
+ * never pays for libcurl, libssh2 and libcrypto; a binary that links a
+ * driver in (the unit tests) uses it directly.
+ */
 extern const wal_store_ops wal_store_sftp_ops __attribute__((weak));
 extern const wal_store_ops wal_store_webdav_ops __attribute__((weak));
 extern const wal_store_ops wal_store_s3_ops __attribute__((weak));
 
 static const struct {
 	const char *scheme;
-	const wal_store_ops *ops;
+	const wal_store_ops *linked;
+	const char *module;
+	const char *symbol;
 } schemes[] = {
-	{ "file", &wal_store_posix_ops },
-	{ "sftp", &wal_store_sftp_ops },
-	{ "http", &wal_store_webdav_ops },
-	{ "https", &wal_store_webdav_ops },
-	{ "s3", &wal_store_s3_ops },
+	{ "file", &wal_store_posix_ops, NULL, NULL },
+	{ "sftp", &wal_store_sftp_ops, "walarchive_sftp.so", "wal_store_sftp_ops" },
+	{ "http", &wal_store_webdav_ops, "walarchive_http.so", "wal_store_webdav_ops" },
+	{ "https", &wal_store_webdav_ops, "walarchive_http.so", "wal_store_webdav_ops" },
+	{ "s3", &wal_store_s3_ops, "walarchive_http.so", "wal_store_s3_ops" },
 };
+
+/*
+ * Loads a transport module: $WALARCHIVE_MODULE_DIR, then beside the program
+ * (a build tree), then the install layout relative to the program, then
+ * the configured install directory.
+ */
+static const wal_store_ops *load_module(const char *module, const char *symbol, wal_error *e)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 64];
+	const char *dirs[4];
+	int ndirs = 0;
+	char rel[PATH_MAX + 64];
+	const char *env = getenv("WALARCHIVE_MODULE_DIR");
+	if (env && *env)
+		dirs[ndirs++] = env;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			dirs[ndirs++] = exe;
+			snprintf(rel, sizeof(rel), "%s/%s", exe, WALARCHIVE_MODULE_RELDIR);
+			dirs[ndirs++] = rel;
+		}
+	}
+	dirs[ndirs++] = WALARCHIVE_MODULE_DIR;
+
+	const char *why = "not found";
+	for (int i = 0; i < ndirs; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], module);
+		if (access(path, F_OK) != 0)
+			continue;
+		void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!handle) {
+			why = dlerror();
+			continue;
+		}
+		const wal_store_ops *ops = dlsym(handle, symbol);
+		if (ops)
+			return ops;
+		why = "symbol missing";
+	}
+	wal_fail(e, WAL_EUNSUPPORTED, "transport module %s cannot be loaded (%s; looked in %s)",
+		 module, why, WALARCHIVE_MODULE_DIR);
+	return NULL;
+}
 
 wal_err wal_store_open(wal_store **out, const wal_config *cfg, wal_error *e)
 {
@@ -36,11 +92,10 @@ wal_err wal_store_open(wal_store **out, const wal_config *cfg, wal_error *e)
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
 		if (strcmp(url.scheme, schemes[i].scheme) != 0)
 			continue;
-		if (!schemes[i].ops)
-			rc = wal_fail(e, WAL_EUNSUPPORTED, "archive \"%s\": %s transport not built",
-				      cfg->archive, url.scheme);
-		else
-			rc = schemes[i].ops->open(out, &url, cfg, e);
+		const wal_store_ops *ops = schemes[i].linked;
+		if (!ops)
+			ops = load_module(schemes[i].module, schemes[i].symbol, e);
+		rc = ops ? ops->open(out, &url, cfg, e) : WAL_EUNSUPPORTED;
 		break;
 	}
 	wal_url_free(&url);

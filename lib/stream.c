@@ -2,7 +2,6 @@
  * Memory and file-descriptor streams, and the generic pump and measure.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,6 +81,9 @@ static wal_err fd_read(wal_source *base, void *buf, size_t cap, size_t *got, wal
 	ssize_t n = wal_sys_read_full(src->fd, buf, cap);
 	if (n < 0)
 		return wal_fail_errno(e, WAL_EIO, errno, "%s: cannot read", src->path);
+	src->offset += n;
+	if (n == 0 && cap > 0)
+		src->base.size = src->offset;
 	*got = (size_t)n;
 	return WAL_OK;
 }
@@ -91,6 +93,7 @@ static wal_err fd_rewind(wal_source *base, wal_error *e)
 	wal_fd_source *src = (wal_fd_source *)base;
 	if (lseek(src->fd, 0, SEEK_SET) < 0)
 		return wal_fail_errno(e, WAL_EIO, errno, "%s: cannot seek", src->path);
+	src->offset = 0;
 	return WAL_OK;
 }
 
@@ -101,6 +104,7 @@ void wal_fd_source_init(wal_fd_source *src, int fd, const char *path, int64_t si
 	src->base.size = size;
 	src->fd = fd;
 	src->path = path;
+	src->offset = 0;
 }
 
 wal_err wal_source_pump(wal_source *src, wal_sink *sink, wal_error *e)
@@ -118,48 +122,6 @@ wal_err wal_source_pump(wal_source *src, wal_sink *sink, wal_error *e)
 		if (rc != WAL_OK)
 			break;
 	}
-	free(buf);
-	return rc;
-}
-
-wal_err wal_source_measure(wal_source *src, char *sha256_hex, wal_error *e)
-{
-	wal_err rc = WAL_OK;
-	EVP_MD_CTX *md = NULL;
-	unsigned char *buf = malloc(WAL_IO_CHUNK);
-	int64_t total = 0;
-
-	if (!buf)
-		return wal_fail(e, WAL_ENOMEM, "out of memory");
-	if (sha256_hex) {
-		md = EVP_MD_CTX_new();
-		if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-			rc = wal_fail(e, WAL_ENOMEM, "cannot start a sha-256 digest");
-			goto out;
-		}
-	}
-	for (;;) {
-		size_t got = 0;
-		rc = src->read(src, buf, WAL_IO_CHUNK, &got, e);
-		if (rc != WAL_OK)
-			goto out;
-		if (got == 0)
-			break;
-		if (md)
-			EVP_DigestUpdate(md, buf, got);
-		total += (int64_t)got;
-	}
-	if (md) {
-		unsigned char digest[32];
-		unsigned int len = 0;
-		EVP_DigestFinal_ex(md, digest, &len);
-		for (unsigned int i = 0; i < len; i++)
-			snprintf(sha256_hex + 2 * i, 3, "%02x", digest[i]);
-	}
-	src->size = total;
-	rc = src->rewind(src, e);
-out:
-	EVP_MD_CTX_free(md);
 	free(buf);
 	return rc;
 }

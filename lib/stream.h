@@ -57,6 +57,7 @@ typedef struct wal_fd_source {
 	wal_source base;
 	int fd;
 	const char *path;      /* for messages */
+	int64_t offset;        /* bytes read since the last rewind */
 } wal_fd_source;
 void wal_fd_source_init(wal_fd_source *src, int fd, const char *path, int64_t size);
 
