@@ -1,0 +1,364 @@
+/*
+ * replinit internals: atomic files, removing trees, running pg_basebackup
+ * and pg_ctl with their output forwarded, password files, install paths.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+extern char **environ;
+
+void
+rpl_say(const rpl_out *out, rpl_msg kind, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+
+	if (out == NULL || out->fn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	out->fn(out->ctx, kind, line);
+}
+
+void
+rpl_fmt(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
+
+wal_err
+rpl_read_file(const char *path, char **text, wal_error *e)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	wal_err rc = WAL_OK;
+
+	*text = NULL;
+	if (f == NULL)
+		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot open", path);
+	for (;;) {
+		size_t got;
+		if (cap - len < 4096) {
+			char *grown = realloc(buf, cap + 65536);
+			if (grown == NULL) {
+				rc = wal_fail(e, WAL_ENOMEM, "%s: out of memory", path);
+				goto out;
+			}
+			buf = grown;
+			cap += 65536;
+		}
+		got = fread(buf + len, 1, cap - len - 1, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot read", path);
+		goto out;
+	}
+	buf[len] = '\0';
+	*text = buf;
+	buf = NULL;
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}
+
+wal_err
+rpl_fsync_dir(const char *dir, wal_error *e)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	wal_err rc = WAL_OK;
+
+	if (fd < 0)
+		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot open directory", dir);
+	if (fsync(fd) != 0)
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot fsync directory", dir);
+	close(fd);
+	return rc;
+}
+
+wal_err
+rpl_write_atomic(const char *path, const char *text, mode_t mode, const char *backup, wal_error *e)
+{
+	char tmp_path[PATH_MAX], dir_buf[PATH_MAX];
+	struct stat old;
+	int have_old = stat(path, &old) == 0;
+	int fd = -1;
+	size_t len = strlen(text), done = 0;
+	wal_err rc = WAL_OK;
+
+	snprintf(dir_buf, sizeof dir_buf, "%s", path);
+	snprintf(tmp_path, sizeof tmp_path, "%s.replinit-%ld.tmp", path, (long)getpid());
+	fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, have_old ? (old.st_mode & 07777) : mode);
+	if (fd < 0) {
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot create", tmp_path);
+		tmp_path[0] = '\0';
+		goto out;
+	}
+	/* keep the original's mode and, when we may, its owner (root editing postgres' files) */
+	if (have_old) {
+		if (fchmod(fd, old.st_mode & 07777) != 0 && errno != EPERM) {
+			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot set mode", tmp_path);
+			goto out;
+		}
+		if (geteuid() == 0 && fchown(fd, old.st_uid, old.st_gid) != 0) {
+			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot set owner", tmp_path);
+			goto out;
+		}
+	} else if (fchmod(fd, mode) != 0) {
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot set mode", tmp_path);
+		goto out;
+	}
+	while (done < len) {
+		ssize_t put = write(fd, text + done, len - done);
+		if (put < 0 && errno == EINTR)
+			continue;
+		if (put < 0) {
+			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot write", tmp_path);
+			goto out;
+		}
+		done += (size_t)put;
+	}
+	/* the content must be on disk before the name points at it */
+	if (fsync(fd) != 0) {
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot fsync", tmp_path);
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot close", tmp_path);
+		goto out;
+	}
+	fd = -1;
+	if (have_old && backup != NULL && link(path, backup) != 0) {
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot keep a backup as %s", path, backup);
+		goto out;
+	}
+	if (rename(tmp_path, path) != 0) {
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot rename %s into place", path, tmp_path);
+		if (have_old && backup != NULL)
+			unlink(backup);
+		goto out;
+	}
+	tmp_path[0] = '\0';
+	rc = rpl_fsync_dir(dirname(dir_buf), e);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp_path[0])
+		unlink(tmp_path);
+	return rc;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return rmdir(path) != 0 && errno != ENOENT ? -1 : 0;
+	return unlink(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+wal_err
+rpl_remove_tree(const char *path, wal_error *e)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? WAL_OK : wal_fail_errno(e, WAL_OK, errno, "%s: cannot stat", path);
+	if (nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS) != 0)
+		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot remove", path);
+	return WAL_OK;
+}
+
+wal_err
+rpl_read_password_file(const char *path, char *buf, size_t size, const rpl_out *out, wal_error *e)
+{
+	FILE *f;
+	struct stat st;
+	size_t len;
+	wal_err rc = WAL_OK;
+
+	f = fopen(path, "r");
+	if (f == NULL)
+		return wal_fail_errno(e, WAL_OK, errno, "password file %s: cannot open", path);
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+		rpl_say(out, RPL_MSG_WARNING, "password file %s: others can read it (mode %04o); "
+			"chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+	if (fgets(buf, (int)size, f) == NULL) {
+		rc = wal_fail(e, WAL_EINVAL, "password file %s: empty", path);
+		goto out;
+	}
+	len = strcspn(buf, "\r\n");
+	buf[len] = '\0';
+	if (len == 0)
+		rc = wal_fail(e, WAL_EINVAL, "password file %s: first line is empty", path);
+out:
+	fclose(f);
+	return rc;
+}
+
+int
+rpl_run(char *const argv[], char *const env[], int show, const rpl_out *out,
+	rpl_child_out *co, wal_error *e)
+{
+	int pipe_fd[2];
+	pid_t pid;
+	int status;
+	size_t tail_len = 0;
+
+	co->tail[0] = '\0';
+	if (pipe2(pipe_fd, O_CLOEXEC) != 0) {
+		wal_fail_errno(e, WAL_OK, errno, "%s: cannot make a pipe", argv[0]);
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		wal_fail_errno(e, WAL_OK, errno, "%s: cannot fork", argv[0]);
+		close(pipe_fd[0]);
+		close(pipe_fd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int i;
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		dup2(pipe_fd[1], 1);
+		dup2(pipe_fd[1], 2);
+		for (i = 0; env && env[i]; i++)
+			putenv(env[i]);
+		execv(argv[0], argv);
+		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pipe_fd[1]);
+	for (;;) {
+		char chunk[1024];
+		ssize_t got = read(pipe_fd[0], chunk, sizeof chunk - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		chunk[got] = '\0';
+		if (show && out && out->fn)
+			out->fn(out->ctx, RPL_MSG_OUTPUT, chunk);
+		/* keep the last part for the error message */
+		if (tail_len + (size_t)got >= sizeof co->tail) {
+			size_t drop = tail_len + (size_t)got - (sizeof co->tail - 1);
+			if (drop > tail_len)
+				drop = tail_len;
+			memmove(co->tail, co->tail + drop, tail_len - drop);
+			tail_len -= drop;
+		}
+		if ((size_t)got > sizeof co->tail - 1 - tail_len)
+			got = (ssize_t)(sizeof co->tail - 1 - tail_len);
+		memcpy(co->tail + tail_len, chunk, (size_t)got);
+		tail_len += (size_t)got;
+		co->tail[tail_len] = '\0';
+	}
+	close(pipe_fd[0]);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			wal_fail_errno(e, WAL_OK, errno, "%s: cannot wait", argv[0]);
+			return -1;
+		}
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 256 + WTERMSIG(status);
+}
+
+void
+rpl_self_dir(char *buf, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+	if (len <= 0) {
+		buf[0] = '\0';
+		return;
+	}
+	exe[len] = '\0';
+	snprintf(buf, size, "%s", dirname(exe));
+}
+
+void
+rpl_default_command(const char *prog, const char *args, const char *config_file,
+		    char *buf, size_t size)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	size_t n;
+
+	rpl_self_dir(dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/%s", dir, prog);
+	/* on the usual PATH the bare name reads best; elsewhere the server needs the path */
+	if (dir[0] == '\0' || access(path, X_OK) != 0 || strcmp(dir, "/usr/bin") == 0 ||
+	    strcmp(dir, "/bin") == 0 || strcmp(dir, "/usr/local/bin") == 0)
+		snprintf(path, sizeof path, "%s", prog);
+	n = (size_t)snprintf(buf, size, "%s", path);
+	if (config_file && n < size)
+		n += (size_t)snprintf(buf + n, size - n, " -c %s", config_file);
+	if (n < size)
+		snprintf(buf + n, size - n, " %s", args);
+}
+
+int
+rpl_program_major(const char *path)
+{
+	char *argv[] = { (char *)path, "--version", NULL };
+	rpl_child_out co;
+	wal_error e;
+	const char *p;
+
+	if (access(path, X_OK) != 0)
+		return -1;
+	if (rpl_run(argv, NULL, 0, NULL, &co, &e) != 0)
+		return -1;
+	p = strstr(co.tail, "(PostgreSQL) ");
+	if (p == NULL)
+		return -1;
+	return atoi(p + 13);
+}
+
+int
+rpl_find_program(const char *prog, const char *pg_bin, int major, int newer_ok, char *buf, size_t size)
+{
+	int m;
+
+	if (pg_bin) {
+		snprintf(buf, size, "%s/%s", pg_bin, prog);
+		if (access(buf, X_OK) == 0)
+			return 1;
+	}
+	for (m = major; m <= (newer_ok ? 30 : major); m++) {
+		snprintf(buf, size, "/usr/lib/postgresql/%d/bin/%s", m, prog);
+		if (access(buf, X_OK) == 0)
+			return 1;
+	}
+	buf[0] = '\0';
+	return 0;
+}
