@@ -1,0 +1,181 @@
+/*
+ * Unit tests for http.h: RFC 3986 encoding, XML parsing of WebDAV and S3
+ * answers (and refusal of entity declarations), one-line error messages
+ * from S3 error bodies and the mapping of HTTP status to wal_err.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+Test(http, encode_keeps_unreserved_and_slashes_when_asked)
+{
+	char out[128] = "";
+	wal_error e;
+
+	cr_assert_eq(wal_http_encode("a b/c~_.-Z9", 1, out, sizeof out, &e), WAL_OK);
+	cr_assert_str_eq(out, "a%20b/c~_.-Z9");
+	out[0] = '\0';
+	cr_assert_eq(wal_http_encode("fleet/1+2=3&\xc3\xa9", 0, out, sizeof out, &e), WAL_OK);
+	cr_assert_str_eq(out, "fleet%2F1%2B2%3D3%26%C3%A9");
+}
+
+Test(http, encode_appends_and_refuses_overflow)
+{
+	char out[8] = "ab";
+	wal_error e;
+
+	cr_assert_eq(wal_http_encode("cd", 0, out, sizeof out, &e), WAL_OK);
+	cr_assert_str_eq(out, "abcd");
+	cr_assert_eq(wal_http_encode("  ", 0, out, sizeof out, &e), WAL_EINVAL);
+}
+
+Test(http, decode)
+{
+	char s[] = "/dav/a%20b/%C3%A9x%2";
+
+	wal_http_decode(s);
+	cr_assert_str_eq(s, "/dav/a b/\xc3\xa9x%2");
+}
+
+Test(http, parse_date)
+{
+	cr_assert_eq(wal_http_parse_date("Thu, 01 Jan 1970 00:01:40 GMT"), 100);
+	cr_assert_eq(wal_http_parse_date("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
+	cr_assert_eq(wal_http_parse_date("nonsense"), 0);
+}
+
+typedef struct seen {
+	char lines[16][256];
+	int count;
+} seen;
+
+static wal_err record(void *arg, const char *path, const char *text, wal_error *e)
+{
+	seen *s = arg;
+
+	(void)e;
+	if (s->count < 16)
+		snprintf(s->lines[s->count++], 256, "%s=%s", path, text);
+	return WAL_OK;
+}
+
+Test(http, xml_paths_drop_namespaces_and_trim_text)
+{
+	static const char xml[] =
+		"<?xml version=\"1.0\"?>\n<D:multistatus xmlns:D=\"DAV:\">\n"
+		" <D:response><D:href>/dav/a%20b</D:href>\n"
+		"  <D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype>"
+		"<D:getcontentlength> 42 </D:getcontentlength></D:prop></D:propstat>\n"
+		" </D:response>\n</D:multistatus>\n";
+	seen s = { .count = 0 };
+	wal_error e;
+
+	cr_assert_eq(wal_xml_parse(xml, strlen(xml), "t", record, &s, &e), WAL_OK);
+	cr_assert_eq(s.count, 8);
+	cr_assert_str_eq(s.lines[0], "multistatus/response/href=/dav/a%20b");
+	cr_assert_str_eq(s.lines[1], "multistatus/response/propstat/prop/resourcetype/collection=");
+	cr_assert_str_eq(s.lines[3], "multistatus/response/propstat/prop/getcontentlength=42");
+	cr_assert_str_eq(s.lines[6], "multistatus/response=");
+	cr_assert_str_eq(s.lines[7], "multistatus=");
+}
+
+static wal_err stop_at_second(void *arg, const char *path, const char *text, wal_error *e)
+{
+	int *calls = arg;
+
+	(void)path; (void)text;
+	if (++*calls == 2)
+		return wal_fail(e, WAL_EIO, "stop");
+	return WAL_OK;
+}
+
+Test(http, xml_callback_error_stops_and_passes_through)
+{
+	static const char xml[] = "<a><b>1</b><b>2</b><b>3</b></a>";
+	int calls = 0;
+	wal_error e;
+
+	cr_assert_eq(wal_xml_parse(xml, strlen(xml), "t", stop_at_second, &calls, &e), WAL_EIO);
+	cr_assert_eq(calls, 2);
+}
+
+Test(http, xml_malformed_and_entities_refused)
+{
+	static const char bad[] = "<a><b></a>";
+	static const char laughs[] =
+		"<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"aaaaaaaaaa\">"
+		"<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]><x>&b;</x>";
+	seen s = { .count = 0 };
+	wal_error e;
+
+	cr_assert_eq(wal_xml_parse(bad, strlen(bad), "listing", record, &s, &e), WAL_ENET);
+	cr_assert(strstr(e.msg, "listing: malformed xml") != NULL, "%s", e.msg);
+	s.count = 0;
+	cr_assert_eq(wal_xml_parse(laughs, strlen(laughs), "listing", record, &s, &e), WAL_ENET);
+	cr_assert(strstr(e.msg, "entity") != NULL, "%s", e.msg);
+	cr_assert_eq(s.count, 0);
+}
+
+Test(http, error_text_from_s3_body)
+{
+	static const char body[] =
+		"<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>SignatureDoesNotMatch</Code>"
+		"<Message>The request signature we calculated does not match.\n</Message>"
+		"<RequestId>tx1</RequestId></Error>";
+	static const char html[] = "<html><head><title>401 Authorization Required</title></head></html>";
+	char out[256];
+
+	wal_http_error_text(body, strlen(body), out, sizeof out);
+	cr_assert_str_eq(out, "SignatureDoesNotMatch: The request signature we calculated does not match.");
+	wal_http_error_text(html, strlen(html), out, sizeof out);
+	cr_assert_str_eq(out, "");
+	wal_http_error_text("not xml", 7, out, sizeof out);
+	cr_assert_str_eq(out, "");
+	wal_http_error_text(NULL, 0, out, sizeof out);
+	cr_assert_str_eq(out, "");
+}
+
+static wal_err status_of(long status, const char *body, wal_error *e)
+{
+	wal_http_resp r = { .status = status, .body = (char *)body,
+			    .body_len = body ? strlen(body) : 0 };
+
+	return wal_http_status_err("s3://b/k", "PUT", &r, e);
+}
+
+Test(http, status_mapping)
+{
+	wal_error e;
+
+	cr_assert_eq(status_of(200, NULL, &e), WAL_OK);
+	cr_assert_eq(status_of(204, NULL, &e), WAL_OK);
+	cr_assert_eq(status_of(404, "<Error><Code>NoSuchKey</Code></Error>", &e), WAL_ENOENT);
+	cr_assert_str_eq(e.msg, "s3://b/k: PUT failed: 404 not found: NoSuchKey");
+	cr_assert_eq(status_of(401, NULL, &e), WAL_EAUTH);
+	cr_assert(strstr(e.msg, "401 unauthorized") != NULL, "%s", e.msg);
+	cr_assert_eq(status_of(403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+			       &e), WAL_EAUTH);
+	cr_assert_str_eq(e.msg, "s3://b/k: PUT failed: 403 forbidden: AccessDenied: Access Denied");
+	cr_assert_eq(status_of(412, NULL, &e), WAL_EEXIST);
+	cr_assert_eq(status_of(507, NULL, &e), WAL_ENOSPC);
+	cr_assert_eq(status_of(501, NULL, &e), WAL_EUNSUPPORTED);
+	cr_assert_eq(status_of(503, "<Error><Code>SlowDown</Code></Error>", &e), WAL_ENET);
+	cr_assert_eq(status_of(429, NULL, &e), WAL_ENET);
+	cr_assert_eq(status_of(400, "<Error><Code>BadDigest</Code></Error>", &e), WAL_ENET);
+	cr_assert_eq(status_of(400, "<Error><Code>AuthorizationHeaderMalformed</Code>"
+				    "<Message>the region 'x' is wrong</Message></Error>", &e), WAL_ECONFIG);
+	cr_assert_eq(status_of(400, "<Error><Code>InvalidArgument</Code></Error>", &e), WAL_EINVAL);
+}
+
+Test(http, transient_statuses)
+{
+	cr_assert(wal_http_status_transient(500));
+	cr_assert(wal_http_status_transient(503));
+	cr_assert(wal_http_status_transient(429));
+	cr_assert(!wal_http_status_transient(401));
+	cr_assert(!wal_http_status_transient(403));
+	cr_assert(!wal_http_status_transient(404));
+}
