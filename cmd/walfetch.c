@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include "ahead.h"
 #include "archive.h"
 #include "common.h"
 #include "log.h"
@@ -61,9 +62,15 @@ int main(int argc, char **argv)
 		rc = wal_fetch(&cmd.cfg, wal_name, dest, datadir, &res, &err);
 
 	int code = wal_cmd_exit_code(rc);
+	if (res.spool_note[0])
+		wal_log(WAL_LOG_WARNING, "%s: spooled copy dropped: %s", wal_name, res.spool_note);
 	if (rc == WAL_OK) {
-		wal_log(WAL_LOG_INFO, "%s: restored from %s (%" PRIu64 " bytes)", wal_name, res.object,
-			res.bytes);
+		wal_log(WAL_LOG_INFO, "%s: restored from %s%s (%" PRIu64 " bytes)", wal_name,
+			res.from_spool ? "the spool, fetched ahead, " : "", res.object, res.bytes);
+		/* the segments recovery will ask for next, in the background */
+		struct wal_name parsed;
+		if (wal_name_parse(wal_name, &parsed, NULL) == WAL_OK)
+			wal_fetch_ahead_start(&cmd.cfg, res.system_id, &parsed, res.seg_size);
 	} else if (code == EXIT_NOTFOUND) {
 		/* PostgreSQL asks for files that do not exist yet: routine */
 		wal_log(WAL_LOG_INFO, "%s", err.msg);

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include "ahead.h"
 #include "archive.h"
 #include "common.h"
 #include "log.h"
@@ -26,6 +27,18 @@ static const char usage[] =
 	"arguments, 3 bad configuration, 4 the archive holds different content under\n"
 	"this name, 5 not a valid WAL file of this name or cluster, 6 archive\n"
 	"unreachable or I/O error, 8 authentication or host key refused\n";
+
+/* Warns when PostgreSQL has more files waiting than backlog_warn. */
+static void report_backlog(const wal_config *cfg, const char *wal_path)
+{
+	wal_backlog b;
+	if (cfg->backlog_warn <= 0 || wal_backlog_read(wal_path, &b, NULL) != WAL_OK ||
+	    b.count < cfg->backlog_warn)
+		return;
+	wal_log(WAL_LOG_WARNING,
+		"archive backlog: %d files ready (%" PRIu64 " MiB), oldest %s waiting %ld s",
+		b.count, b.bytes >> 20, b.oldest[0] ? b.oldest : "-", b.oldest_age);
+}
 
 int main(int argc, char **argv)
 {
@@ -63,9 +76,24 @@ int main(int argc, char **argv)
 	else if (res.outcome == WAL_PUSH_DUPLICATE)
 		wal_log(WAL_LOG_NOTICE, "%s: already archived with identical content at %s", wal_name,
 			res.object);
+	else if (res.outcome == WAL_PUSHED_AHEAD)
+		wal_log(WAL_LOG_INFO, "%s: archived ahead at %s, file unchanged since", wal_name,
+			res.object);
 	else
 		wal_log(WAL_LOG_INFO, "%s: archived at %s (%" PRIu64 " bytes stored)", wal_name,
 			res.object, res.stored_bytes);
+
+	if (rc == WAL_OK) {
+		/* the files PostgreSQL will ask for next, while the connection is warm */
+		wal_push_ahead_result ahead;
+		wal_push_ahead(&cmd.cfg, wal_path, wal_name, datadir, res.system_id, &ahead);
+		if (ahead.candidates)
+			wal_log(WAL_LOG_INFO, "pushed ahead %d of %d ready files", ahead.pushed,
+				ahead.candidates);
+		if (ahead.error[0])
+			wal_log(WAL_LOG_WARNING, "push-ahead stopped: %s", ahead.error);
+		report_backlog(&cmd.cfg, wal_path);
+	}
 	wal_config_free(&cmd.cfg);
 	return wal_cmd_exit_code(rc);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "ahead.h"
 #include "archive.h"
 #include "compress.h"
 #include "fileio.h"
@@ -164,6 +165,37 @@ out:
 
 /* ---- push ---------------------------------------------------------------- */
 
+/*
+ * Writes <system-id>/walarchive.info (PostgreSQL version, segment and block
+ * size) the first time a cluster's segment is pushed, for people and tools
+ * that look at the archive.  Checked once per process.
+ */
+static wal_err ensure_info(wal_store *store, const wal_header *hdr, wal_error *e)
+{
+	static uint64_t checked;
+	char path[64], text[256];
+	wal_stat st;
+	if (checked == hdr->system_id)
+		return WAL_OK;
+	snprintf(path, sizeof(path), "%" PRIu64 "/" WAL_INFO_NAME, hdr->system_id);
+	wal_err rc = wal_store_stat(store, path, &st, e);
+	if (rc == WAL_ENOENT) {
+		int len = snprintf(text, sizeof(text),
+				   "# walarchive: the cluster whose WAL this tree holds\n"
+				   "system_id = %" PRIu64 "\npg_version = %d\n"
+				   "wal_seg_size = %u\nwal_block_size = %u\n",
+				   hdr->system_id, hdr->pg_version, hdr->seg_size, hdr->block_size);
+		wal_mem_source src;
+		wal_mem_source_init(&src, text, (size_t)len);
+		rc = wal_store_put(store, path, &src.base, e);
+		if (rc == WAL_EEXIST)
+			rc = WAL_OK;    /* another walpush wrote it first */
+	}
+	if (rc == WAL_OK)
+		checked = hdr->system_id;
+	return rc;
+}
+
 /* Keeps e's message but files it under another kind of error. */
 static wal_err recode(wal_error *e, wal_err code)
 {
@@ -193,10 +225,21 @@ static wal_err check_text_file(int fd, const char *wal_path, const wal_name *nam
 wal_err wal_push(const wal_config *cfg, const char *wal_path, const char *file_name,
 		 const char *datadir, wal_push_result *res, wal_error *e)
 {
+	wal_store *store = NULL;
+	wal_err rc = wal_push_with(cfg, &store, wal_path, file_name, datadir, 0, res, e);
+	wal_store_close(store);
+	return rc;
+}
+
+wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *wal_path,
+		      const char *file_name, const char *datadir, int want_hash,
+		      wal_push_result *res, wal_error *e)
+{
 	wal_name name;
 	wal_header hdr;
-	wal_store *store = NULL;
+	wal_store *store = *store_io;
 	wal_lz4_source *lz = NULL;
+	wal_hash_source hashing = { 0 };
 	wal_fd_source file;
 	struct stat st;
 	int fd = -1;
@@ -273,10 +316,24 @@ wal_err wal_push(const wal_config *cfg, const char *wal_path, const char *file_n
 	}
 	res->system_id = system_id;
 
-	rc = wal_store_open(&store, cfg, e);
-	if (rc == WAL_ENOENT)
-		rc = recode(e, WAL_EIO);        /* no archive root: a broken setup */
-	if (rc != WAL_OK)
+	/* pushed ahead by an earlier call: done, if the file is still those bytes */
+	if (wal_ahead_push_enabled(cfg) &&
+	    wal_ahead_recorded(cfg, system_id, name.text, fd, res->object, sizeof(res->object))) {
+		res->outcome = WAL_PUSHED_AHEAD;
+		rc = WAL_OK;
+		goto out;
+	}
+
+	if (!store) {
+		rc = wal_store_open(&store, cfg, e);
+		if (rc == WAL_ENOENT)
+			rc = recode(e, WAL_EIO);        /* no archive root: a broken setup */
+		if (rc != WAL_OK)
+			goto out;
+		*store_io = store;
+	}
+
+	if (name.kind == WAL_NAME_SEGMENT && (rc = ensure_info(store, &hdr, e)) != WAL_OK)
 		goto out;
 
 	int compressed = cfg->compress == WAL_COMPRESS_LZ4;
@@ -299,8 +356,14 @@ wal_err wal_push(const wal_config *cfg, const char *wal_path, const char *file_n
 			rc = wal_fail_errno(e, WAL_EIO, errno, "%s: cannot seek", wal_path);
 			goto out;
 		}
+		if (want_hash) {
+			rc = wal_hash_source_init(&hashing, src, e);
+			if (rc != WAL_OK)
+				goto out;
+			src = &hashing.base;
+		}
 		if (compressed) {
-			rc = wal_lz4_source_new(&lz, &file.base, st.st_size, cfg->compress_level, e);
+			rc = wal_lz4_source_new(&lz, src, st.st_size, cfg->compress_level, e);
 			if (rc != WAL_OK)
 				goto out;
 			src = wal_lz4_source_base(lz);
@@ -309,6 +372,8 @@ wal_err wal_push(const wal_config *cfg, const char *wal_path, const char *file_n
 		if (rc == WAL_OK) {
 			res->outcome = WAL_PUSHED;
 			res->stored_bytes = src->size >= 0 ? (uint64_t)src->size : 0;
+			if (want_hash && hashing.hex[0] && hashing.bytes == (uint64_t)st.st_size)
+				memcpy(res->sha256, hashing.hex, sizeof(res->sha256));
 			goto out;
 		}
 		if (rc != WAL_EEXIST)
@@ -333,8 +398,12 @@ wal_err wal_push(const wal_config *cfg, const char *wal_path, const char *file_n
 	res->outcome = WAL_PUSH_DUPLICATE;
 	rc = WAL_OK;
 out:
+	if (rc == WAL_OK && want_hash && !res->sha256[0] && res->outcome != WAL_PUSHED_AHEAD) {
+		uint64_t hashed = 0;
+		rc = wal_sha256_fd(fd, wal_path, &hashed, res->sha256, e);
+	}
 	wal_lz4_source_free(lz);
-	wal_store_close(store);
+	wal_hash_source_free(&hashing);
 	if (fd >= 0)
 		close(fd);
 	return rc;
@@ -345,7 +414,7 @@ out:
 
 /* Verifies a restored segment or partial in the temporary file. */
 static wal_err verify_segment(int fd, const char *tmp_path, const wal_name *name,
-			      const char *object, wal_error *e)
+			      const char *object, uint32_t *seg_size, wal_error *e)
 {
 	unsigned char page[WAL_LONG_HEADER_SIZE];
 	wal_header hdr;
@@ -362,15 +431,13 @@ static wal_err verify_segment(int fd, const char *tmp_path, const wal_name *name
 		return wal_fail(e, WAL_ECORRUPT, "%s: archived object is not a valid %s: %s", object,
 				name->text, why);
 	}
+	*seg_size = hdr.seg_size;
 	return WAL_OK;
 }
 
-/*
- * Gets one object into an atomic file at dest_path.  On any failure the
- * destination is untouched.
- */
-static wal_err fetch_object(wal_store *store, const char *object, int compressed,
-			    const wal_name *name, const char *dest_path, uint64_t *bytes, wal_error *e)
+wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compressed,
+				 const wal_name *name, const char *dest_path,
+				 wal_fetch_result *res, wal_error *e)
 {
 	wal_atomic_file f;
 	wal_lz4_sink *lz = NULL;
@@ -388,13 +455,15 @@ static wal_err fetch_object(wal_store *store, const char *object, int compressed
 		goto fail;
 	if (compressed && (rc = wal_lz4_sink_finish(lz, e)) != WAL_OK)
 		goto fail;
+	res->seg_size = 0;
 	if (name->kind == WAL_NAME_SEGMENT || name->kind == WAL_NAME_PARTIAL) {
-		rc = verify_segment(f.fd, f.tmp_path, name, object, e);
+		rc = verify_segment(f.fd, f.tmp_path, name, object, &res->seg_size, e);
 		if (rc != WAL_OK)
 			goto fail;
 	}
 	struct stat st;
-	*bytes = fstat(f.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	res->bytes = fstat(f.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	snprintf(res->object, sizeof(res->object), "%s", object);
 	wal_lz4_sink_free(lz);
 	return wal_atomic_commit(&f, 1, e);
 fail:
@@ -403,34 +472,54 @@ fail:
 	return rc;
 }
 
+/* The cluster, when it can be told without asking the archive. */
+static int local_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id)
+{
+	wal_pgcontrol ctl;
+	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK)
+		*system_id = ctl.system_id;
+	else
+		*system_id = cfg->system_id;
+	return *system_id != 0;
+}
+
 wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest_path,
 		  const char *datadir, wal_fetch_result *res, wal_error *e)
 {
 	wal_name name;
 	wal_store *store = NULL;
 	wal_err rc;
+	char object[512];
 
 	memset(res, 0, sizeof(*res));
 	rc = wal_name_parse(file_name, &name, e);
 	if (rc != WAL_OK)
 		return rc;
+
+	/* fetched ahead by an earlier call: no connection needed */
+	int known = local_system_id(cfg, datadir, &res->system_id);
+	if (known && name.kind == WAL_NAME_SEGMENT && wal_ahead_fetch_enabled(cfg) &&
+	    wal_ahead_take(cfg, res->system_id, &name, dest_path, res, e) == WAL_OK)
+		return WAL_OK;
+
 	rc = wal_store_open(&store, cfg, e);
 	if (rc == WAL_ENOENT)
 		/* no archive root is a broken setup, not a missing file */
 		rc = recode(e, WAL_EIO);
 	if (rc != WAL_OK)
 		goto out;
-	rc = wal_archive_system_id(store, cfg, datadir, &res->system_id, e);
-	if (rc != WAL_OK)
-		goto out;
+	if (!known) {
+		rc = wal_archive_system_id(store, cfg, datadir, &res->system_id, e);
+		if (rc != WAL_OK)
+			goto out;
+	}
 
 	/* the configured compression first: that is how it was most likely pushed */
 	int first = cfg->compress == WAL_COMPRESS_LZ4;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int compressed = attempt == 0 ? first : !first;
-		wal_archive_object_path(res->system_id, &name, compressed, res->object,
-					sizeof(res->object));
-		rc = fetch_object(store, res->object, compressed, &name, dest_path, &res->bytes, e);
+		wal_archive_object_path(res->system_id, &name, compressed, object, sizeof(object));
+		rc = wal_archive_fetch_object(store, object, compressed, &name, dest_path, res, e);
 		if (rc != WAL_ENOENT)
 			break;
 	}

@@ -25,7 +25,8 @@ void wal_archive_object_path(uint64_t system_id, const wal_name *name, int compr
 /* What walpush did. */
 typedef enum wal_push_outcome {
 	WAL_PUSHED,            /* stored now */
-	WAL_PUSH_DUPLICATE     /* the archive already held identical content */
+	WAL_PUSH_DUPLICATE,    /* the archive already held identical content */
+	WAL_PUSHED_AHEAD       /* stored by an earlier push-ahead; file unchanged since */
 } wal_push_outcome;
 
 typedef struct wal_push_result {
@@ -34,6 +35,7 @@ typedef struct wal_push_result {
 	uint64_t in_bytes;
 	uint64_t stored_bytes;
 	char object[512];      /* path of the object in the archive */
+	char sha256[65];       /* of the file's bytes, when asked for */
 } wal_push_result;
 
 /*
@@ -48,9 +50,21 @@ typedef struct wal_push_result {
 wal_err wal_push(const wal_config *cfg, const char *wal_path, const char *file_name,
 		 const char *datadir, wal_push_result *res, wal_error *e);
 
+/*
+ * wal_push on an open store (*store NULL: opened here and left open in
+ * *store for the next call; the caller closes it).  With want_hash, fills
+ * res->sha256 with the SHA-256 of the file's bytes.
+ */
+wal_err wal_push_with(const wal_config *cfg, wal_store **store, const char *wal_path,
+		      const char *file_name, const char *datadir, int want_hash,
+		      wal_push_result *res, wal_error *e);
+
 typedef struct wal_fetch_result {
 	uint64_t system_id;
 	uint64_t bytes;
+	uint32_t seg_size;     /* from the header of a restored segment, else 0 */
+	int from_spool;        /* served by fetch-ahead */
+	char spool_note[768];  /* why a spooled copy was not used, if it was bad */
 	char object[512];
 } wal_fetch_result;
 
@@ -94,6 +108,15 @@ typedef struct wal_prune_result {
  */
 wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_result *res,
 		  wal_error *e);
+
+/*
+ * Restores one object (compressed or not) of store into dest_path as
+ * wal_fetch does, filling res->bytes, seg_size and object.  WAL_ENOENT if
+ * the object is not there; dest_path is untouched on any failure.
+ */
+wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compressed,
+				 const wal_name *name, const char *dest_path,
+				 wal_fetch_result *res, wal_error *e);
 
 /* Resolves which cluster's tree to use (see wal_fetch). */
 wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,

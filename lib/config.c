@@ -90,9 +90,10 @@ void wal_config_init(wal_config *c)
 	c->timeout = 30;
 	c->retries = 3;
 	c->fetch_on_error = WAL_ONERR_AUTO;
-	c->push_ahead = 0;
-	c->fetch_ahead = 0;
-	c->parallel = 1;
+	c->push_ahead = 16;
+	c->fetch_ahead = 16;
+	c->parallel = 4;
+	c->spool_dir = strdup(WAL_SPOOL_DEFAULT);
 	c->backlog_warn = 64;
 	c->log_level = WAL_LOG_NOTICE;
 }

@@ -11,6 +11,7 @@
 #include "error.h"
 
 #define WAL_CONFIG_DEFAULT_PATH "/etc/walarchive.conf"
+#define WAL_SPOOL_DEFAULT "/var/spool/walarchive"
 
 typedef enum { WAL_COMPRESS_NONE = 0, WAL_COMPRESS_LZ4 = 1 } wal_compress;
 typedef enum { WAL_ONERR_AUTO = 0, WAL_ONERR_STOP, WAL_ONERR_CONTINUE } wal_on_error;
@@ -46,10 +47,11 @@ typedef struct wal_config {
 	uint64_t system_id;             /* 0 = not set */
 	wal_on_error fetch_on_error;    /* walfetch hard errors: auto|stop|continue */
 
-	int push_ahead;                 /* ready segments pushed beyond the one asked for */
-	int fetch_ahead;                /* segments fetched beyond the one asked for */
-	int parallel;                   /* transfers at once */
-	char *spool_dir;                /* fetch-ahead spool, outside the data directory */
+	int push_ahead;                 /* ready files pushed beyond the one asked for, default 16 */
+	int fetch_ahead;                /* segments fetched beyond the one asked for, default 16 */
+	int parallel;                   /* transfers at once, default 4 */
+	char *spool_dir;                /* push/fetch-ahead state, outside the data directory;
+					   default /var/spool/walarchive; off if not writable */
 	int backlog_warn;               /* ready segments before walpush reports a backlog */
 
 	int log_level;                  /* WAL_LOG_* from log.h, default notice */

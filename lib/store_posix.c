@@ -27,8 +27,11 @@ static int full_path(const posix_store *s, const char *rel, char *out, size_t ca
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-#define FULL(s, rel, buf) do { if (full_path(s, rel, buf, sizeof(buf)) < 0) \
-	return wal_fail(e, WAL_EINVAL, "%s: path too long", rel); } while (0)
+/* Checks rel (the driver refuses bad paths itself) and joins it to the root. */
+#define FULL(s, rel, buf) do { \
+	if (*(rel)) { wal_err v_ = wal_store_path_valid(rel, e); if (v_ != WAL_OK) return v_; } \
+	if (full_path(s, rel, buf, sizeof(buf)) < 0) \
+		return wal_fail(e, WAL_EINVAL, "%s: path too long", rel); } while (0)
 
 static wal_err posix_open(wal_store **out, const wal_url *url, const wal_config *cfg, wal_error *e)
 {

@@ -1,0 +1,82 @@
+/*
+ * Push-ahead and fetch-ahead, without a daemon.  Both keep their state in
+ * spool_dir (outside the data directory, where pg_rewind and base backups
+ * never see it), under the cluster's system identifier:
+ *   <spool>/<system-id>/pushed/<name>        record of a segment pushed ahead
+ *   <spool>/<system-id>/<TTTTTTTTLLLLLLLL>/   segments fetched ahead, laid out
+ *                                            and compressed as in the archive
+ */
+#ifndef WAL_AHEAD_H
+#define WAL_AHEAD_H
+
+#include <stdint.h>
+#include <time.h>
+#include "archive.h"
+#include "config.h"
+#include "error.h"
+#include "walname.h"
+
+/* Whether push_ahead / fetch_ahead are on and spool_dir is a writable directory. */
+int wal_ahead_push_enabled(const wal_config *cfg);
+int wal_ahead_fetch_enabled(const wal_config *cfg);
+
+/* Records that name was archived as object, from size bytes with this SHA-256. */
+wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *name,
+			 uint64_t size, const char *sha256_hex, const char *object, wal_error *e);
+
+/*
+ * Whether a record says name was pushed ahead and the file open as fd still
+ * holds exactly those bytes (same size and SHA-256).  The record is used up
+ * either way; on a match object gets the archived object's path.
+ */
+int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *name, int fd,
+		       char *object, size_t cap);
+
+typedef struct wal_push_ahead_result {
+	int candidates;        /* ready files taken into the batch */
+	int pushed;            /* of those, now archived and recorded */
+	char error[768];       /* the first failure, if any */
+} wal_push_ahead_result;
+
+/*
+ * Archives up to cfg->push_ahead files that PostgreSQL has marked ready
+ * (archive_status/NAME.ready beside wal_path), other than current, in the
+ * order PostgreSQL would ask for them, cfg->parallel at a time; records each
+ * success (system_id: the cluster of current, where the records are counted).  Failures stop the batch and are reported in res, not returned:
+ * PostgreSQL will ask for those files itself.
+ */
+void wal_push_ahead(const wal_config *cfg, const char *wal_path, const char *current,
+		    const char *datadir, uint64_t system_id, wal_push_ahead_result *res);
+
+typedef struct wal_backlog {
+	int count;             /* files marked ready */
+	uint64_t bytes;
+	char oldest[WAL_NAME_MAX];
+	long oldest_age;       /* seconds since the oldest was marked ready */
+} wal_backlog;
+
+/* Reads the archive backlog from archive_status beside wal_path. */
+wal_err wal_backlog_read(const char *wal_path, wal_backlog *b, wal_error *e);
+
+/*
+ * Restores name from the spool into dest_path, verified as from the archive,
+ * and removes it from the spool.  WAL_ENOENT if the spool has no good copy
+ * (a bad one is removed and described in res->spool_note).
+ */
+wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name *name,
+		       const char *dest_path, wal_fetch_result *res, wal_error *e);
+
+/*
+ * Starts a background process, detached from the caller, that fetches the
+ * cfg->fetch_ahead segments after name on its timeline into the spool,
+ * cfg->parallel at a time, unless one is already running for this cluster.
+ * Returns at once.
+ */
+void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_name *name,
+			   uint32_t seg_size);
+
+/* The fetch-ahead work itself, in the calling process (what the background process runs). */
+void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_name *name,
+			 uint32_t seg_size);
+
+#endif
