@@ -88,15 +88,16 @@ wal_err wal_store_open(wal_store **out, const wal_config *cfg, wal_error *e)
 	wal_err rc = wal_url_parse(cfg->archive, &url, e);
 	if (rc != WAL_OK)
 		return rc;
-	rc = wal_fail(e, WAL_ECONFIG, "archive \"%s\": unknown scheme", cfg->archive);
-	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-		if (strcmp(url.scheme, schemes[i].scheme) != 0)
-			continue;
+	size_t i = 0;
+	while (i < sizeof(schemes) / sizeof(schemes[0]) && strcmp(url.scheme, schemes[i].scheme))
+		i++;
+	if (i == sizeof(schemes) / sizeof(schemes[0])) {
+		rc = wal_fail(e, WAL_ECONFIG, "archive \"%s\": unknown scheme", cfg->archive);
+	} else {
 		const wal_store_ops *ops = schemes[i].linked;
 		if (!ops)
 			ops = load_module(schemes[i].module, schemes[i].symbol, e);
 		rc = ops ? ops->open(out, &url, cfg, e) : WAL_EUNSUPPORTED;
-		break;
 	}
 	wal_url_free(&url);
 	return rc;
