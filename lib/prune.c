@@ -198,9 +198,23 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 		if (h < horizon)
 			horizon = h;
 	}
-	if (horizon != UINT64_MAX && horizon != 0)
-		snprintf(res->horizon, sizeof(res->horizon), "%08X%08X",
-			 (unsigned)(horizon >> 32), (unsigned)horizon);
+	if (horizon != UINT64_MAX && horizon != 0) {
+		/* name the horizon as a file: the first segment kept, else the option's name */
+		const object *first_kept = NULL;
+		for (size_t i = 0; i < t.count; i++) {
+			const object *o = &t.objs[i];
+			if (o->pos == horizon && (!first_kept || o->name.kind < first_kept->name.kind ||
+			    (o->name.kind == first_kept->name.kind && o->name.tli < first_kept->name.tli)))
+				first_kept = o;
+		}
+		if (first_kept)
+			snprintf(res->horizon, sizeof(res->horizon), "%.24s", first_kept->name.text);
+		else if (opts->before)
+			snprintf(res->horizon, sizeof(res->horizon), "%s", opts->before);
+		else
+			snprintf(res->horizon, sizeof(res->horizon), "%08X%08X",
+				 (unsigned)(horizon >> 32), (unsigned)horizon);
+	}
 
 	/* 3. remove what sorts before it */
 	for (size_t i = 0; i < t.count; i++) {
