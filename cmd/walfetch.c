@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 	};
 	wal_cmd cmd;
 	wal_error err;
-	wal_fetch_result res;
+	wal_fetch_result res = { 0 };
 	const char *datadir = ".";
 	int opt;
 

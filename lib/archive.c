@@ -395,8 +395,11 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 			      name.text, res->object);
 		goto out;
 	}
+	/* found in place, perhaps left by a process that died before its fsync */
+	rc = wal_store_sync(store, res->object, e);
+	if (rc != WAL_OK)
+		goto out;
 	res->outcome = WAL_PUSH_DUPLICATE;
-	rc = WAL_OK;
 out:
 	if (rc == WAL_OK && want_hash && !res->sha256[0] && res->outcome != WAL_PUSHED_AHEAD) {
 		uint64_t hashed = 0;

@@ -2,7 +2,9 @@
  * System calls behind a fault seam, and the durable atomic file write that
  * every local archive object and every restored WAL file goes through.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +237,34 @@ static wal_err atomic_sink_reset(wal_sink *sink, wal_error *e)
 	return WAL_OK;
 }
 
+/*
+ * Removes temporary files of earlier writes of the same name whose process
+ * is gone (killed before it could clean up): ".<base>.<pid>.<rand>.tmp".
+ */
+static void drop_orphans(const char *dir, const char *base)
+{
+	DIR *d = opendir(dir);
+	struct dirent *ent;
+	size_t base_len = strlen(base);
+	while (d && (ent = readdir(d))) {
+		const char *n = ent->d_name;
+		size_t len = strlen(n);
+		if (n[0] != '.' || len < base_len + 7 || strncmp(n + 1, base, base_len) != 0 ||
+		    n[base_len + 1] != '.' || strcmp(n + len - 4, ".tmp") != 0)
+			continue;
+		char *end;
+		long pid = strtol(n + base_len + 2, &end, 10);
+		if (pid <= 0 || *end != '.' || pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+			/* relative to the directory: no path length to get wrong */
+			unlinkat(dirfd(d), n, 0);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_error *e)
 {
 	char dir[4096];
@@ -259,6 +289,7 @@ wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_e
 	/* a dot name stays out of listings; pid and random part keep writers apart */
 	snprintf(f->tmp_path, cap, "%s%s.%s.%d.%08x.tmp", strcmp(dir, ".") ? dir : "",
 		 strcmp(dir, ".") ? (strcmp(dir, "/") ? "/" : "") : "", base, (int)getpid(), rnd);
+	drop_orphans(dir, base);
 	f->fd = wal_sys_open(f->tmp_path, O_RDWR | O_CREAT | O_EXCL, mode);
 	if (f->fd < 0) {
 		wal_err rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot create", f->tmp_path);

@@ -64,7 +64,8 @@ wal_err wal_mkdir_p(const char *dir, wal_error *e);
  * After WAL_OK, path holds exactly the bytes of src and survives a crash.
  * If path already exists: WAL_EEXIST, path untouched.  On any failure the
  * temporary file is removed and path is untouched; a process killed midway
- * leaves at most a ".tmp" file, never a partial file under path.
+ * leaves at most a ".tmp" file, never a partial file under path, and the
+ * next write of the same name removes it once its process is gone.
  */
 wal_err wal_atomic_write(const char *path, wal_source *src, mode_t mode, wal_error *e);
 

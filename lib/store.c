@@ -160,6 +160,12 @@ wal_err wal_store_remove(wal_store *s, const char *path, wal_error *e)
 	return s->ops->remove(s, path, e);
 }
 
+wal_err wal_store_sync(wal_store *s, const char *path, wal_error *e)
+{
+	CHECK_PATH(path);
+	return s->ops->sync ? s->ops->sync(s, path, e) : WAL_OK;
+}
+
 void wal_store_close(wal_store *s)
 {
 	if (s)

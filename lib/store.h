@@ -62,6 +62,12 @@ typedef struct wal_store_ops {
 
 	/* Disconnects and frees s (NULL is allowed). */
 	void (*close)(wal_store *s);
+
+	/* Makes the existing object at path durable, with the directory entries
+	 * that lead to it: called before an object found in place (a retry
+	 * after a crash) is accepted as the archived copy.  NULL when the
+	 * server makes every stored object durable by itself. */
+	wal_err (*sync)(wal_store *s, const char *path, wal_error *e);
 } wal_store_ops;
 
 /* Every store handle starts with this, so the generic calls find the table. */
@@ -78,6 +84,7 @@ wal_err wal_store_stat(wal_store *s, const char *path, wal_stat *st, wal_error *
 wal_err wal_store_list(wal_store *s, const char *dir, wal_list_fn fn, void *arg, wal_error *e);
 wal_err wal_store_remove(wal_store *s, const char *path, wal_error *e);
 void wal_store_close(wal_store *s);
+wal_err wal_store_sync(wal_store *s, const char *path, wal_error *e);
 
 /* Whether path is a valid relative store path (see above); WAL_EINVAL if not. */
 wal_err wal_store_path_valid(const char *path, wal_error *e);

@@ -134,6 +134,7 @@ typedef struct list_page {
 	int *entries;
 	char key[1024];
 	wal_stat st;
+	int seen_root;         /* the document's root element is ListBucketResult */
 } list_page;
 
 static wal_err emit_child(list_page *pg, const char *full, int is_dir, wal_error *e)
@@ -181,6 +182,8 @@ static wal_err list_xml(void *arg, const char *path, const char *text, wal_error
 		*pg->truncated = strcmp(text, "true") == 0;
 	else if (strcmp(path, "ListBucketResult/NextContinuationToken") == 0)
 		snprintf(pg->next_token, pg->token_cap, "%s", text);
+	else if (strcmp(path, "ListBucketResult") == 0)
+		pg->seen_root = 1;
 	return WAL_OK;
 }
 
@@ -189,7 +192,6 @@ wal_err wal_s3_parse_list(const char *xml, size_t len, const char *what, const c
 			  size_t token_cap, int *entries, wal_error *e)
 {
 	list_page pg;
-	int seen_root = 0;
 	wal_err rc;
 
 	memset(&pg, 0, sizeof pg);
@@ -208,8 +210,7 @@ wal_err wal_s3_parse_list(const char *xml, size_t len, const char *what, const c
 	if (rc != WAL_OK)
 		return rc;
 	/* the root element must be the listing: anything else is not an answer */
-	seen_root = xml && strstr(xml, "ListBucketResult") != NULL;
-	if (!seen_root)
+	if (!pg.seen_root)
 		return wal_fail(e, WAL_ENET, "%s: the server's answer is not a bucket listing", what);
 	if (*truncated && !next_token[0])
 		return wal_fail(e, WAL_ENET, "%s: truncated listing without a continuation token",

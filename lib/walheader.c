@@ -72,8 +72,10 @@ wal_err wal_header_check(const wal_header *hdr, const wal_name *name, uint64_t f
 				(unsigned long long)file_size, hdr->seg_size);
 	if (wal_name_segno(name, hdr->seg_size, &segno, e) != WAL_OK)
 		return WAL_ENOTWAL;
-	if (hdr->tli != name->tli)
-		return wal_fail(e, WAL_ENOTWAL, "header has timeline %u, the name says %u",
+	/* the first segment of a new timeline is a copy of the old timeline's
+	 * segment up to the switch, so its first page may carry an older timeline */
+	if (hdr->tli > name->tli)
+		return wal_fail(e, WAL_ENOTWAL, "header has timeline %u, later than the name's %u",
 				hdr->tli, name->tli);
 	uint64_t want = wal_segno_to_lsn(segno, hdr->seg_size);
 	if (hdr->pageaddr != want)

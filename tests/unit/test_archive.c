@@ -515,9 +515,14 @@ Test(archive, push_refuses_header_name_disagreement, .init = setup, .fini = tear
 	snprintf(p, sizeof(p), "%s", make_segment("000000010000000000000002", "seg", SEG16,
 						  SYSID_15, 1));
 	push_refused(p, "000000010000000000000003", data15, WAL_ENOTWAL);
-	/* timeline 1 header under a timeline 2 name */
-	push_refused(p, "000000020000000000000002", data15, WAL_ENOTWAL);
-	push_refused(p, "000000020000000000000002.partial", data15, WAL_ENOTWAL);
+	/* a timeline 2 header under a timeline 1 name (the reverse, a timeline 1
+	 * header under a timeline 2 name, is the first segment of a new timeline) */
+	snprintf(p, sizeof(p), "%s", make_segment("000000020000000000000002", "seg2", SEG16,
+						  SYSID_15, 1));
+	push_refused(p, "000000010000000000000002", data15, WAL_ENOTWAL);
+	push_refused(p, "000000010000000000000002.partial", data15, WAL_ENOTWAL);
+	snprintf(p, sizeof(p), "%s", make_segment("000000010000000000000002", "seg", SEG16,
+						  SYSID_15, 1));
 	/* a segment's name that is out of range for its size */
 	push_refused(p, "000000010000000000000102", data15, WAL_ENOTWAL);
 }

@@ -1,0 +1,351 @@
+#!/bin/bash
+# SANITIZE_OK (runs initdb for a pg_control and a first segment, but no server)
+# walpush, walfetch and walprune with archive = sftp://... against a private
+# OpenSSH sshd on 127.0.0.1: put/get/list/remove, duplicates, host keys
+# (hashed, changed, unknown, missing file), user keys (unknown, passphrase
+# file, ssh-agent), missing and forbidden remote directories, a server that
+# refuses fsync@openssh.com, a frozen server and a closed port (bounded
+# time), the fault seam on the SSH socket, and sshd killed or frozen in the
+# middle of an upload or a download (through a throttling proxy).  The
+# programs run as the postgres user, as archive_command and restore_command do.
+
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/pg.sh"
+. "$(dirname "$0")/../lib/sshd.sh"
+
+export LC_ALL=C
+BIN=$WALARCHIVE_BIN
+T=$WALARCHIVE_TMP
+for p in walpush walfetch walprune; do
+	[ -x "$BIN/$p" ] || { t_fail "$BIN/$p is not installed"; t_done; }
+done
+
+W=$T/work            # sources and destinations, owned by postgres
+SARCH=$T/sftp-archive # the archive root on the "server" side, owned by the ssh user
+D=$T/sshd
+CONF=$T/walarchive.conf
+mkdir -p "$W" "$W/dest"
+chown postgres:postgres "$W" "$W/dest"
+
+sshd_setup "$D" postgres || { t_fail "sshd setup"; t_done; }
+sshd_start "$D" || { t_fail "sshd start"; t_done; }
+sshd_known_hosts "$D" || { t_fail "ssh-keyscan"; t_done; }
+mkdir -p "$SARCH"
+chown "$SSHD_USER" "$SARCH"
+chmod 700 "$SARCH"
+URL=$(sshd_url "$D" "$SARCH")
+walarchive_conf "$CONF" "archive=$URL" "ssh_key=$D/id_ed25519" "ssh_known_hosts=$D/known_hosts" \
+	"timeout=5" "retries=1"
+
+pg_new c1 || { t_fail "initdb"; t_done; }
+DATA=$(pg_data c1)
+SEG1=000000010000000000000001
+SRC1=$DATA/pg_wal/$SEG1
+SYSID=$("$PGBIN/pg_controldata" "$DATA" | sed -n 's/^Database system identifier: *//p')
+
+# mkseg OUT SEGNO [random]: a 16 MiB timeline-1 segment made from SRC1 whose
+# header says segment SEGNO; "random" fills it after the first page with
+# incompressible bytes (a slow upload through the throttling proxy).
+mkseg() {
+	python3 - "$SRC1" "$@" <<'PY'
+import os, struct, sys
+src, out, segno = sys.argv[1], sys.argv[2], int(sys.argv[3])
+data = bytearray(open(src, "rb").read())
+struct.pack_into("<Q", data, 8, segno * 16 * 1024 * 1024)
+if len(sys.argv) > 4:
+    data[8192:] = os.urandom(len(data) - 8192)
+open(out, "wb").write(data)
+PY
+	chown postgres:postgres "$1"
+}
+segname() { printf '%08X%08X%08X' 1 $(($1 / 256)) $(($1 % 256)); }
+obj() { echo "$SARCH/$SYSID/${1:0:16}/$1"; }
+tmp_files() { find "$SARCH" -name '.*.tmp' | wc -l; }
+
+# run PROG ARGS...: as postgres in the data directory; sets RC, ERR, SECS.
+run() {
+	local prog=$1; shift
+	local start=$SECONDS
+	as_pg env -C "$DATA" "$BIN/$prog" -c "$CONF" "$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	SECS=$((SECONDS - start))
+	ERR=$(cat "$T/err")
+}
+# msg_ok DESC PROG REGEX: stderr is one line "PROG: ..." matching REGEX.
+msg_ok() {
+	local desc=$1 prog=$2 re=$3
+	local n; n=$(printf '%s' "$ERR" | grep -c '')
+	if [ "$n" != 1 ]; then
+		t_fail "$desc: one message line (got $n: $(printf '%s' "$ERR" | tr '\n' '|'))"
+	elif ! printf '%s' "$ERR" | grep -Eq "^$prog: .*[^.]\$"; then
+		t_fail "$desc: message '$ERR' is not '$prog: ...' without trailing period"
+	elif ! printf '%s' "$ERR" | grep -Eq -- "$re"; then
+		t_fail "$desc: message '$ERR' does not match /$re/"
+	else
+		t_ok "$desc: $ERR"
+	fi
+}
+in_range() { [ "$1" -ge 1 ] && [ "$1" -le 125 ]; }
+
+# ---- put / get / list / remove through the programs -----------------------
+SEG2=$(segname 2); SEG3=$(segname 3); SEG4=$(segname 4)
+for n in 2 3 4; do mkseg "$W/$(segname $n)" "$n"; done
+
+run walpush "$SRC1" "$SEG1"
+t_eq "walpush over sftp exits 0" "$RC" 0
+t_check "the object is on the server, compressed" test -f "$(obj $SEG1).lz4"
+t_check "it is a valid lz4 frame holding exactly the segment" \
+	bash -c "lz4 -dc '$(obj $SEG1).lz4' | cmp -s - '$SRC1'"
+t_eq "the object has mode 0600" "$(stat -c %a "$(obj $SEG1).lz4")" 600
+t_eq "no temporary file is left" "$(tmp_files)" 0
+
+run walpush "$SRC1" "$SEG1"
+t_eq "pushing the same segment again exits 0" "$RC" 0
+t_match "and says it was already archived" "$ERR" "already archived"
+
+mkseg "$W/other1" 1 random
+before=$(sha256sum < "$(obj $SEG1).lz4")
+run walpush "$W/other1" "$SEG1"
+t_eq "pushing different content under an archived name exits 4" "$RC" 4
+t_eq "the archived object is untouched" "$(sha256sum < "$(obj $SEG1).lz4")" "$before"
+t_eq "no temporary file is left after the refused push" "$(tmp_files)" 0
+
+for s in $SEG2 $SEG3 $SEG4; do run walpush "$W/$s" "$s"; [ "$RC" = 0 ] || break; done
+t_eq "three more segments pushed over one connection each" "$RC" 0
+
+run walfetch "$SEG2" "$W/dest/$SEG2"
+t_eq "walfetch over sftp exits 0" "$RC" 0
+t_check "the fetched segment is identical" cmp -s "$W/dest/$SEG2" "$W/$SEG2"
+
+run walfetch "$(segname 9)" "$W/dest/x"
+t_eq "walfetch of a segment the archive does not have exits 1" "$RC" 1
+t_check "and leaves no destination file" test ! -e "$W/dest/x"
+run walfetch 00000002.history "$W/dest/h"
+t_eq "walfetch of a missing history file exits 1" "$RC" 1
+
+run walprune --dry-run --before "$SEG3"
+t_eq "walprune --dry-run lists the sftp archive" "$RC" 0
+t_check "and removes nothing" test -f "$(obj $SEG1).lz4"
+run walprune --before "$SEG3"
+t_eq "walprune --before over sftp exits 0" "$RC" 0
+t_check "segments before the horizon are removed" test ! -e "$(obj $SEG1).lz4" -a ! -e "$(obj $SEG2).lz4"
+t_check "the horizon and later are kept" test -f "$(obj $SEG3).lz4" -a -f "$(obj $SEG4).lz4"
+
+# ---- host keys and user keys ----------------------------------------------
+# fingerprints as ssh-keygen prints them, escaped for the regular expressions
+re_escape() { sed 's/[][\.*^$+?(){}|/]/\\&/g'; }
+HOSTFP=$(ssh-keygen -lf "$D/host_ed25519.pub" | awk '{print $2}' | re_escape)
+ECDSAFP=$(ssh-keygen -lf "$D/host_ecdsa.pub" | awk '{print $2}' | re_escape)
+PORT=$(sshd_port "$D")
+
+ssh-keyscan -H -t ed25519 -p "$PORT" 127.0.0.1 > "$T/kh_hashed" 2>/dev/null
+chmod 644 "$T/kh_hashed"
+run walfetch --set "ssh_known_hosts=$T/kh_hashed" "$SEG3" "$W/dest/$SEG3"
+t_eq "a hashed known_hosts entry (ssh-keyscan -H) is accepted" "$RC" 0
+
+ssh-keygen -q -t ed25519 -N '' -f "$T/other_host" && chmod 644 "$T/other_host.pub"
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$T/other_host.pub")" > "$T/kh_wrong"
+chmod 644 "$T/kh_wrong"
+run walpush --set "ssh_known_hosts=$T/kh_wrong" "$W/$SEG2" "$SEG2"
+t_eq "a changed host key: walpush exits 8" "$RC" 8
+msg_ok "a changed host key" walpush "host key changed.*$HOSTFP"
+t_check "nothing was uploaded past a wrong host key" test ! -e "$(obj $SEG2).lz4"
+
+echo "[127.0.0.1]:$((PORT + 1)) $(cut -d' ' -f1,2 "$D/host_ed25519.pub")" > "$T/kh_otherport"
+chmod 644 "$T/kh_otherport"
+run walfetch --set "ssh_known_hosts=$T/kh_otherport" "$SEG3" "$W/dest/y"
+# walfetch's hard errors exit 8 here, or 126 when fetch_on_error stops recovery; never 1
+t_check "an unknown host: walfetch fails, not with 1 (exit $RC)" test "$RC" -eq 8 -o "$RC" -eq 126
+msg_ok "an unknown host" walfetch "unknown host key.*server offered .*($HOSTFP|$ECDSAFP)"
+
+run walpush --set "ssh_known_hosts=$T/no-such-file" "$W/$SEG2" "$SEG2"
+t_eq "a missing known_hosts file: walpush exits 8" "$RC" 8
+msg_ok "a missing known_hosts file" walpush "known_hosts file .*no-such-file.*no such file"
+
+ssh-keygen -q -t ed25519 -N '' -f "$T/stranger" && chown postgres "$T/stranger"
+run walpush --set "ssh_key=$T/stranger" "$W/$SEG2" "$SEG2"
+t_eq "a user key the server does not know: walpush exits 8" "$RC" 8
+msg_ok "a user key the server does not know" walpush "authentication refused for user $SSHD_USER .*stranger"
+
+ssh-keygen -q -t ed25519 -N 'correct horse' -f "$T/locked" && chown postgres "$T/locked"
+cat "$T/locked.pub" >> "$D/authorized_keys"
+printf 'correct horse\n' > "$T/pass" && chown postgres "$T/pass" && chmod 600 "$T/pass"
+run walpush --set "ssh_key=$T/locked" --set "ssh_key_passphrase_file=$T/pass" "$W/$SEG2" "$SEG2"
+t_eq "a key with a passphrase read from ssh_key_passphrase_file works" "$RC" 0
+run walfetch --set "ssh_key=$T/locked" "$SEG2" "$W/dest/z"
+t_check "the same key without its passphrase: walfetch fails, not with 1 (exit $RC)" \
+	test "$RC" -eq 8 -o "$RC" -eq 126
+msg_ok "a key without its passphrase" walfetch "cannot use private key .*locked.*passphrase"
+
+# ssh-agent instead of a key file (ssh_agent = on, no ssh_key)
+as_pg ssh-agent -a "$W/agent.sock" -s > "$T/agent.env" 2>/dev/null
+AGENT_PID=$(sed -n 's/^SSH_AGENT_PID=\([0-9]*\);.*/\1/p' "$T/agent.env")
+t_cleanup "kill $AGENT_PID"
+as_pg env SSH_AUTH_SOCK="$W/agent.sock" ssh-add -q "$D/id_ed25519" 2>/dev/null
+AGENT_CONF=$T/agent.conf
+walarchive_conf "$AGENT_CONF" "archive=$URL" "ssh_known_hosts=$D/known_hosts" "ssh_agent=on" \
+	"timeout=5" "retries=1"
+as_pg env -C "$DATA" SSH_AUTH_SOCK="$W/agent.sock" "$BIN/walfetch" -c "$AGENT_CONF" "$SEG3" "$W/dest/agent" \
+	2>"$T/err"
+t_eq "ssh_agent = on authenticates with the agent's key" "$?" 0
+as_pg env -C "$DATA" "$BIN/walfetch" -c "$AGENT_CONF" "$SEG3" "$W/dest/agent2" 2>"$T/err"
+RC=$?; ERR=$(cat "$T/err")
+t_check "ssh_agent = on without SSH_AUTH_SOCK: walfetch fails, not with 1 (exit $RC)" \
+	test "$RC" -eq 8 -o "$RC" -eq 126
+msg_ok "ssh_agent = on without an agent" walfetch "authentication refused .*ssh-agent \(SSH_AUTH_SOCK is not set\)"
+
+# ---- remote directories ---------------------------------------------------
+run walpush --set "archive=$(sshd_url "$D" "$T/nowhere")" "$W/$SEG4" "$SEG4"
+t_check "a missing remote directory: walpush fails (exit $RC)" in_range "$RC"
+msg_ok "a missing remote directory" walpush "$T/nowhere: archive root does not exist"
+run walfetch --set "archive=$(sshd_url "$D" "$T/nowhere")" "$SEG4" "$W/dest/$SEG4"
+t_check "a missing remote directory: walfetch fails but not with 1 (exit $RC)" test "$RC" -gt 1
+t_check "it is not created" test ! -e "$T/nowhere"
+
+mkdir -p "$T/forbidden" && chmod 755 "$T/forbidden"   # root's, not writable by the ssh user
+run walpush --set "archive=$(sshd_url "$D" "$T/forbidden")" "$W/$SEG4" "$SEG4"
+t_check "a remote directory the ssh user cannot write: walpush fails (exit $RC)" in_range "$RC"
+msg_ok "permission denied" walpush "forbidden.*permission denied"
+
+# ---- a server that refuses fsync@openssh.com ------------------------------
+D2=$T/sshd-nofsync
+mkdir -p "$D2"
+cp -p "$D"/host_* "$D"/id_ed25519* "$D/authorized_keys" "$D2/"
+sshd_start "$D2" "-P fsync" || t_fail "second sshd start"
+sshd_known_hosts "$D2"
+NF=$(sshd_url "$D2" "$SARCH")
+mkseg "$W/$(segname 5)" 5
+run walpush --set "archive=$NF" --set "ssh_known_hosts=$D2/known_hosts" "$W/$(segname 5)" "$(segname 5)"
+t_check "a server without fsync@openssh.com is refused (exit $RC)" in_range "$RC"
+msg_ok "a server without fsync@openssh.com" walpush "fsync@openssh.com.*sftp_require_fsync"
+t_check "nothing appears under the final name" test ! -e "$(obj "$(segname 5)").lz4"
+t_eq "and its temporary file is removed" "$(tmp_files)" 0
+run walpush --set "archive=$NF" --set "ssh_known_hosts=$D2/known_hosts" --set sftp_require_fsync=off \
+	"$W/$(segname 5)" "$(segname 5)"
+t_eq "sftp_require_fsync = off accepts that risk" "$RC" 0
+sshd_stop "$D2"
+
+# ---- a frozen server and a closed port: bounded time ----------------------
+mkseg "$W/$(segname 6)" 6
+kill -STOP "$(cat "$D/pid")"
+run walpush --set timeout=2 --set retries=1 "$W/$(segname 6)" "$(segname 6)"
+kill -CONT "$(cat "$D/pid")"
+t_check "a server that never answers: walpush fails (exit $RC)" in_range "$RC"
+t_check "after the timeout and one retry, not before (${SECS}s)" test "$SECS" -ge 4 -a "$SECS" -le 12
+msg_ok "a server that never answers" walpush "timed out after 2 s"
+
+CLOSED=$(t_free_port)
+run walfetch --set "archive=$(sshd_url "$D" "$SARCH" | sed "s/:$PORT\//:$CLOSED\//")" --set retries=1 \
+	"$SEG3" "$W/dest/c"
+t_check "connection refused: walfetch fails but not with 1 (exit $RC)" test "$RC" -gt 1
+msg_ok "connection refused" walfetch "cannot connect: connection refused"
+
+# ---- the fault seam on the SSH socket -------------------------------------
+mkseg "$W/$(segname 7)" 7 random
+as_pg env -C "$DATA" WALARCHIVE_FAULT=300:ECONNRESET:send "$BIN/walpush" -c "$CONF" --set retries=0 \
+	--set compress=none "$W/$(segname 7)" "$(segname 7)" 2>"$T/err"
+RC=$?; ERR=$(cat "$T/err")
+t_check "a connection reset in mid-upload without retries: walpush fails (exit $RC)" in_range "$RC"
+msg_ok "a connection reset in mid-upload" walpush "connection lost"
+t_check "nothing appears under the final name" test ! -e "$(obj "$(segname 7)")"
+as_pg env -C "$DATA" WALARCHIVE_FAULT=300:ECONNRESET:send "$BIN/walpush" -c "$CONF" --set retries=1 \
+	--set compress=none "$W/$(segname 7)" "$(segname 7)" 2>"$T/err"
+t_eq "with one retry the same reset is survived" "$?" 0
+t_check "and the object holds exactly the segment" cmp -s "$(obj "$(segname 7)")" "$W/$(segname 7)"
+
+# ---- sshd killed during an upload and during a download -------------------
+# A proxy at 4 MB/s makes a 16 MiB incompressible segment take ~4 s.
+sshd_throttle_proxy "$D" 4000000 || t_fail "proxy start"
+PPORT=$(cat "$D/proxy_port")
+{ cat "$D/known_hosts"; sed "s/:$PORT /:$PPORT /" "$D/known_hosts"; } > "$T/kh_both"
+chmod 644 "$T/kh_both"
+SLOW=(--set "archive=$(sshd_url "$D" "$SARCH" | sed "s/:$PORT\//:$PPORT\//")"
+      --set "ssh_known_hosts=$T/kh_both" --set compress=none --set timeout=5 --set retries=1)
+
+# wait_tmp SEGMENT: waits until the segment's upload has put 1 MB in its temporary file.
+wait_tmp() {
+	t_wait 20 bash -c "find '$SARCH' -name '.$1.*.tmp' -size +1000k | grep -q ."
+}
+
+S8=$(segname 8)
+mkseg "$W/$S8" 8 random
+as_pg env -C "$DATA" "$BIN/walpush" -c "$CONF" "${SLOW[@]}" "$W/$S8" "$S8" 2>"$T/err" &
+PUSH=$!
+if wait_tmp "$S8"; then
+	sshd_kill "$D" KILL
+	wait "$PUSH"; RC=$?; ERR=$(cat "$T/err")
+	t_check "sshd killed during an upload: walpush fails (exit $RC)" in_range "$RC"
+	msg_ok "sshd killed during an upload" walpush "$S8|connection|connect"
+	t_check "nothing appears under the final name" test ! -e "$(obj "$S8")"
+else
+	kill "$PUSH"; wait "$PUSH"
+	t_fail "the upload through the proxy never started"
+fi
+sshd_restart "$D"
+run walpush "$W/$S8" "$S8"
+t_eq "after sshd is back the next push succeeds" "$RC" 0
+t_check "and the object holds exactly the segment" \
+	bash -c "lz4 -dc '$(obj "$S8").lz4' | cmp -s - '$W/$S8'"
+
+# The session freezes in mid-upload (SIGSTOP): every write is bounded by timeout.
+S11=$(segname 11)
+mkseg "$W/$S11" 11 random
+start=$SECONDS
+as_pg env -C "$DATA" "$BIN/walpush" -c "$CONF" "${SLOW[@]}" --set timeout=2 --set retries=0 \
+	"$W/$S11" "$S11" 2>"$T/err" &
+PUSH=$!
+if wait_tmp "$S11"; then
+	FROZEN=$(sshd_sessions "$D")
+	# shellcheck disable=SC2086
+	kill -STOP $FROZEN
+	wait "$PUSH"; RC=$?; ERR=$(cat "$T/err")
+	# shellcheck disable=SC2086
+	kill -KILL $FROZEN; kill -CONT $FROZEN 2>/dev/null
+	t_check "a server frozen in mid-upload: walpush fails (exit $RC)" in_range "$RC"
+	t_check "and does not hang ($((SECONDS - start))s)" test $((SECONDS - start)) -le 15
+	msg_ok "a server frozen in mid-upload" walpush "$S11.*timed out after 2 s"
+	t_check "nothing appears under the final name" test ! -e "$(obj "$S11")"
+else
+	kill "$PUSH"; wait "$PUSH"
+	t_fail "the upload through the proxy never started"
+fi
+
+# Only the session dies (the listener lives): the retry finishes the upload.
+S10=$(segname 10)
+mkseg "$W/$S10" 10 random
+as_pg env -C "$DATA" "$BIN/walpush" -c "$CONF" "${SLOW[@]}" "$W/$S10" "$S10" 2>"$T/err" &
+PUSH=$!
+if wait_tmp "$S10"; then
+	# shellcheck disable=SC2046
+	kill -9 $(sshd_sessions "$D")
+	wait "$PUSH"; RC=$?
+	t_eq "a session killed during an upload is retried: walpush exits 0" "$RC" 0
+	t_check "the object holds exactly the segment" cmp -s "$(obj "$S10")" "$W/$S10"
+	t_eq "the interrupted attempt's temporary file was removed" \
+		"$(find "$SARCH" -name ".$S10.*.tmp" | wc -l)" 0
+else
+	kill "$PUSH"; wait "$PUSH"
+	t_fail "the upload through the proxy never started"
+fi
+
+# walfetch of S10 (16 MiB uncompressed) through the proxy; sshd dies midway.
+FD=$W/fetch-dest
+mkdir -p "$FD" && chown postgres "$FD"
+as_pg env -C "$DATA" "$BIN/walfetch" -c "$CONF" "${SLOW[@]}" "$S10" "$FD/$S10" 2>"$T/err" &
+FETCH=$!
+if t_wait 20 bash -c "find '$FD' -type f -size +1000k | grep -q ."; then
+	sshd_kill "$D" KILL
+	wait "$FETCH"; RC=$?; ERR=$(cat "$T/err")
+	t_check "sshd killed during walfetch: exit is an error, not 0 or 1 (exit $RC: $ERR)" test "$RC" -gt 1
+	t_check "no destination file" test ! -e "$FD/$S10"
+	t_eq "no partial file of any name in the destination directory" "$(ls -A "$FD" | wc -l)" 0
+else
+	kill "$FETCH"; wait "$FETCH"
+	t_fail "the download through the proxy never started"
+fi
+sshd_restart "$D"
+run walfetch "$S10" "$W/dest/$S10"
+t_eq "after sshd is back walfetch succeeds" "$RC" 0
+t_check "with the exact bytes" cmp -s "$W/dest/$S10" "$W/$S10"
+
+t_done
