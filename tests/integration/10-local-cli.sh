@@ -1,0 +1,448 @@
+#!/bin/bash
+# The command-line contract of walpush, walfetch and walprune against a local
+# archive: bad names, bad input, other clusters, duplicates, corrupt objects,
+# missing files, unusable archives, bad configuration, compression on disk,
+# pruning semantics, --help/--version, and SIGKILL at any moment of walpush.
+# A real data directory (global/pg_control and a first WAL segment) comes from
+# initdb; other segments are made from it by rewriting the long page header.
+
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/pg.sh"
+
+export LC_ALL=C
+BIN=$WALARCHIVE_BIN
+T=$WALARCHIVE_TMP
+for p in walpush walfetch walprune; do
+	[ -x "$BIN/$p" ] || { t_fail "$BIN/$p is not installed"; t_done; }
+done
+
+W=$T/work            # scratch owned by postgres: sources, destinations
+ARCH=$T/archive
+CONF=$T/walarchive.conf
+NODIR=$T/nocontrol   # a directory without global/pg_control
+mkdir -p "$W" "$ARCH" "$NODIR" "$T/tl-archive"
+chown postgres:postgres "$W" "$ARCH" "$NODIR" "$T/tl-archive"
+walarchive_conf "$CONF" "archive=$ARCH"
+
+pg_new c1 || { t_fail "initdb"; t_done; }
+DATA=$(pg_data c1)
+SEG1=000000010000000000000001
+SRC1=$DATA/pg_wal/$SEG1
+# a standby's data directory (standby.signal): walfetch's fetch_on_error =
+# auto gives the plain exit codes there, and 126 elsewhere
+SB=$T/standby
+mkdir -p "$SB/global"; cp "$DATA/global/pg_control" "$SB/global/"; touch "$SB/standby.signal"
+chown -R postgres:postgres "$SB"
+SYSID=$("$PGBIN/pg_controldata" "$DATA" | sed -n 's/^Database system identifier: *//p')
+t_match "initdb gives a data directory with a system identifier" "$SYSID" '^[0-9]+$'
+
+# mkseg OUT TLI SEGNO [SYSID]: a 16 MiB segment made from SRC1 whose long
+# header says timeline TLI, segment SEGNO (and system id SYSID).
+mkseg() {
+	python3 - "$SRC1" "$@" <<'PY'
+import struct, sys
+src, out, tli, segno = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+data = bytearray(open(src, "rb").read())
+struct.pack_into("<I", data, 4, tli)
+struct.pack_into("<Q", data, 8, segno * 16 * 1024 * 1024)
+if len(sys.argv) > 5:
+    struct.pack_into("<Q", data, 24, int(sys.argv[5]))
+open(out, "wb").write(data)
+PY
+	chown postgres:postgres "$1"
+}
+# segname TLI SEGNO: the 24-hex name
+segname() { printf '%08X%08X%08X' "$1" $(($2 / 256)) $(($2 % 256)); }
+
+# run PROG DIR ARGS...: runs PROG as postgres in DIR (as archive_command and
+# restore_command do: in the data directory); sets RC, OUT (stdout), ERR (stderr).
+run() {
+	local prog=$1 dir=$2; shift 2
+	as_pg env -C "$dir" "$BIN/$prog" "$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	OUT=$(cat "$T/out"); ERR=$(cat "$T/err")
+}
+# msg_ok DESC PROG [REGEX]: stderr is exactly one message line, "PROG: ...",
+# with no trailing period (and matching REGEX).
+msg_ok() {
+	local desc=$1 prog=$2 re=${3:-.}
+	local n; n=$(printf '%s' "$ERR" | grep -c '')
+	if [ "$n" != 1 ]; then
+		t_fail "$desc: one message line (got $n: $(printf '%s' "$ERR" | tr '\n' '|'))"
+	elif ! printf '%s' "$ERR" | grep -Eq "^$prog: .*[^.]\$"; then
+		t_fail "$desc: message '$ERR' is not '$prog: ...' without trailing period"
+	elif ! printf '%s' "$ERR" | grep -Eiq -- "$re"; then
+		t_fail "$desc: message '$ERR' does not match /$re/"
+	else
+		t_ok "$desc: one line: $ERR"
+	fi
+}
+# Every object in the archive, with its checksum (to prove nothing changed).
+arch_state() { (cd "$ARCH" && find . -type f -print0 | sort -z | xargs -0r sha256sum); }
+obj() { echo "$ARCH/$SYSID/${1:0:16}/$1"; }
+
+# ---- --help / --version -------------------------------------------------
+for p in walpush walfetch walprune; do
+	run $p "$W" --help
+	t_eq "$p --help exits 0" "$RC" 0
+	t_check "$p --help prints a usage" test -n "$OUT$ERR"
+	run $p "$W" --version
+	t_eq "$p --version exits 0" "$RC" 0
+	t_match "$p --version prints a version" "$OUT$ERR" '[0-9]+\.[0-9]+'
+done
+run walpush "$W" --no-such-option
+t_eq "walpush with an unknown option exits 2" "$RC" 2
+run walpush "$W" -c "$CONF" "$SRC1"
+t_eq "walpush with one argument exits 2" "$RC" 2
+run walprune "$W" -c "$CONF"
+t_eq "walprune without a horizon option exits 2" "$RC" 2
+
+# ---- names ----------------------------------------------------------------
+cp "$SRC1" "$W/$SEG1"; chown postgres:postgres "$W/$SEG1"
+state0=$(arch_state)
+for bad in "a/$SEG1" "../$SEG1" ".." "$SEG1/" "0000000100000000000000011" "00000001000000000000001" \
+	"$SEG1.gz" "$SEG1.partial.x" "00000001000000000000000a" "000000000000000000000001" \
+	"00000001.hist" "$SEG1.0000002G.backup" "" "$SEG1 "; do
+	run walpush "$DATA" -c "$CONF" "$W/$SEG1" "$bad"
+	t_eq "walpush refuses the name '$bad' with exit 2" "$RC" 2
+	run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$bad" "$W/dest"
+	t_eq "walfetch refuses the name '$bad' with exit 2" "$RC" 2
+done
+run walpush "$DATA" -c "$CONF" "$W/$SEG1" "../$SEG1"
+msg_ok "a bad name" walpush
+run walfetch "$DATA" -c "$CONF" "../$SEG1" "$W/dest"
+t_eq "walfetch with a bad name, fetch_on_error=auto outside standby mode: exit 126" "$RC" 126
+msg_ok "walfetch bad name" walfetch "\\.\\./$SEG1"
+run walfetch "$SB" -c "$CONF" "../$SEG1" "$W/dest"
+t_eq "walfetch with a bad name, fetch_on_error=auto in standby mode: exit 2" "$RC" 2
+t_eq "bad names leave the archive untouched" "$(arch_state)" "$state0"
+t_check "walfetch with a bad name creates no destination" test ! -e "$W/dest"
+
+# ---- input that is not WAL of that name -----------------------------------
+head -c 16777216 /dev/urandom > "$W/random"; chown postgres:postgres "$W/random"
+run walpush "$DATA" -c "$CONF" "$W/random" "$SEG1"
+t_eq "a 16 MiB file that is not WAL: exit 5" "$RC" 5
+msg_ok "not WAL" walpush "$SEG1"
+echo "hello" > "$W/text"; chown postgres:postgres "$W/text"
+run walpush "$DATA" -c "$CONF" "$W/text" "$SEG1"
+t_eq "a small text file: exit 5" "$RC" 5
+msg_ok "text file" walpush
+head -c 8388608 "$SRC1" > "$W/trunc"; chown postgres:postgres "$W/trunc"
+run walpush "$DATA" -c "$CONF" "$W/trunc" "$SEG1"
+t_eq "a segment truncated to 8 MiB: exit 5" "$RC" 5
+msg_ok "truncated" walpush "$SEG1"
+run walpush "$DATA" -c "$CONF" "$SRC1" 000000010000000000000002
+t_eq "segment 1 pushed as segment 2 (header disagrees): exit 5" "$RC" 5
+msg_ok "header vs name" walpush
+mkseg "$W/tl2" 2 1
+run walpush "$DATA" -c "$CONF" "$W/tl2" "$SEG1"
+t_eq "a timeline 2 segment pushed under a timeline 1 name: exit 5" "$RC" 5
+msg_ok "header timeline above the name's" walpush "timeline"
+# The first segment of a new timeline is a copy of the old timeline's
+# segment up to the switch: its first page header carries the old timeline,
+# and PostgreSQL archives and restores it under the new timeline's name.
+run walpush "$DATA" -c "$CONF" --set "archive=$T/tl-archive" "$SRC1" 000000020000000000000001
+t_eq "a segment whose header has an older timeline than its name (new timeline's first segment): exit 0" "$RC" 0
+run walfetch "$SB" -c "$CONF" --set "archive=$T/tl-archive" 000000020000000000000001 "$W/tl2-back"
+t_check "and walfetch returns it" cmp -s "$W/tl2-back" "$SRC1"
+run walpush "$DATA" -c "$CONF" "$SRC1" "$SEG1.partial"
+t_eq "a partial is checked like a segment: $SEG1 as $SEG1.partial exits 0" "$RC" 0
+run walpush "$DATA" -c "$CONF" "$SRC1" 000000010000000000000003.partial
+t_eq "segment 1 pushed as partial of segment 3: exit 5" "$RC" 5
+mkseg "$W/foreign" 1 1 $((SYSID + 1))
+run walpush "$DATA" -c "$CONF" "$W/foreign" "$SEG1"
+t_eq "a segment of another cluster (system id differs from global/pg_control): exit 5" "$RC" 5
+msg_ok "other cluster" walpush "system|identifier|cluster"
+run walpush "$DATA" -c "$CONF" "$W/nonexistent" "$SEG1"
+t_check "a missing source file: exit in 1..125 (got $RC)" test "$RC" -ge 1 -a "$RC" -le 125
+msg_ok "missing source" walpush "nonexistent"
+rm -f "$(obj "$SEG1.partial").lz4" "$(obj "$SEG1.partial")"
+t_eq "refused input leaves the archive untouched" "$(arch_state | grep -v walarchive.info)" \
+	"$(echo "$state0" | grep -v walarchive.info)"
+
+# ---- a good push, duplicates, a different file under the same name --------
+run walpush "$DATA" -c "$CONF" "$SRC1" "$SEG1"
+t_eq "walpush of a real segment exits 0" "$RC" 0
+t_eq "walpush is silent on success" "$ERR" ""
+t_check "the object is at <archive>/<sysid>/<tli+log>/<seg>.lz4" test -f "$(obj $SEG1).lz4"
+t_check "walarchive.info exists" test -f "$ARCH/$SYSID/walarchive.info"
+t_check "the object is an LZ4 frame that lz4 -d decodes to the segment" \
+	sh -c "lz4 -dc '$(obj $SEG1).lz4' | cmp -s - '$SRC1'"
+t_check "the object is readable for recovery without walarchive: no other file in its directory" \
+	test "$(ls "$ARCH/$SYSID/${SEG1:0:16}")" = "$SEG1.lz4"
+state1=$(arch_state)
+run walpush "$DATA" -c "$CONF" "$SRC1" "$SEG1"
+t_eq "pushing the same segment twice exits 0" "$RC" 0
+msg_ok "duplicate notice" walpush "$SEG1"
+cp "$SRC1" "$W/different"
+printf 'X' | dd of="$W/different" bs=1 seek=$((8 * 1024 * 1024)) conv=notrunc status=none
+chown postgres:postgres "$W/different"
+run walpush "$DATA" -c "$CONF" "$W/different" "$SEG1"
+t_eq "a different file under the same name: exit 4" "$RC" 4
+msg_ok "different content" walpush "$SEG1"
+t_eq "the archived object is unchanged (bytes before = after)" "$(arch_state)" "$state1"
+run walpush "$DATA" -c "$CONF" --set compress=none "$W/different" "$SEG1"
+t_eq "a different file under the same name with compress=none: exit 4" "$RC" 4
+t_eq "the archive is unchanged" "$(arch_state)" "$state1"
+run walpush "$DATA" -c "$CONF" --set compress=none "$SRC1" "$SEG1"
+t_eq "the same segment again with compress=none (stored as lz4): exit 0" "$RC" 0
+t_eq "the archive is unchanged" "$(arch_state)" "$state1"
+
+# ---- compress = none ------------------------------------------------------
+SEG2=$(segname 1 2)
+mkseg "$W/$SEG2" 1 2
+run walpush "$DATA" -c "$CONF" --set compress=none "$W/$SEG2" "$SEG2"
+t_eq "walpush --set compress=none exits 0" "$RC" 0
+t_check "compress = none stores the plain file (cmp with the source)" cmp -s "$(obj $SEG2)" "$W/$SEG2"
+t_check "compress = none stores no .lz4 object" test ! -e "$(obj $SEG2).lz4"
+cnone=$T/none.conf
+walarchive_conf "$cnone" "archive=$ARCH" "compress=none"
+SEG3=$(segname 1 3)
+mkseg "$W/$SEG3" 1 3
+run walpush "$DATA" -c "$cnone" "$W/$SEG3" "$SEG3"
+t_check "compress = none from the config file stores the plain file" cmp -s "$(obj $SEG3)" "$W/$SEG3"
+run walpush "$DATA" -c "$cnone" "$W/$SEG2" "$SEG2"
+t_eq "a duplicate of a plain object: exit 0" "$RC" 0
+
+# ---- walfetch ---------------------------------------------------------------
+D=$W/restore
+mkdir -p "$D"; chown postgres:postgres "$D"
+run walfetch "$DATA" -c "$CONF" "$SEG1" "$D/RECOVERYXLOG"
+t_eq "walfetch of an lz4 object exits 0" "$RC" 0
+t_check "walfetch delivers exactly the archived bytes" cmp -s "$D/RECOVERYXLOG" "$SRC1"
+run walfetch "$DATA" -c "$CONF" "$SEG2" "$D/RECOVERYXLOG"
+t_eq "walfetch over an existing destination (PostgreSQL reuses RECOVERYXLOG) exits 0" "$RC" 0
+t_check "walfetch of a plain object delivers exactly its bytes" cmp -s "$D/RECOVERYXLOG" "$W/$SEG2"
+run walfetch "$NODIR" -c "$CONF" "$SEG1" "$D/x"
+t_eq "walfetch without pg_control and one cluster in the archive exits 0" "$RC" 0
+t_check "walfetch without pg_control delivers the bytes" cmp -s "$D/x" "$SRC1"
+rm -f "$D"/*
+run walfetch "$DATA" -c "$CONF" 000000010000000000000009 "$D/RECOVERYXLOG"
+t_eq "walfetch of a missing segment exits 1" "$RC" 1
+quiet=yes
+printf '%s' "$ERR" | grep -Eqi 'error|warning|fatal' && quiet=no
+[ "$(printf '%s' "$ERR" | grep -c '')" -le 1 ] || quiet=no
+t_eq "a missing file is logged quietly: no error or warning, at most one line ('$ERR')" "$quiet" yes
+t_check "walfetch of a missing file creates no destination" test ! -e "$D/RECOVERYXLOG"
+run walfetch "$DATA" -c "$CONF" 00000002.history "$D/RECOVERYHISTORY"
+t_eq "walfetch of a missing history file exits 1" "$RC" 1
+run walfetch "$DATA" -c "$CONF" "$SEG1" "$W/no/such/dir/RECOVERYXLOG"
+t_check "walfetch into a missing directory fails, not as 'not found' (exit $RC)" \
+	test "$RC" -ne 0 -a "$RC" -ne 1
+msg_ok "missing destination directory" walfetch "no/such/dir|directory"
+t_check "nothing is created for a missing destination directory" test ! -e "$W/no"
+t_eq "walfetch leaves no temporary files in the destination directory" "$(ls -A "$D")" ""
+
+# corrupt objects: a flipped byte in an lz4 frame, a truncated plain object
+cp -p "$(obj $SEG1).lz4" "$T/seg1.keep"
+size=$(stat -c %s "$(obj $SEG1).lz4")
+python3 - "$(obj $SEG1).lz4" "$size" <<'PY'
+import sys
+p, n = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(n // 2); b = f.read(1); f.seek(n // 2); f.write(bytes([b[0] ^ 0x55]))
+PY
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG1" "$D/RECOVERYXLOG"
+t_eq "a corrupt lz4 object, fetch_on_error=continue: exit 7" "$RC" 7
+msg_ok "corrupt object" walfetch "$SEG1"
+t_check "a corrupt object is not delivered" test ! -e "$D/RECOVERYXLOG"
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=stop "$SEG1" "$D/RECOVERYXLOG"
+t_eq "a corrupt lz4 object, fetch_on_error=stop: exit 126" "$RC" 126
+t_check "a corrupt object is not delivered" test ! -e "$D/RECOVERYXLOG"
+run walfetch "$DATA" -c "$CONF" "$SEG1" "$D/RECOVERYXLOG"
+t_check "a corrupt lz4 object with the default setting: neither 0 nor 1 (got $RC)" \
+	test "$RC" -ne 0 -a "$RC" -ne 1
+t_eq "no temporary files left after corrupt fetches" "$(ls -A "$D")" ""
+cp -p "$T/seg1.keep" "$(obj $SEG1).lz4"
+head -c 1000000 "$(obj $SEG3)" > "$T/trunc3" && cat "$T/trunc3" > "$(obj $SEG3)"
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG3" "$D/RECOVERYXLOG"
+t_eq "a truncated plain object: exit 7" "$RC" 7
+t_check "a truncated object is not delivered" test ! -e "$D/RECOVERYXLOG"
+cat "$W/$SEG3" > "$(obj $SEG3)"
+
+# ---- several clusters in one archive ------------------------------------------
+OTHER=$((SYSID + 12345))
+mkseg "$W/other" 1 1 $OTHER
+run walpush "$NODIR" -c "$CONF" "$W/other" "$SEG1"
+t_eq "walpush outside a data directory takes the system id from the header: exit 0" "$RC" 0
+t_check "the other cluster has its own tree" test -f "$ARCH/$OTHER/${SEG1:0:16}/$SEG1.lz4"
+run walfetch "$NODIR" -c "$CONF" "$SEG1" "$D/RECOVERYXLOG"
+t_check "walfetch without pg_control, two clusters in the archive: neither 0 nor 1 (got $RC)" \
+	test "$RC" -ne 0 -a "$RC" -ne 1
+msg_ok "ambiguous cluster" walfetch "system|cluster"
+t_check "nothing delivered when the cluster is ambiguous" test ! -e "$D/RECOVERYXLOG"
+run walfetch "$NODIR" -c "$CONF" --set system_id=$OTHER "$SEG1" "$D/RECOVERYXLOG"
+t_eq "walfetch --set system_id picks the cluster" "$RC" 0
+t_check "and delivers that cluster's segment" cmp -s "$D/RECOVERYXLOG" "$W/other"
+run walfetch "$DATA" -c "$CONF" "$SEG1" "$D/RECOVERYXLOG"
+t_check "walfetch in the data directory picks its cluster by pg_control" cmp -s "$D/RECOVERYXLOG" "$SRC1"
+rm -f "$D"/*
+rm -rf "${ARCH:?}/$OTHER"
+
+# ---- unusable archives -------------------------------------------------------
+RO=$T/ro-archive
+mkdir -p "$RO"; chmod 755 "$RO"   # owned by root: postgres cannot write
+run walpush "$DATA" -c "$CONF" --set "archive=$RO" "$SRC1" "$SEG1"
+t_eq "an unwritable archive directory: exit 6" "$RC" 6
+msg_ok "unwritable archive" walpush "$RO|permission"
+t_eq "nothing is written into it" "$(find "$RO" -mindepth 1 | wc -l)" 0
+run walpush "$DATA" -c "$CONF" --set "archive=$T/missing-archive" "$SRC1" "$SEG1"
+t_eq "a missing archive directory: exit 6" "$RC" 6
+msg_ok "missing archive" walpush "missing-archive"
+t_check "walpush does not create a missing archive root" test ! -e "$T/missing-archive"
+run walfetch "$DATA" -c "$CONF" --set "archive=$T/missing-archive" "$SEG1" "$D/RECOVERYXLOG"
+t_check "walfetch from a missing archive directory: not 1, which would end recovery (got $RC)" \
+	test "$RC" -ne 0 -a "$RC" -ne 1
+msg_ok "walfetch missing archive" walfetch "missing-archive"
+run walprune "$DATA" -c "$CONF" --set "archive=$T/missing-archive" --before "$SEG2"
+t_check "walprune on a missing archive directory fails (got $RC)" test "$RC" -ne 0
+
+# ---- configuration errors ---------------------------------------------------------
+bad=$T/bad-key.conf
+walarchive_conf "$bad" "archive=$ARCH" "no_such_key=1"
+for p in walpush walfetch walprune; do
+	case $p in
+	walpush) run $p "$DATA" -c "$bad" "$SRC1" "$SEG1" ;;
+	walfetch) run $p "$SB" -c "$bad" "$SEG1" "$D/RECOVERYXLOG" ;;
+	walprune) run $p "$DATA" -c "$bad" --before "$SEG1" ;;
+	esac
+	t_eq "$p: an unknown key in the config file: exit 3 (walfetch: in standby mode)" "$RC" 3
+	msg_ok "$p unknown key" $p "$bad:2"
+done
+bad=$T/bad-value.conf
+walarchive_conf "$bad" "archive=$ARCH" "compress=zip"
+run walpush "$DATA" -c "$bad" "$SRC1" "$SEG1"
+t_eq "compress = zip: exit 3" "$RC" 3
+msg_ok "bad compress value" walpush "$bad:2"
+printf '# comment\narchive = %s\n\ntimeout = soon\n' "$ARCH" > "$bad"
+run walfetch "$SB" -c "$bad" "$SEG1" "$D/RECOVERYXLOG"
+t_eq "timeout = soon: exit 3" "$RC" 3
+msg_ok "bad timeout value" walfetch "$bad:4"
+printf "archive = '%s\n" "$ARCH" > "$bad"; chown postgres "$bad"
+run walpush "$DATA" -c "$bad" "$SRC1" "$SEG1"
+t_eq "an unterminated quoted value: exit 3" "$RC" 3
+msg_ok "syntax error" walpush "$bad:1"
+run walfetch "$DATA" -c "$T/bad-key.conf" "$SEG1" "$D/RECOVERYXLOG"
+t_eq "walfetch with a bad config outside standby mode: exit 126 (recovery stops)" "$RC" 126
+run walpush "$DATA" -c "$T/no-such.conf" "$SRC1" "$SEG1"
+t_eq "a missing explicit config file: exit 3" "$RC" 3
+msg_ok "missing config" walpush "no-such.conf"
+run walpush "$DATA" -c "$CONF" --set no_such_key=1 "$SRC1" "$SEG1"
+t_eq "--set with an unknown key: exit 3" "$RC" 3
+as_pg env -C "$DATA" WALARCHIVE_CONFIG="$T/bad-key.conf" "$BIN/walpush" "$SRC1" "$SEG1" >/dev/null 2>"$T/err"
+t_eq "WALARCHIVE_CONFIG is read (its unknown key: exit 3)" "$?" 3
+as_pg env -C "$DATA" WALARCHIVE_CONFIG="$CONF" "$BIN/walpush" "$SRC1" "$SEG1" >/dev/null 2>&1
+t_eq "WALARCHIVE_CONFIG with a good file: the duplicate push exits 0" "$?" 0
+t_eq "no configuration error changed the archive" "$(arch_state | grep -v "$SEG2\|$SEG3")" \
+	"$(echo "$state1" | grep -v "$SEG2\|$SEG3")"
+
+# ---- walprune --before / --keep-days / --dry-run ---------------------------------
+PA=$T/prune-archive
+mkdir -p "$PA"; chown postgres:postgres "$PA"
+pconf=$T/prune.conf
+walarchive_conf "$pconf" "archive=$PA" "compress=none"
+for s in 1 2 3 4 5 6; do mkseg "$W/p" 1 $s; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 1 $s)"; done
+for s in 4 5 6 7 8; do mkseg "$W/p" 2 $s; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 2 $s)"; done
+mkseg "$W/p" 1 3; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 1 3).partial"
+mkseg "$W/p" 1 4; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 1 4).partial"
+printf '1\t0/4000000\tno recovery target specified\n' > "$W/00000002.history"
+chown postgres "$W/00000002.history"
+run walpush "$DATA" -c "$pconf" "$W/00000002.history" 00000002.history
+t_eq "a history file is pushed" "$RC" 0
+pnames() { find "$PA/$SYSID" -type f ! -name walarchive.info -printf '%f\n' | sort; }
+t_eq "the prune archive holds 14 objects" "$(pnames | wc -l)" 14
+before=$(pnames)
+pstate=$(cd "$PA" && find . -type f | sort | xargs sha256sum)
+H=$(segname 2 5)
+run walprune "$DATA" -c "$pconf" --before "$H" --dry-run
+t_eq "walprune --before --dry-run exits 0" "$RC" 0
+t_eq "--dry-run removes nothing" "$(cd "$PA" && find . -type f | sort | xargs sha256sum)" "$pstate"
+expect_gone="$(segname 1 1)
+$(segname 1 2)
+$(segname 1 3)
+$(segname 1 3).partial
+$(segname 1 4)
+$(segname 1 4).partial
+$(segname 2 4)"
+miss=""
+for n in $expect_gone; do printf '%s\n%s' "$OUT" "$ERR" | grep -qF "$n" || miss="$miss $n"; done
+t_eq "--dry-run lists every object it would remove" "$miss" ""
+extra=$(printf '%s\n%s' "$OUT" "$ERR" | grep -vE '[0-9]+ objects? \(' | grep -oE '[0-9A-F]{24}(\.partial)?|[0-9A-F]{8}\.history' | sort -u |
+	grep -vxF -f <(echo "$expect_gone") || true)
+t_eq "--dry-run lists nothing else" "$extra" ""
+t_match "--dry-run prints a summary with the object count" "$OUT$ERR" '(^|[^0-9])7 objects?'
+echo "# walprune --dry-run said: $(printf '%s\n%s' "$OUT" "$ERR" | tail -n 1)"
+run walprune "$DATA" -c "$pconf" --before "$H"
+t_eq "walprune --before exits 0" "$RC" 0
+t_eq "--before removes segments and partials sorting before it, whatever their timeline" \
+	"$(comm -23 <(echo "$before") <(pnames))" "$(echo "$expect_gone" | sort)"
+t_check "--before keeps the history file" test -f "$PA/$SYSID/00000002.history"
+t_check "--before keeps the horizon segment itself" test -f "$PA/$SYSID/${H:0:16}/$H"
+t_match "walprune prints a summary with the object count" "$OUT$ERR" '(^|[^0-9])7 objects?'
+# --keep-days: positions 5 and 6 ten days old, 7 and 8 new
+for n in $(segname 1 5) $(segname 1 6) $(segname 2 5) $(segname 2 6); do
+	touch -d '10 days ago' "$PA/$SYSID/${n:0:16}/$n"
+done
+before=$(pnames)
+run walprune "$DATA" -c "$pconf" --keep-days 5 --dry-run
+t_eq "walprune --keep-days --dry-run exits 0" "$RC" 0
+t_eq "--keep-days --dry-run removes nothing" "$(pnames)" "$before"
+run walprune "$DATA" -c "$pconf" --keep-days 5
+t_eq "walprune --keep-days 5 exits 0" "$RC" 0
+t_eq "--keep-days 5 removes what sorts before the oldest recent segment" \
+	"$(comm -23 <(echo "$before") <(pnames) | tr '\n' ' ')" \
+	"$(printf '%s\n' "$(segname 1 5)" "$(segname 1 6)" "$(segname 2 5)" "$(segname 2 6)" | sort | tr '\n' ' ')"
+t_eq "what remains" "$(pnames | tr '\n' ' ')" "00000002.history $(segname 2 7) $(segname 2 8) "
+run walprune "$DATA" -c "$pconf" --keep-backups 1
+t_match "--keep-backups 1 with no backup in the archive says so" "$ERR" 'backup'
+t_eq "--keep-backups 1 with no backup in the archive removes nothing" "$(pnames | tr '\n' ' ')" "00000002.history $(segname 2 7) $(segname 2 8) "
+run walprune "$DATA" -c "$pconf" --before "$(segname 2 7)"
+t_eq "walprune with nothing to remove exits 0" "$RC" 0
+
+# ---- SIGKILL at any moment of walpush ---------------------------------------------
+KA=$T/kill-archive
+mkdir -p "$KA"; chown postgres:postgres "$KA"
+KS=$(segname 1 2)
+mkseg "$W/k" 1 2
+PGUID=$(id -u postgres); PGGID=$(id -g postgres)
+# how long one push takes here, so the kills land anywhere from start to end
+dur_ms=0
+for comp in lz4 none; do
+	t0=${EPOCHREALTIME/./}
+	(cd "$DATA" && setpriv --reuid="$PGUID" --regid="$PGGID" --clear-groups "$BIN/walpush" -c "$CONF" \
+		--set "archive=$KA" --set "compress=$comp" "$W/k" "$KS")
+	t1=${EPOCHREALTIME/./}
+	[ $(( (t1 - t0) / 1000 )) -gt "$dur_ms" ] && dur_ms=$(( (t1 - t0) / 1000 ))
+	rm -f "$KA/$SYSID/${KS:0:16}/$KS"*
+done
+[ "$dur_ms" -ge 5 ] || dur_ms=5
+echo "# one walpush takes about $dur_ms ms here; kill delays from 1 to $((dur_ms * 12 / 10)) ms"
+complete=0 none=0 badretry=0 badobj=0
+for i in $(seq 1 30); do
+	if [ $((i % 2)) = 0 ]; then comp=lz4; ext=.lz4; else comp=none; ext=; fi
+	ms=$((RANDOM % (dur_ms * 12 / 10) + 1))
+	delay=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
+	# setpriv execs walpush in place, so the KILL reaches walpush itself
+	(cd "$DATA" && timeout -s KILL "$delay" setpriv --reuid="$PGUID" --regid="$PGGID" --clear-groups \
+		"$BIN/walpush" -c "$CONF" --set "archive=$KA" --set "compress=$comp" "$W/k" "$KS" \
+		>/dev/null 2>&1) 2>/dev/null
+	o="$KA/$SYSID/${KS:0:16}/$KS$ext"
+	if [ -e "$o" ]; then
+		if [ "$comp" = lz4 ]; then lz4 -dc "$o" 2>/dev/null | cmp -s - "$W/k"; else cmp -s "$o" "$W/k"; fi
+		if [ $? = 0 ]; then complete=$((complete + 1)); else badobj=$((badobj + 1)); echo "# trial $i ($delay s, $comp): incomplete object under its final name"; fi
+	else
+		none=$((none + 1))
+	fi
+	run walpush "$DATA" -c "$CONF" --set "archive=$KA" --set "compress=$comp" "$W/k" "$KS"
+	[ "$RC" = 0 ] || { badretry=$((badretry + 1)); echo "# trial $i ($delay s, $comp): retry exit $RC: $ERR"; }
+	if [ "$comp" = lz4 ]; then lz4 -dc "$o" 2>/dev/null | cmp -s - "$W/k"; else cmp -s "$o" "$W/k"; fi || {
+		badretry=$((badretry + 1)); echo "# trial $i: object after retry differs"; }
+	rm -f "$o"
+done
+left=$(find "$KA/$SYSID" -type f ! -name walarchive.info | wc -l)
+echo "# SIGKILL trials: $none with no object under the final name, $complete with the complete object; $left temporary files left in the archive"
+t_eq "SIGKILL at random moments (30 trials) never leaves a partial object under the final name" "$badobj" 0
+t_eq "after every SIGKILL the next walpush exits 0 with an identical object" "$badretry" 0
+t_check "the trials killed walpush before it finished at least once" test "$none" -gt 0
+
+t_done
