@@ -69,7 +69,7 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 		wal_atomic_abort(&f);
 		return rc;
 	}
-	return wal_atomic_commit(&f, 1, e);
+	return wal_atomic_commit(&f, WAL_ATOMIC_REPLACE, e);
 }
 
 int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *name, int fd,
@@ -304,7 +304,8 @@ wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name
 	for (int compressed = 1; compressed >= 0; compressed--) {
 		wal_error err;
 		wal_archive_object_path(system_id, name, compressed, object, sizeof(object));
-		rc = wal_archive_fetch_object(spool, object, compressed, name, dest_path, res, &err);
+		rc = wal_archive_fetch_object(spool, object, compressed, name, dest_path,
+					      cfg->fetch_fsync, res, &err);
 		if (rc == WAL_ENOENT)
 			continue;
 		if (rc == WAL_OK) {
@@ -441,7 +442,7 @@ static wal_err spool_one(const wal_config *cfg, wal_store *archive, uint64_t sys
 			return rc;
 		rc = wal_store_get(archive, object, &f.sink, e);
 		if (rc == WAL_OK)
-			rc = wal_atomic_commit(&f, 1, e);
+			rc = wal_atomic_commit(&f, WAL_ATOMIC_REPLACE, e);
 		else
 			wal_atomic_abort(&f);
 	}

@@ -439,7 +439,7 @@ static wal_err verify_segment(int fd, const char *tmp_path, const wal_name *name
 }
 
 wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compressed,
-				 const wal_name *name, const char *dest_path,
+				 const wal_name *name, const char *dest_path, int durable,
 				 wal_fetch_result *res, wal_error *e)
 {
 	wal_atomic_file f;
@@ -468,7 +468,7 @@ wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compr
 	res->bytes = fstat(f.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	snprintf(res->object, sizeof(res->object), "%s", object);
 	wal_lz4_sink_free(lz);
-	return wal_atomic_commit(&f, 1, e);
+	return wal_atomic_commit(&f, WAL_ATOMIC_REPLACE | (durable ? 0 : WAL_ATOMIC_NO_SYNC), e);
 fail:
 	wal_lz4_sink_free(lz);
 	wal_atomic_abort(&f);
@@ -522,7 +522,8 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int compressed = attempt == 0 ? first : !first;
 		wal_archive_object_path(res->system_id, &name, compressed, object, sizeof(object));
-		rc = wal_archive_fetch_object(store, object, compressed, &name, dest_path, res, e);
+		rc = wal_archive_fetch_object(store, object, compressed, &name, dest_path,
+					      cfg->fetch_fsync, res, e);
 		if (rc != WAL_ENOENT)
 			break;
 	}

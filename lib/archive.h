@@ -71,8 +71,10 @@ typedef struct wal_fetch_result {
 /*
  * Restores file_name (%f) into dest_path (%p): the bytes go to a temporary file in
  * dest_path's directory, are verified (LZ4 checksum, WAL header for
- * segments), fsynced and renamed into place, so dest_path never holds a
- * partial or corrupt file.  WAL_ENOENT when the archive answered and has no
+ * segments) and renamed into place, so dest_path never holds a partial or
+ * corrupt file.  They are fsynced only with cfg->fetch_fsync: PostgreSQL
+ * makes what it keeps durable itself (durable_rename) and fetches again
+ * after a crash whatever it had not kept.  WAL_ENOENT when the archive answered and has no
  * such object.  The cluster is datadir's pg_control system id, else
  * cfg->system_id, else the only cluster in the archive (WAL_EAMBIGUOUS if
  * several).
@@ -111,11 +113,12 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 
 /*
  * Restores one object (compressed or not) of store into dest_path as
- * wal_fetch does, filling res->bytes, seg_size and object.  WAL_ENOENT if
- * the object is not there; dest_path is untouched on any failure.
+ * wal_fetch does, filling res->bytes, seg_size and object; fsyncs it when
+ * durable.  WAL_ENOENT if the object is not there; dest_path is untouched
+ * on any failure.
  */
 wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compressed,
-				 const wal_name *name, const char *dest_path,
+				 const wal_name *name, const char *dest_path, int durable,
 				 wal_fetch_result *res, wal_error *e);
 
 /* Resolves which cluster's tree to use (see wal_fetch). */

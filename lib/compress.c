@@ -1,13 +1,20 @@
 /*
  * LZ4 frame streams: compression as a rewindable source, decompression as
- * a verifying sink.  Frames have 256 KiB linked blocks, the content size
- * and the content checksum, so memory stays near 1 MiB whatever the file.
+ * a verifying sink.  Frames carry the content size and the content
+ * checksum.  An input of known size (a WAL segment) is compressed in
+ * independent 256 KiB blocks by worker threads (lz4_blocks.c); others go
+ * through LZ4F with linked blocks.  Memory stays near 2 MiB either way.
  */
 #include <lz4frame.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "compress.h"
+#include "lz4_blocks.h"
+
+/* Inputs at least this large are worth compressing on several threads. */
+#define PARALLEL_MIN (1024 * 1024)
 
 struct wal_lz4_source {
 	wal_source base;
@@ -22,6 +29,7 @@ struct wal_lz4_source {
 	int64_t produced;      /* frame bytes handed out so far */
 	int begun;
 	int ended;
+	wal_lz4_blocks *blocks; /* the parallel encoder, when it is used */
 };
 
 static wal_err lz4_source_fill(wal_lz4_source *src, wal_error *e)
@@ -97,6 +105,17 @@ wal_err wal_lz4_source_new(wal_lz4_source **out, wal_source *inner, int64_t cont
 	wal_lz4_source *src = calloc(1, sizeof(*src));
 	if (!src)
 		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	if (content_size >= PARALLEL_MIN) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		wal_err rc = wal_lz4_blocks_new(&src->blocks, inner, (uint64_t)content_size, level,
+						cpus > 1 ? (int)cpus : 1, e);
+		if (rc != WAL_OK) {
+			free(src);
+			return rc;
+		}
+		*out = src;
+		return WAL_OK;
+	}
 	src->base.read = lz4_source_read;
 	src->base.rewind = lz4_source_rewind;
 	src->base.size = -1;
@@ -122,13 +141,14 @@ wal_err wal_lz4_source_new(wal_lz4_source **out, wal_source *inner, int64_t cont
 
 wal_source *wal_lz4_source_base(wal_lz4_source *src)
 {
-	return &src->base;
+	return src->blocks ? wal_lz4_blocks_base(src->blocks) : &src->base;
 }
 
 void wal_lz4_source_free(wal_lz4_source *src)
 {
 	if (!src)
 		return;
+	wal_lz4_blocks_free(src->blocks);
 	LZ4F_freeCompressionContext(src->cctx);
 	free(src->in);
 	free(src->out);

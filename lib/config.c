@@ -56,6 +56,7 @@ static const setting settings[] = {
 	{ S(retries, T_INT), 0, 0, 100, NULL },
 	{ S(system_id, T_U64), 0, 0, 0, NULL },
 	{ S(fetch_on_error, T_ENUM), 0, 0, 0, onerr_names },
+	{ S(fetch_fsync, T_BOOL), 0, 0, 0, NULL },
 	{ S(push_ahead, T_INT), 0, 0, 1024, NULL },
 	{ S(fetch_ahead, T_INT), 0, 0, 1024, NULL },
 	{ S(parallel, T_INT), 0, 1, 64, NULL },

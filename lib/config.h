@@ -46,6 +46,7 @@ typedef struct wal_config {
 
 	uint64_t system_id;             /* 0 = not set */
 	wal_on_error fetch_on_error;    /* walfetch hard errors: auto|stop|continue */
+	int fetch_fsync;                /* on|off, default off: walfetch fsyncs what it restores */
 
 	int push_ahead;                 /* ready files pushed beyond the one asked for, default 16 */
 	int fetch_ahead;                /* segments fetched beyond the one asked for, default 16 */

@@ -335,14 +335,15 @@ static int link_noreplace(const char *tmp, const char *path)
 	return 0;
 }
 
-wal_err wal_atomic_commit(wal_atomic_file *f, int replace, wal_error *e)
+wal_err wal_atomic_commit(wal_atomic_file *f, int flags, wal_error *e)
 {
 	wal_err rc = WAL_OK;
+	int replace = flags & WAL_ATOMIC_REPLACE, sync = !(flags & WAL_ATOMIC_NO_SYNC);
 	char dir[4096];
 	dirname_of(f->path, dir, sizeof(dir));
 
 	/* data first: a name must never point at bytes that are not on disk */
-	if (wal_sys_fsync(f->fd) < 0) {
+	if (sync && wal_sys_fsync(f->fd) < 0) {
 		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot fsync", f->tmp_path);
 		goto out;
 	}
@@ -362,7 +363,8 @@ wal_err wal_atomic_commit(wal_atomic_file *f, int replace, wal_error *e)
 	free(f->tmp_path);
 	f->tmp_path = NULL;
 	/* then the directory entry, or the rename may be lost in a crash */
-	rc = wal_fsync_dir(dir, e);
+	if (sync)
+		rc = wal_fsync_dir(dir, e);
 out:
 	wal_atomic_abort(f);
 	return rc;

@@ -71,10 +71,14 @@ wal_err wal_atomic_write(const char *path, wal_source *src, mode_t mode, wal_err
 
 /*
  * The same for a caller that writes the content itself: open creates the
- * temporary file, commit fsyncs and links it into place (replace = 0 refuses
- * an existing path with WAL_EEXIST; replace = 1 renames over it), abort
- * removes it.  After open, exactly one of commit or abort must be called.
+ * temporary file, commit fsyncs and links it into place, abort removes it.
+ * After open, exactly one of commit or abort must be called.  Commit flags:
+ * WAL_ATOMIC_REPLACE renames over an existing path (else WAL_EEXIST);
+ * WAL_ATOMIC_NO_SYNC skips both fsyncs, for a caller whose reader makes the
+ * file durable itself (the rename still means no reader sees a partial file).
  */
+#define WAL_ATOMIC_REPLACE 1
+#define WAL_ATOMIC_NO_SYNC 2
 typedef struct wal_atomic_file {
 	int fd;
 	char *path;
@@ -82,7 +86,7 @@ typedef struct wal_atomic_file {
 	wal_sink sink;         /* writes to fd; reset truncates */
 } wal_atomic_file;
 wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_error *e);
-wal_err wal_atomic_commit(wal_atomic_file *f, int replace, wal_error *e);
+wal_err wal_atomic_commit(wal_atomic_file *f, int flags, wal_error *e);
 void wal_atomic_abort(wal_atomic_file *f);
 
 #endif

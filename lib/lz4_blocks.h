@@ -1,0 +1,38 @@
+/*
+ * The parallel LZ4 frame encoder behind wal_lz4_source for inputs of known
+ * size, and the XXH32 checksum that LZ4 frames carry.
+ */
+#ifndef WAL_LZ4_BLOCKS_H
+#define WAL_LZ4_BLOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+#include "stream.h"
+
+typedef struct wal_xxh32 {
+	uint32_t v[4];
+	uint32_t seed;
+	uint64_t total;
+	unsigned char mem[16];
+	uint32_t mem_len;
+} wal_xxh32;
+
+void wal_xxh32_init(wal_xxh32 *h, uint32_t seed);
+void wal_xxh32_update(wal_xxh32 *h, const void *data, size_t len);
+uint32_t wal_xxh32_digest(const wal_xxh32 *h);
+
+typedef struct wal_lz4_blocks wal_lz4_blocks;
+
+/*
+ * A source producing one LZ4 frame of inner's content_size bytes, with
+ * independent 256 KiB blocks compressed by up to threads worker threads
+ * (1: in the calling thread).  Reading fails with WAL_EIO if inner does
+ * not produce exactly content_size bytes.
+ */
+wal_err wal_lz4_blocks_new(wal_lz4_blocks **out, wal_source *inner, uint64_t content_size,
+			   int level, int threads, wal_error *e);
+wal_source *wal_lz4_blocks_base(wal_lz4_blocks *b);
+void wal_lz4_blocks_free(wal_lz4_blocks *b);
+
+#endif
