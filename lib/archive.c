@@ -458,6 +458,8 @@ wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compr
 		goto fail;
 	if (compressed && (rc = wal_lz4_sink_finish(lz, e)) != WAL_OK)
 		goto fail;
+	if ((rc = wal_atomic_flush(&f, e)) != WAL_OK)
+		goto fail;
 	res->seg_size = 0;
 	if (name->kind == WAL_NAME_SEGMENT || name->kind == WAL_NAME_PARTIAL) {
 		rc = verify_segment(f.fd, f.tmp_path, name, object, &res->seg_size, e);

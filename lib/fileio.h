@@ -20,7 +20,8 @@ typedef enum wal_sys_call {
 } wal_sys_call;
 
 /*
- * Fault seam: the nth (1-based) call counted by wal_sys_fault() from now on
+ * Fault seam (safe to call from several threads): the nth (1-based) call
+ * counted by wal_sys_fault() from now on
  * fails with err (of any kind if kind is WAL_SYS_COUNT).  nth = 0 disarms.
  * Also armed from the environment: WALARCHIVE_FAULT="N:ERRNO[:KIND]".
  */
@@ -84,9 +85,17 @@ typedef struct wal_atomic_file {
 	char *path;
 	char *tmp_path;
 	wal_sink sink;         /* writes to fd; reset truncates */
+	struct wal_writer *writer;  /* a writer thread once writes are large */
 } wal_atomic_file;
 wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_error *e);
 wal_err wal_atomic_commit(wal_atomic_file *f, int flags, wal_error *e);
 void wal_atomic_abort(wal_atomic_file *f);
+
+/*
+ * Waits until every byte written through f->sink is in the file (large
+ * writes go through a writer thread, so that producing the bytes and
+ * writing them overlap); then f->fd can be read.  Reports a write error.
+ */
+wal_err wal_atomic_flush(wal_atomic_file *f, wal_error *e);
 
 #endif

@@ -5,6 +5,7 @@
  * error code in one line.  Also the XML helpers (expat) both drivers parse
  * listings and error bodies with.
  */
+#include "fileio.h"
 #include "http.h"
 
 #include <ctype.h>
@@ -46,6 +47,7 @@ typedef struct xfer {
 	int sink_used;             /* bytes went to req->sink in this attempt */
 	int src_failed;
 	int sink_failed;
+	int net_fault;             /* errno injected by the fault seam, 0 if none */
 	wal_error cb_err;          /* the source's or sink's error */
 } xfer;
 
@@ -151,6 +153,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 	size_t len = size * nmemb;
 	long status = 0;
 
+	/* the fault seam: data received, as if the connection broke here */
+	if ((x->net_fault = wal_sys_fault(WAL_SYS_NET_RECV)) != 0)
+		return 0;
 	curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status_ok(status) && x->req->sink) {
 		if (x->req->sink->write(x->req->sink, data, len, &x->cb_err) != WAL_OK) {
@@ -170,6 +175,9 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
 	size_t cap = size * nitems;
 	size_t got = 0;
 
+	/* the fault seam: data sent, as if the connection broke here */
+	if ((x->net_fault = wal_sys_fault(WAL_SYS_NET_SEND)) != 0)
+		return CURL_READFUNC_ABORT;
 	if (x->req->upload) {
 		if (x->req->upload->read(x->req->upload, buf, cap, &got, &x->cb_err) != WAL_OK) {
 			x->src_failed = 1;
@@ -314,6 +322,8 @@ static wal_err curl_err(wal_http *h, xfer *x, CURLcode rc, wal_error *e)
 	const wal_http_req *req = x->req;
 	char detail[CURL_ERROR_SIZE + 64];
 
+	if (x->net_fault)
+		return wal_fail_errno(e, WAL_ENET, x->net_fault, "%s: connection lost", req->what);
 	if (x->src_failed || x->sink_failed) {
 		if (e)
 			*e = x->cb_err;
@@ -411,7 +421,8 @@ wal_err wal_http_do(wal_http *h, const wal_http_req *req, wal_http_resp *resp, w
 			continue;
 		}
 		rc = curl_err(h, &x, cc, e);
-		if (x.src_failed || x.sink_failed || !curl_transient(cc))
+		/* an injected loss of the connection is retried like a real one */
+		if (!x.net_fault && (x.src_failed || x.sink_failed || !curl_transient(cc)))
 			return rc;
 		resp->status = 0;
 	}

@@ -13,6 +13,8 @@ BENCH_FAILURES=0
 bench_run() {
 	local method=$1; shift
 	local t0 t1 rc
+	# every run starts with nothing dirty: no method pays for another's writeback
+	sync
 	t0=$EPOCHREALTIME
 	/usr/bin/time -f %M -o "$BENCH_OUT/.rss" "$@" >/dev/null 2>"$BENCH_OUT/.err"
 	rc=$?
@@ -32,6 +34,7 @@ bench_steps() {
 	local method=$1; shift
 	local t0 t1 rc=0 rss=0 r
 	local cmd=()
+	sync
 	t0=$EPOCHREALTIME
 	while [ $# -gt 0 ]; do
 		cmd=()

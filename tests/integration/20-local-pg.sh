@@ -1,4 +1,5 @@
 #!/bin/bash
+# SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # End to end with real PostgreSQL 15 clusters and a local-directory archive:
 # a primary archiving with walpush under pgbench, point-in-time recovery with
 # walfetch, a standby fed only from the archive, its promotion (history file

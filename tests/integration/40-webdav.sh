@@ -1,4 +1,5 @@
 #!/bin/bash
+# SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # walpush, walfetch and walprune against a real nginx WebDAV server over
 # HTTPS (test CA, basic authentication): round trip, no-replace, pruning,
 # refused password and certificate, and the server going away mid-transfer.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # walpush, walfetch and walprune against a real S3 server that checks
 # Signature V4 (OpenStack Swift with s3api) behind an HTTPS front from a
 # test CA: round trip, no-replace, paginated listings, refused secret,
