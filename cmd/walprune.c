@@ -116,6 +116,11 @@ int main(int argc, char **argv)
 			opts.dry_run ? "would remove" : "removed", res.objects,
 			res.objects == 1 ? "" : "s", res.bytes,
 			res.horizon[0] ? " before " : "", res.horizon);
+		if (res.stale_tmp)
+			wal_log(WAL_LOG_NOTICE, "%s %" PRIu64 " temporary file%s (%" PRIu64
+				" bytes) left more than a day ago by writers that died",
+				opts.dry_run ? "would remove" : "removed", res.stale_tmp,
+				res.stale_tmp == 1 ? "" : "s", res.stale_tmp_bytes);
 	}
 	wal_config_free(&cmd.cfg);
 	return wal_cmd_exit_code(rc == WAL_ENOENT ? WAL_EIO : rc);

@@ -57,7 +57,11 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 	if (rc != WAL_OK)
 		return rc;
 	record_path(cfg, system_id, name, path, sizeof(path));
-	int len = snprintf(line, sizeof(line), "%" PRIu64 " %s %s\n", size, sha256_hex, object);
+	/* the archive too: a record says where the file went, not just that it went */
+	int len = snprintf(line, sizeof(line), "%" PRIu64 " %s %s %s\n", size, sha256_hex, object,
+			   cfg->archive);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return wal_fail(e, WAL_EINVAL, "%s: archive location too long for a record", name);
 	wal_mem_source src;
 	wal_mem_source_init(&src, line, (size_t)len);
 	wal_atomic_file f;
@@ -78,17 +82,24 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 	char path[4096], line[1024], sha[65], obj[512], have[65];
 	unsigned long long size = 0;
 	uint64_t have_size = 0;
+	int archive_at = 0;
 	struct stat st;
 	record_path(cfg, system_id, name, path, sizeof(path));
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
 	int parsed = fgets(line, sizeof(line), f) &&
-		     sscanf(line, "%llu %64s %511s", &size, sha, obj) == 3;
+		     sscanf(line, "%llu %64s %511s %n", &size, sha, obj, &archive_at) == 3 &&
+		     archive_at > 0;
 	fclose(f);
 	/* used up either way: PostgreSQL marks the file done after this call */
 	unlink(path);
-	if (!parsed || fstat(fd, &st) < 0 || (uint64_t)st.st_size != size)
+	if (parsed)
+		line[strcspn(line, "\n")] = '\0';
+	/* pushed to another archive (the setting changed since) proves nothing */
+	if (!parsed || strcmp(line + archive_at, cfg->archive) != 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size)
 		return 0;
 	if (wal_sha256_fd(fd, name, &have_size, have, NULL) != WAL_OK || have_size != size ||
 	    strcmp(have, sha) != 0)
@@ -228,12 +239,17 @@ void wal_push_ahead(const wal_config *cfg, const char *wal_path, const char *cur
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		return;
 	}
-	/* the batch: ready files other than the one just pushed, in order */
+	/* the batch: the next ready files, in order, that no earlier batch has
+	 * pushed already (their records wait for PostgreSQL's own calls) */
 	size_t n = 0;
 	for (size_t i = 0; i < list.count && n < (size_t)cfg->push_ahead; i++) {
 		wal_name name;
+		char path[4096];
 		if (strcmp(list.names[i], current) == 0 ||
 		    wal_name_parse(list.names[i], &name, NULL) != WAL_OK)
+			continue;
+		record_path(cfg, system_id, list.names[i], path, sizeof(path));
+		if (access(path, F_OK) == 0)
 			continue;
 		memmove(list.names[n++], list.names[i], WAL_NAME_MAX);
 	}
@@ -246,9 +262,13 @@ void wal_push_ahead(const wal_config *cfg, const char *wal_path, const char *cur
 		return;
 	}
 
-	/* one child per connection; each reports through its exit code and records */
+	/* one child per connection; each reports through its records, its exit
+	 * code and, on failure, one message line on a pipe */
 	pid_t pids[64];
 	int started = 0;
+	int msg_pipe[2] = { -1, -1 };
+	if (pipe2(msg_pipe, O_CLOEXEC) < 0)
+		msg_pipe[0] = msg_pipe[1] = -1;
 	fflush(NULL);
 	for (int w = 0; w < workers && w < 64; w++) {
 		pid_t pid = fork();
@@ -257,11 +277,22 @@ void wal_push_ahead(const wal_config *cfg, const char *wal_path, const char *cur
 			memset(&mine, 0, sizeof(mine));
 			int failed = push_slice(cfg, wal_dir, list.names, n, (size_t)w, (size_t)workers,
 						datadir, &mine);
+			if (failed && msg_pipe[1] >= 0) {
+				/* one write under PIPE_BUF bytes: lines from workers never mix */
+				char line[512];
+				int len = snprintf(line, sizeof(line), "%s\n", mine.error);
+				if (len > (int)sizeof(line) - 1)
+					len = (int)sizeof(line) - 1;
+				if (write(msg_pipe[1], line, (size_t)len) < 0)
+					failed = 1;
+			}
 			_exit(failed ? 1 : 0);
 		}
 		if (pid > 0)
 			pids[started++] = pid;
 	}
+	if (msg_pipe[1] >= 0)
+		close(msg_pipe[1]);
 	int any_failed = 0;
 	for (int i = 0; i < started; i++) {
 		int status = 0;
@@ -269,6 +300,13 @@ void wal_push_ahead(const wal_config *cfg, const char *wal_path, const char *cur
 			;
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			any_failed = 1;
+	}
+	if (msg_pipe[0] >= 0) {
+		/* the first worker's message is the one reported */
+		ssize_t got = read(msg_pipe[0], res->error, sizeof(res->error) - 1);
+		res->error[got > 0 ? got : 0] = '\0';
+		res->error[strcspn(res->error, "\n")] = '\0';
+		close(msg_pipe[0]);
 	}
 	/* what is archived now is what has a record */
 	for (size_t i = 0; i < n; i++) {
@@ -345,6 +383,8 @@ static wal_err scan_file(void *arg, const char *entry, const wal_stat *st, wal_e
 	char base[WAL_NAME_MAX + 8], full[4096];
 	wal_name name;
 	uint64_t segno;
+	if (entry[0] == '.')
+		return WAL_OK;     /* a download under way, or left by a killed one: by age */
 	snprintf(full, sizeof(full), "%s/%" PRIu64 "/%s/%s", scan->cfg->spool_dir, scan->system_id,
 		 scan->dir, entry);
 	snprintf(base, sizeof(base), "%s", entry);

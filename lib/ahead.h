@@ -2,7 +2,8 @@
  * Push-ahead and fetch-ahead, without a daemon.  Both keep their state in
  * spool_dir (outside the data directory, where pg_rewind and base backups
  * never see it), under the cluster's system identifier:
- *   <spool>/<system-id>/pushed/<name>        record of a segment pushed ahead
+ *   <spool>/<system-id>/pushed/<name>        record of a file pushed ahead:
+ *                                            "size sha-256 object archive"
  *   <spool>/<system-id>/<TTTTTTTTLLLLLLLL>/   segments fetched ahead, laid out
  *                                            and compressed as in the archive
  */
@@ -25,9 +26,10 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 			 uint64_t size, const char *sha256_hex, const char *object, wal_error *e);
 
 /*
- * Whether a record says name was pushed ahead and the file open as fd still
- * holds exactly those bytes (same size and SHA-256).  The record is used up
- * either way; on a match object gets the archived object's path.
+ * Whether a record says name was pushed ahead to cfg->archive and the file
+ * open as fd still holds exactly those bytes (same size and SHA-256).  The
+ * record is used up either way; on a match object gets the archived
+ * object's path.
  */
 int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *name, int fd,
 		       char *object, size_t cap);

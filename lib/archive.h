@@ -99,12 +99,15 @@ typedef struct wal_prune_result {
 	uint64_t bytes;
 	uint64_t dirs;
 	int backups;           /* backups found (with keep_backups) */
+	uint64_t stale_tmp;    /* temporary files of writers dead for a day, removed */
+	uint64_t stale_tmp_bytes;
 	char horizon[WAL_NAME_MAX];   /* first segment kept */
 } wal_prune_result;
 
 /*
  * Removes archived WAL that sorts before the horizon the options define (the
- * most conservative of those given).  History files are always kept.  Refuses
+ * most conservative of those given), and temporary files that writers left
+ * more than a day ago.  History files are always kept.  Refuses
  * (without removing anything) if any directory cannot be listed.  When
  * keep_backups asks for more backups than the archive has, nothing is removed.
  */

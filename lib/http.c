@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -48,6 +49,9 @@ typedef struct xfer {
 	int src_failed;
 	int sink_failed;
 	int net_fault;             /* errno injected by the fault seam, 0 if none */
+	curl_off_t moved;          /* bytes sent and received so far */
+	struct timespec last_move; /* when that count last changed */
+	int idle;                  /* abandoned: nothing moved for timeout seconds */
 	wal_error cb_err;          /* the source's or sink's error */
 } xfer;
 
@@ -169,6 +173,16 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
+/* the fault seam on response headers: a reply lost after the server acted */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	xfer *x = arg;
+	(void)data;
+	if ((x->net_fault = wal_sys_fault(WAL_SYS_NET_RECV)) != 0)
+		return 0;
+	return size * nmemb;
+}
+
 static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
 {
 	xfer *x = arg;
@@ -211,6 +225,31 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* curl calls this at least once a second: a transfer that has moved no
+ * byte for timeout seconds is abandoned (CURLOPT_LOW_SPEED_TIME averages
+ * over the last five seconds, so it fires several seconds late). */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	xfer *x = arg;
+	struct timespec now;
+
+	(void)dltotal;
+	(void)ultotal;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (x->last_move.tv_sec == 0 || dlnow + ulnow != x->moved) {
+		x->moved = dlnow + ulnow;
+		x->last_move = now;
+		return 0;
+	}
+	if ((now.tv_sec - x->last_move.tv_sec) * 1000 + (now.tv_nsec - x->last_move.tv_nsec) / 1000000 >=
+	    (long)x->h->timeout * 1000) {
+		x->idle = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /* Sets every option of one attempt on the (reset) handle. */
 static wal_err setup(wal_http *h, xfer *x, struct curl_slist **headers, wal_error *e)
 {
@@ -231,6 +270,9 @@ static wal_err setup(wal_http *h, xfer *x, struct curl_slist **headers, wal_erro
 	 * (including a server that never answers) is abandoned */
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)h->timeout);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->tls_verify ? 1L : 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L);
@@ -248,6 +290,8 @@ static wal_err setup(wal_http *h, xfer *x, struct curl_slist **headers, wal_erro
 	curl_easy_setopt(c, CURLOPT_FILETIME, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 
 	if (strcmp(req->method, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -324,6 +368,9 @@ static wal_err curl_err(wal_http *h, xfer *x, CURLcode rc, wal_error *e)
 
 	if (x->net_fault)
 		return wal_fail_errno(e, WAL_ENET, x->net_fault, "%s: connection lost", req->what);
+	if (x->idle)
+		return wal_fail(e, WAL_ETIMEOUT, "%s: %s timed out after %d s: no data moved",
+				req->what, req->method, h->timeout);
 	if (x->src_failed || x->sink_failed) {
 		if (e)
 			*e = x->cb_err;
@@ -422,7 +469,7 @@ wal_err wal_http_do(wal_http *h, const wal_http_req *req, wal_http_resp *resp, w
 		}
 		rc = curl_err(h, &x, cc, e);
 		/* an injected loss of the connection is retried like a real one */
-		if (!x.net_fault && (x.src_failed || x.sink_failed || !curl_transient(cc)))
+		if (!x.net_fault && !x.idle && (x.src_failed || x.sink_failed || !curl_transient(cc)))
 			return rc;
 		resp->status = 0;
 	}

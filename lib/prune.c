@@ -18,9 +18,15 @@ typedef struct object {
 	time_t mtime;
 } object;
 
+/* Temporary files this old are left by writers that died: removed. */
+#define STALE_TMP_SECONDS (24 * 3600)
+
 typedef struct tree {
 	object *objs;
 	size_t count, cap;
+	char (*stale)[160];    /* abandoned temporary files */
+	size_t nstale, stalecap;
+	int64_t stale_bytes;
 	char (*dirs)[17];
 	size_t ndirs, dircap;
 	const char *current_dir;
@@ -49,6 +55,28 @@ static wal_err collect_file(void *arg, const char *entry, const wal_stat *st, wa
 	wal_name name;
 	if (st->is_dir)
 		return WAL_OK;
+	size_t entry_len = strlen(entry);
+	if (entry[0] == '.') {
+		/* a temporary file: under way if recent, abandoned by a dead writer if old */
+		if (entry_len < 5 || strcmp(entry + entry_len - 4, ".tmp") != 0 ||
+		    st->mtime == 0 || st->mtime > time(NULL) - STALE_TMP_SECONDS)
+			return WAL_OK;
+		if (t->nstale == t->stalecap) {
+			size_t cap = t->stalecap ? t->stalecap * 2 : 16;
+			char (*grown)[160] = realloc(t->stale, cap * sizeof(*grown));
+			if (!grown)
+				return wal_fail(e, WAL_ENOMEM, "out of memory");
+			t->stale = grown;
+			t->stalecap = cap;
+		}
+		if (snprintf(t->stale[t->nstale], sizeof(t->stale[0]), "%llu/%s/%s",
+			     (unsigned long long)t->system_id, t->current_dir, entry) <
+		    (int)sizeof(t->stale[0])) {
+			t->stale_bytes += st->size > 0 ? st->size : 0;
+			t->nstale++;
+		}
+		return WAL_OK;
+	}
 	snprintf(base, sizeof(base), "%s", entry);
 	size_t len = strlen(base);
 	if (len > 4 && strcmp(base + len - 4, WAL_LZ4_SUFFIX) == 0)
@@ -231,6 +259,14 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 		res->objects++;
 		res->bytes += o->size > 0 ? (uint64_t)o->size : 0;
 	}
+	/* temporary files that writers killed long ago left behind */
+	for (size_t i = 0; i < t.nstale; i++) {
+		if (!opts->dry_run && wal_store_remove(store, t.stale[i], NULL) != WAL_OK)
+			continue;
+		res->stale_tmp++;
+	}
+	if (res->stale_tmp)
+		res->stale_tmp_bytes = (uint64_t)t.stale_bytes;
 	rc = WAL_OK;
 	/* directories whose every segment is before the horizon go too */
 	for (size_t i = 0; i < t.ndirs && !opts->dry_run; i++) {
@@ -249,6 +285,7 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 out:
 	free(t.objs);
 	free(t.dirs);
+	free(t.stale);
 	wal_store_close(store);
 	return rc;
 }

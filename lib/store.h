@@ -52,8 +52,10 @@ typedef struct wal_store_ops {
 	wal_err (*stat)(wal_store *s, const char *path, wal_stat *st, wal_error *e);
 
 	/* Calls fn for each entry directly under dir ("" = the root), in no
-	 * particular order; directories have is_dir set.  WAL_ENOENT if dir does
-	 * not exist.  Never reports a partial listing as success. */
+	 * particular order; directories have is_dir set.  Names starting with
+	 * '.' are temporary files of unfinished (or abandoned) writes.
+	 * WAL_ENOENT if dir does not exist.  Never reports a partial listing as
+	 * success. */
 	wal_err (*list)(wal_store *s, const char *dir, wal_list_fn fn, void *arg, wal_error *e);
 
 	/* Removes the object at path (WAL_ENOENT if absent).  Removing an empty

@@ -166,8 +166,7 @@ static wal_err posix_list(wal_store *base, const char *dir, wal_list_fn fn, void
 				rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot list", full);
 			break;
 		}
-		/* dot names are "." and "..", and temporary files of unfinished writes */
-		if (ent->d_name[0] == '.')
+		if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
 			continue;
 		struct stat sb;
 		if (fstatat(dirfd(d), ent->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {

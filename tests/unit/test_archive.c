@@ -1294,3 +1294,40 @@ Test(archive, fetch_fault_walk, .init = setup, .fini = teardown)
 	}
 	cr_assert_gt(failures, 0);
 }
+
+/* Temporary files that writers killed a day ago left are removed by prune;
+ * recent ones may belong to a write under way and are left alone. */
+Test(archive, prune_removes_only_stale_temporary_files, .init = setup, .fini = teardown)
+{
+	wal_prune_opts opts = { .before = "000000010000000000000001", .keep_days = -1,
+				.datadir = data15 };
+	wal_prune_result res;
+	wal_error e;
+	char dir[700], old_tmp[800], new_tmp[800];
+
+	push_timelines();
+	snprintf(dir, sizeof(dir), "%s/7712300585176830670/0000000300000001", root);
+	snprintf(old_tmp, sizeof(old_tmp), "%s/.000000030000000100000002.lz4.4242.0badf00d.tmp", dir);
+	snprintf(new_tmp, sizeof(new_tmp), "%s/.000000030000000100000003.lz4.4243.0badf00d.tmp", dir);
+	spit(old_tmp, "partial", 7);
+	spit(new_tmp, "partial", 7);
+	struct timeval two_days_ago[2] = { { time(NULL) - 2 * 86400, 0 }, { time(NULL) - 2 * 86400, 0 } };
+	cr_assert_eq(utimes(old_tmp, two_days_ago), 0);
+
+	/* a dry run lists nothing away */
+	opts.dry_run = 1;
+	memset(&res, 0, sizeof(res));
+	cr_assert_eq(wal_prune(&cfg, &opts, &res, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(res.stale_tmp, 1);
+	cr_assert(exists(old_tmp), "a dry run removed a temporary file");
+
+	opts.dry_run = 0;
+	memset(&res, 0, sizeof(res));
+	cr_assert_eq(wal_prune(&cfg, &opts, &res, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(res.stale_tmp, 1);
+	cr_assert_eq(res.stale_tmp_bytes, 7);
+	cr_assert_not(exists(old_tmp), "the stale temporary file is still there");
+	cr_assert(exists(new_tmp), "a recent temporary file was removed");
+	/* the ten objects, and the recent temporary file */
+	cr_assert_eq(count_objects_in(root), 11, "objects were touched");
+}
