@@ -20,6 +20,7 @@
 #include "compress.h"
 #include "fileio.h"
 #include "store.h"
+#include "xxhash.h"
 
 #define PUSHED_DIR "pushed"
 #define LOCK_NAME ".prefetch.lock"
@@ -30,9 +31,22 @@ static int spool_usable(const wal_config *cfg)
 	return cfg->spool_dir && *cfg->spool_dir && access(cfg->spool_dir, W_OK | X_OK) == 0;
 }
 
+/*
+ * push_ahead = auto: on for archives over a network, where each call pays a
+ * connection and round trips; off for a local directory, where walpush is
+ * faster than the bookkeeping (measured: 0.8 times the speed on a burst).
+ */
+static int push_ahead_count(const wal_config *cfg)
+{
+	if (cfg->push_ahead >= 0)
+		return cfg->push_ahead;
+	int local = cfg->archive && (cfg->archive[0] == '/' || strncmp(cfg->archive, "file:", 5) == 0);
+	return local ? 0 : WAL_PUSH_AHEAD_AUTO;
+}
+
 int wal_ahead_push_enabled(const wal_config *cfg)
 {
-	return cfg->push_ahead > 0 && spool_usable(cfg);
+	return push_ahead_count(cfg) > 0 && spool_usable(cfg);
 }
 
 int wal_ahead_fetch_enabled(const wal_config *cfg)
@@ -49,7 +63,7 @@ static void record_path(const wal_config *cfg, uint64_t system_id, const char *n
 /* ---- push-ahead records -------------------------------------------------- */
 
 wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *name,
-			 uint64_t size, const char *sha256_hex, const char *object, wal_error *e)
+			 uint64_t size, const char *hash_hex, const char *object, wal_error *e)
 {
 	char path[4096], dir[4096], line[1024];
 	snprintf(dir, sizeof(dir), "%s/%" PRIu64 "/" PUSHED_DIR, cfg->spool_dir, system_id);
@@ -58,7 +72,7 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 		return rc;
 	record_path(cfg, system_id, name, path, sizeof(path));
 	/* the archive too: a record says where the file went, not just that it went */
-	int len = snprintf(line, sizeof(line), "%" PRIu64 " %s %s %s\n", size, sha256_hex, object,
+	int len = snprintf(line, sizeof(line), "%" PRIu64 " %s %s %s\n", size, hash_hex, object,
 			   cfg->archive);
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return wal_fail(e, WAL_EINVAL, "%s: archive location too long for a record", name);
@@ -79,7 +93,7 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *name, int fd,
 		       char *object, size_t cap)
 {
-	char path[4096], line[1024], sha[65], obj[512], have[65];
+	char path[4096], line[1024], hash[17], obj[512], have[17];
 	unsigned long long size = 0;
 	uint64_t have_size = 0;
 	int archive_at = 0;
@@ -89,7 +103,7 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 	if (!f)
 		return 0;
 	int parsed = fgets(line, sizeof(line), f) &&
-		     sscanf(line, "%llu %64s %511s %n", &size, sha, obj, &archive_at) == 3 &&
+		     sscanf(line, "%llu %16s %511s %n", &size, hash, obj, &archive_at) == 3 &&
 		     archive_at > 0;
 	fclose(f);
 	/* used up either way: PostgreSQL marks the file done after this call */
@@ -101,8 +115,8 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 		return 0;
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size)
 		return 0;
-	if (wal_sha256_fd(fd, name, &have_size, have, NULL) != WAL_OK || have_size != size ||
-	    strcmp(have, sha) != 0)
+	if (wal_xxh64_fd(fd, name, &have_size, have, NULL) != WAL_OK || have_size != size ||
+	    strcmp(have, hash) != 0)
 		return 0;
 	snprintf(object, cap, "%s", obj);
 	return 1;
@@ -211,7 +225,7 @@ static int push_slice(const wal_config *cfg, const char *wal_dir, char (*names)[
 		wal_error_clear(&err);
 		wal_err rc = wal_push_with(cfg, &store, path, names[i], datadir, 1, &pr, &err);
 		if (rc == WAL_OK && pr.outcome != WAL_PUSHED_AHEAD)
-			rc = wal_ahead_record(cfg, pr.system_id, names[i], pr.in_bytes, pr.sha256,
+			rc = wal_ahead_record(cfg, pr.system_id, names[i], pr.in_bytes, pr.hash,
 					      pr.object, &err);
 		if (rc != WAL_OK) {
 			if (!res->error[0])
@@ -242,7 +256,7 @@ void wal_push_ahead(const wal_config *cfg, const char *wal_path, const char *cur
 	/* the batch: the next ready files, in order, that no earlier batch has
 	 * pushed already (their records wait for PostgreSQL's own calls) */
 	size_t n = 0;
-	for (size_t i = 0; i < list.count && n < (size_t)cfg->push_ahead; i++) {
+	for (size_t i = 0; i < list.count && n < (size_t)push_ahead_count(cfg); i++) {
 		wal_name name;
 		char path[4096];
 		if (strcmp(list.names[i], current) == 0 ||

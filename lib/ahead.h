@@ -3,7 +3,7 @@
  * spool_dir (outside the data directory, where pg_rewind and base backups
  * never see it), under the cluster's system identifier:
  *   <spool>/<system-id>/pushed/<name>        record of a file pushed ahead:
- *                                            "size sha-256 object archive"
+ *                                            "size xxh64 object archive"
  *   <spool>/<system-id>/<TTTTTTTTLLLLLLLL>/   segments fetched ahead, laid out
  *                                            and compressed as in the archive
  */
@@ -17,17 +17,20 @@
 #include "error.h"
 #include "walname.h"
 
+/* What push_ahead = auto means for an archive over a network. */
+#define WAL_PUSH_AHEAD_AUTO 16
+
 /* Whether push_ahead / fetch_ahead are on and spool_dir is a writable directory. */
 int wal_ahead_push_enabled(const wal_config *cfg);
 int wal_ahead_fetch_enabled(const wal_config *cfg);
 
-/* Records that name was archived as object, from size bytes with this SHA-256. */
+/* Records that name was archived as object, from size bytes with this XXH64. */
 wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *name,
-			 uint64_t size, const char *sha256_hex, const char *object, wal_error *e);
+			 uint64_t size, const char *hash_hex, const char *object, wal_error *e);
 
 /*
  * Whether a record says name was pushed ahead to cfg->archive and the file
- * open as fd still holds exactly those bytes (same size and SHA-256).  The
+ * open as fd still holds exactly those bytes (same size and XXH64).  The
  * record is used up either way; on a match object gets the archived
  * object's path.
  */
@@ -41,7 +44,7 @@ typedef struct wal_push_ahead_result {
 } wal_push_ahead_result;
 
 /*
- * Archives up to cfg->push_ahead files that PostgreSQL has marked ready
+ * Archives up to push_ahead files that PostgreSQL has marked ready
  * (archive_status/NAME.ready beside wal_path), other than current, in the
  * order PostgreSQL would ask for them, cfg->parallel at a time; records each
  * success (system_id: the cluster of current, where the records are counted).  Failures stop the batch and are reported in res, not returned:

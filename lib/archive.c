@@ -16,6 +16,7 @@
 #include "fileio.h"
 #include "pgcontrol.h"
 #include "walheader.h"
+#include "xxhash.h"
 
 /* History and backup files are small text files; anything bigger is not one. */
 #define WAL_TEXT_FILE_MAX (1u << 20)
@@ -373,7 +374,7 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 			res->outcome = WAL_PUSHED;
 			res->stored_bytes = src->size >= 0 ? (uint64_t)src->size : 0;
 			if (want_hash && hashing.hex[0] && hashing.bytes == (uint64_t)st.st_size)
-				memcpy(res->sha256, hashing.hex, sizeof(res->sha256));
+				memcpy(res->hash, hashing.hex, sizeof(res->hash));
 			goto out;
 		}
 		if (rc != WAL_EEXIST)
@@ -401,9 +402,9 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 		goto out;
 	res->outcome = WAL_PUSH_DUPLICATE;
 out:
-	if (rc == WAL_OK && want_hash && !res->sha256[0] && res->outcome != WAL_PUSHED_AHEAD) {
+	if (rc == WAL_OK && want_hash && !res->hash[0] && res->outcome != WAL_PUSHED_AHEAD) {
 		uint64_t hashed = 0;
-		rc = wal_sha256_fd(fd, wal_path, &hashed, res->sha256, e);
+		rc = wal_xxh64_fd(fd, wal_path, &hashed, res->hash, e);
 	}
 	wal_lz4_source_free(lz);
 	wal_hash_source_free(&hashing);

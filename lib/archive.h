@@ -35,7 +35,7 @@ typedef struct wal_push_result {
 	uint64_t in_bytes;
 	uint64_t stored_bytes;
 	char object[512];      /* path of the object in the archive */
-	char sha256[65];       /* of the file's bytes, when asked for */
+	char hash[17];         /* XXH64 of the file's bytes, when asked for */
 } wal_push_result;
 
 /*
@@ -53,7 +53,7 @@ wal_err wal_push(const wal_config *cfg, const char *wal_path, const char *file_n
 /*
  * wal_push on an open store (*store NULL: opened here and left open in
  * *store for the next call; the caller closes it).  With want_hash, fills
- * res->sha256 with the SHA-256 of the file's bytes.
+ * res->hash with the XXH64 of the file's bytes.
  */
 wal_err wal_push_with(const wal_config *cfg, wal_store **store, const char *wal_path,
 		      const char *file_name, const char *datadir, int want_hash,

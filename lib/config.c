@@ -24,6 +24,7 @@ typedef struct setting {
 	int secret;             /* refused in files that others can read */
 	int min, max;           /* T_INT range */
 	const char *const *choices;  /* T_ENUM names, index = value */
+	int auto_ok;            /* T_INT: "auto" is accepted, stored as -1 */
 } setting;
 
 static const char *const compress_names[] = { "none", "lz4", NULL };
@@ -33,36 +34,36 @@ static const char *const level_names[] = { "error", "warning", "notice", "info",
 
 #define S(n, t) #n, t, offsetof(wal_config, n)
 static const setting settings[] = {
-	{ S(archive, T_STRING), 0, 0, 0, NULL },
-	{ S(compress, T_ENUM), 0, 0, 0, compress_names },
-	{ S(compress_level, T_INT), 0, 1, 12, NULL },
-	{ S(file_mode, T_MODE), 0, 0, 0, NULL },
-	{ S(ssh_key, T_STRING), 0, 0, 0, NULL },
-	{ S(ssh_key_passphrase_file, T_STRING), 0, 0, 0, NULL },
-	{ S(ssh_known_hosts, T_STRING), 0, 0, 0, NULL },
-	{ S(ssh_agent, T_BOOL), 0, 0, 0, NULL },
-	{ S(sftp_require_fsync, T_BOOL), 0, 0, 0, NULL },
-	{ S(http_user, T_STRING), 0, 0, 0, NULL },
-	{ S(http_password, T_STRING), 1, 0, 0, NULL },
-	{ S(tls_ca_file, T_STRING), 0, 0, 0, NULL },
-	{ S(tls_verify, T_BOOL), 0, 0, 0, NULL },
-	{ S(s3_endpoint, T_STRING), 0, 0, 0, NULL },
-	{ S(s3_region, T_STRING), 0, 0, 0, NULL },
-	{ S(s3_uri_style, T_ENUM), 0, 0, 0, style_names },
-	{ S(s3_access_key, T_STRING), 1, 0, 0, NULL },
-	{ S(s3_secret_key, T_STRING), 1, 0, 0, NULL },
-	{ S(s3_session_token, T_STRING), 1, 0, 0, NULL },
-	{ S(timeout, T_INT), 0, 1, 3600, NULL },
-	{ S(retries, T_INT), 0, 0, 100, NULL },
-	{ S(system_id, T_U64), 0, 0, 0, NULL },
-	{ S(fetch_on_error, T_ENUM), 0, 0, 0, onerr_names },
-	{ S(fetch_fsync, T_BOOL), 0, 0, 0, NULL },
-	{ S(push_ahead, T_INT), 0, 0, 1024, NULL },
-	{ S(fetch_ahead, T_INT), 0, 0, 1024, NULL },
-	{ S(parallel, T_INT), 0, 1, 64, NULL },
-	{ S(spool_dir, T_STRING), 0, 0, 0, NULL },
-	{ S(backlog_warn, T_INT), 0, 0, 1000000, NULL },
-	{ S(log_level, T_ENUM), 0, 0, 0, level_names },
+	{ S(archive, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(compress, T_ENUM), 0, 0, 0, compress_names, 0 },
+	{ S(compress_level, T_INT), 0, 1, 12, NULL, 0 },
+	{ S(file_mode, T_MODE), 0, 0, 0, NULL, 0 },
+	{ S(ssh_key, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(ssh_key_passphrase_file, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(ssh_known_hosts, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(ssh_agent, T_BOOL), 0, 0, 0, NULL, 0 },
+	{ S(sftp_require_fsync, T_BOOL), 0, 0, 0, NULL, 0 },
+	{ S(http_user, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(http_password, T_STRING), 1, 0, 0, NULL, 0 },
+	{ S(tls_ca_file, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(tls_verify, T_BOOL), 0, 0, 0, NULL, 0 },
+	{ S(s3_endpoint, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(s3_region, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(s3_uri_style, T_ENUM), 0, 0, 0, style_names, 0 },
+	{ S(s3_access_key, T_STRING), 1, 0, 0, NULL, 0 },
+	{ S(s3_secret_key, T_STRING), 1, 0, 0, NULL, 0 },
+	{ S(s3_session_token, T_STRING), 1, 0, 0, NULL, 0 },
+	{ S(timeout, T_INT), 0, 1, 3600, NULL, 0 },
+	{ S(retries, T_INT), 0, 0, 100, NULL, 0 },
+	{ S(system_id, T_U64), 0, 0, 0, NULL, 0 },
+	{ S(fetch_on_error, T_ENUM), 0, 0, 0, onerr_names, 0 },
+	{ S(fetch_fsync, T_BOOL), 0, 0, 0, NULL, 0 },
+	{ S(push_ahead, T_INT), 0, 0, 1024, NULL, 1 },
+	{ S(fetch_ahead, T_INT), 0, 0, 1024, NULL, 0 },
+	{ S(parallel, T_INT), 0, 1, 64, NULL, 0 },
+	{ S(spool_dir, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(backlog_warn, T_INT), 0, 0, 1000000, NULL, 0 },
+	{ S(log_level, T_ENUM), 0, 0, 0, level_names, 0 },
 };
 #undef S
 
@@ -91,7 +92,7 @@ void wal_config_init(wal_config *c)
 	c->timeout = 30;
 	c->retries = 3;
 	c->fetch_on_error = WAL_ONERR_AUTO;
-	c->push_ahead = 16;
+	c->push_ahead = -1;             /* auto: on for network archives */
 	c->fetch_ahead = 16;
 	c->parallel = 4;
 	c->spool_dir = strdup(WAL_SPOOL_DEFAULT);
@@ -170,12 +171,16 @@ wal_err wal_config_set(wal_config *c, const char *key, const char *value,
 					at, key, value);
 		return WAL_OK;
 	case T_INT: {
+		if (s->auto_ok && strcmp(value, "auto") == 0) {
+			*(int *)slot = -1;
+			return WAL_OK;
+		}
 		errno = 0;
 		long v = strtol(value, &end, 10);
 		if (errno || end == value || *end || v < s->min || v > s->max)
 			return wal_fail(e, WAL_ECONFIG,
-					"%s: %s: invalid value \"%s\" (want an integer from %d to %d)",
-					at, key, value, s->min, s->max);
+					"%s: %s: invalid value \"%s\" (want %san integer from %d to %d)",
+					at, key, value, s->auto_ok ? "auto or " : "", s->min, s->max);
 		*(int *)slot = (int)v;
 		return WAL_OK;
 	}
@@ -236,6 +241,11 @@ wal_err wal_config_set_arg(wal_config *c, const char *key_value, wal_error *e)
 	const char *value = eq + 1;
 	while (isspace((unsigned char)*value))
 		value++;
+	const setting *s = find_setting(key);
+	if (s && s->secret)
+		/* the command line is visible to every user of the machine */
+		return wal_fail(e, WAL_ECONFIG, "--set %s: secrets belong in the configuration file "
+				"(mode 0600 or 0640), never on the command line", key);
 	return wal_config_set(c, key, value, "--set", 0, e);
 }
 

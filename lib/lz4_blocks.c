@@ -14,95 +14,12 @@
 #include <unistd.h>
 #include "compress.h"
 #include "lz4_blocks.h"
+#include "xxhash.h"
 
 #define BLOCK_SIZE (256 * 1024)
 #define BLOCK_SIZE_ID 5            /* 256 KiB in the frame descriptor */
 #define MAX_THREADS 4
 #define LZ4_MAGIC 0x184D2204u
-
-/* ---- XXH32, streaming (the frame's header and content checksums) ---------- */
-
-#define P1 0x9E3779B1u
-#define P2 0x85EBCA77u
-#define P3 0xC2B2AE3Du
-#define P4 0x27D4EB2Fu
-#define P5 0x165667B1u
-
-static uint32_t rotl(uint32_t x, int r)
-{
-	return (x << r) | (x >> (32 - r));
-}
-
-static uint32_t read32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint32_t xxh_round(uint32_t acc, uint32_t input)
-{
-	return rotl(acc + input * P2, 13) * P1;
-}
-
-void wal_xxh32_init(wal_xxh32 *h, uint32_t seed)
-{
-	memset(h, 0, sizeof(*h));
-	h->v[0] = seed + P1 + P2;
-	h->v[1] = seed + P2;
-	h->v[2] = seed;
-	h->v[3] = seed - P1;
-	h->seed = seed;
-}
-
-void wal_xxh32_update(wal_xxh32 *h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	h->total += len;
-	if (h->mem_len + len < 16) {
-		memcpy(h->mem + h->mem_len, p, len);
-		h->mem_len += (uint32_t)len;
-		return;
-	}
-	if (h->mem_len) {
-		size_t fill = 16 - h->mem_len;
-		memcpy(h->mem + h->mem_len, p, fill);
-		for (int i = 0; i < 4; i++)
-			h->v[i] = xxh_round(h->v[i], read32(h->mem + 4 * i));
-		p += fill;
-		len -= fill;
-		h->mem_len = 0;
-	}
-	while (len >= 16) {
-		h->v[0] = xxh_round(h->v[0], read32(p));
-		h->v[1] = xxh_round(h->v[1], read32(p + 4));
-		h->v[2] = xxh_round(h->v[2], read32(p + 8));
-		h->v[3] = xxh_round(h->v[3], read32(p + 12));
-		p += 16;
-		len -= 16;
-	}
-	memcpy(h->mem, p, len);
-	h->mem_len = (uint32_t)len;
-}
-
-uint32_t wal_xxh32_digest(const wal_xxh32 *h)
-{
-	uint32_t acc;
-	if (h->total >= 16)
-		acc = rotl(h->v[0], 1) + rotl(h->v[1], 7) + rotl(h->v[2], 12) + rotl(h->v[3], 18);
-	else
-		acc = h->seed + P5;
-	acc += (uint32_t)h->total;
-	const unsigned char *p = h->mem, *end = h->mem + h->mem_len;
-	for (; p + 4 <= end; p += 4)
-		acc = rotl(acc + read32(p) * P3, 17) * P4;
-	for (; p < end; p++)
-		acc = rotl(acc + *p * P5, 11) * P1;
-	acc ^= acc >> 15;
-	acc *= P2;
-	acc ^= acc >> 13;
-	acc *= P3;
-	acc ^= acc >> 16;
-	return acc;
-}
 
 /* ---- the encoder ---------------------------------------------------------- */
 

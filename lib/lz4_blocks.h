@@ -1,6 +1,6 @@
 /*
  * The parallel LZ4 frame encoder behind wal_lz4_source for inputs of known
- * size, and the XXH32 checksum that LZ4 frames carry.
+ * size.
  */
 #ifndef WAL_LZ4_BLOCKS_H
 #define WAL_LZ4_BLOCKS_H
@@ -9,18 +9,6 @@
 #include <stdint.h>
 #include "error.h"
 #include "stream.h"
-
-typedef struct wal_xxh32 {
-	uint32_t v[4];
-	uint32_t seed;
-	uint64_t total;
-	unsigned char mem[16];
-	uint32_t mem_len;
-} wal_xxh32;
-
-void wal_xxh32_init(wal_xxh32 *h, uint32_t seed);
-void wal_xxh32_update(wal_xxh32 *h, const void *data, size_t len);
-uint32_t wal_xxh32_digest(const wal_xxh32 *h);
 
 typedef struct wal_lz4_blocks wal_lz4_blocks;
 

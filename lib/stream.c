@@ -2,11 +2,13 @@
  * Memory and file-descriptor streams, and the generic pump and measure.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "fileio.h"
 #include "stream.h"
+#include "xxhash.h"
 
 static wal_err mem_read(wal_source *base, void *buf, size_t cap, size_t *got, wal_error *e)
 {
@@ -124,4 +126,53 @@ wal_err wal_source_pump(wal_source *src, wal_sink *sink, wal_error *e)
 	}
 	free(buf);
 	return rc;
+}
+
+static wal_err hash_read(wal_source *base, void *buf, size_t cap, size_t *got, wal_error *e)
+{
+	wal_hash_source *src = (wal_hash_source *)base;
+	wal_err rc = src->inner->read(src->inner, buf, cap, got, e);
+	if (rc != WAL_OK)
+		return rc;
+	if (*got > 0) {
+		wal_xxh64_update(src->state, buf, *got);
+		src->bytes += *got;
+	} else if (!src->hex[0]) {
+		snprintf(src->hex, sizeof(src->hex), "%016llx",
+			 (unsigned long long)wal_xxh64_digest(src->state));
+		src->base.size = (int64_t)src->bytes;
+	}
+	return WAL_OK;
+}
+
+static wal_err hash_rewind(wal_source *base, wal_error *e)
+{
+	wal_hash_source *src = (wal_hash_source *)base;
+	wal_err rc = src->inner->rewind(src->inner, e);
+	if (rc != WAL_OK)
+		return rc;
+	src->hex[0] = '\0';
+	src->bytes = 0;
+	wal_xxh64_init(src->state, 0);
+	return WAL_OK;
+}
+
+wal_err wal_hash_source_init(wal_hash_source *src, wal_source *inner, wal_error *e)
+{
+	memset(src, 0, sizeof(*src));
+	src->base.read = hash_read;
+	src->base.rewind = hash_rewind;
+	src->base.size = inner->size;
+	src->inner = inner;
+	src->state = malloc(sizeof(wal_xxh64));
+	if (!src->state)
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	wal_xxh64_init(src->state, 0);
+	return WAL_OK;
+}
+
+void wal_hash_source_free(wal_hash_source *src)
+{
+	free(src->state);
+	src->state = NULL;
 }

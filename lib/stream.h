@@ -64,6 +64,7 @@ void wal_fd_source_init(wal_fd_source *src, int fd, const char *path, int64_t si
 /*
  * Reads src to the end once, then rewinds it: sets src->size and, when
  * sha256_hex is not NULL, the lowercase hex SHA-256 of the bytes (65 bytes).
+ * Part of the HTTP transports' module (libcrypto), for S3's payload hash.
  */
 wal_err wal_source_measure(wal_source *src, char *sha256_hex, wal_error *e);
 
@@ -71,20 +72,14 @@ wal_err wal_source_measure(wal_source *src, char *sha256_hex, wal_error *e);
 wal_err wal_source_pump(wal_source *src, wal_sink *sink, wal_error *e);
 
 /*
- * SHA-256 of everything read from fd from offset 0 (pread, the file offset
- * is not moved): *size gets the length, hex the lowercase digest.
- */
-wal_err wal_sha256_fd(int fd, const char *path, uint64_t *size, char hex[65], wal_error *e);
-
-/*
- * A source that passes inner's bytes through and hashes them: once inner
- * ends, hex holds their SHA-256.  A rewind starts the hash over.
+ * A source that passes inner's bytes through and hashes them (XXH64): once
+ * inner ends, hex holds the digest.  A rewind starts the hash over.
  */
 typedef struct wal_hash_source {
 	wal_source base;
 	wal_source *inner;
-	void *md;              /* EVP_MD_CTX */
-	char hex[65];
+	void *state;           /* wal_xxh64 */
+	char hex[17];
 	uint64_t bytes;
 } wal_hash_source;
 wal_err wal_hash_source_init(wal_hash_source *src, wal_source *inner, wal_error *e);

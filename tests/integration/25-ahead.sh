@@ -169,8 +169,8 @@ t_eq "walpush $S1 by hand exits 0" "$rc" 0
 t_match "and pushes the 3 ready files ahead" "$out" "pushed ahead 3 of 3 ready files"
 REC=$T/spool-hand/$SYSID/pushed
 t_check "records for $S2 $S3 $S4" test -f "$REC/$S2" -a -f "$REC/$S3" -a -f "$REC/$S4"
-t_match "a record holds size, sha-256, object and the archive it went to" "$(cat "$REC/$S2")" \
-	"^16777216 [0-9a-f]{64} $SYSID/${S2:0:16}/$S2.lz4 /.+$"
+t_match "a record holds size, xxh64, object and the archive it went to" "$(cat "$REC/$S2")" \
+	"^16777216 [0-9a-f]{16} $SYSID/${S2:0:16}/$S2.lz4 /.+$"
 cp "$H/pg_wal/$S2" "$T/orig-$S2"
 flip "$H/pg_wal/$S2" $((8 * 1048576 + 12345))
 out=$(hpush "$S2" 2>&1); rc=$?
@@ -182,7 +182,7 @@ t_check "the record of $S2 is used up" test ! -e "$REC/$S2"
 out=$(hpush "$S2" 2>&1); rc=$?
 t_eq "asked again (no record now): still exit 4" "$rc" 4
 # a record whose hash does not match the file: the file is checked, not assumed
-sed -i -E "s/^([0-9]+) [0-9a-f]{64} /\\1 $(printf '0%.0s' $(seq 64)) /" "$REC/$S3"
+sed -i -E "s/^([0-9]+) [0-9a-f]{16} /\\1 $(printf '0%.0s' $(seq 16)) /" "$REC/$S3"
 out=$(hpush "$S3" 2>&1); rc=$?
 t_eq "a record with another hash: walpush exits 0 (identical content archived)" "$rc" 0
 t_match "after checking the archive, not from the record" "$out" "already archived with identical content"

@@ -62,11 +62,17 @@ t_check "history file kept" test -f "$NGINX_ROOT/$SYSID/00000002.history.lz4" -o
 	-f "$NGINX_ROOT/$SYSID/00000002.history"
 
 # --- authentication and certificates -------------------------------------
+# a secret goes in a file, never on the command line (--set refuses it)
 out=$("$BIN/walpush" -D "$PGD" --set http_password=wrong "$W/$S4" "$S4" 2>&1); rc=$?
+t_eq "--set with a secret: refused, exit 3" "$rc" 3
+t_match "--set with a secret: says where it belongs" "$out" "http_password.*configuration file"
+WRONG=$WALARCHIVE_TMP/wrong.conf
+sed "s|^http_password = .*|http_password = wrong|" "$CONF" > "$WRONG"; chmod 600 "$WRONG"
+out=$("$BIN/walpush" -c "$WRONG" -D "$PGD" "$W/$S4" "$S4" 2>&1); rc=$?
 t_eq "wrong password: exit 8" "$rc" 8
 t_match "wrong password: clear message" "$out" "401 unauthorized"
 t_check "wrong password: nothing stored" test ! -e "$DIR/$S4.lz4"
-out=$("$BIN/walfetch" -D "$PGD" --set fetch_on_error=continue --set http_password=wrong "$S3" "$WALARCHIVE_TMP/x" 2>&1); rc=$?
+out=$("$BIN/walfetch" -c "$WRONG" -D "$PGD" --set fetch_on_error=continue "$S3" "$WALARCHIVE_TMP/x" 2>&1); rc=$?
 t_eq "walfetch with a wrong password: exit 8, not 1" "$rc" 8
 out=$("$BIN/walpush" -D "$PGD" --set tls_ca_file= "$W/$S4" "$S4" 2>&1); rc=$?
 t_eq "certificate from an unknown CA refused (system trust store): exit 8" "$rc" 8

@@ -498,13 +498,26 @@ Test(compress, inner_errors_pass_through)
 /* ---- the parallel encoder (inputs of known size >= 1 MiB) ----------------- */
 
 #include "lz4_blocks.h"
+#include "xxhash.h"
 
-/* Reference values of XXH32, the checksum LZ4 frames carry. */
+/* Reference values of XXH32, the checksum LZ4 frames carry, and XXH64. */
 Test(compress, xxh32_reference_values)
 {
 	wal_xxh32 h;
 	wal_xxh32_init(&h, 0);
 	cr_assert_eq(wal_xxh32_digest(&h), 0x02CC5D05u, "XXH32 of nothing");
+	wal_xxh64 h64;
+	wal_xxh64_init(&h64, 0);
+	cr_assert_eq(wal_xxh64_digest(&h64), 0xEF46DB3751D8E999ull, "XXH64 of nothing");
+	unsigned char *big = make_data(100003, 9);
+	wal_xxh64 one64, many64;
+	wal_xxh64_init(&one64, 0);
+	wal_xxh64_update(&one64, big, 100003);
+	wal_xxh64_init(&many64, 0);
+	for (size_t off = 0; off < 100003; off += 13)
+		wal_xxh64_update(&many64, big + off, 100003 - off < 13 ? 100003 - off : 13);
+	cr_assert_eq(wal_xxh64_digest(&one64), wal_xxh64_digest(&many64));
+	free(big);
 	/* the same bytes in one piece or many give the same digest */
 	unsigned char *data = make_data(100003, 7);
 	wal_xxh32 one, many;

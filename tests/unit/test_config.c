@@ -443,3 +443,57 @@ Test(config, secret_values_stored, .init = setup, .fini = teardown)
 	cr_assert_str_eq(c.http_password, "s3cr3t");
 	wal_config_free(&c);
 }
+
+/* A secret on the command line would be visible to every user (ps): refused. */
+Test(config, set_arg_refuses_secrets)
+{
+	wal_config c;
+	wal_error e;
+	const char *secrets[] = { "http_password=x", "s3_secret_key=x", "s3_access_key=x",
+				  "s3_session_token=x" };
+	wal_config_init(&c);
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		cr_assert_eq(wal_config_set_arg(&c, secrets[i], &e), WAL_ECONFIG, "%s accepted",
+			     secrets[i]);
+		cr_assert(strstr(e.msg, "configuration file"), "%s", e.msg);
+		cr_assert_null(strstr(e.msg, "=x"), "the message repeats the secret: %s", e.msg);
+	}
+	cr_assert_null(c.http_password);
+	cr_assert_eq(wal_config_set_arg(&c, "http_user=walarchive", &e), WAL_OK, "%s", e.msg);
+	wal_config_free(&c);
+}
+
+#include "ahead.h"
+
+/* push_ahead = auto: on for archives over a network, off for a local
+ * directory (where walpush is faster than the bookkeeping); a number
+ * given is a number taken. */
+Test(config, push_ahead_auto)
+{
+	wal_config c;
+	wal_error e;
+	char spool[] = "/tmp/walarchive-unit-spool.XXXXXX";
+	cr_assert_not_null(mkdtemp(spool));
+	wal_config_init(&c);
+	cr_assert_eq(c.push_ahead, -1, "the default is auto");
+	cr_assert_eq(wal_config_set(&c, "spool_dir", spool, "test", 1, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(wal_config_set(&c, "archive", "/srv/wal", "test", 1, &e), WAL_OK);
+	cr_assert_not(wal_ahead_push_enabled(&c), "auto pushes ahead on a local archive");
+	cr_assert_eq(wal_config_set(&c, "archive", "sftp://u@h/wal", "test", 1, &e), WAL_OK);
+	cr_assert(wal_ahead_push_enabled(&c), "auto does not push ahead over sftp");
+	cr_assert_eq(wal_config_set(&c, "push_ahead", "0", "test", 1, &e), WAL_OK);
+	cr_assert_not(wal_ahead_push_enabled(&c));
+	cr_assert_eq(wal_config_set(&c, "archive", "/srv/wal", "test", 1, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "push_ahead", "3", "test", 1, &e), WAL_OK);
+	cr_assert(wal_ahead_push_enabled(&c), "an explicit count is ignored locally");
+	cr_assert_eq(wal_config_set(&c, "push_ahead", "auto", "test", 1, &e), WAL_OK);
+	cr_assert_eq(c.push_ahead, -1);
+	cr_assert_eq(wal_config_set(&c, "push_ahead", "lots", "test", 1, &e), WAL_ECONFIG);
+	cr_assert(strstr(e.msg, "auto or an integer"), "%s", e.msg);
+	/* without a usable spool, nothing is pushed ahead whatever the count */
+	cr_assert_eq(wal_config_set(&c, "spool_dir", "/nonexistent/spool", "test", 1, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "push_ahead", "3", "test", 1, &e), WAL_OK);
+	cr_assert_not(wal_ahead_push_enabled(&c));
+	wal_config_free(&c);
+	rmdir(spool);
+}
