@@ -72,9 +72,9 @@ typedef struct wal_fetch_result {
  * Restores file_name (%f) into dest_path (%p): the bytes go to a temporary file in
  * dest_path's directory, are verified (LZ4 checksum, WAL header for
  * segments) and renamed into place, so dest_path never holds a partial or
- * corrupt file.  They are fsynced only with cfg->fetch_fsync: PostgreSQL
- * makes what it keeps durable itself (durable_rename) and fetches again
- * after a crash whatever it had not kept.  WAL_ENOENT when the archive answered and has no
+ * corrupt file.  They are fsynced with cfg->fetch_fsync (the default); without
+ * it PostgreSQL makes what it keeps durable itself (durable_rename) and
+ * fetches again after a crash whatever it had not kept.  WAL_ENOENT when the archive answered and has no
  * such object.  The cluster is datadir's pg_control system id, else
  * cfg->system_id, else the only cluster in the archive (WAL_EAMBIGUOUS if
  * several).

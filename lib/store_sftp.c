@@ -1053,6 +1053,9 @@ static wal_err put_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 		int have = rrc == LIBSSH2_ERROR_SFTP_PROTOCOL ? remote_stat(s, remote, &attrs) : 0;
 		if (have == 1)
 			rc = wal_fail(e, WAL_EEXIST, "%s%s: already exists", s->where, remote);
+		else if (have < 0)
+			/* the link broke while we asked: a retry asks again */
+			rc = op_fail(s, have, "stat", remote, e);
 		else
 			rc = op_fail_status(s, rrc, status, "rename", remote_tmp, e);
 		goto out;

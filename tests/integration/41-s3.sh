@@ -63,7 +63,7 @@ t_eq "segments before the horizon removed, the rest kept" "$(keys)" "$S3.lz4 "
 t_eq "history file kept" "$(swift_keys "$SWIFT_BUCKET" "fleet/$SYSID/0000" | grep -c history)" 1
 
 # --- credentials, region, certificates -------------------------------------
-out=$("$BIN/walpush" -D "$PGD" --set s3_secret_key=wrong "$W/$S4" "$S4" 2>&1); rc=$?
+out=$(AWS_SECRET_ACCESS_KEY=wrong "$BIN/walpush" -D "$PGD" "$W/$S4" "$S4" 2>&1); rc=$?
 t_eq "wrong secret key: exit 8" "$rc" 8
 t_match "wrong secret key: clear message" "$out" "403 forbidden: SignatureDoesNotMatch"
 out=$(AWS_ACCESS_KEY_ID=nobody:none "$BIN/walpush" -D "$PGD" "$W/$S4" "$S4" 2>&1); rc=$?
