@@ -76,8 +76,6 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 			   cfg->archive);
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return wal_fail(e, WAL_EINVAL, "%s: archive location too long for a record", name);
-	wal_mem_source src;
-	wal_mem_source_init(&src, line, (size_t)len);
 	wal_atomic_file f;
 	rc = wal_atomic_open(&f, path, 0600, e);
 	if (rc != WAL_OK)

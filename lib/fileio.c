@@ -386,6 +386,19 @@ static wal_err atomic_sink_reset(wal_sink *sink, wal_error *e)
 	return WAL_OK;
 }
 
+void wal_tmp_name(const char *path, char *out, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	int dir_len = slash ? (int)(slash - path) : 0;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	unsigned rnd = (unsigned)now.tv_nsec ^ ((unsigned)getpid() << 12) ^ (unsigned)now.tv_sec;
+	/* a dot name marks it temporary; pid and random part keep writers apart */
+	snprintf(out, cap, "%.*s%s.%s.%d.%08x.tmp", dir_len, path, slash ? "/" : "", base,
+		 (int)getpid(), rnd);
+}
+
 /*
  * Removes temporary files of earlier writes of the same name whose process
  * is gone (killed before it could clean up): ".<base>.<pid>.<rand>.tmp".
@@ -432,12 +445,7 @@ wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_e
 		wal_atomic_abort(f);
 		return wal_fail(e, WAL_ENOMEM, "out of memory");
 	}
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	unsigned rnd = (unsigned)now.tv_nsec ^ ((unsigned)getpid() << 16);
-	/* a dot name stays out of listings; pid and random part keep writers apart */
-	snprintf(f->tmp_path, cap, "%s%s.%s.%d.%08x.tmp", strcmp(dir, ".") ? dir : "",
-		 strcmp(dir, ".") ? (strcmp(dir, "/") ? "/" : "") : "", base, (int)getpid(), rnd);
+	wal_tmp_name(path, f->tmp_path, cap);
 	drop_orphans(dir, base);
 	f->fd = wal_sys_open(f->tmp_path, O_RDWR | O_CREAT | O_EXCL, mode);
 	if (f->fd < 0) {

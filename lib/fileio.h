@@ -48,6 +48,12 @@ int wal_sys_write_all(int fd, const void *buf, size_t len);
 /* Reads until len bytes or end of file; returns bytes read or -1. */
 ssize_t wal_sys_read_full(int fd, void *buf, size_t len);
 
+/*
+ * The temporary name a write of path goes through: "<dir>/.<base>.<pid>.<rand>.tmp"
+ * (the pid lets a later write tell an abandoned one from one under way).
+ */
+void wal_tmp_name(const char *path, char *out, size_t cap);
+
 /* fsyncs a directory. */
 wal_err wal_fsync_dir(const char *dir, wal_error *e);
 

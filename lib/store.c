@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "fileio.h"
 #include "store.h"
 
 /*
@@ -187,12 +188,5 @@ void wal_retry_backoff(int attempt)
 
 void wal_store_tmp_name(const char *path, char *out, size_t cap)
 {
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	int dir_len = slash ? (int)(slash - path) : 0;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	unsigned rnd = (unsigned)now.tv_nsec ^ ((unsigned)getpid() << 12) ^ (unsigned)now.tv_sec;
-	snprintf(out, cap, "%.*s%s.%s.%d.%08x.tmp", dir_len, path, slash ? "/" : "", base,
-		 (int)getpid(), rnd);
+	wal_tmp_name(path, out, cap);
 }
