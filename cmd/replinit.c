@@ -236,6 +236,7 @@ main(int argc, char **argv)
 	if (cmd.config_path || cmd.nsets) {
 		if (wal_cmd_load_config(&cmd, &e) != WAL_OK) {
 			wal_log(WAL_LOG_ERROR, "%s", e.msg);
+			wal_config_free(&cmd.cfg);
 			return EXIT_CONFIG;
 		}
 		if (cmd.nsets)
@@ -262,6 +263,7 @@ main(int argc, char **argv)
 	} else {
 		rc = rpl_standby_run(&so, &res, &e);
 	}
+	wal_config_free(&cmd.cfg);
 	if (rc != WAL_OK) {
 		wal_log(WAL_LOG_ERROR, "%s", e.msg);
 		return wal_cmd_exit_code(rc) == EXIT_OK ? 1 : wal_cmd_exit_code(rc);

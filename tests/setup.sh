@@ -2,7 +2,8 @@
 # Installs everything the build and the tests need on a fresh Debian 12
 # machine (run as root): compilers and libraries, PostgreSQL 15, the test
 # servers (sshd, nginx WebDAV, OpenStack Swift with s3api), pgBackRest and
-# the tools the benchmark compares against.
+# the tools the benchmark compares against; bison and flex build the
+# pg_basebackup 18 that the 16-18 standbys need (tests/lib/pgclient.sh).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -22,6 +23,7 @@ PACKAGES=(
 	python3-botocore awscli
 	pgbackrest time procps iproute2 python3 man-db
 	dpkg-dev debhelper lintian fakeroot
+	bison flex xz-utils gpgv debian-archive-keyring
 )
 
 [ "${1:-}" = core ] && PACKAGES=("${CORE[@]}")

@@ -599,7 +599,11 @@ do_restart(primary *p, wal_error *e)
 		return e->code;
 	if (status != 0)
 		return wal_fail(e, WAL_EIO, "primary: %s restart failed (exit %d); see the server log", argv[0], status);
-	rpl_say(&p->out, RPL_MSG_STEP, "restarted the server (%s)", p->pending);
+	if (argc > 4 && strcmp(argv[0], "/usr/bin/pg_ctlcluster") == 0)
+		rpl_say(&p->out, RPL_MSG_STEP, "restarted the server with pg_ctlcluster %s %s restart (%s)",
+			argv[1], argv[2], p->pending);
+	else
+		rpl_say(&p->out, RPL_MSG_STEP, "restarted the server with %s restart (%s)", argv[0], p->pending);
 	return WAL_OK;
 }
 

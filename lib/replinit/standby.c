@@ -243,7 +243,7 @@ inspect_primary(standby *s, wal_error *e)
 {
 	PGconn *conn = connect_replication(s, e);
 	PGresult *r;
-	int major, have;
+	int major;
 
 	if (conn == NULL)
 		return e->code;
@@ -259,13 +259,11 @@ inspect_primary(standby *s, wal_error *e)
 				s->host, s->port, s->version / 100);
 
 	/* pg_basebackup of the same major or newer (15 reads 11); it refuses newer servers */
-	if (!rpl_find_program("pg_basebackup", s->o->pg_bin, major, 1, s->basebackup, sizeof s->basebackup) ||
-	    (have = rpl_program_major(s->basebackup)) < major)
+	if (!rpl_find_program("pg_basebackup", s->o->pg_bin, major, 1, s->basebackup, sizeof s->basebackup))
 		return wal_fail(e, WAL_ENOENT, "pg_basebackup for PostgreSQL %d or newer not found; install "
 				"postgresql-client-%d or give --pg-bin DIR", major, major);
 	if (s->o->start && !s->debian) {
-		if (!rpl_find_program("pg_ctl", s->o->pg_bin, major, 0, s->pg_ctl, sizeof s->pg_ctl) ||
-		    rpl_program_major(s->pg_ctl) != major)
+		if (!rpl_find_program("pg_ctl", s->o->pg_bin, major, 0, s->pg_ctl, sizeof s->pg_ctl))
 			return wal_fail(e, WAL_ENOENT, "pg_ctl of PostgreSQL %d not found (the standby must run "
 					"the primary's major version); install postgresql-%d or give --pg-bin DIR",
 					major, major);
@@ -391,7 +389,8 @@ do_basebackup(standby *s, wal_error *e)
 		}
 		goto out;
 	}
-	rpl_say(&s->out, RPL_MSG_STEP, "took a base backup of %s:%d into %s", s->host, s->port, s->target);
+	rpl_say(&s->out, RPL_MSG_STEP, "took a base backup of %s:%d with %s into %s", s->host, s->port,
+		s->basebackup, s->target);
 out:
 	close(fd);
 	return rc;

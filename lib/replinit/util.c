@@ -344,19 +344,42 @@ rpl_program_major(const char *path)
 	return atoi(p + 13);
 }
 
+/* Whether the program at path runs as major (or newer when newer_ok). */
+static int
+program_fits(const char *path, int major, int newer_ok)
+{
+	int have;
+
+	if (access(path, X_OK) != 0)
+		return 0;
+	have = rpl_program_major(path);
+	return newer_ok ? have >= major : have == major;
+}
+
 int
 rpl_find_program(const char *prog, const char *pg_bin, int major, int newer_ok, char *buf, size_t size)
 {
+	const char *path, *end;
 	int m;
 
 	if (pg_bin) {
 		snprintf(buf, size, "%s/%s", pg_bin, prog);
-		if (access(buf, X_OK) == 0)
+		if (program_fits(buf, major, newer_ok))
 			return 1;
 	}
 	for (m = major; m <= (newer_ok ? 30 : major); m++) {
 		snprintf(buf, size, "/usr/lib/postgresql/%d/bin/%s", m, prog);
-		if (access(buf, X_OK) == 0)
+		if (program_fits(buf, major, newer_ok))
+			return 1;
+	}
+	/* then PATH, e.g. a PGDG build in /usr/pgsql-18/bin or a private one */
+	for (path = getenv("PATH"); path && *path; path = *end ? end + 1 : end) {
+		end = strchr(path, ':');
+		if (end == NULL)
+			end = path + strlen(path);
+		if (end > path && path[0] == '/' &&
+		    (size_t)snprintf(buf, size, "%.*s/%s", (int)(end - path), path, prog) < size &&
+		    program_fits(buf, major, newer_ok))
 			return 1;
 	}
 	buf[0] = '\0';

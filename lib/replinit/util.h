@@ -75,7 +75,8 @@ void rpl_default_command(const char *prog, const char *args, const char *config_
 /* Major version from `PROG --version` output ("pg_basebackup (PostgreSQL) 15.4" -> 15); -1. */
 int rpl_program_major(const char *path);
 
-/* Finds prog for a server of major: pg_bin, then /usr/lib/postgresql/MAJOR/bin, then newer. */
+/* Finds prog of that major (or newer when newer_ok, as pg_basebackup reads older servers):
+ * in pg_bin, then /usr/lib/postgresql/MAJOR/bin and newer, then PATH; checks --version. */
 int rpl_find_program(const char *prog, const char *pg_bin, int major, int newer_ok,
 		     char *buf, size_t size);
 

@@ -8,13 +8,16 @@
 # as restore_command reaches a restore point: the row written before it is
 # there, the row written after it is not.  Then replinit: `replinit primary
 # --restart` on that primary, and `replinit standby --start`, which needs a
-# pg_basebackup of the primary's major or newer: with Debian's 15 it must
-# build a streaming standby for 11-15, and for 16-18 it must refuse cleanly
-# (one message naming what to install, no directory left behind).
+# pg_basebackup of the primary's major or newer: Debian's 15 for 11-15, one
+# of 18 built from Debian's source package for 16-18 (tests/lib/pgclient.sh).
+# Each must give a standby that streams; on 16, without the newer
+# pg_basebackup, it must first refuse cleanly (one message naming what to
+# install, no directory left behind).
 #   PG_VERSIONS="11 15"   only these majors
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
 . "$(dirname "$0")/../lib/pgnpm.sh"
+. "$(dirname "$0")/../lib/pgclient.sh"
 
 export LC_ALL=C
 T=$WALARCHIVE_TMP
@@ -144,40 +147,53 @@ replinit_check() {
 		return
 	fi
 	t_cleanup "as_pg $PGBIN/pg_ctl -D $S -m immediate -w stop"
-	out=$(cd / && as_pg "$BIN/replinit" standby --primary "127.0.0.1:$(pg_port "$P")" --pgdata "$S" \
+	local path=$PATH
+	if [ "$v" -ge 16 ]; then
+		if [ "$v" = 16 ]; then
+			# without a pg_basebackup of 16 or newer: one message naming
+			# what to install, and no directory left behind
+			out=$(cd / && as_pg "$BIN/replinit" standby --primary "127.0.0.1:$(pg_port "$P")" --pgdata "$S" \
+				--password-file "$T/pw" -c "$conf" --port "$sport" --pg-bin "$PGBIN" --start 2>&1); rc=$?
+			if [ "$rc" -ne 0 ] && [ "$(printf '%s\n' "$out" | grep -c .)" = 1 ] &&
+			   printf '%s' "$out" | grep -q "pg_basebackup for PostgreSQL $v or newer not found" &&
+			   [ ! -e "$S" ]; then
+				t_ok "pg $v: replinit standby refuses cleanly without pg_basebackup $v: $out"
+			else
+				t_fail "pg $v: replinit standby without pg_basebackup $v (exit $rc: $(echo "$out" | tr '\n' '|'))"
+			fi
+		fi
+		# Debian 12 has no client tools newer than 15: pg_basebackup 18
+		# (built once, tests/lib/pgclient.sh), found on PATH
+		local client
+		client=$(pgclient_install) || { t_fail "pg $v: no pg_basebackup 18 for the standby"; return; }
+		path=$client:$PATH
+	fi
+	out=$(cd / && PATH=$path as_pg "$BIN/replinit" standby --primary "127.0.0.1:$(pg_port "$P")" --pgdata "$S" \
 		--password-file "$T/pw" -c "$conf" --port "$sport" --pg-bin "$PGBIN" --slot "standby$v" \
 		--start --timeout 60 2>&1); rc=$?
-	if [ "$v" -le 15 ]; then
-		if [ "$rc" -ne 0 ]; then
-			t_fail "pg $v: replinit standby --start (exit $rc: $(echo "$out" | tail -n 3 | tr '\n' '|'))"
-			return
-		fi
-		pg_sql "$P" "CREATE TABLE replinit_probe AS SELECT 42 AS x" >/dev/null
-		local end=$((SECONDS + 30)) got=
-		while [ $SECONDS -lt $end ]; do
-			got=$(sql_tcp "$sport" "SELECT x FROM replinit_probe" 2>/dev/null)
-			[ "$got" = 42 ] && break
-			sleep 0.3
-		done
-		local recov; recov=$(sql_tcp "$sport" "SELECT pg_is_in_recovery()" 2>/dev/null)
-		local how=standby.signal
-		[ -f "$S/recovery.conf" ] && how=recovery.conf
-		if [ "$got" = 42 ] && [ "$recov" = t ] && grep -q walfetch "$S/$([ $how = recovery.conf ] && echo recovery.conf || echo postgresql.auto.conf)"; then
-			t_ok "pg $v: replinit builds a streaming standby ($how, restore_command walfetch)"
-		else
-			t_fail "pg $v: replinit standby does not stream (row '$got', in recovery '$recov')"
-		fi
-		as_pg "$PGBIN/pg_ctl" -D "$S" -m fast -w stop >/dev/null 2>&1
-	else
-		# Debian's pg_basebackup 15 cannot copy a 16+ primary: a clean refusal
-		if [ "$rc" -ne 0 ] && [ "$(printf '%s\n' "$out" | grep -c .)" = 1 ] &&
-		   printf '%s' "$out" | grep -q "pg_basebackup for PostgreSQL $v or newer not found" &&
-		   [ ! -e "$S" ]; then
-			t_ok "pg $v: replinit primary done; standby refused cleanly without pg_basebackup $v: $out"
-		else
-			t_fail "pg $v: replinit standby without pg_basebackup $v (exit $rc: $(echo "$out" | tr '\n' '|'))"
-		fi
+	if [ "$rc" -ne 0 ]; then
+		t_fail "pg $v: replinit standby --start (exit $rc: $(echo "$out" | tail -n 3 | tr '\n' '|'))"
+		return
 	fi
+	local basebackup; basebackup=$(printf '%s\n' "$out" | sed -n 's/.*took a base backup .* with \([^ ]*\) into .*/\1/p')
+	pg_sql "$P" "CREATE TABLE replinit_probe AS SELECT 42 AS x" >/dev/null
+	local end=$((SECONDS + 30)) got=
+	while [ $SECONDS -lt $end ]; do
+		got=$(sql_tcp "$sport" "SELECT x FROM replinit_probe" 2>/dev/null)
+		[ "$got" = 42 ] && break
+		sleep 0.3
+	done
+	local recov; recov=$(sql_tcp "$sport" "SELECT pg_is_in_recovery()" 2>/dev/null)
+	local sver; sver=$(sql_tcp "$sport" "SHOW server_version_num" 2>/dev/null)
+	local how=standby.signal
+	[ -f "$S/recovery.conf" ] && how=recovery.conf
+	if [ "$got" = 42 ] && [ "$recov" = t ] && [ "$((sver / 10000))" = "$v" ] &&
+	   grep -q walfetch "$S/$([ $how = recovery.conf ] && echo recovery.conf || echo postgresql.auto.conf)"; then
+		t_ok "pg $v: replinit builds a streaming standby ($how, restore_command walfetch, ${basebackup:-pg_basebackup})"
+	else
+		t_fail "pg $v: replinit standby does not stream (row '$got', in recovery '$recov', version '$sver')"
+	fi
+	as_pg "$PGBIN/pg_ctl" -D "$S" -m fast -w stop >/dev/null 2>&1
 }
 
 command -v rsync >/dev/null || { t_fail "rsync is needed"; t_done; }
