@@ -67,9 +67,11 @@ int main(int argc, char **argv)
 	const char *wal_path = argv[optind], *wal_name = argv[optind + 1];
 
 	wal_error_clear(&err);
+	wal_push_ahead_result ahead = { 0 };
 	wal_err rc = wal_cmd_load_config(&cmd, &err);
 	if (rc == WAL_OK)
-		rc = wal_push(&cmd.cfg, wal_path, wal_name, datadir, &res, &err);
+		/* with the files PostgreSQL will ask for next, at the same time */
+		rc = wal_push_and_ahead(&cmd.cfg, wal_path, wal_name, datadir, &res, &ahead, &err);
 
 	if (rc != WAL_OK)
 		wal_log(WAL_LOG_ERROR, "%s", err.msg);
@@ -83,17 +85,13 @@ int main(int argc, char **argv)
 		wal_log(WAL_LOG_INFO, "%s: archived at %s (%" PRIu64 " bytes stored)", wal_name,
 			res.object, res.stored_bytes);
 
-	if (rc == WAL_OK) {
-		/* the files PostgreSQL will ask for next, while the connection is warm */
-		wal_push_ahead_result ahead;
-		wal_push_ahead(&cmd.cfg, wal_path, wal_name, datadir, res.system_id, &ahead);
-		if (ahead.candidates)
-			wal_log(WAL_LOG_INFO, "pushed ahead %d of %d ready files", ahead.pushed,
-				ahead.candidates);
-		if (ahead.error[0])
-			wal_log(WAL_LOG_WARNING, "push-ahead stopped: %s", ahead.error);
+	if (ahead.candidates)
+		wal_log(WAL_LOG_INFO, "pushed ahead %d of %d ready files", ahead.pushed,
+			ahead.candidates);
+	if (ahead.error[0])
+		wal_log(WAL_LOG_WARNING, "push-ahead stopped: %s", ahead.error);
+	if (rc == WAL_OK)
 		report_backlog(&cmd.cfg, wal_path);
-	}
 	wal_config_free(&cmd.cfg);
 	return wal_cmd_exit_code(rc);
 }

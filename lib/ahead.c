@@ -19,6 +19,7 @@
 #include "ahead.h"
 #include "compress.h"
 #include "fileio.h"
+#include "pgcontrol.h"
 #include "store.h"
 #include "xxhash.h"
 
@@ -208,133 +209,233 @@ wal_err wal_backlog_read(const char *wal_path, wal_backlog *b, wal_error *e)
 
 /* ---- push-ahead ---------------------------------------------------------- */
 
-/* Pushes names[i] for i = first, first + step, ...; returns how many failed. */
-static int push_slice(const wal_config *cfg, const char *wal_dir, char (*names)[WAL_NAME_MAX],
-		      size_t count, size_t first, size_t step, const char *datadir,
-		      wal_push_ahead_result *res)
+/*
+ * A batch and its work queue.  The queue is a pipe filled with the batch's
+ * indexes, 2 bytes each, before any slot starts, its write end closed: a
+ * read of one index from such a pipe is atomic, so each file goes to exactly
+ * one slot, and a slot that is quicker takes more (one slow connection does
+ * not hold up the end).  The slots are walpush itself, once its own file is
+ * archived, on its own connection, and up to parallel - 1 child processes,
+ * each with its own connection, that start at once.
+ */
+typedef struct push_batch {
+	ready_list list;
+	size_t n;
+	char wal_dir[4096];
+	uint64_t system_id;
+	int queue;             /* read end of the queue, or -1 */
+	int msg[2];            /* a failed child's message line */
+	pid_t pids[64];
+	int started;
+} push_batch;
+
+/* Takes the next index off the queue; 0 when it is empty. */
+static int queue_next(int fd, size_t *i)
 {
-	wal_store *store = NULL;
-	int failed = 0;
-	for (size_t i = first; i < count; i += step) {
+	uint16_t v;
+	ssize_t got;
+	do
+		got = read(fd, &v, sizeof(v));
+	while (got < 0 && errno == EINTR);
+	if (got != (ssize_t)sizeof(v))
+		return 0;
+	*i = v;
+	return 1;
+}
+
+/*
+ * One slot: pushes files off the queue on *store (opened at the first file,
+ * left open for the caller to close) until the queue is empty or a push
+ * fails; returns 1 on a failure, described in error.
+ */
+static int push_from_queue(const wal_config *cfg, const push_batch *b, const char *datadir,
+			   wal_store **store, char *error, size_t cap)
+{
+	size_t i;
+	while (b->queue >= 0 && queue_next(b->queue, &i) && i < b->n) {
 		char path[4200];
 		wal_push_result pr;
 		wal_error err;
-		snprintf(path, sizeof(path), "%s/%s", wal_dir, names[i]);
+		snprintf(path, sizeof(path), "%s/%s", b->wal_dir, b->list.names[i]);
 		wal_error_clear(&err);
-		wal_err rc = wal_push_with(cfg, &store, path, names[i], datadir, 1, &pr, &err);
+		wal_err rc = wal_push_with(cfg, store, path, b->list.names[i], datadir, 1, &pr, &err);
 		if (rc == WAL_OK && pr.outcome != WAL_PUSHED_AHEAD)
-			rc = wal_ahead_record(cfg, pr.system_id, names[i], pr.in_bytes, pr.hash,
+			rc = wal_ahead_record(cfg, pr.system_id, b->list.names[i], pr.in_bytes, pr.hash,
 					      pr.object, &err);
 		if (rc != WAL_OK) {
-			if (!res->error[0])
-				snprintf(res->error, sizeof(res->error), "%s", err.msg);
-			failed++;
-			break;     /* the archive is failing: leave the rest to PostgreSQL */
+			snprintf(error, cap, "%s", err.msg);
+			return 1;  /* this slot stops; what it leaves, others or PostgreSQL take */
 		}
-		res->pushed++;
 	}
-	wal_store_close(store);
-	return failed;
+	return 0;
 }
 
-void wal_push_ahead(const wal_config *cfg, const char *wal_path, const char *current,
-		    const char *datadir, uint64_t system_id, wal_push_ahead_result *res)
+/*
+ * Chooses the batch (the next ready files, in order, other than current,
+ * that no earlier batch has pushed: their records wait for PostgreSQL's own
+ * calls), fills its queue and starts up to workers child slots.
+ */
+static void batch_start(const wal_config *cfg, const char *wal_path, const char *current,
+			const char *datadir, uint64_t system_id, int workers, push_batch *b,
+			wal_push_ahead_result *res)
 {
-	char wal_dir[4096];
-	ready_list list = { 0 };
 	wal_error err;
-	memset(res, 0, sizeof(*res));
-	if (!wal_ahead_push_enabled(cfg))
-		return;
-	wal_dir_of(wal_path, wal_dir, sizeof(wal_dir));
-	if (read_ready(wal_dir, &list, &err) != WAL_OK) {
+	b->system_id = system_id;
+	wal_dir_of(wal_path, b->wal_dir, sizeof(b->wal_dir));
+	if (read_ready(b->wal_dir, &b->list, &err) != WAL_OK) {
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		return;
 	}
-	/* the batch: the next ready files, in order, that no earlier batch has
-	 * pushed already (their records wait for PostgreSQL's own calls) */
 	size_t n = 0;
-	for (size_t i = 0; i < list.count && n < (size_t)push_ahead_count(cfg); i++) {
+	for (size_t i = 0; i < b->list.count && n < (size_t)push_ahead_count(cfg); i++) {
 		wal_name name;
 		char path[4096];
-		if (strcmp(list.names[i], current) == 0 ||
-		    wal_name_parse(list.names[i], &name, NULL) != WAL_OK)
+		if (strcmp(b->list.names[i], current) == 0 ||
+		    wal_name_parse(b->list.names[i], &name, NULL) != WAL_OK)
 			continue;
-		record_path(cfg, system_id, list.names[i], path, sizeof(path));
+		record_path(cfg, system_id, b->list.names[i], path, sizeof(path));
 		if (access(path, F_OK) == 0)
 			continue;
-		memmove(list.names[n++], list.names[i], WAL_NAME_MAX);
+		memmove(b->list.names[n++], b->list.names[i], WAL_NAME_MAX);
 	}
-	res->candidates = (int)n;
-	int workers = cfg->parallel < (int)n ? cfg->parallel : (int)n;
-	if (workers <= 1) {
-		if (n)
-			push_slice(cfg, wal_dir, list.names, n, 0, 1, datadir, res);
-		free(list.names);
+	if (!n)
+		return;
+	int q[2];
+	if (pipe2(q, O_CLOEXEC) < 0) {
+		snprintf(res->error, sizeof(res->error), "cannot create a pipe: %s", strerror(errno));
 		return;
 	}
+	/* push_ahead is at most 1024: 2 KiB of indexes, well within a pipe's buffer */
+	uint16_t idx[1024];
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (uint16_t)i;
+	if (wal_sys_write_all(q[1], idx, n * sizeof(idx[0])) < 0) {
+		snprintf(res->error, sizeof(res->error), "cannot fill the work queue: %s",
+			 strerror(errno));
+		close(q[0]);
+		close(q[1]);
+		return;
+	}
+	close(q[1]);
+	b->queue = q[0];
+	b->n = n;
+	res->candidates = (int)n;
 
-	/* one child per connection; each reports through its records, its exit
-	 * code and, on failure, one message line on a pipe */
-	pid_t pids[64];
-	int started = 0;
-	int msg_pipe[2] = { -1, -1 };
-	if (pipe2(msg_pipe, O_CLOEXEC) < 0)
-		msg_pipe[0] = msg_pipe[1] = -1;
+	if (workers > (int)n)
+		workers = (int)n;
+	if (workers > (int)(sizeof(b->pids) / sizeof(b->pids[0])))
+		workers = (int)(sizeof(b->pids) / sizeof(b->pids[0]));
+	if (workers <= 0)
+		return;
+	if (pipe2(b->msg, O_CLOEXEC) < 0)
+		b->msg[0] = b->msg[1] = -1;
 	fflush(NULL);
-	for (int w = 0; w < workers && w < 64; w++) {
+	for (int w = 0; w < workers; w++) {
 		pid_t pid = fork();
 		if (pid == 0) {
-			wal_push_ahead_result mine;
-			memset(&mine, 0, sizeof(mine));
-			int failed = push_slice(cfg, wal_dir, list.names, n, (size_t)w, (size_t)workers,
-						datadir, &mine);
-			if (failed && msg_pipe[1] >= 0) {
+			/* a connection the parent may hold is its own: never used here */
+			wal_store *store = NULL;
+			char error[sizeof(((wal_error *)0)->msg)];
+			int failed = push_from_queue(cfg, b, datadir, &store, error, sizeof(error));
+			wal_store_close(store);
+			if (failed && b->msg[1] >= 0) {
 				/* one write under PIPE_BUF bytes: lines from workers never mix */
-				char line[512];
-				int len = snprintf(line, sizeof(line), "%s\n", mine.error);
+				char line[sizeof(error) + 1];
+				int len = snprintf(line, sizeof(line), "%s\n", error);
 				if (len > (int)sizeof(line) - 1)
 					len = (int)sizeof(line) - 1;
-				if (write(msg_pipe[1], line, (size_t)len) < 0)
+				if (write(b->msg[1], line, (size_t)len) < 0)
 					failed = 1;
 			}
 			_exit(failed ? 1 : 0);
 		}
 		if (pid > 0)
-			pids[started++] = pid;
+			b->pids[b->started++] = pid;
 	}
-	if (msg_pipe[1] >= 0)
-		close(msg_pipe[1]);
+	if (b->msg[1] >= 0)
+		close(b->msg[1]);
+	b->msg[1] = -1;
+}
+
+/* Waits for every child slot and counts what the batch archived. */
+static void batch_finish(const wal_config *cfg, push_batch *b, wal_push_ahead_result *res)
+{
 	int any_failed = 0;
-	for (int i = 0; i < started; i++) {
+	for (int i = 0; i < b->started; i++) {
 		int status = 0;
-		while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+		while (waitpid(b->pids[i], &status, 0) < 0 && errno == EINTR)
 			;
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			any_failed = 1;
 	}
-	if (msg_pipe[0] >= 0) {
-		/* the first worker's message is the one reported */
-		ssize_t got = read(msg_pipe[0], res->error, sizeof(res->error) - 1);
+	if (b->msg[0] >= 0 && !res->error[0]) {
+		/* the first failed worker's message is the one reported */
+		ssize_t got = read(b->msg[0], res->error, sizeof(res->error) - 1);
 		res->error[got > 0 ? got : 0] = '\0';
 		res->error[strcspn(res->error, "\n")] = '\0';
-		close(msg_pipe[0]);
 	}
+	if (b->msg[0] >= 0)
+		close(b->msg[0]);
+	if (b->queue >= 0)
+		close(b->queue);
 	/* what is archived now is what has a record */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < b->n; i++) {
 		char path[4096];
-		record_path(cfg, system_id, list.names[i], path, sizeof(path));
+		record_path(cfg, b->system_id, b->list.names[i], path, sizeof(path));
 		if (access(path, F_OK) == 0)
 			res->pushed++;
 	}
 	if (any_failed && !res->error[0])
 		snprintf(res->error, sizeof(res->error), "a push-ahead worker failed");
-	free(list.names);
+	free(b->list.names);
+}
+
+/* The cluster, when it can be told before the file asked for is read. */
+static int known_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id)
+{
+	wal_pgcontrol ctl;
+	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK)
+		*system_id = ctl.system_id;
+	else
+		*system_id = cfg->system_id;
+	return *system_id != 0;
+}
+
+wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const char *current,
+			   const char *datadir, wal_push_result *res, wal_push_ahead_result *ahead,
+			   wal_error *e)
+{
+	wal_store *store = NULL;
+	push_batch b;
+	uint64_t system_id = 0;
+	memset(ahead, 0, sizeof(*ahead));
+	memset(&b, 0, sizeof(b));
+	b.queue = b.msg[0] = b.msg[1] = -1;
+	int enabled = wal_ahead_push_enabled(cfg);
+	/* the batch starts before the file asked for when the cluster is known:
+	 * the children connect and push while this process pushes its own */
+	int early = enabled && known_system_id(cfg, datadir, &system_id);
+	if (early)
+		batch_start(cfg, wal_path, current, datadir, system_id, cfg->parallel - 1, &b, ahead);
+	wal_err rc = wal_push_with(cfg, &store, wal_path, current, datadir, 0, res, e);
+	if (rc == WAL_OK && enabled && !early)
+		batch_start(cfg, wal_path, current, datadir, res->system_id, cfg->parallel - 1, &b,
+			    ahead);
+	if (rc == WAL_OK && b.queue >= 0) {
+		/* then this process is a slot too, on its connection, warm by now */
+		char error[sizeof(((wal_error *)0)->msg)];
+		if (push_from_queue(cfg, &b, datadir, &store, error, sizeof(error)) && !ahead->error[0])
+			snprintf(ahead->error, sizeof(ahead->error), "%s", error);
+	}
+	wal_store_close(store);
+	/* exit only after every child: none outlives the call that started it */
+	batch_finish(cfg, &b, ahead);
+	return rc;
 }
 
 /* ---- fetch-ahead --------------------------------------------------------- */
 
-/* The spool, opened as a local archive with the same layout. */
+/* The spool, opened as a local directory store (for listing it). */
 static wal_err open_spool(const wal_config *cfg, wal_store **spool, wal_error *e)
 {
 	wal_config spool_cfg = *cfg;
@@ -342,39 +443,180 @@ static wal_err open_spool(const wal_config *cfg, wal_store **spool, wal_error *e
 	return wal_store_open(spool, &spool_cfg, e);
 }
 
+/* The spool directory that holds name's segments. */
+static void spool_seg_dir(const wal_config *cfg, uint64_t system_id, const wal_name *name,
+			  char *out, size_t cap)
+{
+	char dir[17];
+	wal_name_dir(name, dir);
+	snprintf(out, cap, "%s/%" PRIu64 "/%s", cfg->spool_dir, system_id, dir);
+}
+
+/*
+ * Whether entry is the name of a spooled segment, "<segment>.<xxh64>": the
+ * segment restored, verified and ready to be renamed into place, with the
+ * XXH64 of its bytes.  Sets base to the segment name and hash to the hash.
+ */
+static int spool_entry(const char *entry, char base[WAL_NAME_MAX], char hash[17])
+{
+	size_t len = strlen(entry);
+	if (len != 24 + 1 + 16 || entry[24] != '.')
+		return 0;
+	for (size_t i = 25; i < len; i++)
+		if (!((entry[i] >= '0' && entry[i] <= '9') || (entry[i] >= 'a' && entry[i] <= 'f')))
+			return 0;
+	memcpy(base, entry, 24);
+	base[24] = '\0';
+	if (hash)
+		memcpy(hash, entry + 25, 17);
+	return 1;
+}
+
+/* Finds name in the spool: 1 and its path and hash if it is there. */
+static int find_spooled(const wal_config *cfg, uint64_t system_id, const wal_name *name,
+			char *path, size_t cap, char hash[17])
+{
+	char dir[4096], base[WAL_NAME_MAX], h[17];
+	struct dirent *ent;
+	int found = 0;
+	spool_seg_dir(cfg, system_id, name, dir, sizeof(dir));
+	DIR *d = opendir(dir);
+	while (d && !found && (ent = readdir(d)))
+		if (spool_entry(ent->d_name, base, h) && strcmp(base, name->text) == 0 &&
+		    (size_t)snprintf(path, cap, "%s/%s", dir, ent->d_name) < cap) {
+			if (hash)
+				memcpy(hash, h, sizeof(h));
+			found = 1;
+		}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Checks a spooled segment open as fd against its hash and its header. */
+static wal_err check_spooled(int fd, const char *path, const wal_name *name, const char *hash,
+			     wal_fetch_result *res, wal_error *e)
+{
+	char have[17];
+	uint64_t size = 0;
+	wal_err rc = wal_xxh64_fd(fd, path, &size, have, e);
+	if (rc != WAL_OK)
+		return rc;
+	if (strcmp(have, hash) != 0)
+		return wal_fail(e, WAL_ECORRUPT, "%s: content does not match its hash (xxh64 %s, "
+				"expected %s)", path, have, hash);
+	rc = wal_archive_verify_segment(fd, path, name, path, &res->seg_size, e);
+	if (rc == WAL_OK)
+		res->bytes = size;
+	return rc;
+}
+
+/*
+ * Takes a spooled segment on another file system than dest_path: copies it
+ * through a temporary file, hashing on the way.
+ */
+static wal_err take_by_copy(const wal_config *cfg, const char *path, const wal_name *name,
+			    const char *hash, const char *dest_path, wal_fetch_result *res,
+			    wal_error *e)
+{
+	wal_atomic_file f;
+	int in = wal_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (in < 0)
+		return wal_fail_errno(e, errno == ENOENT ? WAL_ENOENT : WAL_EIO, errno,
+				      "%s: cannot open", path);
+	wal_err rc = wal_atomic_open(&f, dest_path, 0600, e);
+	if (rc != WAL_OK) {
+		close(in);
+		/* a missing destination directory is not a missing spooled file */
+		if (rc == WAL_ENOENT)
+			e->code = rc = WAL_EIO;
+		return rc;
+	}
+	unsigned char *buf = malloc(WAL_IO_CHUNK);
+	if (!buf)
+		rc = wal_fail(e, WAL_ENOMEM, "out of memory");
+	for (ssize_t n; rc == WAL_OK && (n = wal_sys_read_full(in, buf, WAL_IO_CHUNK)) != 0;) {
+		if (n < 0)
+			rc = wal_fail_errno(e, WAL_EIO, errno, "%s: cannot read", path);
+		else
+			rc = f.sink.write(&f.sink, buf, (size_t)n, e);
+	}
+	free(buf);
+	close(in);
+	if (rc == WAL_OK)
+		rc = wal_atomic_flush(&f, e);
+	if (rc == WAL_OK)
+		rc = check_spooled(f.fd, f.tmp_path, name, hash, res, e);
+	if (rc != WAL_OK) {
+		wal_atomic_abort(&f);
+		return rc;
+	}
+	return wal_atomic_commit(&f, WAL_ATOMIC_REPLACE | (cfg->fetch_fsync ? 0 : WAL_ATOMIC_NO_SYNC),
+				 e);
+}
+
+/*
+ * Takes a spooled segment by renaming it: first to a temporary name beside
+ * dest_path (so that of two callers only one gets it), then, checked, into
+ * place.  WAL_EXDEV-like failures (another file system) are WAL_EUNSUPPORTED.
+ */
+static wal_err take_by_rename(const wal_config *cfg, const char *path, const wal_name *name,
+			      const char *hash, const char *dest_path, wal_fetch_result *res,
+			      wal_error *e)
+{
+	char tmp[4200], dir[4096];
+	wal_tmp_name(dest_path, tmp, sizeof(tmp));
+	if (wal_sys_rename(path, tmp) < 0)
+		return wal_fail_errno(e, errno == EXDEV ? WAL_EUNSUPPORTED :
+				      errno == ENOENT ? WAL_ENOENT : WAL_EIO, errno,
+				      "%s: cannot move to %s", path, tmp);
+	int fd = wal_sys_open(tmp, O_RDONLY | O_CLOEXEC, 0);
+	wal_err rc = fd < 0 ? wal_fail_errno(e, WAL_EIO, errno, "%s: cannot open", tmp)
+		: check_spooled(fd, tmp, name, hash, res, e);
+	/* a spooled copy was flushed when it was spooled; this makes sure of it */
+	if (rc == WAL_OK && cfg->fetch_fsync && wal_sys_fsync(fd) < 0)
+		rc = wal_fail_errno(e, WAL_EIO, errno, "%s: cannot fsync", tmp);
+	if (fd >= 0)
+		close(fd);
+	if (rc == WAL_OK && wal_sys_rename(tmp, dest_path) < 0)
+		rc = wal_fail_errno(e, WAL_EIO, errno, "%s: cannot rename into place", dest_path);
+	if (rc != WAL_OK) {
+		unlink(tmp);
+		return rc;
+	}
+	snprintf(dir, sizeof(dir), "%s", dest_path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	return cfg->fetch_fsync ? wal_fsync_dir(dir, e) : WAL_OK;
+}
+
 wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name *name,
 		       const char *dest_path, wal_fetch_result *res, wal_error *e)
 {
-	wal_store *spool = NULL;
-	char object[512];
-	wal_err rc = open_spool(cfg, &spool, e);
-	if (rc != WAL_OK)
-		return WAL_ENOENT;
-	rc = WAL_ENOENT;
-	for (int compressed = 1; compressed >= 0; compressed--) {
-		wal_error err;
-		wal_archive_object_path(system_id, name, compressed, object, sizeof(object));
-		rc = wal_archive_fetch_object(spool, object, compressed, name, dest_path,
-					      cfg->fetch_fsync, res, &err);
-		if (rc == WAL_ENOENT)
-			continue;
-		if (rc == WAL_OK) {
-			res->from_spool = 1;
-		} else {
-			/* a bad spooled copy is dropped; the archive is asked instead */
-			snprintf(res->spool_note, sizeof(res->spool_note), "%s", err.msg);
-			rc = WAL_ENOENT;
-		}
-		char full[4096];
-		snprintf(full, sizeof(full), "%s/%s", cfg->spool_dir, object);
-		unlink(full);
-		if (res->from_spool)
-			break;
-	}
-	wal_store_close(spool);
-	if (rc != WAL_OK)
+	char path[4200], hash[17];
+	wal_error err;
+	if (!find_spooled(cfg, system_id, name, path, sizeof(path), hash))
 		return wal_fail(e, WAL_ENOENT, "%s: not in the spool", name->text);
-	return WAL_OK;
+	wal_error_clear(&err);
+	wal_err rc = take_by_rename(cfg, path, name, hash, dest_path, res, &err);
+	if (rc == WAL_EUNSUPPORTED) {
+		/* the spool is on another file system: a copy, and the spooled file goes */
+		rc = take_by_copy(cfg, path, name, hash, dest_path, res, &err);
+		if (rc != WAL_ENOENT)
+			unlink(path);
+	}
+	if (rc == WAL_OK) {
+		res->from_spool = 1;
+		snprintf(res->object, sizeof(res->object), "%s", path + strlen(cfg->spool_dir) + 1);
+		return WAL_OK;
+	}
+	/* a bad spooled copy is dropped (taken away already); the archive is asked instead */
+	if (rc != WAL_ENOENT)
+		snprintf(res->spool_note, sizeof(res->spool_note), "%s", err.msg);
+	return wal_fail(e, WAL_ENOENT, "%s: not in the spool", name->text);
 }
 
 typedef struct spool_scan {
@@ -392,19 +634,15 @@ static wal_err scan_file(void *arg, const char *entry, const wal_stat *st, wal_e
 {
 	(void)e;
 	spool_scan *scan = arg;
-	char base[WAL_NAME_MAX + 8], full[4096];
+	char base[WAL_NAME_MAX], full[4096];
 	wal_name name;
 	uint64_t segno;
 	if (entry[0] == '.')
 		return WAL_OK;     /* a download under way, or left by a killed one: by age */
 	snprintf(full, sizeof(full), "%s/%" PRIu64 "/%s/%s", scan->cfg->spool_dir, scan->system_id,
 		 scan->dir, entry);
-	snprintf(base, sizeof(base), "%s", entry);
-	size_t len = strlen(base);
-	if (len > 4 && strcmp(base + len - 4, WAL_LZ4_SUFFIX) == 0)
-		base[len - 4] = '\0';
-	int keep = wal_name_parse(base, &name, NULL) == WAL_OK && name.kind == WAL_NAME_SEGMENT &&
-		   name.tli == scan->tli &&
+	int keep = spool_entry(entry, base, NULL) && wal_name_parse(base, &name, NULL) == WAL_OK &&
+		   name.kind == WAL_NAME_SEGMENT && name.tli == scan->tli &&
 		   wal_name_segno(&name, scan->seg_size, &segno, NULL) == WAL_OK &&
 		   segno > scan->first && segno <= scan->last;
 	if (keep)
@@ -461,40 +699,59 @@ static void clean_spool(const wal_config *cfg, wal_store *spool, uint64_t system
 		closedir(d);
 }
 
-/* Whether the spool has name in either form. */
+/* Whether the spool has name. */
 static int spooled(const wal_config *cfg, uint64_t system_id, const wal_name *name)
 {
-	char object[512], full[4700];
-	for (int compressed = 0; compressed < 2; compressed++) {
-		wal_archive_object_path(system_id, name, compressed, object, sizeof(object));
-		snprintf(full, sizeof(full), "%s/%s", cfg->spool_dir, object);
-		if (access(full, F_OK) == 0)
-			return 1;
-	}
-	return 0;
+	char path[4200];
+	return find_spooled(cfg, system_id, name, path, sizeof(path), NULL);
 }
 
-/* Downloads one object of the archive into the spool; WAL_ENOENT if absent. */
+/*
+ * Downloads one object of the archive into the spool, restored: decompressed,
+ * checked as walfetch checks it, flushed (with fetch_fsync) and named with
+ * its XXH64, so that taking it is a rename.  WAL_ENOENT if absent.
+ */
 static wal_err spool_one(const wal_config *cfg, wal_store *archive, uint64_t system_id,
 			 const wal_name *name, wal_error *e)
 {
-	char object[512], full[4096], dir[4096];
+	char object[512], dir[4096], full[4200], hash[17];
 	int first = cfg->compress == WAL_COMPRESS_LZ4;
 	wal_err rc = WAL_ENOENT;
+	spool_seg_dir(cfg, system_id, name, dir, sizeof(dir));
+	if ((rc = wal_mkdir_p(dir, e)) != WAL_OK)
+		return rc;
+	snprintf(full, sizeof(full), "%s/%s", dir, name->text);
+	rc = WAL_ENOENT;
 	for (int attempt = 0; attempt < 2 && rc == WAL_ENOENT; attempt++) {
 		int compressed = attempt == 0 ? first : !first;
-		wal_archive_object_path(system_id, name, compressed, object, sizeof(object));
-		snprintf(full, sizeof(full), "%s/%s", cfg->spool_dir, object);
-		snprintf(dir, sizeof(dir), "%s", full);
-		*strrchr(dir, '/') = '\0';
-		if ((rc = wal_mkdir_p(dir, e)) != WAL_OK)
-			return rc;
 		wal_atomic_file f;
+		wal_lz4_sink *lz = NULL;
+		uint32_t seg_size = 0;
+		uint64_t size = 0;
+		wal_archive_object_path(system_id, name, compressed, object, sizeof(object));
 		if ((rc = wal_atomic_open(&f, full, 0600, e)) != WAL_OK)
 			return rc;
-		rc = wal_store_get(archive, object, &f.sink, e);
+		if (compressed)
+			rc = wal_lz4_sink_new(&lz, &f.sink, object, e);
 		if (rc == WAL_OK)
-			rc = wal_atomic_commit(&f, WAL_ATOMIC_REPLACE, e);
+			rc = wal_store_get(archive, object, compressed ? wal_lz4_sink_base(lz) : &f.sink, e);
+		if (rc == WAL_OK && compressed)
+			rc = wal_lz4_sink_finish(lz, e);
+		wal_lz4_sink_free(lz);
+		if (rc == WAL_OK)
+			rc = wal_atomic_flush(&f, e);
+		if (rc == WAL_OK)
+			rc = wal_archive_verify_segment(f.fd, f.tmp_path, name, object, &seg_size, e);
+		if (rc == WAL_OK)
+			rc = wal_xxh64_fd(f.fd, f.tmp_path, &size, hash, e);
+		if (rc == WAL_OK) {
+			char named[4300];
+			snprintf(named, sizeof(named), "%s.%s", full, hash);
+			rc = wal_atomic_retarget(&f, named, e);
+		}
+		if (rc == WAL_OK)
+			rc = wal_atomic_commit(&f, WAL_ATOMIC_REPLACE |
+					       (cfg->fetch_fsync ? 0 : WAL_ATOMIC_NO_SYNC), e);
 		else
 			wal_atomic_abort(&f);
 	}

@@ -4,8 +4,10 @@
  * never see it), under the cluster's system identifier:
  *   <spool>/<system-id>/pushed/<name>        record of a file pushed ahead:
  *                                            "size xxh64 object archive"
- *   <spool>/<system-id>/<TTTTTTTTLLLLLLLL>/   segments fetched ahead, laid out
- *                                            and compressed as in the archive
+ *   <spool>/<system-id>/<TTTTTTTTLLLLLLLL>/<segment>.<xxh64>
+ *                                            a segment fetched ahead: restored,
+ *                                            verified, named with the XXH64 of
+ *                                            its bytes; taken by a rename
  */
 #ifndef WAL_AHEAD_H
 #define WAL_AHEAD_H
@@ -44,14 +46,19 @@ typedef struct wal_push_ahead_result {
 } wal_push_ahead_result;
 
 /*
- * Archives up to push_ahead files that PostgreSQL has marked ready
- * (archive_status/NAME.ready beside wal_path), other than current, in the
- * order PostgreSQL would ask for them, cfg->parallel at a time; records each
- * success (system_id: the cluster of current, where the records are counted).  Failures stop the batch and are reported in res, not returned:
- * PostgreSQL will ask for those files itself.
+ * walpush's job: archives current (the file at wal_path) as wal_push does,
+ * and with push-ahead on, up to push_ahead files that PostgreSQL has marked
+ * ready (archive_status/NAME.ready beside wal_path), other than current, in
+ * the order PostgreSQL would ask for them, cfg->parallel at a time; records
+ * each success.  The batch runs beside the push of current (on child
+ * processes, each with its own connection) and then on current's
+ * connection; returns after every child has exited.  The result is
+ * current's: failures of the batch stop only the batch and are reported in
+ * ahead (PostgreSQL will ask for those files itself).
  */
-void wal_push_ahead(const wal_config *cfg, const char *wal_path, const char *current,
-		    const char *datadir, uint64_t system_id, wal_push_ahead_result *res);
+wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const char *current,
+			   const char *datadir, wal_push_result *res, wal_push_ahead_result *ahead,
+			   wal_error *e);
 
 typedef struct wal_backlog {
 	int count;             /* files marked ready */
@@ -64,7 +71,8 @@ typedef struct wal_backlog {
 wal_err wal_backlog_read(const char *wal_path, wal_backlog *b, wal_error *e);
 
 /*
- * Restores name from the spool into dest_path, verified as from the archive,
+ * Restores name from the spool into dest_path (a rename when both are on one
+ * file system, else a copy), checked against its XXH64 and its WAL header,
  * and removes it from the spool.  WAL_ENOENT if the spool has no good copy
  * (a bad one is removed and described in res->spool_note).
  */

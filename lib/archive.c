@@ -417,8 +417,8 @@ out:
 
 
 /* Verifies a restored segment or partial in the temporary file. */
-static wal_err verify_segment(int fd, const char *tmp_path, const wal_name *name,
-			      const char *object, uint32_t *seg_size, wal_error *e)
+wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name *name,
+				   const char *object, uint32_t *seg_size, wal_error *e)
 {
 	unsigned char page[WAL_LONG_HEADER_SIZE];
 	wal_header hdr;
@@ -463,7 +463,7 @@ wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compr
 		goto fail;
 	res->seg_size = 0;
 	if (name->kind == WAL_NAME_SEGMENT || name->kind == WAL_NAME_PARTIAL) {
-		rc = verify_segment(f.fd, f.tmp_path, name, object, &res->seg_size, e);
+		rc = wal_archive_verify_segment(f.fd, f.tmp_path, name, object, &res->seg_size, e);
 		if (rc != WAL_OK)
 			goto fail;
 	}

@@ -124,6 +124,14 @@ wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compr
 				 const wal_name *name, const char *dest_path, int durable,
 				 wal_fetch_result *res, wal_error *e);
 
+/*
+ * Verifies a restored segment or partial open as fd (at tmp_path, from
+ * object): its long header must name this segment of this size
+ * (WAL_ECORRUPT if not); sets *seg_size from the header.
+ */
+wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name *name,
+				   const char *object, uint32_t *seg_size, wal_error *e);
+
 /* Resolves which cluster's tree to use (see wal_fetch). */
 wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,
 			      uint64_t *system_id, wal_error *e);

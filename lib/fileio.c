@@ -531,6 +531,16 @@ out:
 	return rc;
 }
 
+wal_err wal_atomic_retarget(wal_atomic_file *f, const char *path, wal_error *e)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	free(f->path);
+	f->path = copy;
+	return WAL_OK;
+}
+
 wal_err wal_atomic_write(const char *path, wal_source *src, mode_t mode, wal_error *e)
 {
 	wal_atomic_file f;

@@ -97,6 +97,9 @@ wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_e
 wal_err wal_atomic_commit(wal_atomic_file *f, int flags, wal_error *e);
 void wal_atomic_abort(wal_atomic_file *f);
 
+/* Before commit: the name to commit to, in the same directory as the one opened. */
+wal_err wal_atomic_retarget(wal_atomic_file *f, const char *path, wal_error *e);
+
 /*
  * Waits until every byte written through f->sink is in the file (large
  * writes go through a writer thread, so that producing the bytes and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # Push-ahead and fetch-ahead with real PostgreSQL 15 and a local archive:
 # (a) a burst is archived with push-ahead, every object is the segment's
 #     bytes; (b) a file changed after it was pushed ahead is pushed again,
@@ -9,7 +10,9 @@
 #     dropped; a stale spool is cleaned; concurrent walfetch; .history and
 #     .partial never come from the spool; a standby promoted while its
 #     prefetcher runs starts timeline 2, and a second standby with
-#     recovery_target_timeline = 'latest' and fetch-ahead follows it.
+#     recovery_target_timeline = 'latest' and fetch-ahead follows it;
+#     (f) walpush pushes its own file beside the batch; a push-ahead child
+#     SIGKILLed loses only its file, and walpush waits for its children.
 
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
@@ -202,6 +205,65 @@ t_eq "walpush to another archive with a record from the first: exit 0" "$?" 0
 t_check "and that archive holds $S3 (a record of another archive is not proof)" \
 	test -f "$T/arch-hand2/$SYSID/${S3:0:16}/$S3.lz4"
 
+# ---- (f) the file asked for and the batch at the same time ----------------
+
+# walpush pushes its own file while child processes push the batch off a
+# shared queue; a child SIGKILLed midway loses only what it was pushing, and
+# walpush never returns before its children
+node_conf par "compress_level=9"
+P=$T/par
+mkdir -p "$P/pg_wal/archive_status" "$T/arch-par"
+PS=()
+for k in $(seq 6 15); do PS+=("$(seg_next "$FIRST" "$k")"); done
+for s in "${PS[@]}"; do cp "$(pg_data prim)/pg_wal/$s" "$P/pg_wal/$s"; done
+for s in "${PS[@]}"; do touch "$P/pg_wal/archive_status/$s.ready"; done
+chown -R postgres:postgres "$P" "$T/arch-par"
+sed -i "s|^archive = .*|archive = $T/arch-par|" "$T/par.conf"
+PGUID=$(id -u postgres) PGGID=$(id -g postgres)
+( cd "$(pg_data prim)" && exec setsid setpriv --reuid="$PGUID" --regid="$PGGID" --clear-groups \
+	"$BIN/walpush" -c "$T/par.conf" "$P/pg_wal/${PS[0]}" "${PS[0]}" ) >"$T/par.log" 2>&1 &
+pid=$!
+victim=
+for i in $(seq 1 500); do
+	victim=$(ps -o pid= --ppid "$pid" 2>/dev/null | head -n 1 | tr -d ' ')
+	[ -n "$victim" ] && break
+	sleep 0.01
+done
+t_check "(f) walpush starts its push-ahead children" test -n "$victim"
+sleep 0.2
+[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null
+wait "$pid"
+rc=$?
+t_eq "(f) walpush with a child SIGKILLed exits 0" "$rc" 0
+t_eq "(f) no process of its group outlives it" "$(ps -o pid= -g "$pid" 2>/dev/null | wc -l)" 0
+t_match "(f) and reports the batch" "$(cat "$T/par.log")" "pushed ahead [0-9]+ of 9 ready files"
+par_same() { lz4 -dcq "$T/arch-par/$SYSID/${1:0:16}/$1.lz4" 2>/dev/null | cmp -s - "$P/pg_wal/$1"; }
+t_check "(f) the file asked for is archived with its bytes" par_same "${PS[0]}"
+mv "$P/pg_wal/archive_status/${PS[0]}.ready" "$P/pg_wal/archive_status/${PS[0]}.done"
+# PostgreSQL then asks for the others, in order, as its archiver would
+again=0
+for s in "${PS[@]:1}"; do
+	( cd "$(pg_data prim)" && as_pg "$BIN/walpush" -c "$T/par.conf" "$P/pg_wal/$s" "$s" ) \
+		>>"$T/par.log" 2>&1 || again=$((again + 1))
+	mv "$P/pg_wal/archive_status/$s.ready" "$P/pg_wal/archive_status/$s.done"
+done
+t_eq "(f) every later call exits 0" "$again" 0
+bad=0
+for s in "${PS[@]}"; do par_same "$s" || { bad=$((bad + 1)); echo "# $s differs or is missing"; }; done
+t_eq "(f) all ${#PS[@]} files are archived with their bytes" "$bad" 0
+t_eq "(f) each exactly once (no NAME beside NAME.lz4)" \
+	"$(find "$T/arch-par/$SYSID" -type f ! -name '.*' ! -name walarchive.info | wc -l)" "${#PS[@]}"
+t_eq "(f) no record is left over" "$(ls "$T/spool-par/$SYSID/pushed" | wc -l)" 0
+# parallel = 1: no child; the batch follows on the same connection (run
+# outside a data directory: the cluster is known only from the file's header)
+node_conf par1 "parallel=1"
+sed -i "s|^archive = .*|archive = $T/arch-par1|" "$T/par1.conf"
+mkdir -p "$T/arch-par1"; chown postgres:postgres "$T/arch-par1"
+for s in "${PS[@]:1:3}"; do mv "$P/pg_wal/archive_status/$s.done" "$P/pg_wal/archive_status/$s.ready"; done
+out=$(cd "$P" && as_pg "$BIN/walpush" -c "$T/par1.conf" "$P/pg_wal/${PS[0]}" "${PS[0]}" 2>&1)
+t_eq "(f) parallel = 1: walpush exits 0" "$?" 0
+t_match "(f) parallel = 1: and pushes the 3 ready files ahead" "$out" "pushed ahead 3 of 3 ready files"
+
 # ---- (c) SIGKILL in the middle of push-ahead batches ----------------------
 
 # A backlog of 48 segments.  PostgreSQL 15 waits about 30 s before it
@@ -325,11 +387,15 @@ OUT=$T/out
 mkdir -p "$OUT"; chown postgres:postgres "$OUT"
 hfetch() { as_pg "$BIN/walfetch" -c "$T/hf.conf" -D "$(pg_data prim)" "$1" "$2"; }
 N=$(seg_next "$KFIRST" 4)
+# a spooled segment is "<segment>.<xxh64>", restored and ready to be renamed into place
+HASH0=0123456789abcdef
+spool_file() { ls "$SP/${1:0:16}/$1".* 2>/dev/null | grep -E "/$1\.[0-9a-f]{16}\$" | head -n 1; }
+spool_has() { local s; for s in "$@"; do [ -n "$(spool_file "$s")" ] || return 1; done; }
 # a stale spool: another timeline, an older position, an old temporary file
 mkdir -p "$SP/0000000500000000" "$SP/${N:0:16}"
-cp "$ARCH/$SYSID/${N:0:16}/$N.lz4" "$SP/0000000500000000/0000000500000000000000AA.lz4"
+lz4 -dcq "$ARCH/$SYSID/${N:0:16}/$N.lz4" > "$SP/0000000500000000/0000000500000000000000AA.$HASH0"
 OLD=$(seg_next "$N" -2)
-cp "$ARCH/$SYSID/${OLD:0:16}/$OLD.lz4" "$SP/${OLD:0:16}/$OLD.lz4"
+lz4 -dcq "$ARCH/$SYSID/${OLD:0:16}/$OLD.lz4" > "$SP/${OLD:0:16}/$OLD.$HASH0"
 # .history and .partial in the spool: never served from there
 printf '1\t0/9000000\tno recovery target specified\n' | lz4 -q > "$SP/00000007.history.lz4"
 cp "$ARCH/$SYSID/${N:0:16}/$N.lz4" "$SP/${N:0:16}/$N.partial.lz4"
@@ -342,28 +408,30 @@ t_check "(e) neither was written" test ! -e "$OUT/h" -a ! -e "$OUT/p"
 hfetch "$N" "$OUT/$N" 2>/dev/null
 t_eq "(e) walfetch $N exits 0" "$?" 0
 t_check "(e) with the segment's bytes" cmp -s "$OUT/$N" "$(pg_data prim)/pg_wal/$N"
-t_wait 30 test -e "$SP/${N:0:16}/$(seg_next "$N").lz4"
+t_wait 30 spool_has "$(seg_next "$N")"
 prefetch_wait hf
-spooled=$(ls "$SP/${N:0:16}" | grep -cE '^[0-9A-F]{24}\.lz4$')
+spooled=$(ls "$SP/${N:0:16}" | grep -cE '^[0-9A-F]{24}\.[0-9a-f]{16}$')
 t_eq "(e) the prefetcher spooled the next 16 segments" "$spooled" 16
 t_check "(e) each is the segment after $N up to +16" \
-	test -e "$SP/${N:0:16}/$(seg_next "$N" 1).lz4" -a -e "$SP/${N:0:16}/$(seg_next "$N" 16).lz4"
+	spool_has "$(seg_next "$N" 1)" "$(seg_next "$N" 16)"
 t_check "(e) stale spool: another timeline's file and directory are removed" test ! -e "$SP/0000000500000000"
-t_check "(e) stale spool: an older position is removed" test ! -e "$SP/${OLD:0:16}/$OLD.lz4"
+t_check "(e) stale spool: an older position is removed" test ! -e "$SP/${OLD:0:16}/$OLD.$HASH0"
 t_check "(e) stale spool: the .partial is removed" test ! -e "$SP/${N:0:16}/$N.partial.lz4"
 t_eq "(e) no temporary file is left in the spool" "$(find "$T/spool-hf" -name '*.tmp' | wc -l)" 0
 
-# a corrupt spooled file: one byte flipped in the compressed frame
+# a corrupt spooled file: one byte flipped (its hash no longer matches)
 N1=$(seg_next "$N" 1) N2=$(seg_next "$N" 2) N3=$(seg_next "$N" 3)
-flip "$SP/${N:0:16}/$N1.lz4" 20000
+flip "$(spool_file "$N1")" 20000
 out=$(hfetch "$N1" "$OUT/$N1" 2>&1); rc=$?
 t_eq "(e) corrupt spooled $N1: walfetch exits 0" "$rc" 0
 t_check "(e) with the archive's bytes" cmp -s "$OUT/$N1" "$(pg_data prim)/pg_wal/$N1"
 t_match "(e) and warns that the spooled copy was dropped" "$out" "warning: $N1: spooled copy dropped"
-t_check "(e) the corrupt copy is gone from the spool" test ! -e "$SP/${N:0:16}/$N1.lz4"
+t_check "(e) the corrupt copy is gone from the spool" test -z "$(spool_file "$N1")"
 prefetch_wait hf
-# a valid LZ4 frame of the wrong segment under the name
-cp "$SP/${N:0:16}/$N3.lz4" "$SP/${N:0:16}/$N2.lz4"
+# a segment with its right hash under another segment's name
+rm -f "$(spool_file "$N2")"
+f3=$(spool_file "$N3")
+cp "$f3" "$SP/${N:0:16}/$N2.${f3##*.}"
 out=$(hfetch "$N2" "$OUT/$N2" 2>&1); rc=$?
 t_eq "(e) spooled $N2 holding another segment: walfetch exits 0" "$rc" 0
 t_check "(e) with the archive's bytes" cmp -s "$OUT/$N2" "$(pg_data prim)/pg_wal/$N2"
