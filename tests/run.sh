@@ -1,12 +1,17 @@
 #!/bin/bash
 # Builds walarchive and runs every test: the Criterion unit tests and the
 # integration tests against real servers (PostgreSQL, sshd, nginx WebDAV,
-# Swift S3), then the unit tests and the server-less integration tests again
-# under AddressSanitizer and UndefinedBehaviorSanitizer.  Run as root after
-# tests/setup.sh.  Ends with "N passed, N failed".
+# Swift S3); then the unit tests and the integration scripts marked
+# SANITIZE_OK again under AddressSanitizer and UndefinedBehaviorSanitizer;
+# then the unit tests and the scripts marked VALGRIND_OK under valgrind's
+# memcheck.  A sanitizer or memcheck report from any process -- including
+# walpush and walfetch run by PostgreSQL, whose exit codes the scripts do
+# not see -- is written to a file and counts as a failure.  Run as root
+# after tests/setup.sh.  Ends with "N passed, N failed".
 #
 #   tests/run.sh [PATTERN]     only integration scripts whose name matches
 #   NO_SANITIZE=1              skip the sanitizer pass
+#   NO_VALGRIND=1              skip the memcheck pass
 #   KEEP_TMP=1                 keep each script's scratch directory
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,14 +45,49 @@ build() {
 	chmod -R a+rX "$dir/inst"
 }
 
-# unit TAG DIR: runs each Criterion binary, counting its tests
-unit() {
-	local tag=$1 dir=$2 bin out synth pass fail
+# Report files of the sanitizers and of memcheck, written by every process
+# (also those PostgreSQL starts as the postgres user), one directory per pass.
+reports_dir() {
+	mkdir -p "$WORK/reports-$1"
+	chmod 1777 "$WORK/reports-$1"
+	echo "$WORK/reports-$1"
+}
+
+# reports TAG NAME: counts the reports in TAG's directory as one failure of
+# NAME, shows the first, and moves them into the log directory
+reports() {
+	local tag=$1 name=$2 dir=$WORK/reports-$1 files
+	[ -d "$dir" ] || return 0
+	files=$(find "$dir" -type f -size +0 | sort)
+	find "$dir" -type f -size 0 -delete
+	[ -n "$files" ] || return 0
+	FAILED=$((FAILED + 1))
+	FAILURES+=("$tag $name: $(echo "$files" | wc -l) reports")
+	echo "$tag $name: $(echo "$files" | wc -l) sanitizer or memcheck reports, the first:"
+	head -n 30 "$(echo "$files" | head -n 1)"
+	mkdir -p "$LOG/reports-$tag-$name"
+	echo "$files" | xargs mv -t "$LOG/reports-$tag-$name"
+}
+
+# unit_run TAG DIR [RUNNER...]: runs each Criterion binary of DIR (under
+# RUNNER), one test at a time; output in the log directory
+unit_run() {
+	local tag=$1 dir=$2 bin
+	shift 2
+	for bin in "$dir"/test_*; do
+		[ -x "$bin" ] || continue
+		(cd "$dir" && "$@" "$bin" --jobs 1 >"$LOG/$tag-$(basename "$bin").log" 2>&1)
+		echo $? > "$LOG/$tag-$(basename "$bin").rc"
+	done
+}
+
+# unit_count TAG DIR: counts the tests unit_run ran, and their reports
+unit_count() {
+	local tag=$1 dir=$2 bin out synth pass fail rc
 	for bin in "$dir"/test_*; do
 		[ -x "$bin" ] || continue
 		out=$LOG/$tag-$(basename "$bin").log
-		(cd "$dir" && "$bin" --jobs 1 >"$out" 2>&1)
-		local rc=$?
+		rc=$(cat "$LOG/$tag-$(basename "$bin").rc" 2>/dev/null || echo 1)
 		synth=$(grep 'Synthesis' "$out" | tail -n 1)
 		pass=$(echo "$synth" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
 		fail=$(echo "$synth" | sed -n 's/.*Failing: \([0-9]*\).*Crashing: \([0-9]*\).*/\1 \2/p')
@@ -62,6 +102,13 @@ unit() {
 			grep -E '\[----\]|\[FAIL\]|ERROR|runtime error' "$out" | head -n 20
 		fi
 	done
+	reports "$tag" unit
+}
+
+# unit TAG DIR [RUNNER...]: unit_run, then unit_count
+unit() {
+	unit_run "$@"
+	unit_count "$1" "$2"
 }
 
 # integration TAG BINDIR SCRIPT...: runs each script, counting ok / not ok lines
@@ -86,6 +133,31 @@ integration() {
 			grep -E '^not ok' "$out" | head -n 20
 			tail -n 15 "$out"
 		fi
+		reports "$tag" "$name"
+	done
+}
+
+# memcheck, with a definite or indirect leak counted as an error
+VALGRIND=(valgrind -q --trace-children=yes --leak-check=full --show-leak-kinds=definite,indirect
+	--errors-for-leak-kinds=definite,indirect --error-exitcode=98
+	--log-file="$(reports_dir memcheck)/%p")
+
+# valgrind_bin BINDIR OUTDIR: programs in OUTDIR that run BINDIR's under memcheck
+valgrind_bin() {
+	local p
+	mkdir -p "$2"
+	for p in walpush walfetch walprune replinit; do
+		printf '#!/bin/sh\nexec %s %s "$@"\n' "${VALGRIND[*]}" "$1/$p" > "$2/$p"
+		chmod 755 "$2/$p"
+	done
+	chmod 755 "$2"
+}
+
+# marked MARKER: the selected scripts that carry MARKER
+marked() {
+	local s
+	for s in "${scripts[@]}"; do
+		grep -q "$1" "$s" && echo "$s"
 	done
 }
 
@@ -102,22 +174,37 @@ unit unit "$WORK/build"
 note "integration tests"
 integration it "$WORK/build/inst/bin" "${scripts[@]}"
 
+# memcheck of the unit tests runs beside the sanitizer pass, whose scripts
+# mostly wait on servers: one core for each
+memcheck_pid=
+if [ "${NO_VALGRIND:-0}" != 1 ]; then
+	note "memcheck (valgrind) of the unit tests, in the background"
+	unit_run memcheck "$WORK/build" "${VALGRIND[@]}" &
+	memcheck_pid=$!
+fi
+
 if [ "${NO_SANITIZE:-0}" != 1 ]; then
 	note "sanitizer build (ASan + UBSan)"
-	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
-	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=99
 	if build "$WORK/asan" -DWALARCHIVE_SANITIZE=ON; then
+		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99:log_path=$(reports_dir asan)/asan
+		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=99:log_path=$(reports_dir asan)/ubsan
 		unit asan "$WORK/asan"
-		# the integration scripts that need no PostgreSQL server run sanitized too
-		san=()
-		for s in "${scripts[@]}"; do
-			grep -q 'SANITIZE_OK' "$s" && san+=("$s")
-		done
+		mapfile -t san < <(marked SANITIZE_OK)
 		integration asan "$WORK/asan/inst/bin" "${san[@]}"
+		unset ASAN_OPTIONS UBSAN_OPTIONS
 	else
 		FAILED=$((FAILED + 1))
 		FAILURES+=("asan build")
 	fi
+fi
+
+if [ -n "$memcheck_pid" ]; then
+	wait "$memcheck_pid"
+	note "memcheck (valgrind)"
+	unit_count memcheck "$WORK/build"
+	valgrind_bin "$WORK/build/inst/bin" "$WORK/memcheck-bin"
+	mapfile -t vg < <(marked VALGRIND_OK)
+	integration memcheck "$WORK/memcheck-bin" "${vg[@]}"
 fi
 
 note "done"

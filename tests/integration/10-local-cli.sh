@@ -1,5 +1,6 @@
 #!/bin/bash
 # SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
+# VALGRIND_OK: also run with every program under valgrind memcheck by tests/run.sh
 # The command-line contract of walpush, walfetch and walprune against a local
 # archive: bad names, bad input, other clusters, duplicates, corrupt objects,
 # missing files, unusable archives, bad configuration, compression on disk,

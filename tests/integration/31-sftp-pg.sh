@@ -1,4 +1,5 @@
 #!/bin/bash
+# SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # End to end over SFTP with real PostgreSQL 15: a primary whose
 # archive_command pushes to a private sshd under pgbench (and keeps running,
 # without an archiver crash, while sshd is down), then a point-in-time

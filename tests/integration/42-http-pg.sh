@@ -1,4 +1,5 @@
 #!/bin/bash
+# SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # End to end with PostgreSQL 15 over each HTTP transport: a primary archives
 # through walpush under pgbench into nginx WebDAV (HTTPS) and into S3 (Swift
 # s3api), then a copy of its base backup recovers with walfetch to a named

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # replinit on PostgreSQL 15 (Debian): a primary from initdb defaults is set
 # up by `replinit primary`, a standby made by `replinit standby --start`
 # streams rows and, with streaming cut, restores from the archive.  Bad

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # replinit on PostgreSQL 11 (npm binaries; Debian's 15 pg_basebackup and
 # psql work against it): the same checks as 50-replinit.sh, where the
 # standby gets recovery.conf (standby_mode, primary_conninfo with a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # replinit on Debian's layout: clusters made by pg_createcluster, with their
 # configuration in /etc/postgresql/15/NAME and their data in
 # /var/lib/postgresql/15/NAME, run by pg_ctlcluster.  `replinit primary
