@@ -58,8 +58,8 @@ reports_dir() {
 reports() {
 	local tag=$1 name=$2 dir=$WORK/reports-$1 files
 	[ -d "$dir" ] || return 0
-	files=$(find "$dir" -type f -size +0 | sort)
-	find "$dir" -type f -size 0 -delete
+	files=$(find "$dir" "$dir/$name" -maxdepth 1 -type f -size +0 2>/dev/null | sort)
+	find "$dir" "$dir/$name" -maxdepth 1 -type f -size 0 -delete 2>/dev/null
 	[ -n "$files" ] || return 0
 	FAILED=$((FAILED + 1))
 	FAILURES+=("$tag $name: $(echo "$files" | wc -l) reports")
@@ -111,23 +111,38 @@ unit() {
 	unit_count "$1" "$2"
 }
 
-# integration TAG BINDIR SCRIPT...: runs each script, counting ok / not ok lines
-integration() {
-	local tag=$1 bindir=$2 script name out rc ok notok
+# integration_run TAG BINDIR SCRIPT...: runs each script; its output, exit
+# code and time in the log directory.  Programs wrapped by valgrind_bin
+# write their memcheck reports to reports-memcheck/NAME.
+integration_run() {
+	local tag=$1 bindir=$2 script name t0
 	shift 2
 	for script in "$@"; do
 		name=$(basename "$script" .sh)
-		out=$LOG/$tag-$name.log
-		local t0=$SECONDS
+		t0=$SECONDS
 		WALARCHIVE_BIN=$bindir WALARCHIVE_SRC=$SRC WALARCHIVE_TMP= \
-			timeout -k 10 900 bash "$script" >"$out" 2>&1
-		rc=$?
+			WALARCHIVE_MEMCHECK_DIR=$(reports_dir "memcheck/$name") \
+			timeout -k 10 900 bash "$script" >"$LOG/$tag-$name.log" 2>&1
+		echo $? > "$LOG/$tag-$name.rc"
+		echo $((SECONDS - t0)) > "$LOG/$tag-$name.time"
+	done
+}
+
+# integration_count TAG SCRIPT...: counts the ok / not ok lines, and the
+# reports, of what integration_run ran
+integration_count() {
+	local tag=$1 script name out rc ok notok
+	shift
+	for script in "$@"; do
+		name=$(basename "$script" .sh)
+		out=$LOG/$tag-$name.log
+		rc=$(cat "$LOG/$tag-$name.rc" 2>/dev/null || echo 1)
 		ok=$(grep -c '^ok - ' "$out")
 		notok=$(grep -c '^not ok - ' "$out")
 		if [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then notok=1; fi
 		PASSED=$((PASSED + ok))
 		FAILED=$((FAILED + notok))
-		echo "$tag $name: $ok passed, $notok failed, exit $rc ($((SECONDS - t0)) s)"
+		echo "$tag $name: $ok passed, $notok failed, exit $rc ($(cat "$LOG/$tag-$name.time") s)"
 		if [ "$notok" -ne 0 ]; then
 			FAILURES+=("$tag $name")
 			grep -E '^not ok' "$out" | head -n 20
@@ -137,17 +152,29 @@ integration() {
 	done
 }
 
-# memcheck, with a definite or indirect leak counted as an error
-VALGRIND=(valgrind -q --trace-children=yes --leak-check=full --show-leak-kinds=definite,indirect
-	--errors-for-leak-kinds=definite,indirect --error-exitcode=98
-	--log-file="$(reports_dir memcheck)/%p")
+# integration TAG BINDIR SCRIPT...: runs each script, counting as it goes
+integration() {
+	local tag=$1 bindir=$2 script
+	shift 2
+	for script in "$@"; do
+		integration_run "$tag" "$bindir" "$script"
+		integration_count "$tag" "$script"
+	done
+}
 
-# valgrind_bin BINDIR OUTDIR: programs in OUTDIR that run BINDIR's under memcheck
+# memcheck, with a definite or indirect leak counted as an error (the log
+# file is added: reports-memcheck/unit for the unit tests)
+VALGRIND=(valgrind -q --trace-children=yes --leak-check=full --show-leak-kinds=definite,indirect
+	--errors-for-leak-kinds=definite,indirect --error-exitcode=98)
+
+# valgrind_bin BINDIR OUTDIR: programs in OUTDIR that run BINDIR's under
+# memcheck, reporting into $WALARCHIVE_MEMCHECK_DIR
 valgrind_bin() {
 	local p
 	mkdir -p "$2"
 	for p in walpush walfetch walprune replinit; do
-		printf '#!/bin/sh\nexec %s %s "$@"\n' "${VALGRIND[*]}" "$1/$p" > "$2/$p"
+		printf '#!/bin/sh\nexec %s --log-file="${WALARCHIVE_MEMCHECK_DIR:-%s}/%%p" %s "$@"\n' \
+			"${VALGRIND[*]}" "$(reports_dir memcheck)" "$1/$p" > "$2/$p"
 		chmod 755 "$2/$p"
 	done
 	chmod 755 "$2"
@@ -174,12 +201,18 @@ unit unit "$WORK/build"
 note "integration tests"
 integration it "$WORK/build/inst/bin" "${scripts[@]}"
 
-# memcheck of the unit tests runs beside the sanitizer pass, whose scripts
-# mostly wait on servers: one core for each
+# memcheck runs beside the sanitizer pass, whose scripts mostly wait on
+# servers: one core for each.  Its scripts start their own servers on free
+# ports, as every script does.
 memcheck_pid=
 if [ "${NO_VALGRIND:-0}" != 1 ]; then
-	note "memcheck (valgrind) of the unit tests, in the background"
-	unit_run memcheck "$WORK/build" "${VALGRIND[@]}" &
+	note "memcheck (valgrind), in the background"
+	valgrind_bin "$WORK/build/inst/bin" "$WORK/memcheck-bin"
+	mapfile -t vg < <(marked VALGRIND_OK)
+	{
+		unit_run memcheck "$WORK/build" "${VALGRIND[@]}" --log-file="$(reports_dir memcheck/unit)/%p"
+		integration_run memcheck "$WORK/memcheck-bin" "${vg[@]}"
+	} &
 	memcheck_pid=$!
 fi
 
@@ -202,9 +235,7 @@ if [ -n "$memcheck_pid" ]; then
 	wait "$memcheck_pid"
 	note "memcheck (valgrind)"
 	unit_count memcheck "$WORK/build"
-	valgrind_bin "$WORK/build/inst/bin" "$WORK/memcheck-bin"
-	mapfile -t vg < <(marked VALGRIND_OK)
-	integration memcheck "$WORK/memcheck-bin" "${vg[@]}"
+	integration_count memcheck "${vg[@]}"
 fi
 
 note "done"

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SANITIZE_OK (runs initdb for a pg_control and a first segment, but no server)
+# VALGRIND_OK: also run with every program under valgrind memcheck by tests/run.sh
 # walpush, walfetch and walprune with archive = sftp://... against a private
 # OpenSSH sshd on 127.0.0.1: put/get/list/remove, duplicates, host keys
 # (hashed, changed, unknown, missing file), user keys (unknown, passphrase

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
+# VALGRIND_OK: also run with every program under valgrind memcheck by tests/run.sh
 # walpush, walfetch and walprune against a real nginx WebDAV server over
 # HTTPS (test CA, basic authentication): round trip, no-replace, pruning,
 # refused password and certificate, and the server going away mid-transfer.

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
+# VALGRIND_OK: also run with every program under valgrind memcheck by tests/run.sh
 # walpush, walfetch and walprune against a real S3 server that checks
 # Signature V4 (OpenStack Swift with s3api) behind an HTTPS front from a
 # test CA: round trip, no-replace, paginated listings, refused secret,
