@@ -123,15 +123,6 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 
 /* ---- ready files and the backlog ----------------------------------------- */
 
-static void wal_dir_of(const char *wal_path, char *out, size_t cap)
-{
-	const char *slash = strrchr(wal_path, '/');
-	if (slash)
-		snprintf(out, cap, "%.*s", (int)(slash - wal_path), wal_path);
-	else
-		snprintf(out, cap, ".");
-}
-
 typedef struct ready_list {
 	char (*names)[WAL_NAME_MAX];
 	size_t count, cap;
@@ -185,7 +176,7 @@ wal_err wal_backlog_read(const char *wal_path, wal_backlog *b, wal_error *e)
 	char wal_dir[4096], path[4200];
 	ready_list list = { 0 };
 	memset(b, 0, sizeof(*b));
-	wal_dir_of(wal_path, wal_dir, sizeof(wal_dir));
+	wal_dirname(wal_path, wal_dir, sizeof(wal_dir));
 	wal_err rc = read_ready(wal_dir, &list, e);
 	if (rc != WAL_OK)
 		return rc;
@@ -281,7 +272,7 @@ static void batch_start(const wal_config *cfg, const char *wal_path, const char 
 {
 	wal_error err;
 	b->system_id = system_id;
-	wal_dir_of(wal_path, b->wal_dir, sizeof(b->wal_dir));
+	wal_dirname(wal_path, b->wal_dir, sizeof(b->wal_dir));
 	if (read_ready(b->wal_dir, &b->list, &err) != WAL_OK) {
 		snprintf(res->error, sizeof(res->error), "%s", err.msg);
 		return;
@@ -493,19 +484,17 @@ static int find_spooled(const wal_config *cfg, uint64_t system_id, const wal_nam
 	return found;
 }
 
-/* Checks a spooled segment open as fd against its hash and its header. */
+/*
+ * Checks a spooled segment open as fd: its bytes hashed to have (size bytes),
+ * which must be the hash its name gives, and its header must name it.
+ */
 static wal_err check_spooled(int fd, const char *path, const wal_name *name, const char *hash,
-			     wal_fetch_result *res, wal_error *e)
+			     const char *have, uint64_t size, wal_fetch_result *res, wal_error *e)
 {
-	char have[17];
-	uint64_t size = 0;
-	wal_err rc = wal_xxh64_fd(fd, path, &size, have, e);
-	if (rc != WAL_OK)
-		return rc;
 	if (strcmp(have, hash) != 0)
 		return wal_fail(e, WAL_ECORRUPT, "%s: content does not match its hash (xxh64 %s, "
 				"expected %s)", path, have, hash);
-	rc = wal_archive_verify_segment(fd, path, name, path, &res->seg_size, e);
+	wal_err rc = wal_archive_verify_segment(fd, path, name, path, &res->seg_size, e);
 	if (rc == WAL_OK)
 		res->bytes = size;
 	return rc;
@@ -520,33 +509,31 @@ static wal_err take_by_copy(const wal_config *cfg, const char *path, const wal_n
 			    wal_error *e)
 {
 	wal_atomic_file f;
-	int in = wal_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
-	if (in < 0)
+	wal_fd_source in;
+	wal_hash_source hashed;
+	int fd = wal_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
 		return wal_fail_errno(e, errno == ENOENT ? WAL_ENOENT : WAL_EIO, errno,
 				      "%s: cannot open", path);
 	wal_err rc = wal_atomic_open(&f, dest_path, 0600, e);
 	if (rc != WAL_OK) {
-		close(in);
+		close(fd);
 		/* a missing destination directory is not a missing spooled file */
 		if (rc == WAL_ENOENT)
 			e->code = rc = WAL_EIO;
 		return rc;
 	}
-	unsigned char *buf = malloc(WAL_IO_CHUNK);
-	if (!buf)
-		rc = wal_fail(e, WAL_ENOMEM, "out of memory");
-	for (ssize_t n; rc == WAL_OK && (n = wal_sys_read_full(in, buf, WAL_IO_CHUNK)) != 0;) {
-		if (n < 0)
-			rc = wal_fail_errno(e, WAL_EIO, errno, "%s: cannot read", path);
-		else
-			rc = f.sink.write(&f.sink, buf, (size_t)n, e);
+	wal_fd_source_init(&in, fd, path, -1);
+	rc = wal_hash_source_init(&hashed, &in.base, e);
+	if (rc == WAL_OK) {
+		rc = wal_source_pump(&hashed.base, &f.sink, e);
+		if (rc == WAL_OK)
+			rc = wal_atomic_flush(&f, e);
+		if (rc == WAL_OK)
+			rc = check_spooled(f.fd, f.tmp_path, name, hash, hashed.hex, hashed.bytes, res, e);
+		wal_hash_source_free(&hashed);
 	}
-	free(buf);
-	close(in);
-	if (rc == WAL_OK)
-		rc = wal_atomic_flush(&f, e);
-	if (rc == WAL_OK)
-		rc = check_spooled(f.fd, f.tmp_path, name, hash, res, e);
+	close(fd);
 	if (rc != WAL_OK) {
 		wal_atomic_abort(&f);
 		return rc;
@@ -558,13 +545,14 @@ static wal_err take_by_copy(const wal_config *cfg, const char *path, const wal_n
 /*
  * Takes a spooled segment by renaming it: first to a temporary name beside
  * dest_path (so that of two callers only one gets it), then, checked, into
- * place.  WAL_EXDEV-like failures (another file system) are WAL_EUNSUPPORTED.
+ * place.  A spool on another file system is WAL_EUNSUPPORTED.
  */
 static wal_err take_by_rename(const wal_config *cfg, const char *path, const wal_name *name,
 			      const char *hash, const char *dest_path, wal_fetch_result *res,
 			      wal_error *e)
 {
-	char tmp[4200], dir[4096];
+	char tmp[4200], dir[4096], have[17];
+	uint64_t size = 0;
 	wal_tmp_name(dest_path, tmp, sizeof(tmp));
 	if (wal_sys_rename(path, tmp) < 0)
 		return wal_fail_errno(e, errno == EXDEV ? WAL_EUNSUPPORTED :
@@ -572,7 +560,9 @@ static wal_err take_by_rename(const wal_config *cfg, const char *path, const wal
 				      "%s: cannot move to %s", path, tmp);
 	int fd = wal_sys_open(tmp, O_RDONLY | O_CLOEXEC, 0);
 	wal_err rc = fd < 0 ? wal_fail_errno(e, WAL_EIO, errno, "%s: cannot open", tmp)
-		: check_spooled(fd, tmp, name, hash, res, e);
+		: wal_xxh64_fd(fd, tmp, &size, have, e);
+	if (rc == WAL_OK)
+		rc = check_spooled(fd, tmp, name, hash, have, size, res, e);
 	/* a spooled copy was flushed when it was spooled; this makes sure of it */
 	if (rc == WAL_OK && cfg->fetch_fsync && wal_sys_fsync(fd) < 0)
 		rc = wal_fail_errno(e, WAL_EIO, errno, "%s: cannot fsync", tmp);
@@ -584,12 +574,7 @@ static wal_err take_by_rename(const wal_config *cfg, const char *path, const wal
 		unlink(tmp);
 		return rc;
 	}
-	snprintf(dir, sizeof(dir), "%s", dest_path);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	else
-		snprintf(dir, sizeof(dir), ".");
+	wal_dirname(dest_path, dir, sizeof(dir));
 	return cfg->fetch_fsync ? wal_fsync_dir(dir, e) : WAL_OK;
 }
 

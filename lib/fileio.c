@@ -185,7 +185,7 @@ wal_err wal_fsync_dir(const char *dir, wal_error *e)
 	return rc;
 }
 
-static void dirname_of(const char *path, char *out, size_t cap)
+void wal_dirname(const char *path, char *out, size_t cap)
 {
 	const char *slash = strrchr(path, '/');
 	if (!slash)
@@ -208,7 +208,7 @@ wal_err wal_mkdir_p(const char *dir, wal_error *e)
 		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot stat", dir);
 
 	char parent[4096];
-	dirname_of(dir, parent, sizeof(parent));
+	wal_dirname(dir, parent, sizeof(parent));
 	if (strcmp(parent, dir) != 0) {
 		wal_err rc = wal_mkdir_p(parent, e);
 		if (rc != WAL_OK)
@@ -432,7 +432,7 @@ wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_e
 	char dir[4096];
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;
-	dirname_of(path, dir, sizeof(dir));
+	wal_dirname(path, dir, sizeof(dir));
 
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
@@ -499,7 +499,7 @@ wal_err wal_atomic_commit(wal_atomic_file *f, int flags, wal_error *e)
 	wal_err rc = WAL_OK;
 	int replace = flags & WAL_ATOMIC_REPLACE, sync = !(flags & WAL_ATOMIC_NO_SYNC);
 	char dir[4096];
-	dirname_of(f->path, dir, sizeof(dir));
+	wal_dirname(f->path, dir, sizeof(dir));
 
 	if ((rc = wal_atomic_flush(f, e)) != WAL_OK)
 		goto out;

@@ -57,6 +57,9 @@ void wal_tmp_name(const char *path, char *out, size_t cap);
 /* fsyncs a directory. */
 wal_err wal_fsync_dir(const char *dir, wal_error *e);
 
+/* The directory part of path: "." for a bare name, "/" for a file in the root. */
+void wal_dirname(const char *path, char *out, size_t cap);
+
 /* Creates dir and missing parents (mode 0700), fsyncing each parent it changed. */
 wal_err wal_mkdir_p(const char *dir, wal_error *e);
 

@@ -443,6 +443,21 @@ t_match "(e) says it came from the spool" "$out" "$N3: restored from the spool"
 t_check "(e) with the segment's bytes" cmp -s "$OUT/$N3" "$(pg_data prim)/pg_wal/$N3"
 prefetch_wait hf
 
+# the destination on another file system than the spool (tmpfs): no rename
+# across them; the segment is copied, hashed on the way, then taken
+N4=$(seg_next "$N" 4)
+XDEV=$(mktemp -d /dev/shm/walarchive-xdev.XXXXXX)
+chown postgres:postgres "$XDEV"
+t_cleanup "rm -rf '$XDEV'"
+t_check "(e) $N4 is spooled" spool_has "$N4"
+out=$(hfetch "$N4" "$XDEV/$N4" 2>&1); rc=$?
+t_eq "(e) $N4 from the spool onto another file system: exit 0" "$rc" 0
+t_match "(e) says it came from the spool" "$out" "$N4: restored from the spool"
+t_check "(e) with the segment's bytes" cmp -s "$XDEV/$N4" "$(pg_data prim)/pg_wal/$N4"
+t_check "(e) and the spooled copy is gone" test -z "$(spool_file "$N4")"
+t_eq "(e) no temporary file left there" "$(find "$XDEV" -name '.*' | wc -l)" 0
+prefetch_wait hf
+
 # concurrent walfetch, for the same and for different segments, spooled or not
 conc_bad=0
 for round in 1 2 3; do
