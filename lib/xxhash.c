@@ -108,9 +108,15 @@ static uint64_t rotl64(uint64_t x, int r)
 	return (x << r) | (x >> (64 - r));
 }
 
+/* one load (two 32-bit halves put together halve XXH64's speed at -O2) */
 static uint64_t read64(const unsigned char *p)
 {
-	return (uint64_t)read32(p) | (uint64_t)read32(p + 4) << 32;
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
 }
 
 static uint64_t xxh64_round(uint64_t acc, uint64_t input)

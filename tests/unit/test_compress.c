@@ -530,6 +530,36 @@ Test(compress, xxh32_reference_values)
 	free(data);
 }
 
+/* Long inputs against values from the reference implementation (xxhsum):
+ * both algorithms' main loops, at every alignment of the pieces. */
+Test(compress, xxh_reference_long_inputs)
+{
+	size_t len = 100003;
+	unsigned char *buf = malloc(len + 8);
+	cr_assert_not_null(buf);
+	for (size_t shift = 0; shift < 8; shift++) {
+		unsigned char *p = buf + shift;
+		for (uint64_t i = 0; i < len; i++)
+			p[i] = (unsigned char)((i * 2654435761u) >> 13);
+		wal_xxh64 h64;
+		wal_xxh32 h32;
+		wal_xxh64_init(&h64, 0);
+		wal_xxh32_init(&h32, 0);
+		for (size_t off = 0; off < len; off += 4096 + shift) {
+			size_t n = len - off < 4096 + shift ? len - off : 4096 + shift;
+			wal_xxh64_update(&h64, p + off, n);
+			wal_xxh32_update(&h32, p + off, n);
+		}
+		cr_assert_eq(wal_xxh64_digest(&h64), 0x3b98e4b47391ed90ull, "XXH64, offset %zu", shift);
+		cr_assert_eq(wal_xxh32_digest(&h32), 0x21f23bc5u, "XXH32, offset %zu", shift);
+	}
+	free(buf);
+	wal_xxh64 abc;
+	wal_xxh64_init(&abc, 0);
+	wal_xxh64_update(&abc, "abc", 3);
+	cr_assert_eq(wal_xxh64_digest(&abc), 0x44bc2cf5ad770999ull, "XXH64 of \"abc\"");
+}
+
 /* A parallel frame is read back by the lz4 tool and by our sink, and a
  * rewind in the middle of it produces the very same frame again. */
 Test(compress, parallel_frame_lz4_tool_and_rewind, .init = setup, .fini = teardown)
