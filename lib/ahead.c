@@ -7,11 +7,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -711,15 +714,17 @@ static wal_err spool_one(const wal_config *cfg, wal_store *archive, uint64_t sys
 		int compressed = attempt == 0 ? first : !first;
 		wal_atomic_file f;
 		wal_lz4_sink *lz = NULL;
+		wal_hash_sink hashed;
 		uint32_t seg_size = 0;
-		uint64_t size = 0;
 		wal_archive_object_path(system_id, name, compressed, object, sizeof(object));
 		if ((rc = wal_atomic_open(&f, full, 0600, e)) != WAL_OK)
 			return rc;
-		if (compressed)
-			rc = wal_lz4_sink_new(&lz, &f.sink, object, e);
+		/* the restored bytes are hashed on their way to the file, not read back */
+		rc = wal_hash_sink_init(&hashed, &f.sink, e);
+		if (rc == WAL_OK && compressed)
+			rc = wal_lz4_sink_new(&lz, &hashed.base, object, e);
 		if (rc == WAL_OK)
-			rc = wal_store_get(archive, object, compressed ? wal_lz4_sink_base(lz) : &f.sink, e);
+			rc = wal_store_get(archive, object, compressed ? wal_lz4_sink_base(lz) : &hashed.base, e);
 		if (rc == WAL_OK && compressed)
 			rc = wal_lz4_sink_finish(lz, e);
 		wal_lz4_sink_free(lz);
@@ -728,7 +733,8 @@ static wal_err spool_one(const wal_config *cfg, wal_store *archive, uint64_t sys
 		if (rc == WAL_OK)
 			rc = wal_archive_verify_segment(f.fd, f.tmp_path, name, object, &seg_size, e);
 		if (rc == WAL_OK)
-			rc = wal_xxh64_fd(f.fd, f.tmp_path, &size, hash, e);
+			wal_hash_sink_digest(&hashed, hash);
+		wal_hash_sink_free(&hashed);
 		if (rc == WAL_OK) {
 			char named[4300];
 			snprintf(named, sizeof(named), "%s.%s", full, hash);
@@ -743,75 +749,335 @@ static wal_err spool_one(const wal_config *cfg, wal_store *archive, uint64_t sys
 	return rc;
 }
 
-static void fetch_slice(const wal_config *cfg, uint64_t system_id, wal_name *targets,
-			size_t count, size_t first, size_t step)
+/*
+ * The prefetcher follows the position walfetch was last asked for, written
+ * to .position in the cluster's spool by every walfetch that restores a
+ * segment: it keeps the fetch_ahead segments after it spooled, with up to
+ * parallel worker processes that each keep their connection for as long as
+ * the prefetcher runs, and it exits once it has had nothing to do for
+ * PREFETCH_IDLE_MS.  A segment the archive does not have (yet) is asked for
+ * again after ABSENT_RETRY_MS, and nothing after it is asked for meanwhile.
+ */
+#define POSITION_NAME ".position"
+#define PREFETCH_IDLE_MS 2000
+#define ABSENT_RETRY_MS 1000
+#define POLL_MS 50
+#define PREFETCH_NICE 10
+#define JOB_SIZE 32            /* a segment name, NUL-padded; the last byte a status */
+
+enum { JOB_DONE, JOB_ABSENT, JOB_FAILED };
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Records name as the position the prefetcher follows (replaced atomically). */
+static void position_write(const wal_config *cfg, uint64_t system_id, const wal_name *name)
+{
+	char path[4096], tmp[4200], line[WAL_NAME_MAX + 1];
+	snprintf(path, sizeof(path), "%s/%" PRIu64, cfg->spool_dir, system_id);
+	if (wal_mkdir_p(path, NULL) != WAL_OK)
+		return;
+	snprintf(path, sizeof(path), "%s/%" PRIu64 "/" POSITION_NAME, cfg->spool_dir, system_id);
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	int len = snprintf(line, sizeof(line), "%s\n", name->text);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	int ok = wal_sys_write_all(fd, line, (size_t)len) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) < 0)
+		unlink(tmp);
+}
+
+/* Reads the position; 1 if it names a segment. */
+static int position_read(const wal_config *cfg, uint64_t system_id, wal_name *out)
+{
+	char path[4096], line[64];
+	snprintf(path, sizeof(path), "%s/%" PRIu64 "/" POSITION_NAME, cfg->spool_dir, system_id);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = wal_sys_read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	line[n] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	return wal_name_parse(line, out, NULL) == WAL_OK && out->kind == WAL_NAME_SEGMENT;
+}
+
+/*
+ * A worker: takes segment names off the shared job pipe (one record per
+ * read, as each is written whole and under PIPE_BUF), spools each on its
+ * connection, opened at the first and again after a failure, and reports.
+ */
+static void prefetch_worker(const wal_config *cfg, uint64_t system_id, int jobs, int results)
 {
 	wal_store *archive = NULL;
-	wal_error err;
-	if (wal_store_open(&archive, cfg, &err) != WAL_OK)
-		return;
-	for (size_t i = first; i < count; i += step)
-		if (spool_one(cfg, archive, system_id, &targets[i], &err) != WAL_OK)
-			break;     /* not archived yet, or the archive fails: stop here */
+	char job[JOB_SIZE];
+	ssize_t got;
+	for (;;) {
+		do
+			got = read(jobs, job, sizeof(job));
+		while (got < 0 && errno == EINTR);
+		if (got != (ssize_t)sizeof(job))
+			break;         /* the prefetcher is done */
+		wal_name name;
+		wal_error err;
+		job[JOB_SIZE - 1] = '\0';
+		if (wal_name_parse(job, &name, NULL) != WAL_OK)
+			continue;
+		wal_err rc = archive ? WAL_OK : wal_store_open(&archive, cfg, &err);
+		if (rc == WAL_OK)
+			rc = spool_one(cfg, archive, system_id, &name, &err);
+		if (rc != WAL_OK && rc != WAL_ENOENT) {
+			wal_store_close(archive);   /* perhaps the connection: a new one next time */
+			archive = NULL;
+		}
+		job[JOB_SIZE - 1] = (char)(rc == WAL_OK ? JOB_DONE : rc == WAL_ENOENT ? JOB_ABSENT : JOB_FAILED);
+		if (wal_sys_write_all(results, job, sizeof(job)) < 0)
+			break;
+	}
 	wal_store_close(archive);
+}
+
+typedef struct prefetcher {
+	const wal_config *cfg;
+	uint64_t system_id;
+	uint32_t seg_size;
+	wal_store *spool;
+	int jobs, results;         /* write end of the jobs, read end of the results */
+	pid_t pids[64];
+	int workers;
+	wal_name *inflight;        /* sent to the workers, not reported yet */
+	size_t n_inflight, cap_inflight;
+	uint32_t gate_tli;         /* nothing from gate_segno on, until gate_until */
+	uint64_t gate_segno;
+	long long gate_until;
+} prefetcher;
+
+/* Starts the workers, with the pipes between them and p. 0 on failure. */
+static int workers_start(prefetcher *p)
+{
+	int jobs[2], results[2];
+	if (pipe2(jobs, O_CLOEXEC) < 0)
+		return 0;
+	if (pipe2(results, O_CLOEXEC) < 0) {
+		close(jobs[0]);
+		close(jobs[1]);
+		return 0;
+	}
+	int n = p->cfg->parallel > 0 ? p->cfg->parallel : 1;
+	if (n > (int)(sizeof(p->pids) / sizeof(p->pids[0])))
+		n = (int)(sizeof(p->pids) / sizeof(p->pids[0]));
+	fflush(NULL);
+	for (int w = 0; w < n; w++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(jobs[1]);
+			close(results[0]);
+			prefetch_worker(p->cfg, p->system_id, jobs[0], results[1]);
+			_exit(0);
+		}
+		if (pid > 0)
+			p->pids[p->workers++] = pid;
+	}
+	close(jobs[0]);
+	close(results[1]);
+	/* at most fetch_ahead records (32 KiB) wait in the pipe; never block on it */
+	fcntl(jobs[1], F_SETFL, O_NONBLOCK);
+	p->jobs = jobs[1];
+	p->results = results[0];
+	if (!p->workers) {
+		close(p->jobs);
+		close(p->results);
+		p->jobs = p->results = -1;
+	}
+	return p->workers > 0;
+}
+
+/* Closes the job pipe, so that each worker ends after its current segment, and waits for them. */
+static void workers_stop(prefetcher *p)
+{
+	if (p->jobs >= 0)
+		close(p->jobs);
+	for (int i = 0; i < p->workers; i++)
+		while (p->pids[i] > 0 && waitpid(p->pids[i], NULL, 0) < 0 && errno == EINTR)
+			;
+	if (p->results >= 0)
+		close(p->results);
+	p->jobs = p->results = -1;
+	p->workers = 0;
+	p->n_inflight = 0;
+}
+
+/* Whether a worker has exited (killed: they exit only when the job pipe closes). */
+static int worker_died(prefetcher *p)
+{
+	for (int i = 0; i < p->workers; i++) {
+		if (p->pids[i] > 0 && waitpid(p->pids[i], NULL, WNOHANG) == p->pids[i]) {
+			p->pids[i] = -1;       /* reaped */
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int is_inflight(const prefetcher *p, const wal_name *name)
+{
+	for (size_t i = 0; i < p->n_inflight; i++)
+		if (strcmp(p->inflight[i].text, name->text) == 0)
+			return 1;
+	return 0;
+}
+
+/* Sends the workers the segments after pos that are neither spooled nor on their way. */
+static void dispatch(prefetcher *p, const wal_name *pos, uint64_t pos_segno)
+{
+	for (int i = 1; i <= p->cfg->fetch_ahead; i++) {
+		uint64_t segno = pos_segno + (uint64_t)i;
+		char text[25];
+		wal_name next;
+		if (p->gate_until && pos->tli == p->gate_tli && segno >= p->gate_segno)
+			break;
+		wal_segment_name(pos->tli, segno, p->seg_size, text);
+		if (wal_name_parse(text, &next, NULL) != WAL_OK || is_inflight(p, &next) ||
+		    spooled(p->cfg, p->system_id, &next))
+			continue;
+		if (p->jobs < 0 && !workers_start(p))
+			return;
+		if (p->n_inflight == p->cap_inflight) {
+			size_t cap = p->cap_inflight ? 2 * p->cap_inflight : 32;
+			wal_name *grown = realloc(p->inflight, cap * sizeof(*grown));
+			if (!grown)
+				return;
+			p->inflight = grown;
+			p->cap_inflight = cap;
+		}
+		char job[JOB_SIZE] = { 0 };
+		memcpy(job, text, sizeof(text));
+		if (write(p->jobs, job, sizeof(job)) != (ssize_t)sizeof(job))
+			return;        /* the pipe is full: later */
+		p->inflight[p->n_inflight++] = next;
+	}
+}
+
+/* Handles one worker's report; 1 if a segment was spooled. */
+static int report(prefetcher *p, const char *job)
+{
+	wal_name name;
+	char text[JOB_SIZE];
+	uint64_t segno;
+	memcpy(text, job, sizeof(text));
+	int status = text[JOB_SIZE - 1];
+	text[JOB_SIZE - 1] = '\0';
+	if (wal_name_parse(text, &name, NULL) != WAL_OK)
+		return 0;
+	for (size_t i = 0; i < p->n_inflight; i++)
+		if (strcmp(p->inflight[i].text, name.text) == 0) {
+			p->inflight[i] = p->inflight[--p->n_inflight];
+			break;
+		}
+	if (status == JOB_DONE)
+		return 1;
+	/* not archived yet, or the archive failed: wait before asking again */
+	if (wal_name_segno(&name, p->seg_size, &segno, NULL) == WAL_OK &&
+	    (!p->gate_until || name.tli != p->gate_tli || segno < p->gate_segno)) {
+		p->gate_tli = name.tli;
+		p->gate_segno = segno;
+	}
+	p->gate_until = now_ms() + ABSENT_RETRY_MS;
+	return 0;
+}
+
+/*
+ * Follows the position until there has been nothing to do for
+ * PREFETCH_IDLE_MS; *pos is where it started and, on return, the last
+ * position it acted on.
+ */
+static void follow(prefetcher *p, wal_name *pos)
+{
+	uint64_t segno = 0;
+	long long busy = now_ms();
+	int moved = 1;
+	for (;;) {
+		wal_name latest;
+		if (position_read(p->cfg, p->system_id, &latest) && strcmp(latest.text, pos->text)) {
+			*pos = latest;
+			moved = 1;
+		}
+		if (moved) {
+			if (wal_name_segno(pos, p->seg_size, &segno, NULL) != WAL_OK)
+				break;
+			clean_spool(p->cfg, p->spool, p->system_id, pos, segno, p->seg_size);
+			busy = now_ms();
+			moved = 0;
+		}
+		if (p->gate_until && now_ms() >= p->gate_until)
+			p->gate_until = 0;
+		dispatch(p, pos, segno);
+		if (!p->n_inflight && now_ms() - busy >= PREFETCH_IDLE_MS)
+			break;
+		if (p->results < 0) {
+			poll(NULL, 0, POLL_MS);
+			continue;
+		}
+		if (worker_died(p))
+			break;         /* its segment would never be reported: start over later */
+		struct pollfd pfd = { .fd = p->results, .events = POLLIN };
+		int ready = poll(&pfd, 1, POLL_MS);
+		if (ready < 0 && errno != EINTR)
+			break;
+		if (ready <= 0)
+			continue;
+		char job[JOB_SIZE];
+		ssize_t got = wal_sys_read_full(p->results, job, sizeof(job));
+		if (got != (ssize_t)sizeof(job))
+			break;         /* every worker has gone: stop, the next walfetch starts over */
+		if (report(p, job))
+			busy = now_ms();
+	}
+	workers_stop(p);
 }
 
 void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_name *name,
 			 uint32_t seg_size)
 {
 	char path[4096];
-	wal_store *spool = NULL;
+	prefetcher p;
 	wal_error err;
-	uint64_t segno;
-	int lock_fd = -1;
-	wal_name *targets = NULL;
+	wal_name pos = *name, latest;
 
-	if (name->kind != WAL_NAME_SEGMENT || wal_name_segno(name, seg_size, &segno, NULL) != WAL_OK)
+	if (name->kind != WAL_NAME_SEGMENT || !seg_size)
 		return;
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	p.system_id = system_id;
+	p.seg_size = seg_size;
+	p.jobs = p.results = -1;
 	snprintf(path, sizeof(path), "%s/%" PRIu64, cfg->spool_dir, system_id);
 	if (wal_mkdir_p(path, &err) != WAL_OK)
 		return;
 	/* one prefetcher per cluster and spool at a time */
 	snprintf(path, sizeof(path), "%s/%" PRIu64 "/" LOCK_NAME, cfg->spool_dir, system_id);
-	lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+	int lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd < 0 || open_spool(cfg, &p.spool, &err) != WAL_OK)
 		goto out;
-	if (open_spool(cfg, &spool, &err) != WAL_OK)
-		goto out;
-	clean_spool(cfg, spool, system_id, name, segno, seg_size);
-
-	targets = calloc((size_t)cfg->fetch_ahead, sizeof(*targets));
-	size_t n = 0;
-	for (int i = 1; targets && i <= cfg->fetch_ahead; i++) {
-		char next[25];
-		wal_segment_name(name->tli, segno + (uint64_t)i, seg_size, next);
-		if (wal_name_parse(next, &targets[n], NULL) == WAL_OK &&
-		    !spooled(cfg, system_id, &targets[n]))
-			n++;
+	while (flock(lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		position_read(cfg, system_id, &pos);
+		follow(&p, &pos);
+		flock(lock_fd, LOCK_UN);
+		/* a walfetch that found the lock held just now relies on this look */
+		if (!position_read(cfg, system_id, &latest) || strcmp(latest.text, pos.text) == 0)
+			break;
 	}
-	int workers = cfg->parallel < (int)n ? cfg->parallel : (int)n;
-	if (workers <= 1) {
-		if (n)
-			fetch_slice(cfg, system_id, targets, n, 0, 1);
-		goto out;
-	}
-	pid_t pids[64];
-	int started = 0;
-	for (int w = 0; w < workers && w < 64; w++) {
-		pid_t pid = fork();
-		if (pid == 0) {
-			fetch_slice(cfg, system_id, targets, n, (size_t)w, (size_t)workers);
-			_exit(0);
-		}
-		if (pid > 0)
-			pids[started++] = pid;
-	}
-	for (int i = 0; i < started; i++)
-		while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
-			;
 out:
-	free(targets);
-	wal_store_close(spool);
+	free(p.inflight);
+	wal_store_close(p.spool);
 	if (lock_fd >= 0)
 		close(lock_fd);
 }
@@ -821,6 +1087,8 @@ void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_
 {
 	if (!wal_ahead_fetch_enabled(cfg) || name->kind != WAL_NAME_SEGMENT || !seg_size)
 		return;
+	/* first the position: a prefetcher already running follows it */
+	position_write(cfg, system_id, name);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
@@ -835,6 +1103,11 @@ void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_
 		_exit(0);
 	/* detached: PostgreSQL's restore_command has returned by now */
 	setsid();
+	/* a pipe to workers that died is an error to handle, not a signal to die of */
+	signal(SIGPIPE, SIG_IGN);
+	/* work for later: the replay, and the database, come first for the CPU
+	 * (if this fails, the prefetcher runs at the caller's priority) */
+	setpriority(PRIO_PROCESS, 0, PREFETCH_NICE);
 	int devnull = open("/dev/null", O_RDWR);
 	if (devnull >= 0) {
 		dup2(devnull, 0);

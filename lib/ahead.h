@@ -20,7 +20,7 @@
 #include "walname.h"
 
 /* What push_ahead = auto means for an archive over a network. */
-#define WAL_PUSH_AHEAD_AUTO 16
+#define WAL_PUSH_AHEAD_AUTO 64
 
 /* Whether push_ahead / fetch_ahead are on and spool_dir is a writable directory. */
 int wal_ahead_push_enabled(const wal_config *cfg);
@@ -80,15 +80,20 @@ wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name
 		       const char *dest_path, wal_fetch_result *res, wal_error *e);
 
 /*
- * Starts a background process, detached from the caller, that fetches the
- * cfg->fetch_ahead segments after name on its timeline into the spool,
- * cfg->parallel at a time, unless one is already running for this cluster.
- * Returns at once.
+ * Records name as the position recovery has reached, then starts the
+ * prefetcher, a background process detached from the caller, unless one
+ * already runs for this cluster and spool (which then follows the new
+ * position).  Returns at once.
  */
 void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_name *name,
 			   uint32_t seg_size);
 
-/* The fetch-ahead work itself, in the calling process (what the background process runs). */
+/*
+ * The prefetcher itself, in the calling process: keeps the cfg->fetch_ahead
+ * segments after the recorded position spooled, with cfg->parallel worker
+ * processes that keep their connections, following the position until it
+ * has had nothing to do for 2 seconds.
+ */
 void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_name *name,
 			 uint32_t seg_size);
 

@@ -49,7 +49,7 @@ typedef struct wal_config {
 	int fetch_fsync;                /* on|off, default on: walfetch fsyncs what it restores */
 
 	int push_ahead;                 /* ready files pushed beyond the one asked for;
-					   -1 = auto (default): 16 over a network, 0 locally */
+					   -1 = auto (default): 64 over a network, 0 locally */
 	int fetch_ahead;                /* segments fetched beyond the one asked for, default 16 */
 	int parallel;                   /* transfers at once, default 4 */
 	char *spool_dir;                /* push/fetch-ahead state, outside the data directory;

@@ -157,6 +157,15 @@ static wal_err hash_rewind(wal_source *base, wal_error *e)
 	return WAL_OK;
 }
 
+/* A fresh XXH64 state on the heap (stream.h keeps xxhash.h private), or NULL. */
+static void *hash_state_new(void)
+{
+	wal_xxh64 *h = malloc(sizeof(*h));
+	if (h)
+		wal_xxh64_init(h, 0);
+	return h;
+}
+
 wal_err wal_hash_source_init(wal_hash_source *src, wal_source *inner, wal_error *e)
 {
 	memset(src, 0, sizeof(*src));
@@ -164,15 +173,55 @@ wal_err wal_hash_source_init(wal_hash_source *src, wal_source *inner, wal_error 
 	src->base.rewind = hash_rewind;
 	src->base.size = inner->size;
 	src->inner = inner;
-	src->state = malloc(sizeof(wal_xxh64));
-	if (!src->state)
-		return wal_fail(e, WAL_ENOMEM, "out of memory");
-	wal_xxh64_init(src->state, 0);
-	return WAL_OK;
+	src->state = hash_state_new();
+	return src->state ? WAL_OK : wal_fail(e, WAL_ENOMEM, "out of memory");
 }
 
 void wal_hash_source_free(wal_hash_source *src)
 {
 	free(src->state);
 	src->state = NULL;
+}
+
+static wal_err hash_write(wal_sink *base, const void *buf, size_t len, wal_error *e)
+{
+	wal_hash_sink *sink = (wal_hash_sink *)base;
+	wal_err rc = sink->inner->write(sink->inner, buf, len, e);
+	if (rc == WAL_OK) {
+		wal_xxh64_update(sink->state, buf, len);
+		sink->bytes += len;
+	}
+	return rc;
+}
+
+static wal_err hash_reset(wal_sink *base, wal_error *e)
+{
+	wal_hash_sink *sink = (wal_hash_sink *)base;
+	wal_err rc = sink->inner->reset(sink->inner, e);
+	if (rc == WAL_OK) {
+		sink->bytes = 0;
+		wal_xxh64_init(sink->state, 0);
+	}
+	return rc;
+}
+
+wal_err wal_hash_sink_init(wal_hash_sink *sink, wal_sink *inner, wal_error *e)
+{
+	memset(sink, 0, sizeof(*sink));
+	sink->base.write = hash_write;
+	sink->base.reset = hash_reset;
+	sink->inner = inner;
+	sink->state = hash_state_new();
+	return sink->state ? WAL_OK : wal_fail(e, WAL_ENOMEM, "out of memory");
+}
+
+void wal_hash_sink_digest(const wal_hash_sink *sink, char hex[17])
+{
+	snprintf(hex, 17, "%016llx", (unsigned long long)wal_xxh64_digest(sink->state));
+}
+
+void wal_hash_sink_free(wal_hash_sink *sink)
+{
+	free(sink->state);
+	sink->state = NULL;
 }

@@ -85,4 +85,18 @@ typedef struct wal_hash_source {
 wal_err wal_hash_source_init(wal_hash_source *src, wal_source *inner, wal_error *e);
 void wal_hash_source_free(wal_hash_source *src);
 
+/*
+ * A sink that passes what it is given on to inner and hashes it (XXH64); a
+ * reset starts the hash over.  wal_hash_sink_digest gives the hash so far.
+ */
+typedef struct wal_hash_sink {
+	wal_sink base;
+	wal_sink *inner;
+	void *state;           /* wal_xxh64 */
+	uint64_t bytes;
+} wal_hash_sink;
+wal_err wal_hash_sink_init(wal_hash_sink *sink, wal_sink *inner, wal_error *e);
+void wal_hash_sink_digest(const wal_hash_sink *sink, char hex[17]);
+void wal_hash_sink_free(wal_hash_sink *sink);
+
 #endif

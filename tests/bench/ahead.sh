@@ -5,9 +5,11 @@
 #   tests/bench/ahead.sh
 #
 # For each transport (local directory; SFTP to a private sshd; S3 to a
-# private Swift with s3api), with push_ahead/fetch_ahead at 16 and at 0, and
-# for pgBackRest's asynchronous archive-push/archive-get on a local posix
-# repository (process-max = parallel):
+# private Swift with s3api), with push_ahead/fetch_ahead at their defaults
+# for a network archive (64 and 16) and at 0; for pgBackRest's asynchronous
+# archive-push/archive-get on a local posix repository (process-max =
+# parallel); and for cp into and out of a local directory, the setup guide's
+# commands (no compression, no fsync, no checks: the floor of a recovery):
 #   burst:    archiving is paused (archive_command = ''), bulk writes make
 #             BENCH_SEGMENTS (default 64) segments, then the real command is
 #             set and the timer runs until pg_stat_archiver.archived_count
@@ -22,9 +24,11 @@
 # directory, default /var/tmp/walarchive-ahead.PID, removed unless KEEP=1),
 # BENCH_SEGMENTS (default 64), BENCH_TRANSPORTS (default "local sftp s3
 # sftp-wan"; sftp-wan is the same sshd behind a proxy limiting each
-# connection to BENCH_WAN_RATE bytes/s, default 20000000),
-# BENCH_PARALLEL (default 4), BENCH_AHEAD (default 16), BENCH_ROUNDS
-# (default 1; the median of the rounds is printed).
+# connection to BENCH_WAN_RATE bytes/s, default 20000000, and delaying each
+# byte by BENCH_WAN_DELAY_MS, default 5: a 10 ms round trip, a server in
+# another data centre), BENCH_PARALLEL (default 4), BENCH_PUSH_AHEAD
+# (default 64), BENCH_FETCH_AHEAD (default 16), BENCH_ROUNDS (default 1; the
+# median of the rounds is printed).
 
 set -u
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,7 +37,10 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 : "${BENCH_SEGMENTS:=64}"
 : "${BENCH_TRANSPORTS:=local sftp s3 sftp-wan}"
 : "${BENCH_PARALLEL:=4}"
-: "${BENCH_AHEAD:=16}"
+: "${BENCH_PUSH_AHEAD:=64}"
+: "${BENCH_FETCH_AHEAD:=16}"
+: "${BENCH_WAN_RATE:=20000000}"
+: "${BENCH_WAN_DELAY_MS:=5}"
 : "${BENCH_ROUNDS:=1}"
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (clusters run as the postgres user)" >&2; exit 2; }
 for p in walpush walfetch; do
@@ -159,14 +166,14 @@ run_one() {
 	return 0
 }
 
-# wa_conf NAME ARCHIVE AHEAD [key=value...]: a walarchive config and its spool.
+# wa_conf NAME ARCHIVE PUSH_AHEAD FETCH_AHEAD [key=value...]: a walarchive config and its spool.
 wa_conf() {
-	local name=$1 archive=$2 ahead=$3; shift 3
+	local name=$1 archive=$2 push=$3 fetch=$4; shift 4
 	mkdir -p "$B/spool-$name"
 	rm -rf "$B/spool-$name"/*
 	chown postgres:postgres "$B/spool-$name"
 	walarchive_conf "$B/$name.conf" "archive=$archive" "spool_dir=$B/spool-$name" \
-		"push_ahead=$ahead" "fetch_ahead=$ahead" "parallel=$BENCH_PARALLEL" "log_level=info" "$@"
+		"push_ahead=$push" "fetch_ahead=$fetch" "parallel=$BENCH_PARALLEL" "log_level=info" "$@"
 }
 wa_push()  { echo "$WALARCHIVE_BIN/walpush -c $B/$1.conf %p %f"; }
 wa_fetch() { echo "$WALARCHIVE_BIN/walfetch -c $B/$1.conf %f %p"; }
@@ -189,10 +196,10 @@ for tr in $BENCH_TRANSPORTS; do
 		EXTRA[sftp]="ssh_key=$D/id_ed25519 ssh_known_hosts=$D/known_hosts timeout=30" ;;
 	sftp-wan)
 		# the same sshd behind a proxy that limits each connection to
-		# BENCH_WAN_RATE bytes/s each way, as a long-distance link limits a
-		# TCP stream; needs "sftp" listed before it
+		# BENCH_WAN_RATE bytes/s each way and delays it by BENCH_WAN_DELAY_MS,
+		# as a link to another site does; needs "sftp" listed before it
 		[ -n "${ARCHIVE[sftp]:-}" ] || { fail "sftp-wan needs the sftp transport first"; continue; }
-		sshd_throttle_proxy "$D" "${BENCH_WAN_RATE:-20000000}" || { fail "throttle proxy"; continue; }
+		sshd_throttle_proxy "$D" "$BENCH_WAN_RATE" "$BENCH_WAN_DELAY_MS" || { fail "throttle proxy"; continue; }
 		PP=$(cat "$D/proxy_port")
 		sed "s/^\[127.0.0.1\]:$(sshd_port "$D") /[127.0.0.1]:$PP /" "$D/known_hosts" > "$D/known_hosts_wan"
 		chmod 644 "$D/known_hosts_wan"
@@ -218,7 +225,7 @@ compress-type=lz4
 compress-level=1
 archive-async=y
 process-max=$BENCH_PARALLEL
-archive-get-queue-max=$((BENCH_AHEAD * 16))MiB
+archive-get-queue-max=$((BENCH_FETCH_AHEAD * 16))MiB
 spool-path=$3
 lock-path=$B/pgbr/lock
 log-path=$B/pgbr/log
@@ -244,14 +251,14 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 	for tr in $BENCH_TRANSPORTS; do
 		[ -n "${ARCHIVE[$tr]:-}" ] || continue
 		for mode in on off; do
-			ahead=$BENCH_AHEAD
-			[ $mode = off ] && ahead=0
+			push=$BENCH_PUSH_AHEAD fetch=$BENCH_FETCH_AHEAD
+			[ $mode = off ] && push=0 fetch=0
 			name=$tr-$mode-$round
 			arch=${ARCHIVE[$tr]}
 			[ $tr = local ] && { mkdir -p "$arch/$name"; chown postgres:postgres "$arch" "$arch/$name"; }
 			[ "${tr%-wan}" = sftp ] && { mkdir -p "$B/sftp-remote/$name"; chown "$SSHD_USER" "$B/sftp-remote/$name"; }
 			# shellcheck disable=SC2086
-			wa_conf "$name" "$arch/$name" "$ahead" ${EXTRA[$tr]}
+			wa_conf "$name" "$arch/$name" "$push" "$fetch" ${EXTRA[$tr]}
 			run_one "$tr-$mode" "$(wa_push "$name")" "$(wa_fetch "$name")"
 		done
 	done
@@ -259,16 +266,20 @@ for round in $(seq 1 "$BENCH_ROUNDS"); do
 	pgbr_conf "$B/pgbr/get.conf" "$(pg_data rec-pgbackrest)" "$B/pgbr/spool-get"
 	run_one pgbackrest "pgbackrest --config=$B/pgbr/push.conf --stanza=bench archive-push %p" \
 		"pgbackrest --config=$B/pgbr/get.conf --stanza=bench archive-get %f \"%p\""
+	# the setup guide's commands: what PostgreSQL's replay alone costs
+	rm -rf "$B/cp"; mkdir -p "$B/cp"; chown postgres:postgres "$B/cp"
+	run_one cp "test ! -f $B/cp/%f && cp %p $B/cp/%f" "cp $B/cp/%f %p"
 done
 pg_stop src fast
 
 # ---- results -----------------------------------------------------------------
 
 echo
-echo "== results ($BENCH_ROUNDS round(s), push_ahead = fetch_ahead = $BENCH_AHEAD or 0, parallel = $BENCH_PARALLEL; bench took $((SECONDS - T0)) s, $FAILURES failures)"
-python3 - "$R" "$BENCH_TRANSPORTS" "$BENCH_AHEAD" "$BENCH_PARALLEL" "${BENCH_WAN_RATE:-20000000}" <<'PY'
+echo "== results ($BENCH_ROUNDS round(s), push_ahead = $BENCH_PUSH_AHEAD or 0, fetch_ahead = $BENCH_FETCH_AHEAD or 0, parallel = $BENCH_PARALLEL; bench took $((SECONDS - T0)) s, $FAILURES failures)"
+python3 - "$R" "$BENCH_TRANSPORTS" "$BENCH_PUSH_AHEAD" "$BENCH_PARALLEL" "$BENCH_WAN_RATE" "$BENCH_WAN_DELAY_MS" "$BENCH_FETCH_AHEAD" <<'PY'
 import os, statistics, sys
 out, transports, ahead, par = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4]
+fahead = sys.argv[7]
 def med(kind, key):
     p = os.path.join(out, "%s-%s" % (kind, key))
     if not os.path.exists(p):
@@ -284,9 +295,9 @@ def fmt(r, target):
         return "n/a"
     return "%.2f× (target ≥ %s×: %s)" % (r, target, "met" if r >= target else "NOT met")
 names = {"local": "local directory", "sftp": "SFTP (sshd on loopback)", "s3": "S3 (Swift s3api on loopback)",
-         "sftp-wan": "SFTP, %s MB/s per connection" % (int(sys.argv[5]) // 1000000)}
+         "sftp-wan": "SFTP, %s MB/s and %g ms round trip per connection" % (int(sys.argv[5]) // 1000000, 2 * float(sys.argv[6]))}
 print()
-print("| Archive | Burst, push_ahead = %s | Burst, push_ahead = 0 | Speed-up | Recovery, fetch_ahead = %s | Recovery, fetch_ahead = 0 | Speed-up |" % (ahead, ahead))
+print("| Archive | Burst, push_ahead = %s | Burst, push_ahead = 0 | Speed-up | Recovery, fetch_ahead = %s | Recovery, fetch_ahead = 0 | Speed-up |" % (ahead, fahead))
 print("|---|---|---|---|---|---|---|")
 for t in transports:
     pon, poff, fon, foff = med("push", t + "-on"), med("push", t + "-off"), med("fetch", t + "-on"), med("fetch", t + "-off")
@@ -295,6 +306,7 @@ for t in transports:
           "n/a" if rp is None else "%.1f×" % rp, cell(fon), cell(foff), "n/a" if rf is None else "%.1f×" % rf))
 pb, pf = med("push", "pgbackrest"), med("fetch", "pgbackrest")
 print("| pgBackRest async, local (process-max = %s) | %s | | | %s | | |" % (par, cell(pb), cell(pf)))
+print("| cp, local (no compression, no fsync, no checks) | %s | | | %s | | |" % (cell(med("push", "cp")), cell(med("fetch", "cp"))))
 print()
 print("Targets (issue 6):")
 print("  burst over SFTP, push-ahead on vs off:           ", fmt(ratio(med("push", "sftp-on"), med("push", "sftp-off")), 4))

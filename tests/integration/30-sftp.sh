@@ -349,4 +349,74 @@ run walfetch "$S10" "$W/dest/$S10"
 t_eq "after sshd is back walfetch succeeds" "$RC" 0
 t_check "with the exact bytes" cmp -s "$W/dest/$S10" "$W/$S10"
 
+# ---- fetch-ahead: one prefetcher follows the calls on its own connections ---
+# 12 segments restored one by one, as recovery asks for them; each call after
+# the first finds its segment spooled. The prefetcher keeps its 2 worker
+# connections from call to call (a new set per call would be 2 logins per
+# segment), and exits by itself once nothing more is asked for.
+SP=$T/spool
+mkdir -p "$SP" "$W/fa"
+chown postgres "$SP" "$W/fa"
+FA=(--set "spool_dir=$SP" --set fetch_ahead=4 --set parallel=2 --set log_level=info)
+push_bad=0
+for n in $(seq 32 43); do
+	mkseg "$W/$(segname "$n")" "$n"
+	run walpush "$W/$(segname "$n")" "$(segname "$n")"
+	[ "$RC" = 0 ] || push_bad=$((push_bad + 1))
+done
+t_eq "12 segments for fetch-ahead are archived" "$push_bad" 0
+logins() { grep -c "Accepted publickey" "$D/sshd.log"; }
+spool_has() { ls "$SP/$SYSID/${1:0:16}" 2>/dev/null | grep -q "^$1\."; }
+lock=$SP/$SYSID/.prefetch.lock
+before=$(logins)
+bad=0 fromspool=0 holders=""
+for n in $(seq 32 43); do
+	s=$(segname "$n")
+	run walfetch "${FA[@]}" "$s" "$W/fa/$s"
+	{ [ "$RC" = 0 ] && cmp -s "$W/fa/$s" "$W/$s"; } || bad=$((bad + 1))
+	grep -q "$s: restored from the spool" "$T/err" && fromspool=$((fromspool + 1))
+	[ "$n" -lt 43 ] && t_wait 30 spool_has "$(segname $((n + 1)))"
+	# the process holding the prefetcher's lock
+	holders="$holders $(awk -v ino="$(stat -c %i "$lock")" '$2 == "FLOCK" && $6 ~ (":" ino "$") {print $5}' /proc/locks)"
+done
+t_eq "(fetch-ahead) 12 walfetch calls exit 0 with the right bytes" "$bad" 0
+t_eq "(fetch-ahead) 11 of them take their segment from the spool" "$fromspool" 11
+n_holders=$(printf '%s\n' $holders | sort -u | grep -c .)
+used=$(( $(logins) - before ))
+if [ "$(head -c 2 "$BIN/walfetch")" = "#!" ]; then
+	# under memcheck (the programs are wrapper scripts) a call takes longer
+	# than the prefetcher's idle time: these two are about time, not memory
+	t_ok "(fetch-ahead) under memcheck: $n_holders prefetcher(s), $used SSH logins (not checked)"
+else
+	t_eq "(fetch-ahead) one prefetcher process served all 12 calls (lock holders:$holders)" "$n_holders" 1
+	t_check "(fetch-ahead) SSH logins for the 12 segments: $used (walfetch's first call and the 2 workers; at most 5)" \
+		test "$used" -le 5
+fi
+# nothing after segment 43 is archived: the prefetcher asks again now and then
+# for 44, and exits once idle
+t_check "(fetch-ahead) the prefetcher exits by itself once nothing more is asked for" \
+	timeout 60 flock "$lock" true
+t_eq "(fetch-ahead) and leaves no temporary file in the spool" "$(find "$SP" -name '*.tmp' | wc -l)" 0
+# (it exits just after it lets go of the lock)
+t_check "(fetch-ahead) nor any process" t_wait 60 bash -c "! pgrep -u postgres -f 'spool_dir=$SP' >/dev/null"
+
+# a worker killed: the prefetcher stops instead of waiting for its report
+# forever, and the next call starts a new one
+run walfetch "${FA[@]}" "$(segname 36)" "$W/fa/k36"
+t_eq "(fetch-ahead) walfetch $(segname 36) again exits 0" "$RC" 0
+holder=$(awk -v ino="$(stat -c %i "$lock")" '$2 == "FLOCK" && $6 ~ (":" ino "$") {print $5}' /proc/locks)
+if [ -n "$holder" ] && t_wait 10 bash -c "ps -o pid= --ppid $holder | grep -q ."; then
+	# shellcheck disable=SC2046
+	kill -9 $(ps -o pid= --ppid "$holder" | head -n 1)
+	t_check "(fetch-ahead) with a worker killed, the prefetcher gives up its lock" timeout 60 flock "$lock" true
+	t_eq "(fetch-ahead) and no worker is left" "$(ps -o pid= --ppid "$holder" | wc -l)" 0
+else
+	t_fail "(fetch-ahead) no prefetcher with workers to kill (holder '$holder')"
+fi
+run walfetch "${FA[@]}" "$(segname 37)" "$W/fa/k37"
+t_eq "(fetch-ahead) then walfetch $(segname 37) exits 0" "$RC" 0
+t_check "(fetch-ahead) with the right bytes" cmp -s "$W/fa/k37" "$W/$(segname 37)"
+t_check "(fetch-ahead) and a new prefetcher spools what follows" t_wait 60 spool_has "$(segname 38)"
+timeout 60 flock "$lock" true
+
 t_done

@@ -21,9 +21,12 @@
 #   sshd_port DIR / sshd_url DIR PATH   the port / sftp://user@127.0.0.1:port/PATH
 #   sshd_ssh_cmd DIR     an ssh command line for rsync -e / scp (same key, same
 #                        known_hosts, batch mode)
-#   sshd_throttle_proxy DIR BYTES_PER_SEC   starts a TCP proxy on a free port
-#                        (DIR/proxy_port) to the sshd, forwarding at most
-#                        BYTES_PER_SEC in each direction; PID in DIR/proxy_pid
+#   sshd_throttle_proxy DIR BYTES_PER_SEC [DELAY_MS]   starts a TCP proxy on a
+#                        free port (DIR/proxy_port) to the sshd, forwarding at
+#                        most BYTES_PER_SEC per connection in each direction,
+#                        each byte DELAY_MS (default 0) after it arrived, as a
+#                        link with a round trip of twice that; PID in
+#                        DIR/proxy_pid
 
 : "${SSHD_USER:=walsftp}"
 SSHD_BIN=${SSHD_BIN:-/usr/sbin/sshd}
@@ -135,25 +138,47 @@ sshd_ssh_cmd() {
 }
 
 sshd_throttle_proxy() {
-	local dir=$1 rate=$2
+	local dir=$1 rate=$2 delay=${3:-0}
 	local port; port=$(t_free_port)
 	echo "$port" > "$dir/proxy_port"
-	python3 - "$port" "$(sshd_port "$dir")" "$rate" >>"$dir/proxy.log" 2>&1 <<'PY' &
+	python3 - "$port" "$(sshd_port "$dir")" "$rate" "$delay" >>"$dir/proxy.log" 2>&1 <<'PY' &
 import asyncio, sys, time
 listen, target, rate = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-async def pipe(reader, writer):
+delay = float(sys.argv[4]) / 1000
+# Each direction: a reader stamps what arrives; a writer sends it once it is
+# delay old and the link has sent what went before, at rate. The queue between
+# them is the link's buffer: when it is full, the reader stops reading and
+# TCP's own flow control holds the sender back.
+async def reader_side(reader, q):
     try:
         while True:
             data = await reader.read(16384)
+            await q.put((time.monotonic() + delay, data))
+            if not data:
+                return
+    except Exception:
+        await q.put((0, b""))
+async def writer_side(q, writer):
+    free = 0.0   # when the link has sent what went before
+    try:
+        while True:
+            due, data = await q.get()
             if not data:
                 break
+            at = max(due, free)
+            wait = at - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
             writer.write(data)
             await writer.drain()
-            await asyncio.sleep(len(data) / rate)
+            free = at + len(data) / rate
     except Exception:
         pass
     finally:
         writer.close()
+async def pipe(reader, writer):
+    q = asyncio.Queue(maxsize=256)
+    await asyncio.gather(reader_side(reader, q), writer_side(q, writer))
 async def handle(cr, cw):
     try:
         sr, sw = await asyncio.open_connection("127.0.0.1", target)

@@ -1,7 +1,7 @@
 /*
  * Unit tests for stream.h: memory and file sources that start over with the
  * same bytes, memory sinks with a limit and reset, measuring (size and
- * SHA-256) and pumping.
+ * SHA-256), pumping, and hashing (XXH64) on the way in and out.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -257,5 +257,56 @@ Test(stream, pump)
 	wal_mem_sink_init(&sink, len / 2);
 	cr_assert_eq(wal_source_pump(&src.base, &sink.base, &e), WAL_ENOMEM);
 	free(sink.buf);
+	free(data);
+}
+
+/* The hashing sink passes every byte on, and its digest is the XXH64 of
+ * what the sink below now holds: after a reset, of what came after it. */
+Test(stream, hash_sink_passes_on_and_hashes)
+{
+	size_t len = 3 * WAL_IO_CHUNK + 17;
+	unsigned char *data = malloc(len);
+	wal_mem_sink mem;
+	wal_hash_sink hs;
+	wal_hash_source ref;
+	wal_mem_source src;
+	wal_error e;
+	char hex[17];
+
+	fill(data, len, 11);
+	wal_mem_sink_init(&mem, 0);
+	cr_assert_eq(wal_hash_sink_init(&hs, &mem.base, &e), WAL_OK, "%s", e.msg);
+	/* a false start, then the reset a retried download does */
+	cr_assert_eq(hs.base.write(&hs.base, "garbage", 7, &e), WAL_OK);
+	cr_assert_eq(hs.base.reset(&hs.base, &e), WAL_OK);
+	for (size_t off = 0; off < len; off += 1000)
+		cr_assert_eq(hs.base.write(&hs.base, data + off, len - off < 1000 ? len - off : 1000, &e),
+			     WAL_OK, "%s", e.msg);
+	wal_hash_sink_digest(&hs, hex);
+	cr_assert_eq(hs.bytes, len);
+	cr_assert_eq(mem.len, len);
+	cr_assert_eq(memcmp(mem.buf, data, len), 0, "the bytes are passed on unchanged");
+
+	/* the same digest as the hashing source gives for the same bytes */
+	wal_mem_source_init(&src, data, len);
+	cr_assert_eq(wal_hash_source_init(&ref, &src.base, &e), WAL_OK);
+	size_t got_len;
+	free(drain(&ref.base, 4096, &got_len));
+	cr_assert_eq(got_len, len);
+	cr_assert_str_eq(hex, ref.hex);
+
+	/* an error below is passed up, and those bytes are not counted */
+	wal_mem_sink limited;
+	wal_hash_sink hl;
+	wal_mem_sink_init(&limited, 10);
+	cr_assert_eq(wal_hash_sink_init(&hl, &limited.base, &e), WAL_OK);
+	cr_assert_eq(hl.base.write(&hl.base, data, 100, &e), WAL_ENOMEM);
+	cr_assert_eq(hl.bytes, 0);
+
+	wal_hash_source_free(&ref);
+	wal_hash_sink_free(&hs);
+	wal_hash_sink_free(&hl);
+	free(limited.buf);
+	free(mem.buf);
 	free(data);
 }
