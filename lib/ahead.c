@@ -1013,6 +1013,9 @@ static void follow(prefetcher *p, wal_name *pos)
 		if (moved) {
 			if (wal_name_segno(pos, p->seg_size, &segno, NULL) != WAL_OK)
 				break;
+			/* recovery has the segment that was missing: no reason to wait */
+			if (p->gate_until && pos->tli == p->gate_tli && segno >= p->gate_segno)
+				p->gate_until = 0;
 			clean_spool(p->cfg, p->spool, p->system_id, pos, segno, p->seg_size);
 			busy = now_ms();
 			moved = 0;
