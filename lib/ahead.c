@@ -22,7 +22,6 @@
 #include "ahead.h"
 #include "compress.h"
 #include "fileio.h"
-#include "pgcontrol.h"
 #include "store.h"
 #include "xxhash.h"
 
@@ -384,17 +383,6 @@ static void batch_finish(const wal_config *cfg, push_batch *b, wal_push_ahead_re
 	free(b->list.names);
 }
 
-/* The cluster, when it can be told before the file asked for is read. */
-static int known_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id)
-{
-	wal_pgcontrol ctl;
-	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK)
-		*system_id = ctl.system_id;
-	else
-		*system_id = cfg->system_id;
-	return *system_id != 0;
-}
-
 wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const char *current,
 			   const char *datadir, wal_push_result *res, wal_push_ahead_result *ahead,
 			   wal_error *e)
@@ -408,7 +396,7 @@ wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const ch
 	int enabled = wal_ahead_push_enabled(cfg);
 	/* the batch starts before the file asked for when the cluster is known:
 	 * the children connect and push while this process pushes its own */
-	int early = enabled && known_system_id(cfg, datadir, &system_id);
+	int early = enabled && wal_local_system_id(cfg, datadir, &system_id);
 	if (early)
 		batch_start(cfg, wal_path, current, datadir, system_id, cfg->parallel - 1, &b, ahead);
 	wal_err rc = wal_push_with(cfg, &store, wal_path, current, datadir, 0, res, e);
@@ -777,14 +765,15 @@ static long long now_ms(void)
 /* Records name as the position the prefetcher follows (replaced atomically). */
 static void position_write(const wal_config *cfg, uint64_t system_id, const wal_name *name)
 {
-	char path[4096], tmp[4200], line[WAL_NAME_MAX + 1];
-	snprintf(path, sizeof(path), "%s/%" PRIu64, cfg->spool_dir, system_id);
-	if (wal_mkdir_p(path, NULL) != WAL_OK)
-		return;
-	snprintf(path, sizeof(path), "%s/%" PRIu64 "/" POSITION_NAME, cfg->spool_dir, system_id);
+	char dir[4096], path[4200], tmp[4300], line[WAL_NAME_MAX + 1];
+	snprintf(dir, sizeof(dir), "%s/%" PRIu64, cfg->spool_dir, system_id);
+	snprintf(path, sizeof(path), "%s/" POSITION_NAME, dir);
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
 	int len = snprintf(line, sizeof(line), "%s\n", name->text);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* the cluster's spool directory is made once, not on every call */
+	if (fd < 0 && errno == ENOENT && wal_mkdir_p(dir, NULL) == WAL_OK)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
 	int ok = wal_sys_write_all(fd, line, (size_t)len) == 0;
@@ -1071,8 +1060,7 @@ void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_na
 	if (lock_fd < 0 || open_spool(cfg, &p.spool, &err) != WAL_OK)
 		goto out;
 	while (flock(lock_fd, LOCK_EX | LOCK_NB) == 0) {
-		position_read(cfg, system_id, &pos);
-		follow(&p, &pos);
+		follow(&p, &pos);     /* which reads the position first */
 		flock(lock_fd, LOCK_UN);
 		/* a walfetch that found the lock held just now relies on this look */
 		if (!position_read(cfg, system_id, &latest) || strcmp(latest.text, pos.text) == 0)

@@ -65,18 +65,21 @@ static wal_err count_cluster(void *arg, const char *name, const wal_stat *st, wa
 	return WAL_OK;
 }
 
+int wal_local_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id)
+{
+	wal_pgcontrol ctl;
+	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK)
+		*system_id = ctl.system_id;
+	else
+		*system_id = cfg->system_id;
+	return *system_id != 0;
+}
+
 wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,
 			      uint64_t *system_id, wal_error *e)
 {
-	wal_pgcontrol ctl;
-	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK) {
-		*system_id = ctl.system_id;
+	if (wal_local_system_id(cfg, datadir, system_id))
 		return WAL_OK;
-	}
-	if (cfg->system_id) {
-		*system_id = cfg->system_id;
-		return WAL_OK;
-	}
 	clusters c = { 0, 0 };
 	wal_err rc = wal_store_list(s, "", count_cluster, &c, e);
 	if (rc == WAL_ENOENT || (rc == WAL_OK && c.count == 0))
@@ -478,17 +481,6 @@ fail:
 	return rc;
 }
 
-/* The cluster, when it can be told without asking the archive. */
-static int local_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id)
-{
-	wal_pgcontrol ctl;
-	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK)
-		*system_id = ctl.system_id;
-	else
-		*system_id = cfg->system_id;
-	return *system_id != 0;
-}
-
 wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest_path,
 		  const char *datadir, wal_fetch_result *res, wal_error *e)
 {
@@ -503,7 +495,7 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 		return rc;
 
 	/* fetched ahead by an earlier call: no connection needed */
-	int known = local_system_id(cfg, datadir, &res->system_id);
+	int known = wal_local_system_id(cfg, datadir, &res->system_id);
 	if (known && name.kind == WAL_NAME_SEGMENT && wal_ahead_fetch_enabled(cfg) &&
 	    wal_ahead_take(cfg, res->system_id, &name, dest_path, res, e) == WAL_OK)
 		return WAL_OK;

@@ -132,6 +132,12 @@ wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compr
 wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name *name,
 				   const char *object, uint32_t *seg_size, wal_error *e);
 
+/*
+ * The cluster, when it can be told without asking the archive: from
+ * datadir's global/pg_control, else the system_id setting.  0 if neither.
+ */
+int wal_local_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id);
+
 /* Resolves which cluster's tree to use (see wal_fetch). */
 wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,
 			      uint64_t *system_id, wal_error *e);
