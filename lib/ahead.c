@@ -66,7 +66,8 @@ static void record_path(const wal_config *cfg, uint64_t system_id, const char *n
 /* ---- push-ahead records -------------------------------------------------- */
 
 wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *name,
-			 uint64_t size, const char *hash_hex, const char *object, wal_error *e)
+			 uint64_t size, const char *hash_hex, const char *object, uint64_t stored,
+			 wal_error *e)
 {
 	char path[4096], dir[4096], line[1024];
 	snprintf(dir, sizeof(dir), "%s/%" PRIu64 "/" PUSHED_DIR, cfg->spool_dir, system_id);
@@ -75,8 +76,8 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 		return rc;
 	record_path(cfg, system_id, name, path, sizeof(path));
 	/* the archive too: a record says where the file went, not just that it went */
-	int len = snprintf(line, sizeof(line), "%" PRIu64 " %s %s %s\n", size, hash_hex, object,
-			   cfg->archive);
+	int len = snprintf(line, sizeof(line), "%" PRIu64 " %s %s %" PRIu64 " %s\n", size, hash_hex,
+			   object, stored, cfg->archive);
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return wal_fail(e, WAL_EINVAL, "%s: archive location too long for a record", name);
 	wal_atomic_file f;
@@ -92,10 +93,10 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 }
 
 int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *name, int fd,
-		       char *object, size_t cap)
+		       char *object, size_t cap, uint64_t *stored)
 {
 	char path[4096], line[1024], hash[17], obj[512], have[17];
-	unsigned long long size = 0;
+	unsigned long long size = 0, stored_size = 0;
 	uint64_t have_size = 0;
 	int archive_at = 0;
 	struct stat st;
@@ -103,9 +104,10 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return 0;
+	/* a record of an earlier release, without the object's size, fails here */
 	int parsed = fgets(line, sizeof(line), f) &&
-		     sscanf(line, "%llu %16s %511s %n", &size, hash, obj, &archive_at) == 3 &&
-		     archive_at > 0;
+		     sscanf(line, "%llu %16s %511s %llu %n", &size, hash, obj, &stored_size,
+			    &archive_at) == 4 && archive_at > 0;
 	fclose(f);
 	/* used up either way: PostgreSQL marks the file done after this call */
 	unlink(path);
@@ -120,6 +122,7 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 	    strcmp(have, hash) != 0)
 		return 0;
 	snprintf(object, cap, "%s", obj);
+	*stored = stored_size;
 	return 1;
 }
 
@@ -254,7 +257,7 @@ static int push_from_queue(const wal_config *cfg, const push_batch *b, const cha
 		wal_err rc = wal_push_with(cfg, store, path, b->list.names[i], datadir, 1, &pr, &err);
 		if (rc == WAL_OK && pr.outcome != WAL_PUSHED_AHEAD)
 			rc = wal_ahead_record(cfg, pr.system_id, b->list.names[i], pr.in_bytes, pr.hash,
-					      pr.object, &err);
+					      pr.object, pr.stored_bytes, &err);
 		if (rc != WAL_OK) {
 			snprintf(error, cap, "%s", err.msg);
 			return 1;  /* this slot stops; what it leaves, others or PostgreSQL take */
@@ -485,7 +488,8 @@ static wal_err check_spooled(int fd, const char *path, const wal_name *name, con
 	if (strcmp(have, hash) != 0)
 		return wal_fail(e, WAL_ECORRUPT, "%s: content does not match its hash (xxh64 %s, "
 				"expected %s)", path, have, hash);
-	wal_err rc = wal_archive_verify_segment(fd, path, name, path, &res->seg_size, e);
+	wal_err rc = wal_archive_verify_segment(fd, path, name, path, res->system_id, &res->seg_size,
+						e);
 	if (rc == WAL_OK)
 		res->bytes = size;
 	return rc;
@@ -691,35 +695,27 @@ static wal_err spool_one(const wal_config *cfg, wal_store *archive, uint64_t sys
 			 const wal_name *name, wal_error *e)
 {
 	char object[512], dir[4096], full[4200], hash[17];
-	int first = cfg->compress == WAL_COMPRESS_LZ4;
-	wal_err rc = WAL_ENOENT;
+	wal_err rc;
 	spool_seg_dir(cfg, system_id, name, dir, sizeof(dir));
 	if ((rc = wal_mkdir_p(dir, e)) != WAL_OK)
 		return rc;
 	snprintf(full, sizeof(full), "%s/%s", dir, name->text);
 	rc = WAL_ENOENT;
-	for (int attempt = 0; attempt < 2 && rc == WAL_ENOENT; attempt++) {
-		int compressed = attempt == 0 ? first : !first;
+	/* an LZ4 frame, else a plain object of an earlier release (as wal_fetch) */
+	for (int framed = 1; framed >= 0 && rc == WAL_ENOENT; framed--) {
 		wal_atomic_file f;
-		wal_lz4_sink *lz = NULL;
 		wal_hash_sink hashed;
 		uint32_t seg_size = 0;
-		wal_archive_object_path(system_id, name, compressed, object, sizeof(object));
+		wal_archive_object_path(system_id, name, framed, object, sizeof(object));
 		if ((rc = wal_atomic_open(&f, full, 0600, e)) != WAL_OK)
 			return rc;
 		/* the restored bytes are hashed on their way to the file, not read back */
 		rc = wal_hash_sink_init(&hashed, &f.sink, e);
-		if (rc == WAL_OK && compressed)
-			rc = wal_lz4_sink_new(&lz, &hashed.base, object, e);
 		if (rc == WAL_OK)
-			rc = wal_store_get(archive, object, compressed ? wal_lz4_sink_base(lz) : &hashed.base, e);
-		if (rc == WAL_OK && compressed)
-			rc = wal_lz4_sink_finish(lz, e);
-		wal_lz4_sink_free(lz);
+			rc = wal_archive_restore(archive, object, framed, name, system_id, &hashed.base,
+						 &seg_size, e);
 		if (rc == WAL_OK)
 			rc = wal_atomic_flush(&f, e);
-		if (rc == WAL_OK)
-			rc = wal_archive_verify_segment(f.fd, f.tmp_path, name, object, &seg_size, e);
 		if (rc == WAL_OK)
 			wal_hash_sink_digest(&hashed, hash);
 		wal_hash_sink_free(&hashed);

@@ -3,7 +3,7 @@
  * spool_dir (outside the data directory, where pg_rewind and base backups
  * never see it), under the cluster's system identifier:
  *   <spool>/<system-id>/pushed/<name>        record of a file pushed ahead:
- *                                            "size xxh64 object archive"
+ *                                            "size xxh64 object stored-size archive"
  *   <spool>/<system-id>/<TTTTTTTTLLLLLLLL>/<segment>.<xxh64>
  *                                            a segment fetched ahead: restored,
  *                                            verified, named with the XXH64 of
@@ -26,18 +26,23 @@
 int wal_ahead_push_enabled(const wal_config *cfg);
 int wal_ahead_fetch_enabled(const wal_config *cfg);
 
-/* Records that name was archived as object, from size bytes with this XXH64. */
+/*
+ * Records that name was archived as object (stored bytes in the archive),
+ * from size bytes with this XXH64.
+ */
 wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *name,
-			 uint64_t size, const char *hash_hex, const char *object, wal_error *e);
+			 uint64_t size, const char *hash_hex, const char *object, uint64_t stored,
+			 wal_error *e);
 
 /*
  * Whether a record says name was pushed ahead to cfg->archive and the file
  * open as fd still holds exactly those bytes (same size and XXH64).  The
  * record is used up either way; on a match object gets the archived
- * object's path.
+ * object's path and *stored its recorded size, which the caller checks
+ * against the archive before it trusts the record.
  */
 int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *name, int fd,
-		       char *object, size_t cap);
+		       char *object, size_t cap, uint64_t *stored);
 
 typedef struct wal_push_ahead_result {
 	int candidates;        /* ready files taken into the batch */

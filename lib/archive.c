@@ -15,11 +15,9 @@
 #include "compress.h"
 #include "fileio.h"
 #include "pgcontrol.h"
+#include "verify.h"
 #include "walheader.h"
 #include "xxhash.h"
-
-/* History and backup files are small text files; anything bigger is not one. */
-#define WAL_TEXT_FILE_MAX (1u << 20)
 
 void wal_archive_object_path(uint64_t system_id, const wal_name *name, int compressed,
 			     char *out, size_t cap)
@@ -256,7 +254,8 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	if (rc != WAL_OK)
 		return rc;
 
-	fd = wal_sys_open(wal_path, O_RDONLY, 0);
+	/* non-blocking, so that a FIFO given as %p cannot hold walpush at open */
+	fd = wal_sys_open(wal_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0) {
 		/* a missing input is the caller's error, not "not found" */
 		rc = wal_fail_errno(e, errno == ENOENT ? WAL_EINVAL : WAL_OK, errno, "%s: cannot open",
@@ -267,6 +266,7 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 		rc = wal_fail(e, WAL_EINVAL, "%s: not a regular file", wal_path);
 		goto out;
 	}
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	res->in_bytes = (uint64_t)st.st_size;
 
 	if (name.kind == WAL_NAME_SEGMENT || name.kind == WAL_NAME_PARTIAL) {
@@ -320,13 +320,11 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	}
 	res->system_id = system_id;
 
-	/* pushed ahead by an earlier call: done, if the file is still those bytes */
-	if (wal_ahead_push_enabled(cfg) &&
-	    wal_ahead_recorded(cfg, system_id, name.text, fd, res->object, sizeof(res->object))) {
-		res->outcome = WAL_PUSHED_AHEAD;
-		rc = WAL_OK;
-		goto out;
-	}
+	/* pushed ahead by an earlier call: the record says so, if the file is still those bytes */
+	uint64_t recorded_size = 0;
+	int recorded = wal_ahead_push_enabled(cfg) &&
+		       wal_ahead_recorded(cfg, system_id, name.text, fd, res->object,
+					  sizeof(res->object), &recorded_size);
 
 	if (!store) {
 		rc = wal_store_open(&store, cfg, e);
@@ -337,16 +335,37 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 		*store_io = store;
 	}
 
-	if (name.kind == WAL_NAME_SEGMENT && (rc = ensure_info(store, &hdr, e)) != WAL_OK)
+	/* ... and the archive still holds the object, with the size recorded: a
+	 * record outlives an object that a lifecycle rule or a hand removed */
+	if (recorded) {
+		wal_stat rst;
+		wal_error stat_err;
+		rc = wal_store_stat(store, res->object, &rst, &stat_err);
+		if (rc == WAL_OK && rst.size >= 0 && (uint64_t)rst.size == recorded_size) {
+			res->outcome = WAL_PUSHED_AHEAD;
+			goto out;
+		}
+		if (rc != WAL_OK && rc != WAL_ENOENT) {
+			if (e)
+				*e = stat_err;
+			goto out;
+		}
+		/* gone or changed: pushed again below, and refused if it differs */
+	}
+
+	if ((name.kind == WAL_NAME_SEGMENT || name.kind == WAL_NAME_PARTIAL) &&
+	    (rc = ensure_info(store, &hdr, e)) != WAL_OK)
 		goto out;
 
-	int compressed = cfg->compress == WAL_COMPRESS_LZ4;
-	wal_archive_object_path(system_id, &name, compressed, res->object, sizeof(res->object));
-	wal_archive_object_path(system_id, &name, !compressed, other, sizeof(other));
+	/* every object is an LZ4 frame, so that its content checksum travels with
+	 * it; compress = none stores the frame's blocks uncompressed */
+	int level = cfg->compress == WAL_COMPRESS_LZ4 ? cfg->compress_level : WAL_LZ4_STORED;
+	wal_archive_object_path(system_id, &name, 1, res->object, sizeof(res->object));
+	wal_archive_object_path(system_id, &name, 0, other, sizeof(other));
 
-	/* the same WAL stored with the other compression counts as the object */
+	/* the same WAL stored plain by an earlier release counts as the object */
 	const char *existing = NULL;
-	wal_stat ost;
+	wal_stat ost = { 0 };
 	rc = wal_store_stat(store, other, &ost, e);
 	if (rc == WAL_OK)
 		existing = other;
@@ -366,12 +385,10 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 				goto out;
 			src = &hashing.base;
 		}
-		if (compressed) {
-			rc = wal_lz4_source_new(&lz, src, st.st_size, cfg->compress_level, e);
-			if (rc != WAL_OK)
-				goto out;
-			src = wal_lz4_source_base(lz);
-		}
+		rc = wal_lz4_source_new(&lz, src, st.st_size, level, e);
+		if (rc != WAL_OK)
+			goto out;
+		src = wal_lz4_source_base(lz);
 		rc = wal_store_put(store, res->object, src, e);
 		if (rc == WAL_OK) {
 			res->outcome = WAL_PUSHED;
@@ -387,8 +404,8 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 
 	/* the name is taken: success only if it holds these very bytes */
 	int same = 0;
-	rc = object_matches(store, existing, existing == res->object ? compressed : !compressed, fd,
-			    wal_path, (uint64_t)st.st_size, &same, e);
+	rc = object_matches(store, existing, existing == res->object, fd, wal_path,
+			    (uint64_t)st.st_size, &same, e);
 	if (rc != WAL_OK)
 		goto out;
 	if (existing != res->object)
@@ -404,6 +421,11 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	if (rc != WAL_OK)
 		goto out;
 	res->outcome = WAL_PUSH_DUPLICATE;
+	/* a push-ahead record holds the object's size, checked before it is trusted */
+	if (want_hash && existing == res->object && wal_store_stat(store, res->object, &ost, NULL) != WAL_OK)
+		ost.size = 0;
+	if (want_hash && ost.size > 0)
+		res->stored_bytes = (uint64_t)ost.size;
 out:
 	if (rc == WAL_OK && want_hash && !res->hash[0] && res->outcome != WAL_PUSHED_AHEAD) {
 		uint64_t hashed = 0;
@@ -418,10 +440,10 @@ out:
 
 /* ---- fetch --------------------------------------------------------------- */
 
-
-/* Verifies a restored segment or partial in the temporary file. */
+/* Verifies a restored segment or partial in a file (a spooled copy). */
 wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name *name,
-				   const char *object, uint32_t *seg_size, wal_error *e)
+				   const char *object, uint64_t system_id, uint32_t *seg_size,
+				   wal_error *e)
 {
 	unsigned char page[WAL_LONG_HEADER_SIZE];
 	wal_header hdr;
@@ -432,7 +454,7 @@ wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name 
 	if (n < 0)
 		return wal_fail_errno(e, WAL_EIO, errno, "%s: cannot read", tmp_path);
 	if (wal_header_decode(page, (size_t)n, &hdr, e) != WAL_OK ||
-	    wal_header_check(&hdr, name, (uint64_t)st.st_size, e) != WAL_OK) {
+	    wal_verify_header(&hdr, name, (uint64_t)st.st_size, system_id, e) != WAL_OK) {
 		char why[sizeof(e->msg)];
 		snprintf(why, sizeof(why), "%s", e ? e->msg : "");
 		return wal_fail(e, WAL_ECORRUPT, "%s: archived object is not a valid %s: %s", object,
@@ -442,42 +464,65 @@ wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name 
 	return WAL_OK;
 }
 
-wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compressed,
-				 const wal_name *name, const char *dest_path, int durable,
-				 wal_fetch_result *res, wal_error *e)
+wal_err wal_archive_restore(wal_store *store, const char *object, int framed,
+			    const wal_name *name, uint64_t system_id, wal_sink *into,
+			    uint32_t *seg_size, wal_error *e)
+{
+	wal_verify_sink verify;
+	wal_lz4_sink *lz = NULL;
+	wal_err rc;
+	*seg_size = 0;
+	wal_verify_sink_init(&verify, into, name, system_id, object);
+	if (framed && (rc = wal_lz4_sink_new(&lz, &verify.base, object, e)) != WAL_OK)
+		return rc;
+	rc = wal_store_get(store, object, framed ? wal_lz4_sink_base(lz) : &verify.base, e);
+	if (rc == WAL_OK && framed)
+		rc = wal_lz4_sink_finish(lz, e);
+	if (rc == WAL_OK)
+		rc = wal_verify_sink_finish(&verify, seg_size, e);
+	wal_lz4_sink_free(lz);
+	return rc;
+}
+
+wal_err wal_archive_fetch_object(wal_store *store, const char *object, int framed,
+				 const wal_name *name, uint64_t system_id, const char *dest_path,
+				 int durable, wal_fetch_result *res, wal_error *e)
 {
 	wal_atomic_file f;
-	wal_lz4_sink *lz = NULL;
 	wal_err rc = wal_atomic_open(&f, dest_path, 0600, e);
 	if (rc != WAL_OK)
 		/* a missing destination directory is not a missing archive file */
 		return rc == WAL_ENOENT ? recode(e, WAL_EIO) : rc;
-	if (compressed) {
-		rc = wal_lz4_sink_new(&lz, &f.sink, object, e);
-		if (rc != WAL_OK)
-			goto fail;
-	}
-	rc = wal_store_get(store, object, compressed ? wal_lz4_sink_base(lz) : &f.sink, e);
-	if (rc != WAL_OK)
-		goto fail;
-	if (compressed && (rc = wal_lz4_sink_finish(lz, e)) != WAL_OK)
-		goto fail;
-	if ((rc = wal_atomic_flush(&f, e)) != WAL_OK)
-		goto fail;
-	res->seg_size = 0;
-	if (name->kind == WAL_NAME_SEGMENT || name->kind == WAL_NAME_PARTIAL) {
-		rc = wal_archive_verify_segment(f.fd, f.tmp_path, name, object, &res->seg_size, e);
-		if (rc != WAL_OK)
-			goto fail;
+	rc = wal_archive_restore(store, object, framed, name, system_id, &f.sink, &res->seg_size, e);
+	if (rc == WAL_OK)
+		rc = wal_atomic_flush(&f, e);
+	if (rc != WAL_OK) {
+		wal_atomic_abort(&f);
+		return rc;
 	}
 	struct stat st;
 	res->bytes = fstat(f.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	snprintf(res->object, sizeof(res->object), "%s", object);
-	wal_lz4_sink_free(lz);
 	return wal_atomic_commit(&f, WAL_ATOMIC_REPLACE | (durable ? 0 : WAL_ATOMIC_NO_SYNC), e);
-fail:
-	wal_lz4_sink_free(lz);
-	wal_atomic_abort(&f);
+}
+
+wal_err wal_archive_absent(wal_store *store, uint64_t system_id, const wal_name *name,
+			   wal_error *e)
+{
+	char info[64];
+	wal_stat st;
+	wal_error err;
+	snprintf(info, sizeof(info), "%" PRIu64 "/" WAL_INFO_NAME, system_id);
+	wal_err rc = wal_store_stat(store, info, &st, &err);
+	if (rc == WAL_OK)
+		return wal_fail(e, WAL_ENOENT, "%s: not in the archive", name->text);
+	if (rc == WAL_ENOENT)
+		return wal_fail(e, WAL_EIO,
+				"%s: cannot tell whether the archive has it: no tree for cluster %" PRIu64
+				" there (%s is missing); check that the archive is mounted and that "
+				"archive names where this cluster pushes", name->text, system_id, info);
+	if (e)
+		*e = err;
 	return rc;
 }
 
@@ -508,22 +553,24 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 		goto out;
 	if (!known) {
 		rc = wal_archive_system_id(store, cfg, datadir, &res->system_id, e);
+		if (rc == WAL_ENOENT)
+			/* an archive without any cluster is no evidence that the file is absent */
+			rc = recode(e, WAL_EIO);
 		if (rc != WAL_OK)
 			goto out;
 	}
 
-	/* the configured compression first: that is how it was most likely pushed */
-	int first = cfg->compress == WAL_COMPRESS_LZ4;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		int compressed = attempt == 0 ? first : !first;
-		wal_archive_object_path(res->system_id, &name, compressed, object, sizeof(object));
-		rc = wal_archive_fetch_object(store, object, compressed, &name, dest_path,
+	/* an LZ4 frame, as walpush writes every object; else plain, as earlier
+	 * releases wrote with compress = none */
+	for (int framed = 1; framed >= 0; framed--) {
+		wal_archive_object_path(res->system_id, &name, framed, object, sizeof(object));
+		rc = wal_archive_fetch_object(store, object, framed, &name, res->system_id, dest_path,
 					      cfg->fetch_fsync, res, e);
 		if (rc != WAL_ENOENT)
 			break;
 	}
 	if (rc == WAL_ENOENT)
-		wal_fail(e, WAL_ENOENT, "%s: not in the archive", name.text);
+		rc = wal_archive_absent(store, res->system_id, &name, e);
 out:
 	wal_store_close(store);
 	return rc;

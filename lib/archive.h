@@ -1,10 +1,13 @@
 /*
  * The archive's layout and its three jobs (push, fetch, prune):
  *   <root>/<system-id>/walarchive.info
- *   <root>/<system-id>/<TTTTTTTTLLLLLLLL>/<segment>[.partial][.lz4]
- *   <root>/<system-id>/<TTTTTTTTLLLLLLLL>/<segment>.<offset>.backup[.lz4]
- *   <root>/<system-id>/<TTTTTTTT>.history[.lz4]
- * The system id is printed in decimal, as pg_controldata shows it.
+ *   <root>/<system-id>/<TTTTTTTTLLLLLLLL>/<segment>[.partial].lz4
+ *   <root>/<system-id>/<TTTTTTTTLLLLLLLL>/<segment>.<offset>.backup.lz4
+ *   <root>/<system-id>/<TTTTTTTT>.history.lz4
+ * The system id is printed in decimal, as pg_controldata shows it.  Every
+ * object is an LZ4 frame with its content checksum (compress = none stores
+ * its blocks uncompressed); objects without the suffix are plain files that
+ * earlier releases wrote with compress = none, still read.
  */
 #ifndef WAL_ARCHIVE_H
 #define WAL_ARCHIVE_H
@@ -18,8 +21,8 @@
 
 #define WAL_INFO_NAME "walarchive.info"
 
-/* Object path of name under system_id, with ".lz4" when compressed. */
-void wal_archive_object_path(uint64_t system_id, const wal_name *name, int compressed,
+/* Object path of name under system_id, with ".lz4" when framed. */
+void wal_archive_object_path(uint64_t system_id, const wal_name *name, int framed,
 			     char *out, size_t cap);
 
 /* What walpush did. */
@@ -70,12 +73,13 @@ typedef struct wal_fetch_result {
 
 /*
  * Restores file_name (%f) into dest_path (%p): the bytes go to a temporary file in
- * dest_path's directory, are verified (LZ4 checksum, WAL header for
- * segments) and renamed into place, so dest_path never holds a partial or
+ * dest_path's directory, are verified (LZ4 checksum; cluster, timeline,
+ * position and size from the WAL header of segments) and renamed into place, so dest_path never holds a partial or
  * corrupt file.  They are fsynced with cfg->fetch_fsync (the default); without
  * it PostgreSQL makes what it keeps durable itself (durable_rename) and
- * fetches again after a crash whatever it had not kept.  WAL_ENOENT when the archive answered and has no
- * such object.  The cluster is datadir's pg_control system id, else
+ * fetches again after a crash whatever it had not kept.  WAL_ENOENT only
+ * when the archive holds this cluster's tree and no such object
+ * (wal_archive_absent).  The cluster is datadir's pg_control system id, else
  * cfg->system_id, else the only cluster in the archive (WAL_EAMBIGUOUS if
  * several).
  */
@@ -115,22 +119,46 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 		  wal_error *e);
 
 /*
- * Restores one object (compressed or not) of store into dest_path as
- * wal_fetch does, filling res->bytes, seg_size and object; fsyncs it when
- * durable.  WAL_ENOENT if the object is not there; dest_path is untouched
- * on any failure.
+ * Streams object (an LZ4 frame when framed, else a plain file as earlier
+ * releases stored with compress = none) from store into `into`, checked on
+ * the way: the frame's content checksum, and the identity of what it
+ * restores to (wal_verify_sink: cluster system_id, timeline, position, size,
+ * at most one segment's worth of bytes).  Sets *seg_size for a segment or
+ * partial.  WAL_ENOENT if the object is not there, WAL_ECORRUPT if it is not
+ * exactly name's file; `into` may then hold part of it.
  */
-wal_err wal_archive_fetch_object(wal_store *store, const char *object, int compressed,
-				 const wal_name *name, const char *dest_path, int durable,
-				 wal_fetch_result *res, wal_error *e);
+wal_err wal_archive_restore(wal_store *store, const char *object, int framed,
+			    const wal_name *name, uint64_t system_id, wal_sink *into,
+			    uint32_t *seg_size, wal_error *e);
+
+/*
+ * Restores one object into dest_path as wal_fetch does (wal_archive_restore
+ * into a temporary file beside it, renamed into place), filling res->bytes,
+ * seg_size and object; fsyncs it when durable.  WAL_ENOENT if the object is
+ * not there; dest_path is untouched on any failure.
+ */
+wal_err wal_archive_fetch_object(wal_store *store, const char *object, int framed,
+				 const wal_name *name, uint64_t system_id, const char *dest_path,
+				 int durable, wal_fetch_result *res, wal_error *e);
+
+/*
+ * After name's object was not found: WAL_ENOENT ("not in the archive") only
+ * on evidence that this is the cluster's archive, its walarchive.info, which
+ * the first push writes; without it (an unmounted file system, a wrong
+ * prefix) WAL_EIO, since the answer would end a recovery early.
+ */
+wal_err wal_archive_absent(wal_store *store, uint64_t system_id, const wal_name *name,
+			   wal_error *e);
 
 /*
  * Verifies a restored segment or partial open as fd (at tmp_path, from
- * object): its long header must name this segment of this size
- * (WAL_ECORRUPT if not); sets *seg_size from the header.
+ * object): its long header must name this segment of this size, of the
+ * cluster system_id when not 0 (WAL_ECORRUPT if not); sets *seg_size from
+ * the header.
  */
 wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name *name,
-				   const char *object, uint32_t *seg_size, wal_error *e);
+				   const char *object, uint64_t system_id, uint32_t *seg_size,
+				   wal_error *e);
 
 /*
  * The cluster, when it can be told without asking the archive: from

@@ -105,8 +105,9 @@ wal_err wal_lz4_source_new(wal_lz4_source **out, wal_source *inner, int64_t cont
 	wal_lz4_source *src = calloc(1, sizeof(*src));
 	if (!src)
 		return wal_fail(e, WAL_ENOMEM, "out of memory");
-	if (content_size >= PARALLEL_MIN) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (content_size >= PARALLEL_MIN || (level == WAL_LZ4_STORED && content_size >= 0)) {
+		/* storing is a copy: one thread does it as fast as the reads come */
+		long cpus = level == WAL_LZ4_STORED ? 1 : sysconf(_SC_NPROCESSORS_ONLN);
 		wal_err rc = wal_lz4_blocks_new(&src->blocks, inner, (uint64_t)content_size, level,
 						cpus > 1 ? (int)cpus : 1, e);
 		if (rc != WAL_OK) {

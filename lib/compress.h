@@ -13,12 +13,20 @@
 
 #define WAL_LZ4_SUFFIX ".lz4"
 
+/*
+ * The level of a frame whose blocks are stored uncompressed (compress =
+ * none): still a standard LZ4 frame, so the content checksum and the
+ * content size travel with the bytes, and `lz4 -d` reads it.
+ */
+#define WAL_LZ4_STORED 0
+
 typedef struct wal_lz4_source wal_lz4_source;
 typedef struct wal_lz4_sink wal_lz4_sink;
 
 /*
  * Creates a source producing the LZ4 frame of inner's bytes (content_size
- * is written into the frame header when >= 0).  level as lz4's -1..-12.
+ * is written into the frame header when >= 0).  level as lz4's -1..-12,
+ * or WAL_LZ4_STORED (content_size must then be known).
  */
 wal_err wal_lz4_source_new(wal_lz4_source **out, wal_source *inner, int64_t content_size,
 			   int level, wal_error *e);

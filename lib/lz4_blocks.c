@@ -64,13 +64,13 @@ struct wal_lz4_blocks {
 static void compress_slot(const wal_lz4_blocks *b, slot *s)
 {
 	int bound = LZ4_compressBound((int)s->in_len);
-	int n = b->level >= LZ4HC_CLEVEL_MIN ?
+	int n = b->level == WAL_LZ4_STORED ? 0 : b->level >= LZ4HC_CLEVEL_MIN ?
 		LZ4_compress_HC((const char *)s->in, (char *)s->out + 4, (int)s->in_len, bound, b->level) :
 		LZ4_compress_fast((const char *)s->in, (char *)s->out + 4, (int)s->in_len, bound,
 				  b->level < 0 ? -b->level : 1);
 	uint32_t word;
 	if (n <= 0 || (size_t)n >= s->in_len) {
-		/* incompressible: stored as is, flagged by the high bit */
+		/* incompressible, or not to be compressed: stored as is, flagged by the high bit */
 		memcpy(s->out + 4, s->in, s->in_len);
 		word = (uint32_t)s->in_len | 0x80000000u;
 		n = (int)s->in_len;

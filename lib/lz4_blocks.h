@@ -15,7 +15,8 @@ typedef struct wal_lz4_blocks wal_lz4_blocks;
 /*
  * A source producing one LZ4 frame of inner's content_size bytes, with
  * independent 256 KiB blocks compressed by up to threads worker threads
- * (1: in the calling thread).  Reading fails with WAL_EIO if inner does
+ * (1: in the calling thread); level WAL_LZ4_STORED stores every block
+ * uncompressed, so the frame only adds its checksum to the bytes.  Reading fails with WAL_EIO if inner does
  * not produce exactly content_size bytes.
  */
 wal_err wal_lz4_blocks_new(wal_lz4_blocks **out, wal_source *inner, uint64_t content_size,

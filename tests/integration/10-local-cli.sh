@@ -190,21 +190,39 @@ run walpush "$DATA" -c "$CONF" --set compress=none "$SRC1" "$SEG1"
 t_eq "the same segment again with compress=none (stored as lz4): exit 0" "$RC" 0
 t_eq "the archive is unchanged" "$(arch_state)" "$state1"
 
+# ---- not a regular file: refused at once, never waited on -------------------
+mkfifo "$W/fifo"; chown postgres "$W/fifo"
+SECONDS_BEFORE=$SECONDS
+run walpush "$DATA" -c "$CONF" "$W/fifo" "$SEG1"
+t_eq "walpush of a FIFO with no writer: exit 2" "$RC" 2
+t_check "walpush of a FIFO returns at once (took $((SECONDS - SECONDS_BEFORE)) s)" \
+	test $((SECONDS - SECONDS_BEFORE)) -le 5
+msg_ok "FIFO" walpush "not a regular file"
+run walpush "$DATA" -c "$CONF" /dev/null "$SEG1"
+t_eq "walpush of a character device: exit 2" "$RC" 2
+rm -f "$W/fifo"
+
 # ---- compress = none ------------------------------------------------------
 SEG2=$(segname 1 2)
 mkseg "$W/$SEG2" 1 2
 run walpush "$DATA" -c "$CONF" --set compress=none "$W/$SEG2" "$SEG2"
 t_eq "walpush --set compress=none exits 0" "$RC" 0
-t_check "compress = none stores the plain file (cmp with the source)" cmp -s "$(obj $SEG2)" "$W/$SEG2"
-t_check "compress = none stores no .lz4 object" test ! -e "$(obj $SEG2).lz4"
+t_check "compress = none stores an LZ4 frame that lz4 -d decodes to the segment" \
+	sh -c "lz4 -dc '$(obj $SEG2).lz4' | cmp -s - '$W/$SEG2'"
+t_check "compress = none stores the blocks uncompressed (object >= 16 MiB)" \
+	test "$(stat -c %s "$(obj $SEG2).lz4")" -ge 16777216
+t_check "compress = none stores no plain object" test ! -e "$(obj $SEG2)"
 cnone=$T/none.conf
 walarchive_conf "$cnone" "archive=$ARCH" "compress=none"
 SEG3=$(segname 1 3)
 mkseg "$W/$SEG3" 1 3
+# a plain object, as earlier releases stored with compress = none
+install -o postgres -g postgres -m 600 "$W/$SEG3" "$(obj $SEG3)"
 run walpush "$DATA" -c "$cnone" "$W/$SEG3" "$SEG3"
-t_check "compress = none from the config file stores the plain file" cmp -s "$(obj $SEG3)" "$W/$SEG3"
+t_eq "a duplicate of a plain object of an earlier release: exit 0" "$RC" 0
+t_check "and no second copy beside it" test ! -e "$(obj $SEG3).lz4"
 run walpush "$DATA" -c "$cnone" "$W/$SEG2" "$SEG2"
-t_eq "a duplicate of a plain object: exit 0" "$RC" 0
+t_eq "a duplicate of a stored-block object: exit 0" "$RC" 0
 
 # ---- walfetch ---------------------------------------------------------------
 D=$W/restore
@@ -214,7 +232,10 @@ t_eq "walfetch of an lz4 object exits 0" "$RC" 0
 t_check "walfetch delivers exactly the archived bytes" cmp -s "$D/RECOVERYXLOG" "$SRC1"
 run walfetch "$DATA" -c "$CONF" "$SEG2" "$D/RECOVERYXLOG"
 t_eq "walfetch over an existing destination (PostgreSQL reuses RECOVERYXLOG) exits 0" "$RC" 0
-t_check "walfetch of a plain object delivers exactly its bytes" cmp -s "$D/RECOVERYXLOG" "$W/$SEG2"
+t_check "walfetch of a stored-block object delivers exactly its bytes" cmp -s "$D/RECOVERYXLOG" "$W/$SEG2"
+run walfetch "$DATA" -c "$CONF" "$SEG3" "$D/RECOVERYXLOG"
+t_eq "walfetch of a plain object of an earlier release exits 0" "$RC" 0
+t_check "and delivers exactly its bytes" cmp -s "$D/RECOVERYXLOG" "$W/$SEG3"
 run walfetch "$NODIR" -c "$CONF" "$SEG1" "$D/x"
 t_eq "walfetch without pg_control and one cluster in the archive exits 0" "$RC" 0
 t_check "walfetch without pg_control delivers the bytes" cmp -s "$D/x" "$SRC1"
@@ -261,6 +282,42 @@ run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG3" "$D/RECOVE
 t_eq "a truncated plain object: exit 7" "$RC" 7
 t_check "a truncated object is not delivered" test ! -e "$D/RECOVERYXLOG"
 cat "$W/$SEG3" > "$(obj $SEG3)"
+# compress = none: one flipped byte in the middle of a stored-block object
+cp -p "$(obj $SEG2).lz4" "$T/seg2.keep"
+python3 - "$(obj $SEG2).lz4" <<'PY'
+import os, sys
+p = sys.argv[1]; n = os.path.getsize(p)
+with open(p, "r+b") as f:
+    f.seek(n // 2); b = f.read(1); f.seek(n // 2); f.write(bytes([b[0] ^ 0x01]))
+PY
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVERYXLOG"
+t_eq "one flipped byte in an uncompressed (stored-block) object: exit 7" "$RC" 7
+t_check "the damaged object is not delivered" test ! -e "$D/RECOVERYXLOG"
+cp -p "$T/seg2.keep" "$(obj $SEG2).lz4"
+# another cluster's valid segment of the same name, swapped in, framed and plain
+mkseg "$W/foreign" 1 2 $((SYSID + 777))
+lz4 -q -f "$W/foreign" "$(obj $SEG2).lz4"
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVERYXLOG"
+t_eq "another cluster's segment under this name (lz4): exit 7" "$RC" 7
+msg_ok "foreign object" walfetch "$SEG2.*another cluster"
+t_check "another cluster's segment is not delivered" test ! -e "$D/RECOVERYXLOG"
+run walfetch "$DATA" -c "$CONF" "$SEG2" "$D/RECOVERYXLOG"
+t_eq "another cluster's segment, default fetch_on_error outside a standby: exit 126" "$RC" 126
+rm -f "$(obj $SEG2).lz4"; install -o postgres -g postgres -m 600 "$W/foreign" "$(obj $SEG2)"
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVERYXLOG"
+t_eq "another cluster's segment under this name (plain): exit 7" "$RC" 7
+rm -f "$(obj $SEG2)"; cp -p "$T/seg2.keep" "$(obj $SEG2).lz4"
+# an archive root without this cluster's tree (an unmounted mount point)
+EMPTY=$T/empty-archive
+mkdir -p "$EMPTY"; chown postgres "$EMPTY"
+run walfetch "$DATA" -c "$CONF" --set "archive=$EMPTY" "$SEG1" "$D/RECOVERYXLOG"
+t_eq "walfetch from a root without this cluster's tree: 126, not 1 (recovery stops)" "$RC" 126
+msg_ok "missing tree" walfetch "walarchive.info"
+run walfetch "$SB" -c "$CONF" --set "archive=$EMPTY" "$SEG1" "$D/RECOVERYXLOG"
+t_eq "the same on a standby: 6, which it retries" "$RC" 6
+run walfetch "$DATA" -c "$CONF" --set "archive=$EMPTY" 00000002.history "$D/RECOVERYHISTORY"
+t_eq "a history file from a root without the tree: 126, not 1" "$RC" 126
+t_eq "nothing delivered from a root without the tree" "$(ls -A "$D")" ""
 
 # ---- several clusters in one archive ------------------------------------------
 OTHER=$((SYSID + 12345))
@@ -351,7 +408,8 @@ printf '1\t0/4000000\tno recovery target specified\n' > "$W/00000002.history"
 chown postgres "$W/00000002.history"
 run walpush "$DATA" -c "$pconf" "$W/00000002.history" 00000002.history
 t_eq "a history file is pushed" "$RC" 0
-pnames() { find "$PA/$SYSID" -type f ! -name walarchive.info -printf '%f\n' | sort; }
+# object names without the .lz4 every object carries
+pnames() { find "$PA/$SYSID" -type f ! -name walarchive.info -printf '%f\n' | sed 's/\.lz4$//' | sort; }
 t_eq "the prune archive holds 14 objects" "$(pnames | wc -l)" 14
 before=$(pnames)
 pstate=$(cd "$PA" && find . -type f | sort | xargs sha256sum)
@@ -378,12 +436,12 @@ run walprune "$DATA" -c "$pconf" --before "$H"
 t_eq "walprune --before exits 0" "$RC" 0
 t_eq "--before removes segments and partials sorting before it, whatever their timeline" \
 	"$(comm -23 <(echo "$before") <(pnames))" "$(echo "$expect_gone" | sort)"
-t_check "--before keeps the history file" test -f "$PA/$SYSID/00000002.history"
-t_check "--before keeps the horizon segment itself" test -f "$PA/$SYSID/${H:0:16}/$H"
+t_check "--before keeps the history file" test -f "$PA/$SYSID/00000002.history.lz4"
+t_check "--before keeps the horizon segment itself" test -f "$PA/$SYSID/${H:0:16}/$H.lz4"
 t_match "walprune prints a summary with the object count" "$OUT$ERR" '(^|[^0-9])7 objects?'
 # --keep-days: positions 5 and 6 ten days old, 7 and 8 new
 for n in $(segname 1 5) $(segname 1 6) $(segname 2 5) $(segname 2 6); do
-	touch -d '10 days ago' "$PA/$SYSID/${n:0:16}/$n"
+	touch -d '10 days ago' "$PA/$SYSID/${n:0:16}/$n.lz4"
 done
 before=$(pnames)
 run walprune "$DATA" -c "$pconf" --keep-days 5 --dry-run
@@ -421,23 +479,22 @@ done
 echo "# one walpush takes about $dur_ms ms here; kill delays from 1 to $((dur_ms * 12 / 10)) ms"
 complete=0 none=0 badretry=0 badobj=0
 for i in $(seq 1 30); do
-	if [ $((i % 2)) = 0 ]; then comp=lz4; ext=.lz4; else comp=none; ext=; fi
+	if [ $((i % 2)) = 0 ]; then comp=lz4; else comp=none; fi
 	ms=$((RANDOM % (dur_ms * 12 / 10) + 1))
 	delay=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
 	# setpriv execs walpush in place, so the KILL reaches walpush itself
 	(cd "$DATA" && timeout -s KILL "$delay" setpriv --reuid="$PGUID" --regid="$PGGID" --clear-groups \
 		"$BIN/walpush" -c "$CONF" --set "archive=$KA" --set "compress=$comp" "$W/k" "$KS" \
 		>/dev/null 2>&1) 2>/dev/null
-	o="$KA/$SYSID/${KS:0:16}/$KS$ext"
+	o="$KA/$SYSID/${KS:0:16}/$KS.lz4"
 	if [ -e "$o" ]; then
-		if [ "$comp" = lz4 ]; then lz4 -dc "$o" 2>/dev/null | cmp -s - "$W/k"; else cmp -s "$o" "$W/k"; fi
-		if [ $? = 0 ]; then complete=$((complete + 1)); else badobj=$((badobj + 1)); echo "# trial $i ($delay s, $comp): incomplete object under its final name"; fi
+		if lz4 -dc "$o" 2>/dev/null | cmp -s - "$W/k"; then complete=$((complete + 1)); else badobj=$((badobj + 1)); echo "# trial $i ($delay s, $comp): incomplete object under its final name"; fi
 	else
 		none=$((none + 1))
 	fi
 	run walpush "$DATA" -c "$CONF" --set "archive=$KA" --set "compress=$comp" "$W/k" "$KS"
 	[ "$RC" = 0 ] || { badretry=$((badretry + 1)); echo "# trial $i ($delay s, $comp): retry exit $RC: $ERR"; }
-	if [ "$comp" = lz4 ]; then lz4 -dc "$o" 2>/dev/null | cmp -s - "$W/k"; else cmp -s "$o" "$W/k"; fi || {
+	lz4 -dc "$o" 2>/dev/null | cmp -s - "$W/k" || {
 		badretry=$((badretry + 1)); echo "# trial $i: object after retry differs"; }
 	rm -f "$o"
 done

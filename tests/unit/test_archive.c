@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "verify.h"
 #include "config.h"
 #include "fileio.h"
 #include "walname.h"
@@ -381,21 +382,52 @@ Test(archive, push_writes_info_file, .init = setup, .fini = teardown)
 Test(archive, push_fetch_uncompressed, .init = setup, .fini = teardown)
 {
 	const char *name = "000000010000000100000000";
-	char wal[600], object[700], dest[700];
+	char wal[600], object[700], dest[700], cmd[1600];
 	wal_push_result res;
 	wal_fetch_result fres;
 	wal_error e;
+	struct stat st;
 
 	cfg.compress = WAL_COMPRESS_NONE;
 	snprintf(wal, sizeof(wal), "%s", make_segment(name, NULL, SEG16, SYSID_15, 8));
 	cr_assert_eq(wal_push(&cfg, wal, name, NULL, &res, &e), WAL_OK, "%s", e.msg);
 	cr_assert_eq(res.outcome, WAL_PUSHED);
 	cr_assert_eq(res.system_id, SYSID_15, "system id from the WAL header");
-	obj_path(SYSID_15, name, 0, object, sizeof(object));
-	cr_assert(same_files(object, wal), "an uncompressed object is the WAL file itself");
+	/* an LZ4 frame of stored blocks: the bytes as they are, plus the checksum */
+	obj_path(SYSID_15, name, 1, object, sizeof(object));
+	cr_assert_eq(stat(object, &st), 0, "compress = none writes %s", object);
+	cr_assert_geq(st.st_size, SEG16, "compress = none compressed the segment");
+	cr_assert_lt(st.st_size, SEG16 + 1024, "stored frame overhead: %lld bytes",
+		     (long long)st.st_size - SEG16);
+	obj_path(SYSID_15, name, 0, dest, sizeof(dest));
+	cr_assert(!exists(dest), "a plain object was written too");
+	snprintf(cmd, sizeof(cmd), "lz4 -dc '%s' | cmp -s - '%s'", object, wal);
+	cr_assert_eq(system(cmd), 0, "lz4 -d does not give back the segment");
 	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
 	cr_assert_eq(wal_fetch(&cfg, name, dest, NULL, &fres, &e), WAL_OK, "%s", e.msg);
 	cr_assert(same_files(dest, wal));
+}
+
+/* Plain objects, as earlier releases stored with compress = none, stay readable. */
+Test(archive, fetch_plain_object_of_earlier_release, .init = setup, .fini = teardown)
+{
+	const char *name = "000000010000000000000003";
+	char wal[600], object[700], dest[700];
+	wal_fetch_result fres;
+	wal_error e;
+
+	push_seg("000000010000000000000001", SEG16, SYSID_15, data15);
+	snprintf(wal, sizeof(wal), "%s", make_segment(name, NULL, SEG16, SYSID_15, 3));
+	obj_path(SYSID_15, name, 0, object, sizeof(object));
+	copy_file(wal, object);
+	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
+	cr_assert_eq(wal_fetch(&cfg, name, dest, data15, &fres, &e), WAL_OK, "%s", e.msg);
+	cr_assert(same_files(dest, wal));
+	cr_assert_str_eq(fres.object + strlen(fres.object) - strlen(name), name);
+	/* and a push of the same bytes finds it: identical, nothing stored twice */
+	push_ok(wal, name, data15, WAL_PUSH_DUPLICATE);
+	obj_path(SYSID_15, name, 1, object, sizeof(object));
+	cr_assert(!exists(object), "a second copy was stored beside the plain object");
 }
 
 Test(archive, push_duplicate_is_ok, .init = setup, .fini = teardown)
@@ -440,10 +472,11 @@ Test(archive, push_different_content_refused, .init = setup, .fini = teardown)
 	const char *name2 = "000000010000000000000005";
 	snprintf(wal, sizeof(wal), "%s", make_segment(name2, NULL, SEG16, SYSID_15, 12));
 	push_ok(wal, name2, data15, WAL_PUSHED);
+	obj_path(SYSID_15, name2, 1, object, sizeof(object));
+	copy_file(object, saved);
 	snprintf(other, sizeof(other), "%s", make_segment(name2, "other2", SEG16, SYSID_15, 13));
 	cr_assert_eq(wal_push(&cfg, other, name2, data15, &res, &e), WAL_EEXIST_DIFFERENT);
-	obj_path(SYSID_15, name2, 0, object, sizeof(object));
-	cr_assert(same_files(object, wal), "the archived object was changed");
+	cr_assert(same_files(object, saved), "the archived object was changed");
 }
 
 static void push_refused(const char *path, const char *name, const char *datadir, wal_err expect)
@@ -763,14 +796,43 @@ Test(archive, fetch_corrupt_lz4_object, .init = setup, .fini = teardown)
 	free(buf);
 }
 
-Test(archive, fetch_corrupt_uncompressed_object, .init = setup, .fini = teardown)
+/* compress = none: a flipped byte anywhere is caught by the frame's checksum */
+Test(archive, fetch_corrupt_stored_object, .init = setup, .fini = teardown)
+{
+	const char *name = "000000010000000000000001";
+	char object[700], saved[700];
+	size_t len;
+	unsigned char *buf;
+
+	cfg.compress = WAL_COMPRESS_NONE;
+	push_seg(name, SEG16, SYSID_15, data15);
+	obj_path(SYSID_15, name, 1, object, sizeof(object));
+	snprintf(saved, sizeof(saved), "%s/saved", base_dir);
+	copy_file(object, saved);
+	buf = slurp(saved, &len);
+	cr_assert_not_null(buf);
+	size_t spots[] = { len / 2, len / 3, 5000, len - 100, len - 3 };
+	for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++) {
+		buf[spots[i]] ^= 0x01;
+		spit(object, buf, len);
+		buf[spots[i]] ^= 0x01;
+		fetch_corrupt(name, "flipped byte in a stored frame");
+	}
+	spit(object, buf, len - 8192);
+	fetch_corrupt(name, "truncated stored frame");
+	spit(object, buf, 0);
+	fetch_corrupt(name, "empty object");
+	free(buf);
+}
+
+/* Plain objects of an earlier release: checked as far as their format allows. */
+Test(archive, fetch_corrupt_plain_object, .init = setup, .fini = teardown)
 {
 	const char *name = "000000010000000000000001";
 	char object[700];
 	unsigned char *buf;
 
-	cfg.compress = WAL_COMPRESS_NONE;
-	push_seg(name, SEG16, SYSID_15, data15);
+	push_seg("000000010000000000000002", SEG16, SYSID_15, data15);
 	obj_path(SYSID_15, name, 0, object, sizeof(object));
 	buf = make_segment_bytes(name, SEG16, SYSID_15, 1);
 
@@ -781,6 +843,10 @@ Test(archive, fetch_corrupt_uncompressed_object, .init = setup, .fini = teardown
 
 	spit(object, buf, SEG16 - 8192);        /* truncated */
 	fetch_corrupt(name, "truncated uncompressed object");
+	spit(object, buf, 0);
+	fetch_corrupt(name, "empty uncompressed object");
+	spit(object, buf, SEG16 + 8192);        /* longer than its header says */
+	fetch_corrupt(name, "overlong uncompressed object");
 
 	/* the header of another segment */
 	free(buf);
@@ -788,6 +854,107 @@ Test(archive, fetch_corrupt_uncompressed_object, .init = setup, .fini = teardown
 	spit(object, buf, SEG16);
 	fetch_corrupt(name, "header of another segment");
 	free(buf);
+}
+
+/* The same segment of another cluster, swapped in: refused, framed or plain. */
+Test(archive, fetch_refuses_foreign_cluster, .init = setup, .fini = teardown)
+{
+	const char *name = "000000010000000000000001";
+	char object[700], plain[700], cmd[1600], dest[700];
+	wal_fetch_result fres;
+	wal_error e;
+	unsigned char *foreign = make_segment_bytes(name, SEG16, SYSID_15 + 1, 1);
+
+	push_seg(name, SEG16, SYSID_15, data15);
+	obj_path(SYSID_15, name, 1, object, sizeof(object));
+	snprintf(plain, sizeof(plain), "%s/foreign-seg", base_dir);
+	spit(plain, foreign, SEG16);
+	snprintf(cmd, sizeof(cmd), "lz4 -q -f '%s' '%s'", plain, object);
+	cr_assert_eq(system(cmd), 0);
+	fetch_corrupt(name, "lz4 frame of another cluster's segment");
+	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
+	wal_error_clear(&e);
+	wal_fetch(&cfg, name, dest, data15, &fres, &e);
+	cr_assert_not_null(strstr(e.msg, "another cluster"), "message: %s", e.msg);
+	cr_assert_not_null(strstr(e.msg, name), "message names the object: %s", e.msg);
+
+	unlink(object);
+	obj_path(SYSID_15, name, 0, object, sizeof(object));
+	spit(object, foreign, SEG16);
+	fetch_corrupt(name, "another cluster's segment, plain");
+	free(foreign);
+}
+
+/* An object that expands far beyond a segment is cut off at one segment. */
+Test(archive, fetch_refuses_decompression_bomb, .init = setup, .fini = teardown)
+{
+	const char *name = "000000010000000000000001";
+	char object[700], plain[700], cmd[1600], dest[700];
+	wal_fetch_result fres;
+	wal_error e;
+	const size_t big = 4u * SEG16;
+	unsigned char *bomb = calloc(1, big);
+
+	push_seg("000000010000000000000002", SEG16, SYSID_15, data15);
+	obj_path(SYSID_15, name, 1, object, sizeof(object));
+	snprintf(plain, sizeof(plain), "%s/bomb", base_dir);
+	/* zeros only: refused at the first 40 bytes */
+	spit(plain, bomb, big);
+	snprintf(cmd, sizeof(cmd), "lz4 -q -f '%s' '%s'", plain, object);
+	cr_assert_eq(system(cmd), 0);
+	fetch_corrupt(name, "lz4 frame of zeros");
+	/* a valid header, then zeros for four segments' worth */
+	put_header(bomb, 1, SEG16, SYSID_15, SEG16);
+	spit(plain, bomb, big);
+	cr_assert_eq(system(cmd), 0);
+	fetch_corrupt(name, "lz4 frame four segments long");
+	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
+	wal_error_clear(&e);
+	wal_fetch(&cfg, name, dest, data15, &fres, &e);
+	cr_assert_not_null(strstr(e.msg, "expands beyond 16777216 bytes"), "message: %s", e.msg);
+	/* a history file that grows past the cap of a text file */
+	obj_path(SYSID_15, "00000002.history", 1, object, sizeof(object));
+	memset(bomb, 'a', big);
+	spit(plain, bomb, 2 * WAL_TEXT_FILE_MAX);
+	snprintf(cmd, sizeof(cmd), "lz4 -q -f '%s' '%s'", plain, object);
+	cr_assert_eq(system(cmd), 0);
+	fetch_corrupt("00000002.history", "history file of 2 MiB");
+	free(bomb);
+}
+
+/* "Not in the archive" only when this cluster's tree is there. */
+Test(archive, fetch_without_tree_is_an_error, .init = setup, .fini = teardown)
+{
+	char dest[700], info[700], saved[700];
+	wal_fetch_result fres;
+	wal_error e;
+
+	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
+	/* an empty archive root (an unmounted file system, a wrong prefix) */
+	wal_err rc = wal_fetch(&cfg, "000000010000000000000001", dest, data15, &fres, &e);
+	cr_assert_eq(rc, WAL_EIO, "empty root: %s (%s)", wal_err_name(rc), e.msg);
+	cr_assert_not_null(strstr(e.msg, WAL_INFO_NAME), "message: %s", e.msg);
+	rc = wal_fetch(&cfg, "00000002.history", dest, data15, &fres, &e);
+	cr_assert_eq(rc, WAL_EIO, "history, empty root: %s (%s)", wal_err_name(rc), e.msg);
+	/* no pg_control and no system_id: an archive without clusters proves nothing */
+	rc = wal_fetch(&cfg, "000000010000000000000001", dest, NULL, &fres, &e);
+	cr_assert_eq(rc, WAL_EIO, "no cluster at all: %s (%s)", wal_err_name(rc), e.msg);
+	/* another cluster's tree is there, not this one's */
+	push_seg("000000010000000000000001", SEG16, SYSID_16, data16);
+	rc = wal_fetch(&cfg, "000000010000000000000001", dest, data15, &fres, &e);
+	cr_assert_eq(rc, WAL_EIO, "other cluster only: %s (%s)", wal_err_name(rc), e.msg);
+	/* this cluster's tree without its walarchive.info: no evidence either */
+	push_seg("000000010000000000000001", SEG16, SYSID_15, data15);
+	snprintf(info, sizeof(info), "%s/%llu/%s", root, (unsigned long long)SYSID_15, WAL_INFO_NAME);
+	snprintf(saved, sizeof(saved), "%s/saved-info", base_dir);
+	cr_assert_eq(rename(info, saved), 0);
+	rc = wal_fetch(&cfg, "000000010000000000000002", dest, data15, &fres, &e);
+	cr_assert_eq(rc, WAL_EIO, "tree without info: %s (%s)", wal_err_name(rc), e.msg);
+	cr_assert(!exists(dest));
+	/* with it back (a walpush process writes it when missing), absence is evidence */
+	cr_assert_eq(rename(saved, info), 0);
+	rc = wal_fetch(&cfg, "000000010000000000000002", dest, data15, &fres, &e);
+	cr_assert_eq(rc, WAL_ENOENT, "tree with info: %s (%s)", wal_err_name(rc), e.msg);
 }
 
 Test(archive, fetch_chooses_cluster, .init = setup, .fini = teardown)
