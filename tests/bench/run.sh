@@ -14,7 +14,9 @@
 # Environment: WALARCHIVE_BIN (default <src>/build/inst/bin), BENCH_DIR (work
 # directory, default /var/tmp/walarchive-bench.PID, removed unless KEEP=1),
 # BENCH_SEGMENTS (default 40), BENCH_SCALE (pgbench -i scale, default 16),
-# BENCH_LOCAL_ONLY=1 (do not run sftp.sh and http.sh).
+# BENCH_LOCAL_ONLY=1 (do not run sftp.sh and http.sh), BENCH_BASE_REV (a git
+# revision, e.g. an earlier release: its walpush and walfetch are built and
+# timed in the same run, beside these, to show what a change costs).
 
 set -u
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -73,11 +75,27 @@ echo "corpus: $NSEG segments ($N_INIT from pgbench -i, $N_RUN from $rounds x pgb
 [ "$N_RUN" -gt 0 ] || echo "bench: warning: no segment from the timed run" >&2
 
 echo "== setup: archives and pgbackrest stanza"
-for d in wa-lz4 wa-none cpdir restore pgbr pgbr/repo pgbr/lock pgbr/log pgbr/spool; do
+for d in wa-lz4 wa-none base-lz4 base-none cpdir restore pgbr pgbr/repo pgbr/lock pgbr/log pgbr/spool; do
 	mkdir -p "$B/$d"; chown postgres:postgres "$B/$d"
 done
 printf 'archive = %s\ncompress = lz4\n' "$B/wa-lz4" > "$B/wa-lz4.conf"
 printf 'archive = %s\ncompress = none\n' "$B/wa-none" > "$B/wa-none.conf"
+printf 'archive = %s\ncompress = lz4\n' "$B/base-lz4" > "$B/wa-base-lz4.conf"
+printf 'archive = %s\ncompress = none\n' "$B/base-none" > "$B/wa-base-none.conf"
+BASE_BIN=
+if [ -n "${BENCH_BASE_REV:-}" ]; then
+	mkdir -p "$B/base-src"
+	if git -C "$SRC" archive "$BENCH_BASE_REV" | tar -x -C "$B/base-src" &&
+	   cmake -S "$B/base-src" -B "$B/base-build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWALARCHIVE_TESTS=OFF >/dev/null &&
+	   cmake --build "$B/base-build" -j"$(nproc)" >/dev/null &&
+	   cmake --install "$B/base-build" --prefix "$B/base-inst" >/dev/null; then
+		chmod -R a+rX "$B/base-inst"
+		BASE_BIN=$B/base-inst/bin
+		echo "base: walpush and walfetch of $BENCH_BASE_REV ($(git -C "$SRC" rev-parse --short "$BENCH_BASE_REV")) timed beside"
+	else
+		echo "bench: cannot build $BENCH_BASE_REV; no base rows" >&2
+	fi
+fi
 chown postgres "$B"/wa-*.conf; chmod 600 "$B"/wa-*.conf
 cat > "$B/pgbackrest.conf" <<EOF
 [global]
@@ -106,19 +124,22 @@ sync
 
 # walpush and walfetch run in the data directory, as archive_command does
 cd "$DATA" || exit 1
-echo "== push: per segment, interleaved (walpush lz4, walpush none, cp+sync+mv, pgbackrest archive-push)"
+NPUSH=4; [ -n "$BASE_BIN" ] && NPUSH=6
+echo "== push: per segment, interleaved (walpush lz4, walpush none, cp+sync+mv, pgbackrest archive-push${BASE_BIN:+, base walpush lz4 and none})"
 i=0
 for s in $SEGS; do
 	i=$((i + 1))
 	[ "$BENCH_FAILURES" -le 10 ] || { echo "bench: more than 10 failed runs; stopping" >&2; break; }
 	# rotate the order so that no method always runs first on a cold page
-	for k in 0 1 2 3; do
-		case $(( (i + k) % 4 )) in
+	for k in $(seq 0 $((NPUSH - 1))); do
+		case $(( (i + k) % NPUSH )) in
 		0) bench_run "walpush lz4" "${AS_PG[@]}" "$WALARCHIVE_BIN/walpush" -c "$B/wa-lz4.conf" "$CORPUS/$s" "$s" ;;
 		1) bench_run "walpush none" "${AS_PG[@]}" "$WALARCHIVE_BIN/walpush" -c "$B/wa-none.conf" "$CORPUS/$s" "$s" ;;
 		2) bench_steps "cp+sync+mv" "${AS_PG[@]}" cp "$CORPUS/$s" "$B/cpdir/.$s.tmp" -- \
 			"${AS_PG[@]}" sync "$B/cpdir/.$s.tmp" -- "${AS_PG[@]}" mv "$B/cpdir/.$s.tmp" "$B/cpdir/$s" ;;
 		3) bench_run "pgbackrest archive-push" "${AS_PG[@]}" $PGBR archive-push "$CORPUS/$s" ;;
+		4) bench_run "base walpush lz4" "${AS_PG[@]}" "$BASE_BIN/walpush" -c "$B/wa-base-lz4.conf" "$CORPUS/$s" "$s" ;;
+		5) bench_run "base walpush none" "${AS_PG[@]}" "$BASE_BIN/walpush" -c "$B/wa-base-none.conf" "$CORPUS/$s" "$s" ;;
 		esac
 	done
 done
@@ -131,15 +152,19 @@ for s in $SEGS; do
 	i=$((i + 1))
 	[ "$BENCH_FAILURES" -le 10 ] || { echo "bench: more than 10 failed runs; stopping" >&2; break; }
 	obj=$B/wa-lz4/$SYSID/${s:0:16}/$s.lz4
-	for k in 0 1 2; do
-		case $(( (i + k) % 3 )) in
-		0) bench_run "walfetch (lz4 object)" "${AS_PG[@]}" "$WALARCHIVE_BIN/walfetch" -c "$B/wa-lz4.conf" "$s" "$R/RECOVERYXLOG"
-		   cmp -s "$R/RECOVERYXLOG" "$CORPUS/$s" || { echo "bench: walfetch $s: content differs" >&2; BENCH_FAILURES=$((BENCH_FAILURES + 1)); } ;;
-		1) bench_run "pgbackrest archive-get" "${AS_PG[@]}" $PGBR archive-get "$s" "$R/RECOVERYXLOG"
-		   cmp -s "$R/RECOVERYXLOG" "$CORPUS/$s" || { echo "bench: archive-get $s: content differs" >&2; BENCH_FAILURES=$((BENCH_FAILURES + 1)); } ;;
+	NFETCH=4; [ -n "$BASE_BIN" ] && NFETCH=6
+	for k in $(seq 0 $((NFETCH - 1))); do
+		case $(( (i + k) % NFETCH )) in
+		0) bench_run "walfetch (lz4 object)" "${AS_PG[@]}" "$WALARCHIVE_BIN/walfetch" -c "$B/wa-lz4.conf" "$s" "$R/RECOVERYXLOG" ;;
+		1) bench_run "pgbackrest archive-get" "${AS_PG[@]}" $PGBR archive-get "$s" "$R/RECOVERYXLOG" ;;
 		2) bench_steps "lz4 -d+sync+mv" "${AS_PG[@]}" lz4 -d -q -f "$obj" "$R/.tmp" -- \
-			"${AS_PG[@]}" sync "$R/.tmp" -- "${AS_PG[@]}" mv "$R/.tmp" "$R/RECOVERYXLOG" ;;
+			"${AS_PG[@]}" sync "$R/.tmp" -- "${AS_PG[@]}" mv "$R/.tmp" "$R/RECOVERYXLOG"
+		   rm -f "$R/RECOVERYXLOG"; continue ;;
+		3) bench_run "walfetch (none object)" "${AS_PG[@]}" "$WALARCHIVE_BIN/walfetch" -c "$B/wa-none.conf" "$s" "$R/RECOVERYXLOG" ;;
+		4) bench_run "base walfetch (lz4 object)" "${AS_PG[@]}" "$BASE_BIN/walfetch" -c "$B/wa-base-lz4.conf" "$s" "$R/RECOVERYXLOG" ;;
+		5) bench_run "base walfetch (none object)" "${AS_PG[@]}" "$BASE_BIN/walfetch" -c "$B/wa-base-none.conf" "$s" "$R/RECOVERYXLOG" ;;
 		esac
+		cmp -s "$R/RECOVERYXLOG" "$CORPUS/$s" || { echo "bench: fetch method $k, $s: content differs" >&2; BENCH_FAILURES=$((BENCH_FAILURES + 1)); }
 		rm -f "$R/RECOVERYXLOG"
 	done
 done
@@ -149,8 +174,16 @@ pg_stop bench fast
 echo
 echo "== results: $NSEG segments of 16 MiB, $(df -P "$B" | awk 'NR==2 {print $1}') ($(findmnt -no FSTYPE -T "$B" 2>/dev/null || echo '?')), $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC')"
 bench_table "walpush lz4" "walpush none" "cp+sync+mv" "pgbackrest archive-push" \
-	"walfetch (lz4 object)" "pgbackrest archive-get" "lz4 -d+sync+mv"
+	"walfetch (lz4 object)" "walfetch (none object)" "pgbackrest archive-get" "lz4 -d+sync+mv" \
+	${BASE_BIN:+"base walpush lz4" "base walpush none" "base walfetch (lz4 object)" "base walfetch (none object)"}
 echo
+if [ -n "$BASE_BIN" ]; then
+	echo "what the change costs against $BENCH_BASE_REV (same run, same segments):"
+	bench_ratio "walpush lz4" "base walpush lz4" -
+	bench_ratio "walpush none" "base walpush none" -
+	bench_ratio "walfetch (lz4 object)" "base walfetch (lz4 object)" -
+	bench_ratio "walfetch (none object)" "base walfetch (none object)" -
+fi
 bench_ratio "walpush lz4" "pgbackrest archive-push" 0.4
 bench_ratio "walpush none" "cp+sync+mv" 1.15
 bench_ratio "walfetch (lz4 object)" "pgbackrest archive-get" 0.4

@@ -172,8 +172,8 @@ t_eq "walpush $S1 by hand exits 0" "$rc" 0
 t_match "and pushes the 3 ready files ahead" "$out" "pushed ahead 3 of 3 ready files"
 REC=$T/spool-hand/$SYSID/pushed
 t_check "records for $S2 $S3 $S4" test -f "$REC/$S2" -a -f "$REC/$S3" -a -f "$REC/$S4"
-t_match "a record holds size, xxh64, object and the archive it went to" "$(cat "$REC/$S2")" \
-	"^16777216 [0-9a-f]{16} $SYSID/${S2:0:16}/$S2.lz4 /.+$"
+t_match "a record holds size, xxh64, object, its stored size and the archive it went to" \
+	"$(cat "$REC/$S2")" "^16777216 [0-9a-f]{16} $SYSID/${S2:0:16}/$S2.lz4 [1-9][0-9]* /.+$"
 cp "$H/pg_wal/$S2" "$T/orig-$S2"
 flip "$H/pg_wal/$S2" $((8 * 1048576 + 12345))
 out=$(hpush "$S2" 2>&1); rc=$?
@@ -204,6 +204,23 @@ as_pg "$BIN/walpush" -c "$T/hand2.conf" -D "$(pg_data prim)" "$H/pg_wal/$S3" "$S
 t_eq "walpush to another archive with a record from the first: exit 0" "$?" 0
 t_check "and that archive holds $S3 (a record of another archive is not proof)" \
 	test -f "$T/arch-hand2/$SYSID/${S3:0:16}/$S3.lz4"
+# a record outlives its object (a lifecycle rule, a cleanup by hand): the
+# object is looked for, and the file pushed again
+rm -f "$T/arch-hand/$SYSID/${S4:0:16}/$S4.lz4"
+t_check "the record of $S4 is still there" test -f "$REC/$S4"
+out=$(hpush "$S4" 2>&1); rc=$?
+t_eq "a record whose object was removed: walpush exits 0" "$rc" 0
+t_check "not answered from the record ($out)" test -z "$(printf '%s' "$out" | grep 'archived ahead at')"
+t_check "the object of $S4 is back, with the file's bytes" arch_same_hand "$S4" "$H/pg_wal/$S4"
+# ... and a record whose object is there with another size: pushed again
+# too, and then refused, since the archive's object differs
+hpush "$S1" >/dev/null 2>&1
+t_check "a record for $S4 again" test -f "$REC/$S4"
+o4="$T/arch-hand/$SYSID/${S4:0:16}/$S4.lz4"
+cp -p "$o4" "$T/o4.keep"; head -c 1000 "$T/o4.keep" > "$o4"
+out=$(hpush "$S4" 2>&1); rc=$?
+t_eq "a record whose object has another size: not trusted, the push is refused (exit 4)" "$rc" 4
+cp -p "$T/o4.keep" "$o4"
 
 # ---- (f) the file asked for and the batch at the same time ----------------
 
