@@ -100,6 +100,7 @@ typedef struct compare_sink {
 	const char *path;
 	unsigned char *buf;
 	uint64_t offset;
+	uint64_t size;         /* the file's size: an object longer than it differs */
 	int differs;
 } compare_sink;
 
@@ -107,6 +108,10 @@ static wal_err compare_write(wal_sink *base, const void *data, size_t len, wal_e
 {
 	compare_sink *c = (compare_sink *)base;
 	const unsigned char *p = data;
+	if (len > c->size - c->offset)
+		/* longer than the file: stop reading it (it may expand without end) */
+		return wal_fail(e, WAL_ECORRUPT, "%s: the archived object is longer than the file",
+				c->path);
 	while (len > 0 && !c->differs) {
 		size_t n = len < WAL_IO_CHUNK ? len : WAL_IO_CHUNK;
 		ssize_t got = pread(c->fd, c->buf, n, (off_t)c->offset);
@@ -138,7 +143,7 @@ static wal_err compare_reset(wal_sink *base, wal_error *e)
 static wal_err object_matches(wal_store *s, const char *path, int compressed, int fd,
 			      const char *file, uint64_t size, int *same, wal_error *e)
 {
-	compare_sink cmp = { { compare_write, compare_reset }, fd, file, NULL, 0, 0 };
+	compare_sink cmp = { { compare_write, compare_reset }, fd, file, NULL, 0, size, 0 };
 	wal_lz4_sink *lz = NULL;
 	wal_err rc;
 	*same = 0;
