@@ -638,6 +638,14 @@ rpl_primary_run(const rpl_primary_opts *o, rpl_result *res, wal_error *e)
 	p->o = o;
 	p->out.fn = o->report;
 	p->out.ctx = o->ctx;
+	/* the role goes into pg_hba.conf; the commands and addresses into postgresql.auto.conf */
+	if ((o->user && rpl_check_role("--user", o->user, e) != WAL_OK) ||
+	    (o->archive_command && rpl_check_text("--archive-command", o->archive_command, e) != WAL_OK) ||
+	    (o->listen_addresses && rpl_check_text("--listen-addresses", o->listen_addresses, e) != WAL_OK) ||
+	    (o->config_file && rpl_check_text("--config", o->config_file, e) != WAL_OK)) {
+		rc = e->code;
+		goto out;
+	}
 	rpl_fmt(p->user, sizeof p->user, "%s", o->user ? o->user : RPL_DEFAULT_USER);
 	if (o->standby == NULL) {
 		rc = wal_fail(e, WAL_EINVAL, "--standby ADDRESS[/BITS] is required");

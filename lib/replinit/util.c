@@ -306,6 +306,35 @@ rpl_self_dir(char *buf, size_t size)
 	snprintf(buf, size, "%s", dirname(exe));
 }
 
+/* Appends word to buf at n for sh, with % doubled for the server's %p/%f substitution. */
+static size_t
+command_word(char *buf, size_t n, size_t size, const char *word)
+{
+	const char *p;
+	int quote = *word == '\0';
+
+	for (p = word; *p && !quote; p++)
+		quote = !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			  strchr("_./-,:@+=%", *p));
+	if (quote && n + 1 < size)
+		buf[n++] = '\'';
+	for (p = word; *p && n + 5 < size; p++) {
+		if (*p == '\'' && quote) {
+			memcpy(buf + n, "'\\''", 4);
+			n += 4;
+			continue;
+		}
+		if (*p == '%')
+			buf[n++] = '%';
+		buf[n++] = *p;
+	}
+	if (quote && n + 1 < size)
+		buf[n++] = '\'';
+	if (n < size)
+		buf[n] = '\0';
+	return n;
+}
+
 void
 rpl_default_command(const char *prog, const char *args, const char *config_file,
 		    char *buf, size_t size)
@@ -313,15 +342,20 @@ rpl_default_command(const char *prog, const char *args, const char *config_file,
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	size_t n;
 
+	if (size == 0)
+		return;
 	rpl_self_dir(dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/%s", dir, prog);
 	/* on the usual PATH the bare name reads best; elsewhere the server needs the path */
 	if (dir[0] == '\0' || access(path, X_OK) != 0 || strcmp(dir, "/usr/bin") == 0 ||
 	    strcmp(dir, "/bin") == 0 || strcmp(dir, "/usr/local/bin") == 0)
 		snprintf(path, sizeof path, "%s", prog);
-	n = (size_t)snprintf(buf, size, "%s", path);
-	if (config_file && n < size)
-		n += (size_t)snprintf(buf + n, size - n, " -c %s", config_file);
+	buf[0] = '\0';
+	n = command_word(buf, 0, size, path);
+	if (config_file && n + 4 < size) {
+		memcpy(buf + n, " -c ", 5);
+		n = command_word(buf, n + 4, size, config_file);
+	}
 	if (n < size)
 		snprintf(buf + n, size - n, " %s", args);
 }

@@ -68,7 +68,12 @@ int rpl_run(char *const argv[], char *const env[], int show, const rpl_out *out,
 /* Directory of the running executable into buf ("" if unknown). */
 void rpl_self_dir(char *buf, size_t size);
 
-/* "walpush %p %f" or "/opt/x/bin/walpush %p %f", plus -c FILE. */
+/*
+ * "walpush %p %f" or "/opt/x/bin/walpush %p %f", plus -c FILE.  The
+ * server runs it with sh and replaces %p, %f, %%: a path with anything
+ * but letters, digits and _ . / - , : @ + = goes in single quotes, and
+ * each % in a path is written %%.
+ */
 void rpl_default_command(const char *prog, const char *args, const char *config_file,
 			 char *buf, size_t size);
 

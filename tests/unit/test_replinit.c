@@ -2,14 +2,18 @@
  * Unit tests of replinit's pure parts: the configuration it generates for
  * PostgreSQL 11 through 18 (setting names, files, never both keep
  * settings), pg_hba lines and equivalence, conninfo without a password,
- * .pgpass and postgresql.conf quoting, and connection error messages.
+ * .pgpass and postgresql.conf quoting, names refused or quoted for
+ * pg_hba.conf and libpq, and connection error messages.
  */
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "replinit/replinit.h"
 #include "replinit/scram.h"
+#include "replinit/util.h"
 
 static const int versions[] = { 110022, 120022, 130023, 140023, 150020, 160014, 170010, 180004 };
 #define NVERSIONS (int)(sizeof versions / sizeof versions[0])
@@ -363,4 +367,163 @@ Test(replinit_misc, scram_verifier_check)
 	rpl_sha256("abc", 3, digest);
 	cr_expect_eq(digest[0], 0xba);
 	cr_expect_eq(digest[31], 0xad);
+}
+
+/* ---- names written into pg_hba.conf, configuration files and conninfo ---- */
+
+Test(replinit_names, control_characters_refused_with_option_and_character)
+{
+	static const struct { const char *value; const char *shown; } bad[] = {
+		{ "db2\vport=6699", "\\v" }, { "a\nb", "\\n" }, { "a\rb", "\\r" }, { "a\fb", "\\f" },
+		{ "a\tb", "\\t" }, { "a\033b", "0x1b" }, { "a\177", "0x7f" }, { "\bx", "\\b" },
+	};
+	wal_error e;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char want[64];
+		cr_expect_eq(rpl_check_text("--application-name", bad[i].value, &e), WAL_EINVAL, "case %zu", i);
+		cr_expect_eq(strncmp(e.msg, "--application-name '", 20), 0, "names the option: %s", e.msg);
+		snprintf(want, sizeof want, "control character %s at byte", bad[i].shown);
+		cr_expect_not_null(strstr(e.msg, want), "names the character: %s", e.msg);
+		cr_expect_null(strpbrk(e.msg, "\n\r\v\f\t"), "one line: %s", e.msg);
+	}
+	cr_expect_eq(rpl_check_text("--user", "r 0.0.0.0/0 trust\nhost all all 0.0.0.0/0 trust #", &e),
+		     WAL_EINVAL);
+	cr_expect_str_eq(e.msg, "--user 'r 0.0.0.0/0 trust\\nhost all all 0.0.0.0/0 trust #': control "
+			 "character \\n at byte 18; pg_hba.conf, configuration files and connection "
+			 "strings cannot carry it");
+	cr_expect_eq(rpl_check_text("--passfile", "/var/lib/postgresql/15/main/replinit.pgpass", &e), WAL_OK);
+	cr_expect_eq(rpl_check_text("--user", "rép user \"x\", 'y' \\z #", &e), WAL_OK,
+		     "quotes, backslash, blanks and UTF-8 can be quoted");
+	cr_expect_eq(rpl_check_text("--application-name", "", &e), WAL_OK);
+}
+
+Test(replinit_names, roles_pg_hba_cannot_express)
+{
+	char long_name[80];
+	wal_error e;
+
+	memset(long_name, 'r', sizeof long_name - 1);
+	long_name[sizeof long_name - 1] = '\0';
+	cr_expect_eq(rpl_check_role("--user", "", &e), WAL_EINVAL);
+	cr_expect_str_eq(e.msg, "--user: empty; give a role name");
+	cr_expect_eq(rpl_check_role("--user", long_name, &e), WAL_EINVAL);
+	long_name[RPL_NAME_MAX] = '\0';
+	cr_expect_eq(rpl_check_role("--user", long_name, &e), WAL_OK, "63 bytes fit");
+	cr_expect_eq(rpl_check_role("--user", "/.*", &e), WAL_EINVAL, "a regular expression from 16 on");
+	cr_expect_not_null(strstr(e.msg, "starts with '/'"));
+	cr_expect_eq(rpl_check_role("--user", "a\nb", &e), WAL_EINVAL);
+	cr_expect_eq(rpl_check_role("--user", "+members", &e), WAL_OK, "quoted, + is literal");
+	cr_expect_eq(rpl_check_role("--user", "all", &e), WAL_OK, "quoted, all is literal");
+}
+
+Test(replinit_names, pg_hba_tokens)
+{
+	static const struct { const char *name; const char *token; } cases[] = {
+		{ "replicator", "replicator" },
+		{ "repl_2.x-y", "repl_2.x-y" },
+		{ "rep user", "\"rep user\"" },
+		{ "a\"b", "\"a\"\"b\"" },
+		{ "a,b", "\"a,b\"" },
+		{ "x#y", "\"x#y\"" },
+		{ "all", "\"all\"" },
+		{ "samerole", "\"samerole\"" },
+		{ "replication", "\"replication\"" },
+		{ "+group", "\"+group\"" },
+		{ "@file", "\"@file\"" },
+		{ "back\\slash", "\"back\\slash\"" },
+		{ "it's", "\"it's\"" },
+		{ "rép", "\"rép\"" },
+		{ "", "\"\"" },
+	};
+	char buf[160];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		rpl_hba_quote(cases[i].name, buf, sizeof buf);
+		cr_expect_str_eq(buf, cases[i].token, "%s", cases[i].name);
+	}
+}
+
+Test(replinit_names, pg_hba_line_round_trips)
+{
+	static const char *const names[] = { "replicator", "rep user", "odd \"user\", #x", "all", "+g",
+					      "@f", "a\\b", "it's" };
+	rpl_net net;
+	char line[512];
+
+	cr_assert_eq(rpl_net_parse("10.0.0.2", &net, NULL), WAL_OK);
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		rpl_hba_line(names[i], &net, "scram-sha-256", line, sizeof line);
+		cr_expect_null(strchr(line, '\n'));
+		rpl_hba_match m;
+		rpl_hba_find(line, names[i], &net, 0, &m);
+		cr_expect_eq(m.line, 1, "%s: the line written matches its role: %s", names[i], line);
+		rpl_hba_find(line, "someone_else", &net, 0, &m);
+		cr_expect_eq(m.line, 0, "%s: and no other role: %s", names[i], line);
+	}
+	rpl_hba_line("rep user", &net, "scram-sha-256", line, sizeof line);
+	cr_expect_str_eq(line, "host    replication     \"rep user\" 10.0.0.2/32 scram-sha-256");
+}
+
+/* What libpq reads back for key in conninfo, or NULL; *count gets the number of options set. */
+static char *
+conninfo_value(const char *conninfo, const char *key, int *count)
+{
+	char *err = NULL, *value = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+
+	*count = 0;
+	cr_assert_not_null(opts, "libpq refuses '%s': %s", conninfo, err ? err : "?");
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (o->val == NULL)
+			continue;
+		(*count)++;
+		if (strcmp(o->keyword, key) == 0)
+			value = strdup(o->val);
+	}
+	PQconninfoFree(opts);
+	return value;
+}
+
+Test(replinit_conninfo, every_value_reads_back_as_given)
+{
+	static const char *const values[] = {
+		"db2", "db2\vport=6699", "db2\fport=6699", "db2\rport=6699", "db2\nport=6699",
+		"db2\tport=6699", "db 2 port=6699", "it's", "back\\slash", "'", "\\", "", "a=b",
+		"rép", "x\xa0port=6699", "/a dir/it's \\ 'x'",
+	};
+	char buf[1024];
+
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+		int count;
+		rpl_conninfo("10.0.0.1", 5432, values[i], values[i], values[i], buf, sizeof buf);
+		char *app = conninfo_value(buf, "application_name", &count);
+		char *user = conninfo_value(buf, "user", &count);
+		char *port = conninfo_value(buf, "port", &count);
+		cr_expect_str_eq(port, "5432", "case %zu: %s", i, buf);
+		cr_expect_eq(count, values[i][0] ? 5 : 4, "case %zu: no extra keyword in %s", i, buf);
+		if (values[i][0]) {
+			cr_expect_str_eq(app, values[i], "case %zu: %s", i, buf);
+		}
+		cr_expect_str_eq(user, values[i], "case %zu: %s", i, buf);
+		free(app);
+		free(user);
+		free(port);
+	}
+	rpl_conninfo("h", 5432, "replicator", "", "db2\vport=6699", buf, sizeof buf);
+	cr_expect_str_eq(buf, "host=h port=5432 user=replicator passfile='' application_name='db2\vport=6699'");
+}
+
+Test(replinit_conninfo, commands_quote_paths_for_sh_and_percent)
+{
+	char buf[1024];
+	const char *tail;
+
+	rpl_default_command("walfetch", "%f %p", "/etc/wal archive/it's 100%.conf", buf, sizeof buf);
+	tail = strstr(buf, " -c ");
+	cr_assert_not_null(tail, "%s", buf);
+	cr_expect_str_eq(tail, " -c '/etc/wal archive/it'\\''s 100%%.conf' %f %p");
+	rpl_default_command("walpush", "%p %f", "/etc/walarchive.conf", buf, sizeof buf);
+	tail = strstr(buf, " -c ");
+	cr_expect_str_eq(tail, " -c /etc/walarchive.conf %p %f");
 }
