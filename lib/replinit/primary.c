@@ -51,6 +51,7 @@ typedef struct primary {
 	char *hba_text;
 	char hba_line[512];
 	rpl_hba_match hba;
+	char hba_backup[PATH_MAX + 64]; /* the previous pg_hba.conf, once replaced */
 	char pending[256];        /* settings waiting for a restart, comma separated */
 
 	step steps[MAX_STEPS];
@@ -449,12 +450,13 @@ do_hba(primary *p, wal_error *e)
 	text = rpl_hba_insert(p->hba_text, p->hba_line, p->hba.usable ? 0 : p->hba.line);
 	if (text == NULL)
 		return wal_fail(e, WAL_ENOMEM, "%s: out of memory", p->hba_file);
-	rc = rpl_write_atomic(p->hba_file, text, 0600, backup, e);
+	/* same mode and owner as before; the old file stays as a backup under a name of its own */
+	rc = rpl_write_atomic(p->hba_file, text, 0600, 1, backup, p->hba_backup, sizeof p->hba_backup, e);
 	free(text);
 	if (rc != WAL_OK)
 		return rc;
 	rpl_say(&p->out, RPL_MSG_STEP, "added to %s: %s (previous file kept as %s)", p->hba_file,
-		p->hba_line, backup);
+		p->hba_line, p->hba_backup);
 	return WAL_OK;
 }
 

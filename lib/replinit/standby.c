@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
+#include "fileio.h"
 #include "util.h"
 
 typedef struct standby {
@@ -409,12 +410,11 @@ write_passfile(standby *s, wal_error *e)
 		rpl_fmt(path, sizeof path, "%s", s->passfile);
 	rpl_pgpass_line(s->host, s->port, s->user, s->password, line, sizeof line);
 	strcat(line, "\n");
-	rc = rpl_write_atomic(path, line, 0600, NULL, e);
+	/* 0600 from its creation on, whatever an older file at that name allowed */
+	rc = rpl_write_atomic(path, line, 0600, 0, NULL, NULL, 0, e);
 	explicit_bzero(line, sizeof line);
 	if (rc != WAL_OK)
 		return rc;
-	if (chmod(path, 0600) != 0)
-		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot set mode 0600", path);
 	rpl_say(&s->out, RPL_MSG_STEP, "wrote passfile %s (mode 0600) for role %s", s->passfile, s->user);
 	return WAL_OK;
 }
@@ -436,7 +436,7 @@ merge_into(const char *path, const rpl_setting *set, int n, const char *header, 
 	free(text);
 	if (merged == NULL)
 		return wal_fail(e, WAL_ENOMEM, "%s: out of memory", path);
-	rc = rpl_write_atomic(path, merged, 0600, NULL, e);
+	rc = rpl_write_atomic(path, merged, 0600, 1, NULL, NULL, 0, e);
 	free(merged);
 	return rc;
 }
@@ -483,7 +483,7 @@ write_recovery(standby *s, wal_error *e)
 		return rc;
 	}
 	close(fd);
-	if ((rc = rpl_fsync_dir(s->target, e)) != WAL_OK)
+	if ((rc = wal_fsync_dir(s->target, e)) != WAL_OK)
 		return rc;
 	rpl_say(&s->out, RPL_MSG_STEP, "wrote standby.signal and, in postgresql.auto.conf, primary_conninfo (%s), "
 		"restore_command, recovery_target_timeline%s", s->conninfo, s->o->slot ? ", primary_slot_name" : "");
@@ -507,7 +507,7 @@ move_into_place(standby *s, wal_error *e)
 		return rc;
 	}
 	s->made_target = 0;
-	if ((rc = rpl_fsync_dir(s->parent, e)) != WAL_OK)
+	if ((rc = wal_fsync_dir(s->parent, e)) != WAL_OK)
 		return rc;
 	if (s->old_dir[0]) {
 		if ((rc = rpl_remove_tree(s->old_dir, e)) != WAL_OK)

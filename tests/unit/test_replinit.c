@@ -3,15 +3,21 @@
  * PostgreSQL 11 through 18 (setting names, files, never both keep
  * settings), pg_hba lines and equivalence, conninfo without a password,
  * .pgpass and postgresql.conf quoting, names refused or quoted for
- * pg_hba.conf and libpq, and connection error messages.
+ * pg_hba.conf and libpq, private atomic files with unique backups, and
+ * connection error messages.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "replinit/replinit.h"
+#include "fileio.h"
 #include "replinit/scram.h"
 #include "replinit/util.h"
 
@@ -526,4 +532,129 @@ Test(replinit_conninfo, commands_quote_paths_for_sh_and_percent)
 	rpl_default_command("walpush", "%p %f", "/etc/walarchive.conf", buf, sizeof buf);
 	tail = strstr(buf, " -c ");
 	cr_expect_str_eq(tail, " -c /etc/walarchive.conf %p %f");
+}
+
+/* ---- private atomic files and their backups ---- */
+
+static char *
+make_dir(void)
+{
+	char *dir = strdup("/tmp/test_replinit.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	return dir;
+}
+
+static int
+count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, ".."))
+			n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static char *
+slurp(const char *path)
+{
+	char *text = NULL;
+	wal_error e;
+	cr_assert_eq(rpl_read_file(path, &text, &e), WAL_OK, "%s", e.msg);
+	return text;
+}
+
+Test(replinit_files, private_file_is_0600_whatever_umask_and_old_mode)
+{
+	char *dir = make_dir(), path[512];
+	mode_t old_umask = umask(0);
+	struct stat st;
+	wal_error e;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/replinit.pgpass", dir);
+	cr_expect_eq(rpl_write_atomic(path, "h:1:replication:r:pw\n", 0600, 0, NULL, NULL, 0, &e), WAL_OK);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600, "umask 0 does not widen it: %o", st.st_mode & 07777);
+	/* an older file that others could read: the new one is still private */
+	f = fopen(path, "w");
+	fputs("old\n", f);
+	fclose(f);
+	chmod(path, 0644);
+	cr_expect_eq(rpl_write_atomic(path, "new\n", 0600, 0, NULL, NULL, 0, &e), WAL_OK);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600);
+	char *text = slurp(path);
+	cr_expect_str_eq(text, "new\n");
+	free(text);
+	cr_expect_eq(count_entries(dir), 1, "no temporary file left");
+	umask(old_umask);
+	unlink(path);
+	rmdir(dir);
+	free(dir);
+}
+
+Test(replinit_files, kept_mode_and_unique_backups)
+{
+	char *dir = make_dir(), path[512], base[600], first[700], second[700];
+	struct stat st;
+	wal_error e;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/pg_hba.conf", dir);
+	snprintf(base, sizeof base, "%s.replinit-20250101-120000", path);
+	f = fopen(path, "w");
+	fputs("one\n", f);
+	fclose(f);
+	chmod(path, 0640);
+	/* two runs in the same second ask for the same backup name */
+	cr_assert_eq(rpl_write_atomic(path, "two\n", 0600, 1, base, first, sizeof first, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(rpl_write_atomic(path, "three\n", 0600, 1, base, second, sizeof second, &e), WAL_OK, "%s", e.msg);
+	cr_expect_str_eq(first, base);
+	cr_expect_neq(strcmp(first, second), 0, "a second name: %s", second);
+	char *text = slurp(first);
+	cr_expect_str_eq(text, "one\n");
+	free(text);
+	text = slurp(second);
+	cr_expect_str_eq(text, "two\n");
+	free(text);
+	text = slurp(path);
+	cr_expect_str_eq(text, "three\n");
+	free(text);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0640, "the existing mode is kept");
+	cr_expect_eq(count_entries(dir), 3, "file and two backups, no temporary file");
+	unlink(first);
+	unlink(second);
+	unlink(path);
+	rmdir(dir);
+	free(dir);
+}
+
+Test(replinit_files, failed_write_leaves_file_and_no_backup)
+{
+	char *dir = make_dir(), path[512], base[600], backup[700];
+	wal_error e;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/pg_hba.conf", dir);
+	snprintf(base, sizeof base, "%s.replinit-x", path);
+	f = fopen(path, "w");
+	fputs("one\n", f);
+	fclose(f);
+	/* the rename into place fails */
+	wal_sys_fault_arm(1, EIO, WAL_SYS_RENAME);
+	cr_expect_neq(rpl_write_atomic(path, "two\n", 0600, 1, base, backup, sizeof backup, &e), WAL_OK);
+	wal_sys_fault_arm(0, 0, WAL_SYS_COUNT);
+	char *text = slurp(path);
+	cr_expect_str_eq(text, "one\n");
+	free(text);
+	cr_expect_eq(count_entries(dir), 1, "no backup, no temporary file");
+	unlink(path);
+	rmdir(dir);
+	free(dir);
 }
