@@ -215,13 +215,126 @@ mask_bits(const rpl_net *mask, int max_bits)
 	return bits;
 }
 
+/* ---- names written into files and connection strings ---- */
+
+/* "\n", "\v", ... or "0x1b" for a control character. */
+static void
+control_name(unsigned char c, char *buf, size_t size)
+{
+	static const char names[] = "abtnvfr";
+
+	if (c >= '\a' && c <= '\r')
+		snprintf(buf, size, "\\%c", names[c - '\a']);
+	else
+		snprintf(buf, size, "0x%02x", c);
+}
+
+/* value on one line: control characters shown as escapes, cut to fit. */
+static void
+show_value(const char *value, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (; *value && n + 6 < size; value++) {
+		unsigned char c = (unsigned char)*value;
+		if (c < 0x20 || c == 0x7f) {
+			char name[8];
+			control_name(c, name, sizeof name);
+			n += (size_t)snprintf(buf + n, size - n, "%s", name);
+		} else {
+			buf[n++] = (char)c;
+		}
+	}
+	buf[n] = '\0';
+	if (*value && size > 4)
+		snprintf(buf + (n < size - 4 ? n : size - 4), 4, "...");
+}
+
+wal_err
+rpl_check_text(const char *option, const char *value, wal_error *e)
+{
+	const char *p;
+
+	for (p = value; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		char name[8], shown[160];
+		if (c >= 0x20 && c != 0x7f)
+			continue;
+		control_name(c, name, sizeof name);
+		show_value(value, shown, sizeof shown);
+		return wal_fail(e, WAL_EINVAL, "%s '%s': control character %s at byte %d; "
+				"pg_hba.conf, configuration files and connection strings cannot carry it",
+				option, shown, name, (int)(p - value) + 1);
+	}
+	return WAL_OK;
+}
+
+wal_err
+rpl_check_role(const char *option, const char *name, wal_error *e)
+{
+	if (rpl_check_text(option, name, e) != WAL_OK)
+		return e->code;
+	if (*name == '\0')
+		return wal_fail(e, WAL_EINVAL, "%s: empty; give a role name", option);
+	if (strlen(name) > RPL_NAME_MAX)
+		return wal_fail(e, WAL_EINVAL, "%s '%s': longer than %d bytes, PostgreSQL's limit for names",
+				option, name, RPL_NAME_MAX);
+	/* quoting does not help: PostgreSQL 16 and newer compile it as a regular expression */
+	if (*name == '/')
+		return wal_fail(e, WAL_EINVAL, "%s '%s': starts with '/', which pg_hba.conf reads as a "
+				"regular expression; choose another name", option, name);
+	return WAL_OK;
+}
+
+/* Characters pg_hba.conf takes in a bare token and libpq in a bare value. */
+static int
+plain_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+void
+rpl_hba_quote(const char *name, char *buf, size_t size)
+{
+	static const char *const keywords[] = { "all", "sameuser", "samerole", "samegroup",
+						 "replication", NULL };
+	const char *p;
+	size_t n = 0;
+	int quote = *name == '\0';
+	int i;
+
+	if (size == 0)
+		return;
+	for (p = name; *p && !quote; p++)
+		quote = !plain_char((unsigned char)*p);
+	for (i = 0; keywords[i] && !quote; i++)
+		quote = strcmp(name, keywords[i]) == 0;
+	if (!quote) {
+		snprintf(buf, size, "%s", name);
+		return;
+	}
+	/* as in SQL: a double quote inside is written twice */
+	if (n + 1 < size)
+		buf[n++] = '"';
+	for (p = name; *p && n + 3 < size; p++) {
+		if (*p == '"')
+			buf[n++] = '"';
+		buf[n++] = *p;
+	}
+	if (n + 1 < size)
+		buf[n++] = '"';
+	buf[n] = '\0';
+}
+
 void
 rpl_hba_line(const char *user, const rpl_net *net, const char *method, char *buf, size_t size)
 {
-	char net_text[64];
+	char net_text[64], user_token[2 * RPL_NAME_MAX + 8];
 
 	rpl_net_format(net, net_text, sizeof net_text);
-	snprintf(buf, size, "host    replication     %s %s %s", user, net_text, method);
+	rpl_hba_quote(user, user_token, sizeof user_token);
+	snprintf(buf, size, "host    replication     %s %s %s", user_token, net_text, method);
 }
 
 /* ---- pg_hba.conf ---- */
@@ -262,13 +375,16 @@ hba_split(const char *line, hba_field *fields, int max_fields)
 			int quoted = 0, in_quote = 0;
 			while (*p && *p != '\n' && (in_quote || (*p != ' ' && *p != '\t' && *p != ',' &&
 							       *p != '#' && *p != '\r'))) {
-				if (*p == '"') {
+				char c = *p++;
+				if (c == '"' && in_quote && *p == '"') {
+					p++;  /* "" inside quotes is one double quote */
+				} else if (c == '"') {
 					quoted = 1;
 					in_quote = !in_quote;
-				} else if (it && len + 1 < sizeof it->text) {
-					it->text[len++] = *p;
+					continue;
 				}
-				p++;
+				if (it && len + 1 < sizeof it->text)
+					it->text[len++] = c;
 			}
 			if (it) {
 				it->text[len] = '\0';
@@ -361,7 +477,8 @@ rpl_hba_find(const char *hba_text, const char *user, const rpl_net *net, int ssl
 				db_ok = 1;
 		for (i = 0; i < fields[2].count; i++)
 			if (item_is(&fields[2].item[i], "all") ||
-			    (fields[2].item[i].text[0] != '+' && fields[2].item[i].text[0] != '@' &&
+			    ((fields[2].item[i].quoted ||
+			      (fields[2].item[i].text[0] != '+' && fields[2].item[i].text[0] != '@')) &&
 			     strcmp(fields[2].item[i].text, user) == 0))
 				user_ok = 1;
 		if (!db_ok || !user_ok)
@@ -435,12 +552,21 @@ rpl_guc_quote(const char *value, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
-/* Appends key=value to buf, quoting value as libpq's conninfo parser needs. */
+/*
+ * Appends key=value to buf, quoting value as libpq's conninfo parser needs:
+ * it splits on any isspace() character (\v, \f, \r and \n too, and in some
+ * locales bytes above 0x7f) and reads \ and ' specially, so anything but
+ * plain characters goes inside '...', where only ' and \ are escaped.
+ */
 static void
 conninfo_add(char *buf, size_t size, const char *key, const char *value)
 {
 	size_t n = strlen(buf);
-	int quote = *value == '\0' || strpbrk(value, " \t'\\") != NULL;
+	int quote = *value == '\0';
+	const char *p;
+
+	for (p = value; *p && !quote; p++)
+		quote = !plain_char((unsigned char)*p) && !strchr("/:@,+%~", *p);
 
 	if (n + 1 >= size)
 		return;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
+#include "fileio.h"
 #include "scram.h"
 #include "util.h"
 
@@ -51,6 +52,8 @@ typedef struct primary {
 	char *hba_text;
 	char hba_line[512];
 	rpl_hba_match hba;
+	int ssl_on;
+	char hba_backup[PATH_MAX + 64]; /* the previous pg_hba.conf, once replaced */
 	char pending[256];        /* settings waiting for a restart, comma separated */
 
 	step steps[MAX_STEPS];
@@ -257,7 +260,8 @@ inspect(primary *p, wal_error *e)
 		return wal_fail(e, e->code, "%s (the server's hba_file); run replinit primary on the "
 				"primary's host as a user that can edit it", cause);
 	}
-	rpl_hba_find(p->hba_text, p->user, &p->net, strcmp(buf, "on") == 0, &p->hba);
+	p->ssl_on = strcmp(buf, "on") == 0;
+	rpl_hba_find(p->hba_text, p->user, &p->net, p->ssl_on, &p->hba);
 	rpl_hba_line(p->user, &p->net, rpl_auth_method(p->version), p->hba_line, sizeof p->hba_line);
 
 	/* restarts already pending from an earlier run */
@@ -298,6 +302,21 @@ add_pending(char *list, size_t size, const char *name)
 	rpl_fmt(list + n, size - n, "%s%s", n ? ", " : "", name);
 }
 
+/*
+ * The first line of hba_file the server refuses, as "line N: error", into
+ * buf; 1 if there is one, 0 if none, -1 on error.  pg_hba_file_rules reads
+ * the file as it is on disk now.  A line it could not parse has no type;
+ * one with a type was loaded and its error is only a warning (hostssl with
+ * ssl off).  The server loads a file only when every line parses.
+ */
+static int
+hba_refused(primary *p, char *buf, size_t size, wal_error *e)
+{
+	return query_value(p, "SELECT 'line ' || line_number || ': ' || error FROM pg_hba_file_rules "
+			   "WHERE error IS NOT NULL AND type IS NULL ORDER BY line_number LIMIT 1",
+			   NULL, buf, size, e);
+}
+
 static wal_err
 plan(primary *p, wal_error *e)
 {
@@ -336,6 +355,15 @@ plan(primary *p, wal_error *e)
 			 needs_restart(p->settings[i].name) ? " (takes effect at restart)" : "");
 	}
 	if (p->hba.line == 0 || !p->hba.usable) {
+		char refused[1024];
+		int found = hba_refused(p, refused, sizeof refused, e);
+		if (found < 0)
+			return e->code;
+		/* a line added to a file the server does not load would not take effect */
+		if (found)
+			return wal_fail(e, WAL_ECONFIG, "%s %s; the server refuses to load this file as it is "
+					"(it keeps the rules it loaded before); fix it, then run replinit again",
+					p->hba_file, refused);
 		s = add_step(p, STEP_HBA);
 		if (p->hba.line == 0)
 			rpl_fmt(s->plan, sizeof s->plan, "append to %s: %s", p->hba_file, p->hba_line);
@@ -438,38 +466,94 @@ static wal_err
 do_hba(primary *p, wal_error *e)
 {
 	char backup[PATH_MAX + 32], stamp[32];
-	char *text;
+	char *now_text = NULL, *text = NULL;
 	time_t now = time(NULL);
 	struct tm tm;
 	wal_err rc;
 
+	/* read again: what was there when the plan was made may have been edited since */
+	if ((rc = rpl_read_file(p->hba_file, &now_text, e)) != WAL_OK)
+		return rc;
+	if (strcmp(now_text, p->hba_text) != 0) {
+		free(p->hba_text);
+		p->hba_text = now_text;
+		now_text = NULL;
+		rpl_hba_find(p->hba_text, p->user, &p->net, p->ssl_on, &p->hba);
+		if (p->hba.line && p->hba.usable) {
+			rpl_say(&p->out, RPL_MSG_STEP, "%s was changed meanwhile; line %d now lets %s in from %s (%s)",
+				p->hba_file, p->hba.line, p->user, p->net_text, p->hba.method);
+			return WAL_OK;
+		}
+	}
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
 	rpl_fmt(backup, sizeof backup, "%s.replinit-%s", p->hba_file, stamp);
-	text = rpl_hba_insert(p->hba_text, p->hba_line, p->hba.usable ? 0 : p->hba.line);
-	if (text == NULL)
-		return wal_fail(e, WAL_ENOMEM, "%s: out of memory", p->hba_file);
-	rc = rpl_write_atomic(p->hba_file, text, 0600, backup, e);
-	free(text);
+	text = rpl_hba_insert(p->hba_text, p->hba_line, p->hba.line && !p->hba.usable ? p->hba.line : 0);
+	if (text == NULL) {
+		rc = wal_fail(e, WAL_ENOMEM, "%s: out of memory", p->hba_file);
+		goto out;
+	}
+	/* same mode and owner as before; the old file stays as a backup under a name of its own */
+	rc = rpl_write_atomic(p->hba_file, text, 0600, 1, backup, p->hba_backup, sizeof p->hba_backup, e);
 	if (rc != WAL_OK)
-		return rc;
+		goto out;
 	rpl_say(&p->out, RPL_MSG_STEP, "added to %s: %s (previous file kept as %s)", p->hba_file,
-		p->hba_line, backup);
-	return WAL_OK;
+		p->hba_line, p->hba_backup);
+out:
+	free(now_text);
+	free(text);
+	return rc;
 }
 
-/* After a reload: rules the server could not parse, so a bad edit is reported at once. */
+/*
+ * Puts the previous pg_hba.conf back after the server refused the new one:
+ * the backup is renamed over it (the old file itself, with its mode and
+ * owner), and the server reloads it.  Returns the error to report.
+ */
+static wal_err
+rollback_hba(primary *p, const char *refused, wal_error *e)
+{
+	char dir[PATH_MAX];
+	wal_error ignore;
+	PGresult *r;
+
+	if (wal_sys_rename(p->hba_backup, p->hba_file) != 0)
+		return wal_fail_errno(e, WAL_ECONFIG, errno, "%s %s; the server refused the new file, and "
+				      "putting back the previous one failed (mv %s %s)", p->hba_file,
+				      refused, p->hba_backup, p->hba_file);
+	p->hba_backup[0] = '\0';
+	wal_dirname(p->hba_file, dir, sizeof dir);
+	wal_fsync_dir(dir, &ignore);
+	/* the reload that read the refused file changed nothing; this one reads the old file again */
+	r = query(p, "SELECT pg_reload_conf()", NULL, NULL, &ignore);
+	PQclear(r);
+	return wal_fail(e, WAL_ECONFIG, "%s %s; the server refused the new file, so it was rolled back "
+			"to the previous one", p->hba_file, refused);
+}
+
+/*
+ * After a reload: a pg_hba.conf the server refuses.  The file replinit
+ * wrote is rolled back; one it did not touch gets a warning (the reload
+ * of the settings still happened).
+ */
 static wal_err
 check_hba_rules(primary *p, wal_error *e)
 {
 	char buf[1024];
-	int found = query_value(p, "SELECT 'line ' || line_number || ': ' || error FROM pg_hba_file_rules "
-				"WHERE error IS NOT NULL LIMIT 1", NULL, buf, sizeof buf, e);
+	int found = hba_refused(p, buf, sizeof buf, e);
+
+	if (found < 0 && p->hba_backup[0]) {
+		/* the server cannot even read it (owner, mode): no better than a refused line */
+		rpl_fmt(buf, sizeof buf, "cannot be read back: %s", e->msg);
+		found = 1;
+	}
 	if (found < 0)
 		return e->code;
+	if (found && p->hba_backup[0])
+		return rollback_hba(p, buf, e);
 	if (found)
-		return wal_fail(e, WAL_ECONFIG, "%s: %s; the server keeps its previous rules until this is fixed",
-				p->hba_file, buf);
+		rpl_say(&p->out, RPL_MSG_WARNING, "%s %s; the server refuses to load this file and keeps "
+			"the rules it loaded before until this is fixed", p->hba_file, buf);
 	return WAL_OK;
 }
 
@@ -638,6 +722,14 @@ rpl_primary_run(const rpl_primary_opts *o, rpl_result *res, wal_error *e)
 	p->o = o;
 	p->out.fn = o->report;
 	p->out.ctx = o->ctx;
+	/* the role goes into pg_hba.conf; the commands and addresses into postgresql.auto.conf */
+	if ((o->user && rpl_check_role("--user", o->user, e) != WAL_OK) ||
+	    (o->archive_command && rpl_check_text("--archive-command", o->archive_command, e) != WAL_OK) ||
+	    (o->listen_addresses && rpl_check_text("--listen-addresses", o->listen_addresses, e) != WAL_OK) ||
+	    (o->config_file && rpl_check_text("--config", o->config_file, e) != WAL_OK)) {
+		rc = e->code;
+		goto out;
+	}
 	rpl_fmt(p->user, sizeof p->user, "%s", o->user ? o->user : RPL_DEFAULT_USER);
 	if (o->standby == NULL) {
 		rc = wal_fail(e, WAL_EINVAL, "--standby ADDRESS[/BITS] is required");

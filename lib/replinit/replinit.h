@@ -158,7 +158,35 @@ void rpl_net_format(const rpl_net *net, char *buf, size_t size);
 /* Whether outer contains every address of inner. */
 int rpl_net_covers(const rpl_net *outer, const rpl_net *inner);
 
-/* The pg_hba line for a replication role from net: "host replication ROLE NET METHOD". */
+/* Longest role or slot name PostgreSQL keeps (NAMEDATALEN - 1). */
+#define RPL_NAME_MAX 63
+
+/*
+ * Refuses a value that replinit would write into pg_hba.conf, a
+ * postgresql.conf-style file, a .pgpass line or a connection string when
+ * it holds a control character (a newline ends a line in all of them;
+ * libpq splits on \v, \f, \r as on a space).  WAL_EINVAL with a one-line
+ * message naming option, the value (escaped) and the character.
+ */
+wal_err rpl_check_text(const char *option, const char *value, wal_error *e);
+
+/*
+ * rpl_check_text for a role name, and what pg_hba.conf cannot express even
+ * quoted: empty, longer than RPL_NAME_MAX, or a leading '/' (a regular
+ * expression from PostgreSQL 16 on).  WAL_EINVAL naming option.
+ */
+wal_err rpl_check_role(const char *option, const char *name, wal_error *e);
+
+/*
+ * A role name as a pg_hba.conf token: bare when it is only letters,
+ * digits, _ . - and no keyword (all, sameuser, samerole, samegroup,
+ * replication); else in double quotes with each " doubled, which keeps
+ * blanks, commas, '#', a leading + or @ and keywords literal.  The name
+ * must have passed rpl_check_role.  buf needs 2 * strlen(name) + 3 bytes.
+ */
+void rpl_hba_quote(const char *name, char *buf, size_t size);
+
+/* The pg_hba line for a replication role from net: "host replication ROLE NET METHOD", ROLE quoted by rpl_hba_quote. */
 void rpl_hba_line(const char *user, const rpl_net *net, const char *method,
 		  char *buf, size_t size);
 
@@ -189,7 +217,10 @@ void rpl_guc_quote(const char *value, char *buf, size_t size);
 
 /*
  * The conninfo for primary_conninfo: host, port, user, passfile,
- * application_name; never a password.  Values quoted as libpq needs.
+ * application_name; never a password.  A value that is empty or holds
+ * anything but letters, digits and _ . - / : @ , + % ~ is quoted as libpq
+ * needs ('...' with ' and \ escaped), so no whitespace (\v and \f
+ * included) can start another keyword.
  */
 void rpl_conninfo(const char *host, int port, const char *user, const char *passfile,
 		  const char *app_name, char *buf, size_t size);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
+#include "fileio.h"
 #include "util.h"
 
 typedef struct standby {
@@ -409,12 +410,11 @@ write_passfile(standby *s, wal_error *e)
 		rpl_fmt(path, sizeof path, "%s", s->passfile);
 	rpl_pgpass_line(s->host, s->port, s->user, s->password, line, sizeof line);
 	strcat(line, "\n");
-	rc = rpl_write_atomic(path, line, 0600, NULL, e);
+	/* 0600 from its creation on, whatever an older file at that name allowed */
+	rc = rpl_write_atomic(path, line, 0600, 0, NULL, NULL, 0, e);
 	explicit_bzero(line, sizeof line);
 	if (rc != WAL_OK)
 		return rc;
-	if (chmod(path, 0600) != 0)
-		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot set mode 0600", path);
 	rpl_say(&s->out, RPL_MSG_STEP, "wrote passfile %s (mode 0600) for role %s", s->passfile, s->user);
 	return WAL_OK;
 }
@@ -436,7 +436,7 @@ merge_into(const char *path, const rpl_setting *set, int n, const char *header, 
 	free(text);
 	if (merged == NULL)
 		return wal_fail(e, WAL_ENOMEM, "%s: out of memory", path);
-	rc = rpl_write_atomic(path, merged, 0600, NULL, e);
+	rc = rpl_write_atomic(path, merged, 0600, 1, NULL, NULL, 0, e);
 	free(merged);
 	return rc;
 }
@@ -483,7 +483,7 @@ write_recovery(standby *s, wal_error *e)
 		return rc;
 	}
 	close(fd);
-	if ((rc = rpl_fsync_dir(s->target, e)) != WAL_OK)
+	if ((rc = wal_fsync_dir(s->target, e)) != WAL_OK)
 		return rc;
 	rpl_say(&s->out, RPL_MSG_STEP, "wrote standby.signal and, in postgresql.auto.conf, primary_conninfo (%s), "
 		"restore_command, recovery_target_timeline%s", s->conninfo, s->o->slot ? ", primary_slot_name" : "");
@@ -507,7 +507,7 @@ move_into_place(standby *s, wal_error *e)
 		return rc;
 	}
 	s->made_target = 0;
-	if ((rc = rpl_fsync_dir(s->parent, e)) != WAL_OK)
+	if ((rc = wal_fsync_dir(s->parent, e)) != WAL_OK)
 		return rc;
 	if (s->old_dir[0]) {
 		if ((rc = rpl_remove_tree(s->old_dir, e)) != WAL_OK)
@@ -666,12 +666,22 @@ prepare(standby *s, wal_error *e)
 
 	if (o->primary == NULL || o->pgdata == NULL)
 		return wal_fail(e, WAL_EINVAL, "--primary HOST[:PORT] and --pgdata DIR are required");
+	/* every name below ends up in postgresql.auto.conf, recovery.conf, the passfile or primary_conninfo */
+	if (rpl_check_text("--primary", o->primary, e) != WAL_OK ||
+	    rpl_check_text("--pgdata", o->pgdata, e) != WAL_OK ||
+	    (o->user && rpl_check_role("--user", o->user, e) != WAL_OK) ||
+	    (o->passfile && rpl_check_text("--passfile", o->passfile, e) != WAL_OK) ||
+	    (o->slot && rpl_check_text("--slot", o->slot, e) != WAL_OK) ||
+	    (o->app_name && rpl_check_text("--application-name", o->app_name, e) != WAL_OK) ||
+	    (o->restore_command && rpl_check_text("--restore-command", o->restore_command, e) != WAL_OK) ||
+	    (o->config_file && rpl_check_text("--config", o->config_file, e) != WAL_OK))
+		return e->code;
 	if (rpl_hostport_parse(o->primary, s->host, sizeof s->host, &s->port, e) != WAL_OK)
 		return e->code;
 	rpl_fmt(s->user, sizeof s->user, "%s", o->user ? o->user : RPL_DEFAULT_USER);
 	if (o->slot) {
 		const char *c;
-		if (!*o->slot || strlen(o->slot) > 63)
+		if (!*o->slot || strlen(o->slot) > RPL_NAME_MAX)
 			return wal_fail(e, WAL_EINVAL, "--slot '%s': 1 to 63 characters", o->slot);
 		for (c = o->slot; *c; c++)
 			if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
@@ -688,6 +698,8 @@ prepare(standby *s, wal_error *e)
 		if (getcwd(cwd, sizeof cwd) == NULL)
 			return wal_fail_errno(e, WAL_OK, errno, "cannot get the current directory");
 		rpl_fmt(buf, sizeof buf, "%s/%s", cwd, o->pgdata);
+		if (rpl_check_text("--pgdata", buf, e) != WAL_OK)
+			return e->code;
 	}
 	len = strlen(buf);
 	while (len > 1 && buf[len - 1] == '/')
@@ -708,7 +720,15 @@ prepare(standby *s, wal_error *e)
 		s->debian = access(buf, R_OK) == 0 && access("/usr/bin/pg_ctlcluster", X_OK) == 0;
 	}
 
-	if (o->passfile)
+	/* the standby reads primary_conninfo in PGDATA: a relative passfile would move */
+	if (o->passfile && o->passfile[0] != '/') {
+		char cwd[PATH_MAX];
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			return wal_fail_errno(e, WAL_OK, errno, "cannot get the current directory");
+		rpl_fmt(s->passfile, sizeof s->passfile, "%s/%s", cwd, o->passfile);
+		if (rpl_check_text("--passfile", s->passfile, e) != WAL_OK)
+			return e->code;
+	} else if (o->passfile)
 		rpl_fmt(s->passfile, sizeof s->passfile, "%s", o->passfile);
 	else
 		rpl_fmt(s->passfile, sizeof s->passfile, "%s/replinit.pgpass", s->pgdata);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "util.h"
 
 extern char **environ;
@@ -85,90 +86,76 @@ out:
 	return rc;
 }
 
-wal_err
-rpl_fsync_dir(const char *dir, wal_error *e)
+/* Links path to a name that nobody has yet: base, else base.1, base.2, ... */
+static wal_err
+link_backup(const char *path, const char *base, char *out, size_t size, wal_error *e)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	wal_err rc = WAL_OK;
+	int i;
 
-	if (fd < 0)
-		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot open directory", dir);
-	if (fsync(fd) != 0)
-		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot fsync directory", dir);
-	close(fd);
-	return rc;
+	for (i = 0; i < 1000; i++) {
+		if (i == 0)
+			rpl_fmt(out, size, "%s", base);
+		else
+			rpl_fmt(out, size, "%s.%d", base, i);
+		/* link() never replaces: two runs in one second get two names */
+		if (wal_sys_link(path, out) == 0)
+			return WAL_OK;
+		if (errno != EEXIST)
+			return wal_fail_errno(e, WAL_OK, errno, "%s: cannot keep a backup as %s", path, out);
+	}
+	return wal_fail(e, WAL_EEXIST, "%s: cannot keep a backup: %s and %d more names are taken",
+			path, base, i - 1);
 }
 
 wal_err
-rpl_write_atomic(const char *path, const char *text, mode_t mode, const char *backup, wal_error *e)
+rpl_write_atomic(const char *path, const char *text, mode_t mode, int keep,
+		 const char *backup, char *backup_out, size_t backup_size, wal_error *e)
 {
-	char tmp_path[PATH_MAX], dir_buf[PATH_MAX];
-	struct stat old;
+	wal_atomic_file f;
+	struct stat old, now;
 	int have_old = stat(path, &old) == 0;
-	int fd = -1;
-	size_t len = strlen(text), done = 0;
-	wal_err rc = WAL_OK;
+	char backup_name[PATH_MAX + 64] = "";
+	wal_err rc;
 
-	snprintf(dir_buf, sizeof dir_buf, "%s", path);
-	snprintf(tmp_path, sizeof tmp_path, "%s.replinit-%ld.tmp", path, (long)getpid());
-	fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, have_old ? (old.st_mode & 07777) : mode);
-	if (fd < 0) {
-		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot create", tmp_path);
-		tmp_path[0] = '\0';
-		goto out;
-	}
-	/* keep the original's mode and, when we may, its owner (root editing postgres' files) */
-	if (have_old) {
-		if (fchmod(fd, old.st_mode & 07777) != 0 && errno != EPERM) {
-			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot set mode", tmp_path);
-			goto out;
+	if (backup_out && backup_size)
+		backup_out[0] = '\0';
+	/* created 0600 (umask-proof, O_EXCL), then given its final mode before any byte is in it */
+	if ((rc = wal_atomic_open(&f, path, 0600, e)) != WAL_OK)
+		return rc;
+	if (keep && have_old) {
+		if (fchmod(f.fd, old.st_mode & 07777) != 0) {
+			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot set mode", f.tmp_path);
+			goto fail;
 		}
-		if (geteuid() == 0 && fchown(fd, old.st_uid, old.st_gid) != 0) {
-			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot set owner", tmp_path);
-			goto out;
+		/* root editing postgres' files: the server must still own what it reads */
+		if (geteuid() == 0 && fchown(f.fd, old.st_uid, old.st_gid) != 0) {
+			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot set owner", f.tmp_path);
+			goto fail;
 		}
-	} else if (fchmod(fd, mode) != 0) {
-		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot set mode", tmp_path);
-		goto out;
+	} else if (fchmod(f.fd, mode) != 0) {
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot set mode", f.tmp_path);
+		goto fail;
 	}
-	while (done < len) {
-		ssize_t put = write(fd, text + done, len - done);
-		if (put < 0 && errno == EINTR)
-			continue;
-		if (put < 0) {
-			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot write", tmp_path);
-			goto out;
-		}
-		done += (size_t)put;
+	if (wal_sys_write_all(f.fd, text, strlen(text)) != 0) {
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot write", f.tmp_path);
+		goto fail;
 	}
-	/* the content must be on disk before the name points at it */
-	if (fsync(fd) != 0) {
-		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot fsync", tmp_path);
-		goto out;
+	if (have_old && backup != NULL &&
+	    (rc = link_backup(path, backup, backup_name, sizeof backup_name, e)) != WAL_OK)
+		goto fail;
+	rc = wal_atomic_commit(&f, WAL_ATOMIC_REPLACE, e);
+	if (rc != WAL_OK) {
+		/* the backup goes only if the rename did not happen (a failed directory fsync comes after it) */
+		if (backup_name[0] && stat(path, &now) == 0 && now.st_ino == old.st_ino &&
+		    now.st_dev == old.st_dev)
+			unlink(backup_name);
+		return rc;
 	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot close", tmp_path);
-		goto out;
-	}
-	fd = -1;
-	if (have_old && backup != NULL && link(path, backup) != 0) {
-		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot keep a backup as %s", path, backup);
-		goto out;
-	}
-	if (rename(tmp_path, path) != 0) {
-		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot rename %s into place", path, tmp_path);
-		if (have_old && backup != NULL)
-			unlink(backup);
-		goto out;
-	}
-	tmp_path[0] = '\0';
-	rc = rpl_fsync_dir(dirname(dir_buf), e);
-out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp_path[0])
-		unlink(tmp_path);
+	if (backup_out && backup_size)
+		rpl_fmt(backup_out, backup_size, "%s", backup_name);
+	return WAL_OK;
+fail:
+	wal_atomic_abort(&f);
 	return rc;
 }
 
@@ -306,6 +293,35 @@ rpl_self_dir(char *buf, size_t size)
 	snprintf(buf, size, "%s", dirname(exe));
 }
 
+/* Appends word to buf at n for sh, with % doubled for the server's %p/%f substitution. */
+static size_t
+command_word(char *buf, size_t n, size_t size, const char *word)
+{
+	const char *p;
+	int quote = *word == '\0';
+
+	for (p = word; *p && !quote; p++)
+		quote = !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			  strchr("_./-,:@+=%", *p));
+	if (quote && n + 1 < size)
+		buf[n++] = '\'';
+	for (p = word; *p && n + 5 < size; p++) {
+		if (*p == '\'' && quote) {
+			memcpy(buf + n, "'\\''", 4);
+			n += 4;
+			continue;
+		}
+		if (*p == '%')
+			buf[n++] = '%';
+		buf[n++] = *p;
+	}
+	if (quote && n + 1 < size)
+		buf[n++] = '\'';
+	if (n < size)
+		buf[n] = '\0';
+	return n;
+}
+
 void
 rpl_default_command(const char *prog, const char *args, const char *config_file,
 		    char *buf, size_t size)
@@ -313,15 +329,20 @@ rpl_default_command(const char *prog, const char *args, const char *config_file,
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	size_t n;
 
+	if (size == 0)
+		return;
 	rpl_self_dir(dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/%s", dir, prog);
 	/* on the usual PATH the bare name reads best; elsewhere the server needs the path */
 	if (dir[0] == '\0' || access(path, X_OK) != 0 || strcmp(dir, "/usr/bin") == 0 ||
 	    strcmp(dir, "/bin") == 0 || strcmp(dir, "/usr/local/bin") == 0)
 		snprintf(path, sizeof path, "%s", prog);
-	n = (size_t)snprintf(buf, size, "%s", path);
-	if (config_file && n < size)
-		n += (size_t)snprintf(buf + n, size - n, " -c %s", config_file);
+	buf[0] = '\0';
+	n = command_word(buf, 0, size, path);
+	if (config_file && n + 4 < size) {
+		memcpy(buf + n, " -c ", 5);
+		n = command_word(buf, n + 4, size, config_file);
+	}
 	if (n < size)
 		snprintf(buf + n, size - n, " %s", args);
 }

@@ -27,18 +27,20 @@ void rpl_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format
 wal_err rpl_read_file(const char *path, char **text, wal_error *e);
 
 /*
- * Replaces (or creates) path with text durably: temporary file in the same
- * directory created O_EXCL with mode, fsync, rename, fsync of the
- * directory.  An existing file's owner is kept when we may set it.  When
- * backup is not NULL and path exists, the old content stays reachable
- * under backup (a hard link made before the rename).  On failure path is
- * unchanged and no temporary file is left.
+ * Replaces (or creates) path with text through lib/fileio.h's atomic file:
+ * a temporary file beside it, created O_EXCL with mode 0600 whatever the
+ * umask, written, fsynced, renamed over path, the directory fsynced.  Its
+ * final mode is mode, or with keep an existing file's mode (and, as root,
+ * its owner); it is set before the first byte is written, so a file of
+ * mode 0600 is never readable by others, not even for a moment.  When
+ * backup is not NULL and path exists, the old file stays reachable under
+ * a name nobody has yet (a hard link made just before the rename):
+ * backup, else backup.1, backup.2, ...; the name goes into backup_out.
+ * On failure path is unchanged and neither a temporary file nor a backup
+ * is left.
  */
-wal_err rpl_write_atomic(const char *path, const char *text, mode_t mode,
-			 const char *backup, wal_error *e);
-
-/* fsyncs a directory. */
-wal_err rpl_fsync_dir(const char *dir, wal_error *e);
+wal_err rpl_write_atomic(const char *path, const char *text, mode_t mode, int keep,
+			 const char *backup, char *backup_out, size_t backup_size, wal_error *e);
 
 /* Removes path and everything below it; missing is fine. */
 wal_err rpl_remove_tree(const char *path, wal_error *e);
@@ -68,7 +70,12 @@ int rpl_run(char *const argv[], char *const env[], int show, const rpl_out *out,
 /* Directory of the running executable into buf ("" if unknown). */
 void rpl_self_dir(char *buf, size_t size);
 
-/* "walpush %p %f" or "/opt/x/bin/walpush %p %f", plus -c FILE. */
+/*
+ * "walpush %p %f" or "/opt/x/bin/walpush %p %f", plus -c FILE.  The
+ * server runs it with sh and replaces %p, %f, %%: a path with anything
+ * but letters, digits and _ . / - , : @ + = goes in single quotes, and
+ * each % in a path is written %%.
+ */
 void rpl_default_command(const char *prog, const char *args, const char *config_file,
 			 char *buf, size_t size);
 

@@ -6,6 +6,10 @@
 # input (no pg_hba entry, wrong password, unreachable primary, directory in
 # use or not empty, too few wal senders) gives one clear message and leaves
 # nothing half-done; --dry-run changes nothing; a second run does nothing.
+# Names that would inject a pg_hba rule or a conninfo keyword are refused
+# with exit 2 and nothing changed; other odd role names are quoted as the
+# server reads them; a pg_hba.conf the server refuses is rolled back; two
+# runs in one second keep two backups; the passfile is created 0600.
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
 
@@ -71,6 +75,29 @@ t_eq "primary dry run: pg_hba.conf unchanged" "$(md5 "$HBA")" "$HBA_SUM"
 t_eq "primary dry run: postgresql.auto.conf unchanged" "$(md5 "$AUTO")" "$AUTO_SUM"
 t_eq "primary dry run: no role created" "$(pg_sql p "SELECT count(*) FROM pg_roles WHERE rolname = 'replicator'")" 0
 
+# --- names that would add a pg_hba rule or a conninfo keyword: refused, nothing changed
+run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf" \
+	--user $'r 0.0.0.0/0 trust\nhost all all 0.0.0.0/0 trust #'
+t_eq "role with a newline: exit 2" "$rc" 2
+t_match "role with a newline: names the option and the character" "$out" \
+	"^replinit: --user 'r 0\.0\.0\.0/0 trust\\\\nhost all all 0\.0\.0\.0/0 trust #': control character \\\\n at byte 18"
+t_eq "role with a newline: one line of output" "$(printf '%s\n' "$out" | grep -c .)" 1
+t_eq "role with a newline: pg_hba.conf unchanged" "$(md5 "$HBA")" "$HBA_SUM"
+t_eq "role with a newline: postgresql.auto.conf unchanged" "$(md5 "$AUTO")" "$AUTO_SUM"
+t_eq "role with a newline: the server has no trust rule for 0.0.0.0/0" \
+	"$(pg_sql p "SELECT count(*) FROM pg_hba_file_rules WHERE address = '0.0.0.0'")" 0
+t_eq "role with a newline: no role created" "$(pg_sql p "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'r %'")" 0
+run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
+	--application-name $'db2\vport=6699'
+t_eq "application name with \\v: exit 2" "$rc" 2
+t_match "application name with \\v: names the option and the character" "$out" \
+	"^replinit: --application-name 'db2\\\\vport=6699': control character \\\\v at byte 4"
+t_check "application name with \\v: no standby directory made" test ! -e "$SDATA"
+t_eq "application name with \\v: no slot made" "$(pg_sql p "SELECT count(*) FROM pg_replication_slots")" 0
+run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" --passfile $'/tmp/p\rx'
+t_eq "passfile with \\r: exit 2" "$rc" 2
+t_match "passfile with \\r: names the option" "$out" "^replinit: --passfile '/tmp/p\\\\rx': control character"
+
 # --- primary: the real run, then --restart
 run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf"
 t_eq "primary: exit 0" "$rc" 0
@@ -104,6 +131,75 @@ t_eq "primary second run: pg_hba.conf unchanged" "$(md5 "$HBA")" "$HBA_SUM"
 t_eq "primary second run: postgresql.auto.conf unchanged" "$(md5 "$AUTO")" "$AUTO_SUM"
 t_eq "primary second run: no new pg_hba backup" "$(ls "$HBA".replinit-* | wc -l)" 1
 
+# --- a role with blanks, quotes, a comma and '#' is quoted as the server reads it
+run primary -d "$PCONN" --standby 10.0.0.9 --password-file "$T/pw" -c "$T/walarchive.conf" --user 'odd "user", #x'
+t_eq "quoted role: exit 0" "$rc" 0
+t_match "quoted role: the line written" "$out" 'added to .*: host +replication +"odd ""user"", #x" 10\.0\.0\.9/32 scram-sha-256'
+t_eq "quoted role: the server reads the role as given" \
+	"$(pg_sql p "SELECT user_name[1] FROM pg_hba_file_rules WHERE address = '10.0.0.9'")" 'odd "user", #x'
+t_eq "quoted role: the server reports no error" "$(pg_sql p "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL")" 0
+
+# --- two runs within one second: each keeps its own backup of pg_hba.conf
+for try in 1 2 3 4 5; do
+	# start at the beginning of a second
+	sleep "0.$(printf '%03d' $((999 - 10#$(date +%N | cut -c1-3))))"
+	BACKUPS=$(ls "$HBA".replinit-* | wc -l)
+	START=$(date +%s)
+	run primary -d "$PCONN" --standby "10.0.1.$try" --password-file "$T/pw" -c "$T/walarchive.conf"
+	RC1=$rc OUT1=$out
+	run primary -d "$PCONN" --standby "10.0.2.$try" --password-file "$T/pw" -c "$T/walarchive.conf"
+	[ "$(date +%s)" = "$START" ] && break
+done
+t_eq "two runs in one second: both within the same second" "$(date +%s)" "$START"
+t_eq "two runs in one second: first exit 0" "$RC1" 0
+t_eq "two runs in one second: second exit 0" "$rc" 0
+t_eq "two runs in one second: two more backups" "$(ls "$HBA".replinit-* | wc -l)" $((BACKUPS + 2))
+B1=$(printf '%s' "$OUT1" | sed -n 's/.*previous file kept as \(.*\))$/\1/p')
+B2=$(printf '%s' "$out" | sed -n 's/.*previous file kept as \(.*\))$/\1/p')
+t_check "two runs in one second: two names" test -n "$B1" -a -n "$B2" -a "$B1" != "$B2"
+t_check "two runs in one second: the second backup holds the first run's line" grep -q "10\.0\.1\.$try/32" "$B2"
+
+# --- a pg_hba.conf the server already refuses: reported before any change
+GOOD_HBA=$(cat "$HBA")
+echo 'host all all 10.0.0.1/33 trust' >> "$HBA"
+HBA_SUM=$(md5 "$HBA"); AUTO_SUM=$(md5 "$AUTO")
+run primary -d "$PCONN" --standby 10.0.0.10 --password-file "$T/pw" -c "$T/walarchive.conf" --user pc_user
+t_eq "refused pg_hba.conf before: exit 3" "$rc" 3
+t_match "refused pg_hba.conf before: names the line, changes nothing" "$out" \
+	"^replinit: $HBA line [0-9]+: invalid CIDR mask in address \"10\.0\.0\.1/33\"; the server refuses to load this file as it is.*fix it"
+t_eq "refused pg_hba.conf before: pg_hba.conf unchanged" "$(md5 "$HBA")" "$HBA_SUM"
+t_eq "refused pg_hba.conf before: no role created" "$(pg_sql p "SELECT count(*) FROM pg_roles WHERE rolname = 'pc_user'")" 0
+printf '%s\n' "$GOOD_HBA" > "$HBA"
+
+# --- a pg_hba.conf the server refuses after replinit's edit is rolled back.  The
+# password is read from a fifo when the role is made, after the plan: while
+# replinit waits there, a bad line goes into pg_hba.conf, as another
+# administrator's edit would; replinit adds its line, the reload is refused
+# by the server, and the file is put back as it was before replinit wrote it.
+mkfifo -m 600 "$T/pwfifo"
+chown postgres:postgres "$T/pwfifo"
+BACKUPS=$(ls "$HBA".replinit-* | wc -l)
+(cd / && as_pg "$R" primary -d "$PCONN" --standby 10.0.0.11 --password-file "$T/pwfifo" \
+	-c "$T/walarchive.conf" --user rb_user >"$T/rollback.out" 2>&1; echo $? >"$T/rollback.rc") &
+exec 3>"$T/pwfifo"             # returns once replinit opens the fifo, after inspecting
+echo 'host all all 10.0.0.1/33 trust' >> "$HBA"
+HBA_SUM=$(md5 "$HBA")
+echo 'correct horse battery' >&3
+exec 3>&-
+wait
+out=$(cat "$T/rollback.out")
+t_eq "refused pg_hba.conf: exit 3" "$(cat "$T/rollback.rc")" 3
+t_match "refused pg_hba.conf: replinit wrote its line first" "$out" "added to $HBA: host +replication +rb_user 10\.0\.0\.11/32"
+t_match "refused pg_hba.conf: names the line and says it was rolled back" "$out" \
+	"^replinit: step [0-9]+ failed: $HBA line [0-9]+: invalid CIDR mask in address \"10\.0\.0\.1/33\"; the server refused the new file, so it was rolled back to the previous one$"
+t_eq "refused pg_hba.conf: the file is the one before replinit's edit" "$(md5 "$HBA")" "$HBA_SUM"
+t_eq "refused pg_hba.conf: no line for rb_user" "$(grep -c rb_user "$HBA")" 0
+t_eq "refused pg_hba.conf: the backup became the file again" "$(ls "$HBA".replinit-* | wc -l)" "$BACKUPS"
+t_eq "refused pg_hba.conf: no temporary file left" "$(ls -A "$(dirname "$HBA")" | grep -c '\.tmp$')" 0
+t_eq "refused pg_hba.conf: mode kept" "$(stat -c %a "$HBA")" 600
+printf '%s\n' "$GOOD_HBA" > "$HBA"
+pg_sql p "SELECT pg_reload_conf()" >/dev/null
+
 # --- standby: bad input
 run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/badpw"
 t_eq "wrong password: exit 8 (authentication)" "$rc" 8
@@ -136,8 +232,16 @@ fi
 t_eq "standby dry run: directory unchanged" "$(ls -A "$SDATA")" "old-notes.txt"
 t_eq "standby dry run: no slot made" "$(pg_sql p "SELECT count(*) FROM pg_replication_slots")" 0
 
-# --- standby: the real run
-run "${STANDBY_ARGS[@]}" --replace --start
+# --- standby: the real run (under strace when there is one, to see how the passfile
+# is made; not in the sanitizer pass: LeakSanitizer does not work under ptrace)
+mkdir -p "$T/trace"
+chown postgres:postgres "$T/trace"
+if command -v strace >/dev/null && [ -z "${ASAN_OPTIONS:-}" ]; then
+	out=$(cd / && as_pg strace -qq -o "$T/trace/standby" -e trace=openat,rename,chmod,fchmod \
+		"$R" "${STANDBY_ARGS[@]}" --replace --start 2>&1); rc=$?
+else
+	run "${STANDBY_ARGS[@]}" --replace --start
+fi
 t_eq "standby: exit 0" "$rc" 0
 [ "$rc" = 0 ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
 t_match "standby: names what it removed" "$out" "removed its previous content \(1 entries: old-notes.txt\)"
@@ -146,6 +250,16 @@ t_match "standby: pg_basebackup progress shown" "$out" "[0-9]+/[0-9]+ kB \(100%\
 t_match "standby: reports streaming" "$out" "the standby streams from 127.0.0.1:$PPORT \(pg_stat_wal_receiver\)"
 t_check "standby: old content gone" test ! -e "$SDATA/old-notes.txt"
 t_eq "standby: passfile mode 0600" "$(stat -c %a "$SDATA/replinit.pgpass")" 600
+if [ -s "$T/trace/standby" ]; then
+	CREATE=$(grep -E 'openat\(.*replinit\.pgpass[^"]*\.tmp", [^)]*O_CREAT' "$T/trace/standby")
+	t_match "standby: passfile created exclusive and 0600 from the start" "$CREATE" 'O_EXCL.*, 0600\) = [0-9]+$'
+	t_eq "standby: passfile never given another mode" \
+		"$(grep -E '^(f?chmod)\(' "$T/trace/standby" | grep -vc ', 0600)')" 0
+	t_match "standby: passfile renamed into place" "$(cat "$T/trace/standby")" \
+		'rename\(".*/\.replinit\.pgpass\.[0-9]+\.[0-9a-f]+\.tmp", ".*/replinit\.pgpass"\) = 0'
+else
+	echo "# strace not installed, or a sanitized run: how the passfile is created is not traced"
+fi
 t_eq "standby: passfile line" "$(cat "$SDATA/replinit.pgpass")" "127.0.0.1:$PPORT:replication:replicator:correct horse battery"
 if [ "$VERSION" -ge 120000 ]; then
 	RECOVERY=$SDATA/postgresql.auto.conf

@@ -2,14 +2,24 @@
  * Unit tests of replinit's pure parts: the configuration it generates for
  * PostgreSQL 11 through 18 (setting names, files, never both keep
  * settings), pg_hba lines and equivalence, conninfo without a password,
- * .pgpass and postgresql.conf quoting, and connection error messages.
+ * .pgpass and postgresql.conf quoting, names refused or quoted for
+ * pg_hba.conf and libpq, private atomic files with unique backups, and
+ * connection error messages.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "replinit/replinit.h"
+#include "fileio.h"
 #include "replinit/scram.h"
+#include "replinit/util.h"
 
 static const int versions[] = { 110022, 120022, 130023, 140023, 150020, 160014, 170010, 180004 };
 #define NVERSIONS (int)(sizeof versions / sizeof versions[0])
@@ -363,4 +373,288 @@ Test(replinit_misc, scram_verifier_check)
 	rpl_sha256("abc", 3, digest);
 	cr_expect_eq(digest[0], 0xba);
 	cr_expect_eq(digest[31], 0xad);
+}
+
+/* ---- names written into pg_hba.conf, configuration files and conninfo ---- */
+
+Test(replinit_names, control_characters_refused_with_option_and_character)
+{
+	static const struct { const char *value; const char *shown; } bad[] = {
+		{ "db2\vport=6699", "\\v" }, { "a\nb", "\\n" }, { "a\rb", "\\r" }, { "a\fb", "\\f" },
+		{ "a\tb", "\\t" }, { "a\033b", "0x1b" }, { "a\177", "0x7f" }, { "\bx", "\\b" },
+	};
+	wal_error e;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char want[64];
+		cr_expect_eq(rpl_check_text("--application-name", bad[i].value, &e), WAL_EINVAL, "case %zu", i);
+		cr_expect_eq(strncmp(e.msg, "--application-name '", 20), 0, "names the option: %s", e.msg);
+		snprintf(want, sizeof want, "control character %s at byte", bad[i].shown);
+		cr_expect_not_null(strstr(e.msg, want), "names the character: %s", e.msg);
+		cr_expect_null(strpbrk(e.msg, "\n\r\v\f\t"), "one line: %s", e.msg);
+	}
+	cr_expect_eq(rpl_check_text("--user", "r 0.0.0.0/0 trust\nhost all all 0.0.0.0/0 trust #", &e),
+		     WAL_EINVAL);
+	cr_expect_str_eq(e.msg, "--user 'r 0.0.0.0/0 trust\\nhost all all 0.0.0.0/0 trust #': control "
+			 "character \\n at byte 18; pg_hba.conf, configuration files and connection "
+			 "strings cannot carry it");
+	cr_expect_eq(rpl_check_text("--passfile", "/var/lib/postgresql/15/main/replinit.pgpass", &e), WAL_OK);
+	cr_expect_eq(rpl_check_text("--user", "rép user \"x\", 'y' \\z #", &e), WAL_OK,
+		     "quotes, backslash, blanks and UTF-8 can be quoted");
+	cr_expect_eq(rpl_check_text("--application-name", "", &e), WAL_OK);
+}
+
+Test(replinit_names, roles_pg_hba_cannot_express)
+{
+	char long_name[80];
+	wal_error e;
+
+	memset(long_name, 'r', sizeof long_name - 1);
+	long_name[sizeof long_name - 1] = '\0';
+	cr_expect_eq(rpl_check_role("--user", "", &e), WAL_EINVAL);
+	cr_expect_str_eq(e.msg, "--user: empty; give a role name");
+	cr_expect_eq(rpl_check_role("--user", long_name, &e), WAL_EINVAL);
+	long_name[RPL_NAME_MAX] = '\0';
+	cr_expect_eq(rpl_check_role("--user", long_name, &e), WAL_OK, "63 bytes fit");
+	cr_expect_eq(rpl_check_role("--user", "/.*", &e), WAL_EINVAL, "a regular expression from 16 on");
+	cr_expect_not_null(strstr(e.msg, "starts with '/'"));
+	cr_expect_eq(rpl_check_role("--user", "a\nb", &e), WAL_EINVAL);
+	cr_expect_eq(rpl_check_role("--user", "+members", &e), WAL_OK, "quoted, + is literal");
+	cr_expect_eq(rpl_check_role("--user", "all", &e), WAL_OK, "quoted, all is literal");
+}
+
+Test(replinit_names, pg_hba_tokens)
+{
+	static const struct { const char *name; const char *token; } cases[] = {
+		{ "replicator", "replicator" },
+		{ "repl_2.x-y", "repl_2.x-y" },
+		{ "rep user", "\"rep user\"" },
+		{ "a\"b", "\"a\"\"b\"" },
+		{ "a,b", "\"a,b\"" },
+		{ "x#y", "\"x#y\"" },
+		{ "all", "\"all\"" },
+		{ "samerole", "\"samerole\"" },
+		{ "replication", "\"replication\"" },
+		{ "+group", "\"+group\"" },
+		{ "@file", "\"@file\"" },
+		{ "back\\slash", "\"back\\slash\"" },
+		{ "it's", "\"it's\"" },
+		{ "rép", "\"rép\"" },
+		{ "", "\"\"" },
+	};
+	char buf[160];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		rpl_hba_quote(cases[i].name, buf, sizeof buf);
+		cr_expect_str_eq(buf, cases[i].token, "%s", cases[i].name);
+	}
+}
+
+Test(replinit_names, pg_hba_line_round_trips)
+{
+	static const char *const names[] = { "replicator", "rep user", "odd \"user\", #x", "all", "+g",
+					      "@f", "a\\b", "it's" };
+	rpl_net net;
+	char line[512];
+
+	cr_assert_eq(rpl_net_parse("10.0.0.2", &net, NULL), WAL_OK);
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		rpl_hba_line(names[i], &net, "scram-sha-256", line, sizeof line);
+		cr_expect_null(strchr(line, '\n'));
+		rpl_hba_match m;
+		rpl_hba_find(line, names[i], &net, 0, &m);
+		cr_expect_eq(m.line, 1, "%s: the line written matches its role: %s", names[i], line);
+		rpl_hba_find(line, "someone_else", &net, 0, &m);
+		cr_expect_eq(m.line, 0, "%s: and no other role: %s", names[i], line);
+	}
+	rpl_hba_line("rep user", &net, "scram-sha-256", line, sizeof line);
+	cr_expect_str_eq(line, "host    replication     \"rep user\" 10.0.0.2/32 scram-sha-256");
+}
+
+/* What libpq reads back for key in conninfo, or NULL; *count gets the number of options set. */
+static char *
+conninfo_value(const char *conninfo, const char *key, int *count)
+{
+	char *err = NULL, *value = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+
+	*count = 0;
+	cr_assert_not_null(opts, "libpq refuses '%s': %s", conninfo, err ? err : "?");
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (o->val == NULL)
+			continue;
+		(*count)++;
+		if (strcmp(o->keyword, key) == 0)
+			value = strdup(o->val);
+	}
+	PQconninfoFree(opts);
+	return value;
+}
+
+Test(replinit_conninfo, every_value_reads_back_as_given)
+{
+	static const char *const values[] = {
+		"db2", "db2\vport=6699", "db2\fport=6699", "db2\rport=6699", "db2\nport=6699",
+		"db2\tport=6699", "db 2 port=6699", "it's", "back\\slash", "'", "\\", "", "a=b",
+		"rép", "x\xa0port=6699", "/a dir/it's \\ 'x'",
+	};
+	char buf[1024];
+
+	for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+		int count;
+		rpl_conninfo("10.0.0.1", 5432, values[i], values[i], values[i], buf, sizeof buf);
+		char *app = conninfo_value(buf, "application_name", &count);
+		char *user = conninfo_value(buf, "user", &count);
+		char *port = conninfo_value(buf, "port", &count);
+		cr_expect_str_eq(port, "5432", "case %zu: %s", i, buf);
+		cr_expect_eq(count, values[i][0] ? 5 : 4, "case %zu: no extra keyword in %s", i, buf);
+		if (values[i][0]) {
+			cr_expect_str_eq(app, values[i], "case %zu: %s", i, buf);
+		}
+		cr_expect_str_eq(user, values[i], "case %zu: %s", i, buf);
+		free(app);
+		free(user);
+		free(port);
+	}
+	rpl_conninfo("h", 5432, "replicator", "", "db2\vport=6699", buf, sizeof buf);
+	cr_expect_str_eq(buf, "host=h port=5432 user=replicator passfile='' application_name='db2\vport=6699'");
+}
+
+Test(replinit_conninfo, commands_quote_paths_for_sh_and_percent)
+{
+	char buf[1024];
+	const char *tail;
+
+	rpl_default_command("walfetch", "%f %p", "/etc/wal archive/it's 100%.conf", buf, sizeof buf);
+	tail = strstr(buf, " -c ");
+	cr_assert_not_null(tail, "%s", buf);
+	cr_expect_str_eq(tail, " -c '/etc/wal archive/it'\\''s 100%%.conf' %f %p");
+	rpl_default_command("walpush", "%p %f", "/etc/walarchive.conf", buf, sizeof buf);
+	tail = strstr(buf, " -c ");
+	cr_expect_str_eq(tail, " -c /etc/walarchive.conf %p %f");
+}
+
+/* ---- private atomic files and their backups ---- */
+
+static char *
+make_dir(void)
+{
+	char *dir = strdup("/tmp/test_replinit.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	return dir;
+}
+
+static int
+count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, ".."))
+			n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static char *
+slurp(const char *path)
+{
+	char *text = NULL;
+	wal_error e;
+	cr_assert_eq(rpl_read_file(path, &text, &e), WAL_OK, "%s", e.msg);
+	return text;
+}
+
+Test(replinit_files, private_file_is_0600_whatever_umask_and_old_mode)
+{
+	char *dir = make_dir(), path[512];
+	mode_t old_umask = umask(0);
+	struct stat st;
+	wal_error e;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/replinit.pgpass", dir);
+	cr_expect_eq(rpl_write_atomic(path, "h:1:replication:r:pw\n", 0600, 0, NULL, NULL, 0, &e), WAL_OK);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600, "umask 0 does not widen it: %o", st.st_mode & 07777);
+	/* an older file that others could read: the new one is still private */
+	f = fopen(path, "w");
+	fputs("old\n", f);
+	fclose(f);
+	chmod(path, 0644);
+	cr_expect_eq(rpl_write_atomic(path, "new\n", 0600, 0, NULL, NULL, 0, &e), WAL_OK);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600);
+	char *text = slurp(path);
+	cr_expect_str_eq(text, "new\n");
+	free(text);
+	cr_expect_eq(count_entries(dir), 1, "no temporary file left");
+	umask(old_umask);
+	unlink(path);
+	rmdir(dir);
+	free(dir);
+}
+
+Test(replinit_files, kept_mode_and_unique_backups)
+{
+	char *dir = make_dir(), path[512], base[600], first[700], second[700];
+	struct stat st;
+	wal_error e;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/pg_hba.conf", dir);
+	snprintf(base, sizeof base, "%s.replinit-20250101-120000", path);
+	f = fopen(path, "w");
+	fputs("one\n", f);
+	fclose(f);
+	chmod(path, 0640);
+	/* two runs in the same second ask for the same backup name */
+	cr_assert_eq(rpl_write_atomic(path, "two\n", 0600, 1, base, first, sizeof first, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(rpl_write_atomic(path, "three\n", 0600, 1, base, second, sizeof second, &e), WAL_OK, "%s", e.msg);
+	cr_expect_str_eq(first, base);
+	cr_expect_neq(strcmp(first, second), 0, "a second name: %s", second);
+	char *text = slurp(first);
+	cr_expect_str_eq(text, "one\n");
+	free(text);
+	text = slurp(second);
+	cr_expect_str_eq(text, "two\n");
+	free(text);
+	text = slurp(path);
+	cr_expect_str_eq(text, "three\n");
+	free(text);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0640, "the existing mode is kept");
+	cr_expect_eq(count_entries(dir), 3, "file and two backups, no temporary file");
+	unlink(first);
+	unlink(second);
+	unlink(path);
+	rmdir(dir);
+	free(dir);
+}
+
+Test(replinit_files, failed_write_leaves_file_and_no_backup)
+{
+	char *dir = make_dir(), path[512], base[600], backup[700];
+	wal_error e;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/pg_hba.conf", dir);
+	snprintf(base, sizeof base, "%s.replinit-x", path);
+	f = fopen(path, "w");
+	fputs("one\n", f);
+	fclose(f);
+	/* the rename into place fails */
+	wal_sys_fault_arm(1, EIO, WAL_SYS_RENAME);
+	cr_expect_neq(rpl_write_atomic(path, "two\n", 0600, 1, base, backup, sizeof backup, &e), WAL_OK);
+	wal_sys_fault_arm(0, 0, WAL_SYS_COUNT);
+	char *text = slurp(path);
+	cr_expect_str_eq(text, "one\n");
+	free(text);
+	cr_expect_eq(count_entries(dir), 1, "no backup, no temporary file");
+	unlink(path);
+	rmdir(dir);
+	free(dir);
 }
