@@ -401,6 +401,24 @@ t_eq "--keep-backups 1 with no backup in the archive removes nothing" "$(pnames 
 run walprune "$DATA" -c "$pconf" --before "$(segname 2 7)"
 t_eq "walprune with nothing to remove exits 0" "$RC" 0
 
+# --dry-run with many objects and both streams into one file: the listing
+# (stdout) whole, line by line, and the summary (stderr) after it
+MA=$T/many-archive
+for s in $(seq 256 555); do
+	n=$(segname 1 "$s")
+	mkdir -p "$MA/$SYSID/${n:0:16}"
+	: > "$MA/$SYSID/${n:0:16}/$n"
+done
+chown -R postgres:postgres "$MA"
+as_pg env -C "$DATA" "$BIN/walprune" -c "$CONF" --set "archive=$MA" --dry-run \
+	--before "$(segname 1 600)" >"$T/prune.log" 2>&1
+t_eq "walprune --dry-run of 300 objects into one file: exit 0" "$?" 0
+t_eq "every line is a whole listed object or the summary" \
+	"$(grep -cvE '^(would remove [0-9]+/[0-9A-F]{16}/[0-9A-F]{24} \(0 bytes\)|walprune: would remove 300 objects \(0 bytes\) before [0-9A-F]{24})$' "$T/prune.log")" 0
+t_eq "300 listed lines" "$(grep -c '^would remove' "$T/prune.log")" 300
+t_match "then the summary, as the last line" "$(tail -n 1 "$T/prune.log")" \
+	'^walprune: would remove 300 objects \(0 bytes\) before '
+
 # ---- SIGKILL at any moment of walpush ---------------------------------------------
 KA=$T/kill-archive
 mkdir -p "$KA"; chown postgres:postgres "$KA"
