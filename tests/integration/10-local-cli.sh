@@ -94,6 +94,21 @@ for p in walpush walfetch walprune; do
 done
 run walpush "$W" --no-such-option
 t_eq "walpush with an unknown option exits 2" "$RC" 2
+# one message, ours: not getopt's as well, which names the program by its path
+msg_ok "an unknown long option" walpush "^walpush: --no-such-option: unknown option \\(see walpush --help\\)\$"
+t_check "the message does not name the program by its path" bash -c "! grep -qF -- '$BIN' <<< \"\$1\"" _ "$ERR"
+run walfetch "$W" -Z
+t_eq "walfetch with an unknown short option exits 2" "$RC" 2
+msg_ok "an unknown short option" walfetch "^walfetch: -Z: unknown option"
+run walprune "$W" --keep 2
+t_eq "walprune with an ambiguous abbreviation exits 2" "$RC" 2
+msg_ok "an ambiguous option" walprune "^walprune: --keep: ambiguous option \\(--keep-backups, --keep-days\\)"
+run walpush "$W" "$SRC1" "$SEG1" -c
+t_eq "walpush -c without its argument exits 2" "$RC" 2
+msg_ok "a missing argument" walpush "^walpush: -c: missing argument"
+run walprune "$W" --help=x
+t_eq "walprune --help=x exits 2" "$RC" 2
+msg_ok "an argument to an option that takes none" walprune "^walprune: --help: takes no argument"
 run walpush "$W" -c "$CONF" "$SRC1"
 t_eq "walpush with one argument exits 2" "$RC" 2
 run walprune "$W" -c "$CONF"
