@@ -85,6 +85,7 @@ static const wal_store_ops *load_module(const char *module, const char *symbol, 
 wal_err wal_store_open(wal_store **out, const wal_config *cfg, wal_error *e)
 {
 	wal_url url;
+	char shown[512];
 	*out = NULL;
 	wal_err rc = wal_url_parse(cfg->archive, &url, e);
 	if (rc != WAL_OK)
@@ -93,7 +94,8 @@ wal_err wal_store_open(wal_store **out, const wal_config *cfg, wal_error *e)
 	while (i < sizeof(schemes) / sizeof(schemes[0]) && strcmp(url.scheme, schemes[i].scheme))
 		i++;
 	if (i == sizeof(schemes) / sizeof(schemes[0])) {
-		rc = wal_fail(e, WAL_ECONFIG, "archive \"%s\": unknown scheme", cfg->archive);
+		wal_url_redact(cfg->archive, shown, sizeof(shown));
+		rc = wal_fail(e, WAL_ECONFIG, "archive \"%s\": unknown scheme", shown);
 	} else {
 		const wal_store_ops *ops = schemes[i].linked;
 		if (!ops)

@@ -34,11 +34,13 @@ typedef struct s3_store {
 wal_err wal_s3_base_url(const char *endpoint, const char *region, const char *bucket,
 			int path_style, char *out, size_t cap, wal_error *e)
 {
-	char scheme[8] = "https", host[512];
+	char scheme[8] = "https", host[512], shown[512];
 	const char *sep;
 	size_t i, n;
 	int len;
 
+	/* messages show the endpoint, but never a password written into it */
+	wal_url_redact(endpoint, shown, sizeof shown);
 	if (!endpoint || !endpoint[0]) {
 		snprintf(host, sizeof host, "s3.%s.amazonaws.com", region ? region : "us-east-1");
 	} else {
@@ -46,14 +48,14 @@ wal_err wal_s3_base_url(const char *endpoint, const char *region, const char *bu
 		if (sep) {
 			if ((size_t)(sep - endpoint) >= sizeof scheme)
 				return wal_fail(e, WAL_ECONFIG, "s3_endpoint \"%s\": unknown scheme",
-						endpoint);
+						shown);
 			memcpy(scheme, endpoint, (size_t)(sep - endpoint));
 			scheme[sep - endpoint] = '\0';
 			for (i = 0; scheme[i]; i++)
 				scheme[i] = (char)tolower((unsigned char)scheme[i]);
 			if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
 				return wal_fail(e, WAL_ECONFIG,
-						"s3_endpoint \"%s\": want http:// or https://", endpoint);
+						"s3_endpoint \"%s\": want http:// or https://", shown);
 			endpoint = sep + 3;
 		}
 		if (snprintf(host, sizeof host, "%s", endpoint) >= (int)sizeof host)
@@ -64,7 +66,7 @@ wal_err wal_s3_base_url(const char *endpoint, const char *region, const char *bu
 		if (!host[0] || strchr(host, '/') || strchr(host, '?') || strchr(host, '@'))
 			return wal_fail(e, WAL_ECONFIG,
 					"s3_endpoint \"%s\": want host[:port] or a URL without a path",
-					endpoint);
+					shown);
 	}
 	if (!bucket || !bucket[0])
 		return wal_fail(e, WAL_ECONFIG, "s3 archive without a bucket");
