@@ -137,9 +137,7 @@ wal_err wal_cmd_load_config(wal_cmd *cmd, wal_error *e)
 		rc = wal_config_set_arg(&cmd->cfg, cmd->sets[i], e);
 	if (rc == WAL_OK) {
 		wal_log_set_level(cmd->verbose ? WAL_LOG_DEBUG : cmd->cfg.log_level);
-		if (!cmd->cfg.archive)
-			rc = wal_fail(e, WAL_ECONFIG, "%s: archive is not set",
-				      cmd->cfg.source ? cmd->cfg.source : "configuration");
+		rc = wal_config_check(&cmd->cfg, e);
 	}
 	return rc;
 }

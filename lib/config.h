@@ -59,6 +59,7 @@ typedef struct wal_config {
 	int log_level;                  /* WAL_LOG_* from log.h, default notice */
 
 	char *source;                   /* the file that was read, or NULL */
+	struct wal_config_origin *origins; /* per setting, where its value was set (config.c) */
 } wal_config;
 
 /* Fills c with the defaults of every setting. */
@@ -87,5 +88,26 @@ wal_err wal_config_set(wal_config *c, const char *key, const char *value,
 
 /* Whether key names a setting. */
 int wal_config_known(const char *key);
+
+/*
+ * Where key's value was set: "FILE:LINE" or "--set".  NULL for a default,
+ * and for a value the caller has replaced since (a copy of c pointed at
+ * another string), which no line of the file holds.
+ */
+const char *wal_config_origin(const wal_config *c, const char *key);
+
+/*
+ * Names where key was set in e's message: "FILE:LINE: " (or "--set: ") goes
+ * before it when wal_config_origin knows.  Returns e->code, so that a check
+ * can end with `return wal_config_blame(c, "archive", e);`.
+ */
+wal_err wal_config_blame(const wal_config *c, const char *key, wal_error *e);
+
+/*
+ * Checks what can only be checked once the file and the --set overrides
+ * are read: archive is set and parses (url.h).  WAL_ECONFIG naming the
+ * file and line (or --set) on failure.
+ */
+wal_err wal_config_check(const wal_config *c, wal_error *e);
 
 #endif

@@ -385,8 +385,10 @@ static wal_err s3_open(wal_store **out, const wal_url *url, const wal_config *cf
 				"s3://%s: no credentials (set s3_access_key and s3_secret_key, or "
 				"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", url->host);
 	for (const char *p = region; *p; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '-'))
-			return wal_fail(e, WAL_ECONFIG, "s3_region \"%s\": invalid", region);
+		if (!(isalnum((unsigned char)*p) || *p == '-')) {
+			wal_fail(e, WAL_ECONFIG, "s3_region \"%s\": invalid", region);
+			return wal_config_blame(cfg, "s3_region", e);
+		}
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return wal_fail(e, WAL_ENOMEM, "s3: out of memory");
@@ -407,6 +409,10 @@ static wal_err s3_open(wal_store **out, const wal_url *url, const wal_config *cf
 		s->max_keys = atoi(max_keys);
 	rc = wal_s3_base_url(cfg->s3_endpoint, region, s->bucket, s->path_style, s->base_url,
 			     sizeof s->base_url, e);
+	if (rc == WAL_ECONFIG)
+		/* the endpoint's messages start with its name; the others are the bucket's */
+		rc = wal_config_blame(cfg, strncmp(e->msg, "s3_endpoint", 11) == 0 ? "s3_endpoint"
+				      : "archive", e);
 	if (rc != WAL_OK)
 		goto fail;
 	snprintf(sigv4, sizeof sigv4, "aws:amz:%s:s3", region);
@@ -417,8 +423,11 @@ static wal_err s3_open(wal_store **out, const wal_url *url, const wal_config *cf
 	opts.tls_verify = cfg->tls_verify;
 	opts.timeout = cfg->timeout;
 	opts.retries = cfg->retries;
-	if ((rc = wal_http_open(&s->http, &opts, e)) != WAL_OK)
+	if ((rc = wal_http_open(&s->http, &opts, e)) != WAL_OK) {
+		if (rc == WAL_ECONFIG)
+			rc = wal_config_blame(cfg, "tls_ca_file", e);
 		goto fail;
+	}
 	/* one small listing proves the bucket, the credentials and the signing */
 	rc = has_children(s, s->prefix, &yes, e);
 	if (rc == WAL_ENOENT)

@@ -339,6 +339,26 @@ printf "archive = '%s\n" "$ARCH" > "$bad"; chown postgres "$bad"
 run walpush "$DATA" -c "$bad" "$SRC1" "$SEG1"
 t_eq "an unterminated quoted value: exit 3" "$RC" 3
 msg_ok "syntax error" walpush "$bad:1"
+# archive is checked once the file is read, and named by its line (or --set)
+for value in ftp://x relative/path "sftp://host:0/wal"; do
+	printf '# walarchive\ntimeout = 5\narchive = %s\n' "$value" > "$bad"; chown postgres "$bad"
+	for p in walpush walfetch walprune; do
+		case $p in
+		walpush) run $p "$DATA" -c "$bad" "$SRC1" "$SEG1" ;;
+		walfetch) run $p "$SB" -c "$bad" "$SEG1" "$D/RECOVERYXLOG" ;;
+		walprune) run $p "$DATA" -c "$bad" --before "$SEG1" ;;
+		esac
+		t_eq "$p: archive = $value: exit 3" "$RC" 3
+		msg_ok "$p: archive = $value" $p "^$p: $bad:3: archive \"$value\": "
+	done
+done
+run walprune "$DATA" -c "$CONF" --set archive=ftp://x --before "$SEG1"
+t_eq "--set archive=ftp://x: exit 3" "$RC" 3
+msg_ok "--set archive=ftp://x" walprune '^walprune: --set: archive "ftp://x": unknown scheme'
+printf 'archive = %s\n' "$W/$SEG1" > "$bad"; chown postgres "$bad"
+run walprune "$DATA" -c "$bad" --before "$SEG1"
+t_eq "archive naming a file: exit 3" "$RC" 3
+msg_ok "archive naming a file" walprune "^walprune: $bad:1: archive .*: not a directory"
 run walfetch "$DATA" -c "$T/bad-key.conf" "$SEG1" "$D/RECOVERYXLOG"
 t_eq "walfetch with a bad config outside standby mode: exit 126 (recovery stops)" "$RC" 126
 run walpush "$DATA" -c "$T/no-such.conf" "$SRC1" "$SEG1"

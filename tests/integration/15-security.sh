@@ -55,6 +55,7 @@ for url in "https://walarchive:$SECRET@127.0.0.1:9/wal" "http://walarchive:$SECR
 		walprune) run "$UCONF" walprune --before "$SEG" ;;
 		esac
 		t_eq "$prog: archive = ${url%%:*}://walarchive:SECRET@...: exit 3" "$RC" 3
+		t_match "$prog: the message names the file and line" "$OUT" "^$prog: $UCONF:[0-9]+: archive \""
 		t_check "$prog: and does not show the password" bash -c "! grep -q -- '$SECRET' <<< \"\$1\"" _ "$OUT"
 	done
 	# the same on the command line (which is itself visible to everyone)
@@ -68,6 +69,7 @@ walarchive_conf "$UCONF" "archive=s3://bucket/prefix" "s3_endpoint=https://key:$
 	"s3_access_key=AKIAWALARCHIVE" "s3_secret_key=other"
 run "$UCONF" walprune --before "$SEG"
 t_eq "s3_endpoint with a password: exit 3" "$RC" 3
+t_match "the message names the line of s3_endpoint" "$OUT" "^walprune: $UCONF:2: s3_endpoint "
 t_check "and does not show the password" bash -c "! grep -q -- '$SECRET' <<< \"\$1\"" _ "$OUT"
 
 # 2. modes: objects 0600 in 0700 directories, 0640 when file_mode says so
