@@ -132,12 +132,16 @@ void wal_cmd_usage_error(wal_cmd *cmd, const char *why)
 
 wal_err wal_cmd_load_config(wal_cmd *cmd, wal_error *e)
 {
+	char warning[768];
 	wal_err rc = wal_config_load(&cmd->cfg, cmd->config_path, e);
 	for (int i = 0; rc == WAL_OK && i < cmd->nsets; i++)
 		rc = wal_config_set_arg(&cmd->cfg, cmd->sets[i], e);
 	if (rc == WAL_OK) {
 		wal_log_set_level(cmd->verbose ? WAL_LOG_DEBUG : cmd->cfg.log_level);
-		rc = wal_config_check(&cmd->cfg, e);
+		rc = wal_config_check(&cmd->cfg, warning, sizeof(warning), e);
+		/* every run: it lands in PostgreSQL's log until the setup changes */
+		if (rc == WAL_OK && warning[0])
+			wal_log(WAL_LOG_WARNING, "%s", warning);
 	}
 	return rc;
 }

@@ -32,6 +32,7 @@ static const char *const compress_names[] = { "none", "lz4", NULL };
 static const char *const onerr_names[] = { "auto", "stop", "continue", NULL };
 static const char *const style_names[] = { "host", "path", NULL };
 static const char *const level_names[] = { "error", "warning", "notice", "info", "debug", NULL };
+static const char *const cleartext_names[] = { "warn", "refuse", NULL };
 
 #define S(n, t) #n, t, offsetof(wal_config, n)
 static const setting settings[] = {
@@ -48,6 +49,7 @@ static const setting settings[] = {
 	{ S(http_password, T_STRING), 1, 0, 0, NULL, 0 },
 	{ S(tls_ca_file, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(tls_verify, T_BOOL), 0, 0, 0, NULL, 0 },
+	{ S(http_cleartext_auth, T_ENUM), 0, 0, 0, cleartext_names, 0 },
 	{ S(s3_endpoint, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(s3_region, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(s3_uri_style, T_ENUM), 0, 0, 0, style_names, 0 },
@@ -450,10 +452,14 @@ wal_err wal_config_load(wal_config *c, const char *explicit_path, wal_error *e)
 	return wal_config_read_file(c, WAL_CONFIG_DEFAULT_PATH, e);
 }
 
-wal_err wal_config_check(const wal_config *c, wal_error *e)
+wal_err wal_config_check(const wal_config *c, char *warning, size_t cap, wal_error *e)
 {
 	wal_url url;
+	char shown[512];
+	wal_err rc = WAL_OK;
 
+	if (warning && cap)
+		warning[0] = '\0';
 	if (!c->archive || !*c->archive) {
 		const char *at = wal_config_origin(c, "archive");
 		return wal_fail(e, WAL_ECONFIG, "%s: archive is not set",
@@ -461,6 +467,19 @@ wal_err wal_config_check(const wal_config *c, wal_error *e)
 	}
 	if (wal_url_parse(c->archive, &url, e) != WAL_OK)
 		return wal_config_blame(c, "archive", e);
+	/* basic authentication is the password itself, readable by anyone on the way */
+	if (strcmp(url.scheme, "http") == 0 && c->http_password) {
+		wal_url_redact(c->archive, shown, sizeof(shown));
+		if (c->http_cleartext_auth == WAL_CLEARTEXT_REFUSE) {
+			wal_fail(e, WAL_ECONFIG, "%s: the password would be sent in clear "
+				 "(basic authentication over http://) and http_cleartext_auth = refuse; "
+				 "use https://", shown);
+			rc = wal_config_blame(c, "archive", e);
+		} else if (warning && cap) {
+			snprintf(warning, cap, "%s: the password is sent in clear "
+				 "(basic authentication over http://); use https://", shown);
+		}
+	}
 	wal_url_free(&url);
-	return WAL_OK;
+	return rc;
 }

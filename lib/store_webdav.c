@@ -210,6 +210,17 @@ static wal_err dav_open(wal_store **out, const wal_url *url, const wal_config *c
 		wal_fail(e, WAL_ECONFIG, "http_password is set but http_user is not");
 		return wal_config_blame(cfg, "http_password", e);
 	}
+	/* wal_config_check warns about this; a setting that asks for refusal
+	 * refuses here too, whoever opens the store */
+	if (opts.password && strcmp(url->scheme, "http") == 0 &&
+	    cfg->http_cleartext_auth == WAL_CLEARTEXT_REFUSE) {
+		char shown[512];
+		wal_url_redact(cfg->archive, shown, sizeof shown);
+		wal_fail(e, WAL_ECONFIG, "%s: the password would be sent in clear "
+			 "(basic authentication over http://) and http_cleartext_auth = refuse; "
+			 "use https://", shown);
+		return wal_config_blame(cfg, "archive", e);
+	}
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return wal_fail(e, WAL_ENOMEM, "%s: out of memory", url->host);
