@@ -2,6 +2,7 @@
  * Shared by the programs: the common options, loading the configuration,
  * and turning error kinds into exit codes.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,8 @@ void wal_cmd_init(wal_cmd *cmd, const char *program, const char *usage)
 	cmd->usage = usage;
 	wal_log_init(program);
 	wal_config_init(&cmd->cfg);
+	/* getopt's own messages name the program by its full path: ours instead */
+	opterr = 0;
 }
 
 int wal_cmd_option(wal_cmd *cmd, int opt, const char *arg)
@@ -69,6 +72,58 @@ int wal_cmd_option(wal_cmd *cmd, int opt, const char *arg)
 	}
 }
 
+/* The option a failed getopt_long call was looking at, as the user wrote it. */
+static void bad_option_name(const char *arg, const struct option *longopts, char *out,
+			    size_t cap, int *is_long)
+{
+	/* a long option's element ends the call, and it is the one before optind;
+	 * optopt is 0 for an unknown one and its value for a known one (argument
+	 * missing or not allowed), while a short option is optopt itself */
+	*is_long = 0;
+	if (arg && strncmp(arg, "--", 2) == 0 && arg[2]) {
+		size_t len = strcspn(arg + 2, "=");
+		if (optopt == 0)
+			*is_long = 1;
+		for (const struct option *o = longopts; !*is_long && o && o->name; o++)
+			if (o->val == optopt && strncmp(o->name, arg + 2, len) == 0)
+				*is_long = 1;
+		if (*is_long) {
+			snprintf(out, cap, "--%.*s", (int)len, arg + 2);
+			return;
+		}
+	}
+	snprintf(out, cap, "-%c", optopt > 32 && optopt < 127 ? optopt : '?');
+}
+
+void wal_cmd_option_error(wal_cmd *cmd, int opt, char **argv, const struct option *longopts)
+{
+	char name[128], why[512];
+	int is_long;
+	bad_option_name(optind > 0 ? argv[optind - 1] : NULL, longopts, name, sizeof(name), &is_long);
+	if (opt == ':') {
+		snprintf(why, sizeof(why), "%s: missing argument", name);
+	} else if (is_long && optopt != 0) {
+		snprintf(why, sizeof(why), "%s: takes no argument", name);
+	} else if (is_long) {
+		/* an abbreviation that fits several options */
+		char matches[256] = "";
+		int n = 0;
+		for (const struct option *o = longopts; o && o->name; o++)
+			if (strncmp(o->name, name + 2, strlen(name + 2)) == 0) {
+				size_t used = strlen(matches);
+				snprintf(matches + used, sizeof(matches) - used, "%s--%s",
+					 n++ ? ", " : "", o->name);
+			}
+		if (n > 1)
+			snprintf(why, sizeof(why), "%s: ambiguous option (%s)", name, matches);
+		else
+			snprintf(why, sizeof(why), "%s: unknown option", name);
+	} else {
+		snprintf(why, sizeof(why), "%s: unknown option", name);
+	}
+	wal_cmd_usage_error(cmd, why);
+}
+
 void wal_cmd_usage_error(wal_cmd *cmd, const char *why)
 {
 	wal_log(WAL_LOG_ERROR, "%s (see %s --help)", why, cmd->program);
@@ -77,14 +132,16 @@ void wal_cmd_usage_error(wal_cmd *cmd, const char *why)
 
 wal_err wal_cmd_load_config(wal_cmd *cmd, wal_error *e)
 {
+	char warning[768];
 	wal_err rc = wal_config_load(&cmd->cfg, cmd->config_path, e);
 	for (int i = 0; rc == WAL_OK && i < cmd->nsets; i++)
 		rc = wal_config_set_arg(&cmd->cfg, cmd->sets[i], e);
 	if (rc == WAL_OK) {
 		wal_log_set_level(cmd->verbose ? WAL_LOG_DEBUG : cmd->cfg.log_level);
-		if (!cmd->cfg.archive)
-			rc = wal_fail(e, WAL_ECONFIG, "%s: archive is not set",
-				      cmd->cfg.source ? cmd->cfg.source : "configuration");
+		rc = wal_config_check(&cmd->cfg, warning, sizeof(warning), e);
+		/* every run: it lands in PostgreSQL's log until the setup changes */
+		if (rc == WAL_OK && warning[0])
+			wal_log(WAL_LOG_WARNING, "%s", warning);
 	}
 	return rc;
 }

@@ -40,8 +40,9 @@ typedef struct wal_cmd {
 	int verbose;
 } wal_cmd;
 
-/* The options every program takes, for getopt_long (-c, --set, -v, -h, -V). */
-#define WAL_CMD_SHORT_OPTS "c:s:vhV"
+/* The options every program takes, for getopt_long (-c, --set, -v, -h, -V);
+ * first in each program's list: the ':' makes a missing argument return ':'. */
+#define WAL_CMD_SHORT_OPTS ":c:s:vhV"
 #define WAL_CMD_LONG_OPTS \
 	{ "config", required_argument, NULL, 'c' }, \
 	{ "set", required_argument, NULL, 's' }, \
@@ -58,6 +59,16 @@ void wal_cmd_init(wal_cmd *cmd, const char *program, const char *usage);
 /* Handles a common option; returns 0 if opt is not one.  --help and
  * --version print and exit 0. */
 int wal_cmd_option(wal_cmd *cmd, int opt, const char *arg);
+
+/*
+ * For what getopt_long returned instead of an option ('?' or ':'): prints
+ * one usage error naming the option as given (unknown, ambiguous, missing
+ * or unwanted argument) and exits 2.  getopt prints nothing itself
+ * (wal_cmd_init clears opterr).
+ */
+struct option;
+void wal_cmd_option_error(wal_cmd *cmd, int opt, char **argv, const struct option *longopts)
+	__attribute__((noreturn));
 
 /* Prints a usage error and exits 2. */
 void wal_cmd_usage_error(wal_cmd *cmd, const char *why) __attribute__((noreturn));

@@ -218,7 +218,7 @@ main(int argc, char **argv)
 				wal_cmd_usage_error(&cmd, "--timeout: must be a number of seconds");
 			break;
 		default:
-			wal_cmd_usage_error(&cmd, "unknown option");
+			wal_cmd_option_error(&cmd, opt, argv, longopts);
 		}
 	}
 	if (mode == NULL)

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 		if (opt == 'D')
 			datadir = optarg;
 		else
-			wal_cmd_usage_error(&cmd, "unknown option");
+			wal_cmd_option_error(&cmd, opt, argv, longopts);
 	}
 	if (argc - optind != 2)
 		wal_cmd_usage_error(&cmd, "want WAL_NAME and DEST_PATH");

@@ -91,7 +91,7 @@ int main(int argc, char **argv)
 			opts.datadir = optarg;
 			break;
 		default:
-			wal_cmd_usage_error(&cmd, "unknown option");
+			wal_cmd_option_error(&cmd, opt, argv, longopts);
 		}
 	}
 	if (optind != argc)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "config.h"
 #include "log.h"
+#include "url.h"
 
 typedef enum { T_STRING, T_BOOL, T_INT, T_ENUM, T_U64, T_MODE } setting_type;
 
@@ -31,6 +32,7 @@ static const char *const compress_names[] = { "none", "lz4", NULL };
 static const char *const onerr_names[] = { "auto", "stop", "continue", NULL };
 static const char *const style_names[] = { "host", "path", NULL };
 static const char *const level_names[] = { "error", "warning", "notice", "info", "debug", NULL };
+static const char *const cleartext_names[] = { "warn", "refuse", NULL };
 
 #define S(n, t) #n, t, offsetof(wal_config, n)
 static const setting settings[] = {
@@ -47,6 +49,7 @@ static const setting settings[] = {
 	{ S(http_password, T_STRING), 1, 0, 0, NULL, 0 },
 	{ S(tls_ca_file, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(tls_verify, T_BOOL), 0, 0, 0, NULL, 0 },
+	{ S(http_cleartext_auth, T_ENUM), 0, 0, 0, cleartext_names, 0 },
 	{ S(s3_endpoint, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(s3_region, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(s3_uri_style, T_ENUM), 0, 0, 0, style_names, 0 },
@@ -66,6 +69,14 @@ static const setting settings[] = {
 	{ S(log_level, T_ENUM), 0, 0, 0, level_names, 0 },
 };
 #undef S
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+/* Where one setting's value came from, for messages about it. */
+struct wal_config_origin {
+	char *at;               /* "FILE:LINE" or "--set"; NULL while the default */
+	const char *value;      /* T_STRING: the string it was set to (see wal_config_origin) */
+};
 
 static const setting *find_setting(const char *key)
 {
@@ -116,6 +127,56 @@ void wal_config_free(wal_config *c)
 	}
 	free(c->source);
 	c->source = NULL;
+	if (c->origins) {
+		for (size_t i = 0; i < NSETTINGS; i++)
+			free(c->origins[i].at);
+		free(c->origins);
+		c->origins = NULL;
+	}
+}
+
+/* Records that s was set at at (to the string value, for T_STRING). */
+static void remember_origin(wal_config *c, const setting *s, const char *at)
+{
+	if (!c->origins && !(c->origins = calloc(NSETTINGS, sizeof(*c->origins))))
+		return;         /* messages then name no line; nothing else depends on it */
+	struct wal_config_origin *o = &c->origins[s - settings];
+	char *copy = strdup(at);
+	if (!copy)
+		return;
+	free(o->at);
+	o->at = copy;
+	o->value = s->type == T_STRING ? *(char **)((char *)c + s->offset) : NULL;
+}
+
+const char *wal_config_origin(const wal_config *c, const char *key)
+{
+	const setting *s = find_setting(key);
+	if (!s || !c->origins)
+		return NULL;
+	const struct wal_config_origin *o = &c->origins[s - settings];
+	if (s->type == T_STRING && *(char *const *)((const char *)c + s->offset) != o->value)
+		return NULL;
+	return o->at;
+}
+
+wal_err wal_config_blame(const wal_config *c, const char *key, wal_error *e)
+{
+	const char *at = wal_config_origin(c, key);
+	if (!e)
+		return WAL_ECONFIG;
+	size_t plen = at ? strlen(at) + 2 : 0;
+	if (at && plen < sizeof(e->msg)) {
+		/* "AT: " in front, the message moved behind it (its end cut if need be) */
+		size_t keep = strnlen(e->msg, sizeof(e->msg) - 1);
+		if (keep > sizeof(e->msg) - 1 - plen)
+			keep = sizeof(e->msg) - 1 - plen;
+		memmove(e->msg + plen, e->msg, keep);
+		e->msg[plen + keep] = '\0';
+		memcpy(e->msg, at, plen - 2);
+		memcpy(e->msg + plen - 2, ": ", 2);
+	}
+	return e->code;
 }
 
 static void where(char *out, size_t cap, const char *origin, int line)
@@ -143,6 +204,9 @@ static int parse_bool(const char *v, int *out)
 	return -1;
 }
 
+static wal_err set_value(wal_config *c, const setting *s, const char *key, const char *value,
+			 const char *at, wal_error *e);
+
 wal_err wal_config_set(wal_config *c, const char *key, const char *value,
 		       const char *origin, int line, wal_error *e)
 {
@@ -151,6 +215,16 @@ wal_err wal_config_set(wal_config *c, const char *key, const char *value,
 	const setting *s = find_setting(key);
 	if (!s)
 		return wal_fail(e, WAL_ECONFIG, "%s: unknown setting \"%s\"", at, key);
+	wal_err rc = set_value(c, s, key, value, at, e);
+	if (rc == WAL_OK)
+		remember_origin(c, s, at);
+	return rc;
+}
+
+/* Parses value into s's slot; errors name at. */
+static wal_err set_value(wal_config *c, const setting *s, const char *key, const char *value,
+			 const char *at, wal_error *e)
+{
 	void *slot = (char *)c + s->offset;
 	char *end = NULL;
 
@@ -376,4 +450,36 @@ wal_err wal_config_load(wal_config *c, const char *explicit_path, wal_error *e)
 	if (access(WAL_CONFIG_DEFAULT_PATH, F_OK) != 0 && errno == ENOENT)
 		return WAL_OK;
 	return wal_config_read_file(c, WAL_CONFIG_DEFAULT_PATH, e);
+}
+
+wal_err wal_config_check(const wal_config *c, char *warning, size_t cap, wal_error *e)
+{
+	wal_url url;
+	char shown[512];
+	wal_err rc = WAL_OK;
+
+	if (warning && cap)
+		warning[0] = '\0';
+	if (!c->archive || !*c->archive) {
+		const char *at = wal_config_origin(c, "archive");
+		return wal_fail(e, WAL_ECONFIG, "%s: archive is not set",
+				at ? at : c->source ? c->source : "configuration");
+	}
+	if (wal_url_parse(c->archive, &url, e) != WAL_OK)
+		return wal_config_blame(c, "archive", e);
+	/* basic authentication is the password itself, readable by anyone on the way */
+	if (strcmp(url.scheme, "http") == 0 && c->http_password) {
+		wal_url_redact(c->archive, shown, sizeof(shown));
+		if (c->http_cleartext_auth == WAL_CLEARTEXT_REFUSE) {
+			wal_fail(e, WAL_ECONFIG, "%s: the password would be sent in clear "
+				 "(basic authentication over http://) and http_cleartext_auth = refuse; "
+				 "use https://", shown);
+			rc = wal_config_blame(c, "archive", e);
+		} else if (warning && cap) {
+			snprintf(warning, cap, "%s: the password is sent in clear "
+				 "(basic authentication over http://); use https://", shown);
+		}
+	}
+	wal_url_free(&url);
+	return rc;
 }

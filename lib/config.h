@@ -16,6 +16,7 @@
 typedef enum { WAL_COMPRESS_NONE = 0, WAL_COMPRESS_LZ4 = 1 } wal_compress;
 typedef enum { WAL_ONERR_AUTO = 0, WAL_ONERR_STOP, WAL_ONERR_CONTINUE } wal_on_error;
 typedef enum { WAL_S3_HOST = 0, WAL_S3_PATH = 1 } wal_s3_style;
+typedef enum { WAL_CLEARTEXT_WARN = 0, WAL_CLEARTEXT_REFUSE = 1 } wal_cleartext;
 
 typedef struct wal_config {
 	char *archive;                  /* path, file://, sftp://, http(s)://, s3:// */
@@ -33,6 +34,7 @@ typedef struct wal_config {
 	char *http_password;            /* secret */
 	char *tls_ca_file;
 	int tls_verify;                 /* on|off, default on */
+	wal_cleartext http_cleartext_auth; /* http_password over http://: warn (default) or refuse */
 
 	char *s3_endpoint;              /* host[:port] or URL; default s3.<region>.amazonaws.com */
 	char *s3_region;                /* default us-east-1 */
@@ -59,6 +61,7 @@ typedef struct wal_config {
 	int log_level;                  /* WAL_LOG_* from log.h, default notice */
 
 	char *source;                   /* the file that was read, or NULL */
+	struct wal_config_origin *origins; /* per setting, where its value was set (config.c) */
 } wal_config;
 
 /* Fills c with the defaults of every setting. */
@@ -87,5 +90,28 @@ wal_err wal_config_set(wal_config *c, const char *key, const char *value,
 
 /* Whether key names a setting. */
 int wal_config_known(const char *key);
+
+/*
+ * Where key's value was set: "FILE:LINE" or "--set".  NULL for a default,
+ * and for a value the caller has replaced since (a copy of c pointed at
+ * another string), which no line of the file holds.
+ */
+const char *wal_config_origin(const wal_config *c, const char *key);
+
+/*
+ * Names where key was set in e's message: "FILE:LINE: " (or "--set: ") goes
+ * before it when wal_config_origin knows.  Returns e->code, so that a check
+ * can end with `return wal_config_blame(c, "archive", e);`.
+ */
+wal_err wal_config_blame(const wal_config *c, const char *key, wal_error *e);
+
+/*
+ * Checks what needs the settings together, once the file and the --set
+ * overrides are read: archive is set and parses (url.h), and where a
+ * password would go over plain http://.  WAL_ECONFIG naming the file and
+ * line on failure.  warning (cap bytes) receives one line the caller
+ * should show, or "" when there is nothing to say.
+ */
+wal_err wal_config_check(const wal_config *c, char *warning, size_t cap, wal_error *e);
 
 #endif

@@ -49,6 +49,10 @@ void wal_log(int level, const char *fmt, ...)
 	for (char *p = line; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	/* what the program printed on stdout so far comes first, so that
+	 * both streams into one file (>log 2>&1) keep their order and no
+	 * message lands inside a half-written line */
+	fflush(stdout);
 	/* a single write keeps lines from concurrent processes whole */
 	fprintf(stderr, "%s\n", line);
 	fflush(stderr);

@@ -85,20 +85,27 @@ static const wal_store_ops *load_module(const char *module, const char *symbol, 
 wal_err wal_store_open(wal_store **out, const wal_config *cfg, wal_error *e)
 {
 	wal_url url;
+	char shown[512];
 	*out = NULL;
 	wal_err rc = wal_url_parse(cfg->archive, &url, e);
 	if (rc != WAL_OK)
-		return rc;
+		return wal_config_blame(cfg, "archive", e);
 	size_t i = 0;
 	while (i < sizeof(schemes) / sizeof(schemes[0]) && strcmp(url.scheme, schemes[i].scheme))
 		i++;
 	if (i == sizeof(schemes) / sizeof(schemes[0])) {
-		rc = wal_fail(e, WAL_ECONFIG, "archive \"%s\": unknown scheme", cfg->archive);
+		wal_url_redact(cfg->archive, shown, sizeof(shown));
+		wal_fail(e, WAL_ECONFIG, "archive \"%s\": unknown scheme", shown);
+		rc = wal_config_blame(cfg, "archive", e);
 	} else {
 		const wal_store_ops *ops = schemes[i].linked;
 		if (!ops)
 			ops = load_module(schemes[i].module, schemes[i].symbol, e);
 		rc = ops ? ops->open(out, &url, cfg, e) : WAL_EUNSUPPORTED;
+		/* the network drivers name the setting behind each of their
+		 * configuration errors; the local one has only archive to check */
+		if (rc == WAL_ECONFIG && ops == &wal_store_posix_ops)
+			rc = wal_config_blame(cfg, "archive", e);
 	}
 	wal_url_free(&url);
 	return rc;

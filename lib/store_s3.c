@@ -34,11 +34,13 @@ typedef struct s3_store {
 wal_err wal_s3_base_url(const char *endpoint, const char *region, const char *bucket,
 			int path_style, char *out, size_t cap, wal_error *e)
 {
-	char scheme[8] = "https", host[512];
+	char scheme[8] = "https", host[512], shown[512];
 	const char *sep;
 	size_t i, n;
 	int len;
 
+	/* messages show the endpoint, but never a password written into it */
+	wal_url_redact(endpoint, shown, sizeof shown);
 	if (!endpoint || !endpoint[0]) {
 		snprintf(host, sizeof host, "s3.%s.amazonaws.com", region ? region : "us-east-1");
 	} else {
@@ -46,14 +48,14 @@ wal_err wal_s3_base_url(const char *endpoint, const char *region, const char *bu
 		if (sep) {
 			if ((size_t)(sep - endpoint) >= sizeof scheme)
 				return wal_fail(e, WAL_ECONFIG, "s3_endpoint \"%s\": unknown scheme",
-						endpoint);
+						shown);
 			memcpy(scheme, endpoint, (size_t)(sep - endpoint));
 			scheme[sep - endpoint] = '\0';
 			for (i = 0; scheme[i]; i++)
 				scheme[i] = (char)tolower((unsigned char)scheme[i]);
 			if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
 				return wal_fail(e, WAL_ECONFIG,
-						"s3_endpoint \"%s\": want http:// or https://", endpoint);
+						"s3_endpoint \"%s\": want http:// or https://", shown);
 			endpoint = sep + 3;
 		}
 		if (snprintf(host, sizeof host, "%s", endpoint) >= (int)sizeof host)
@@ -64,7 +66,7 @@ wal_err wal_s3_base_url(const char *endpoint, const char *region, const char *bu
 		if (!host[0] || strchr(host, '/') || strchr(host, '?') || strchr(host, '@'))
 			return wal_fail(e, WAL_ECONFIG,
 					"s3_endpoint \"%s\": want host[:port] or a URL without a path",
-					endpoint);
+					shown);
 	}
 	if (!bucket || !bucket[0])
 		return wal_fail(e, WAL_ECONFIG, "s3 archive without a bucket");
@@ -383,8 +385,10 @@ static wal_err s3_open(wal_store **out, const wal_url *url, const wal_config *cf
 				"s3://%s: no credentials (set s3_access_key and s3_secret_key, or "
 				"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", url->host);
 	for (const char *p = region; *p; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '-'))
-			return wal_fail(e, WAL_ECONFIG, "s3_region \"%s\": invalid", region);
+		if (!(isalnum((unsigned char)*p) || *p == '-')) {
+			wal_fail(e, WAL_ECONFIG, "s3_region \"%s\": invalid", region);
+			return wal_config_blame(cfg, "s3_region", e);
+		}
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return wal_fail(e, WAL_ENOMEM, "s3: out of memory");
@@ -405,6 +409,10 @@ static wal_err s3_open(wal_store **out, const wal_url *url, const wal_config *cf
 		s->max_keys = atoi(max_keys);
 	rc = wal_s3_base_url(cfg->s3_endpoint, region, s->bucket, s->path_style, s->base_url,
 			     sizeof s->base_url, e);
+	if (rc == WAL_ECONFIG)
+		/* the endpoint's messages start with its name; the others are the bucket's */
+		rc = wal_config_blame(cfg, strncmp(e->msg, "s3_endpoint", 11) == 0 ? "s3_endpoint"
+				      : "archive", e);
 	if (rc != WAL_OK)
 		goto fail;
 	snprintf(sigv4, sizeof sigv4, "aws:amz:%s:s3", region);
@@ -415,8 +423,11 @@ static wal_err s3_open(wal_store **out, const wal_url *url, const wal_config *cf
 	opts.tls_verify = cfg->tls_verify;
 	opts.timeout = cfg->timeout;
 	opts.retries = cfg->retries;
-	if ((rc = wal_http_open(&s->http, &opts, e)) != WAL_OK)
+	if ((rc = wal_http_open(&s->http, &opts, e)) != WAL_OK) {
+		if (rc == WAL_ECONFIG)
+			rc = wal_config_blame(cfg, "tls_ca_file", e);
 		goto fail;
+	}
 	/* one small listing proves the bucket, the credentials and the signing */
 	rc = has_children(s, s->prefix, &yes, e);
 	if (rc == WAL_ENOENT)

@@ -1393,8 +1393,10 @@ static wal_err check_root(sftp_store *s, void *arg, int attempt, wal_error *e)
 static wal_err sftp_open(wal_store **out, const wal_url *url, const wal_config *cfg, wal_error *e)
 {
 	*out = NULL;
-	if (!url->host || !*url->host)
-		return wal_fail(e, WAL_ECONFIG, "archive: sftp url has no host");
+	if (!url->host || !*url->host) {
+		wal_fail(e, WAL_ECONFIG, "archive: sftp url has no host");
+		return wal_config_blame(cfg, "archive", e);
+	}
 	sftp_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return wal_fail(e, WAL_ENOMEM, "sftp store: out of memory");
@@ -1431,14 +1433,21 @@ static wal_err sftp_open(wal_store **out, const wal_url *url, const wal_config *
 	else
 		snprintf(s->where, sizeof(s->where), "sftp://%s@%s:%d", s->user, s->host, s->port);
 	if (s->root[0] != '/') {
-		rc = wal_fail(e, WAL_ECONFIG, "%s: archive path must be absolute", s->where);
+		wal_fail(e, WAL_ECONFIG, "%s: archive path must be absolute", s->where);
+		rc = wal_config_blame(cfg, "archive", e);
 		goto out;
 	}
 	if (s->key_file && access(s->key_file, R_OK) != 0) {
-		rc = wal_fail_errno(e, WAL_ECONFIG, errno, "ssh_key %s", s->key_file);
+		wal_fail_errno(e, WAL_ECONFIG, errno, "ssh_key %s", s->key_file);
+		rc = wal_config_blame(cfg, "ssh_key", e);
 		goto out;
 	}
 	rc = with_retries(s, check_root, NULL, e);
+	if (rc == WAL_ECONFIG)
+		/* the host or the root of the archive, or the passphrase file the
+		 * login read (whose messages start with its name) */
+		rc = wal_config_blame(cfg, strncmp(e->msg, "ssh_key_passphrase_file", 23) == 0
+				      ? "ssh_key_passphrase_file" : "archive", e);
 out:
 	if (rc != WAL_OK) {
 		sftp_close(&s->base);

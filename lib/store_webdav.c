@@ -206,8 +206,21 @@ static wal_err dav_open(wal_store **out, const wal_url *url, const wal_config *c
 	wal_err rc;
 
 	*out = NULL;
-	if (opts.password && !opts.user)
-		return wal_fail(e, WAL_ECONFIG, "http_password is set but http_user is not");
+	if (opts.password && !opts.user) {
+		wal_fail(e, WAL_ECONFIG, "http_password is set but http_user is not");
+		return wal_config_blame(cfg, "http_password", e);
+	}
+	/* wal_config_check warns about this; a setting that asks for refusal
+	 * refuses here too, whoever opens the store */
+	if (opts.password && strcmp(url->scheme, "http") == 0 &&
+	    cfg->http_cleartext_auth == WAL_CLEARTEXT_REFUSE) {
+		char shown[512];
+		wal_url_redact(cfg->archive, shown, sizeof shown);
+		wal_fail(e, WAL_ECONFIG, "%s: the password would be sent in clear "
+			 "(basic authentication over http://) and http_cleartext_auth = refuse; "
+			 "use https://", shown);
+		return wal_config_blame(cfg, "archive", e);
+	}
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return wal_fail(e, WAL_ENOMEM, "%s: out of memory", url->host);
@@ -223,12 +236,15 @@ static wal_err dav_open(wal_store **out, const wal_url *url, const wal_config *c
 			strcpy(s->root_enc, "/");
 		if (wal_http_encode(url->path, 1, s->root_enc, sizeof s->root_enc, e) != WAL_OK) {
 			free(s);
-			return wal_fail(e, WAL_ECONFIG, "archive url path too long");
+			wal_fail(e, WAL_ECONFIG, "archive url path too long");
+			return wal_config_blame(cfg, "archive", e);
 		}
 	}
 	snprintf(s->root_show, sizeof s->root_show, "%s%s%s", s->origin,
 		 url->path[0] == '/' ? "" : "/", strcmp(url->path, "/") ? url->path : "");
 	rc = wal_http_open(&s->http, &opts, e);
+	if (rc == WAL_ECONFIG)
+		rc = wal_config_blame(cfg, "tls_ca_file", e);
 	if (rc == WAL_OK)
 		rc = dav_stat(&s->base, "", &st, e);
 	if (rc == WAL_OK && !st.is_dir)

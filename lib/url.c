@@ -2,6 +2,7 @@
  * Parsing the `archive` setting into scheme, user, host, port and path.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "url.h"
@@ -56,8 +57,28 @@ void wal_url_free(wal_url *url)
 	memset(url, 0, sizeof(*url));
 }
 
+void wal_url_redact(const char *text, char *out, size_t cap)
+{
+	if (!cap)
+		return;
+	if (!text)
+		text = "";
+	/* without a scheme, a host may come first ("u:pw@host:9000"); a path never does */
+	const char *sep = strstr(text, "://");
+	const char *rest = sep ? sep + 3 : text[0] != '/' ? text : NULL;
+	const char *at = rest ? strrchr(rest, '@') : NULL;
+	const char *colon = at ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+	if (colon)
+		snprintf(out, cap, "%.*s:***%s", (int)(colon - text), text, at);
+	else
+		snprintf(out, cap, "%s", text);
+}
+
 static wal_err parse(const char *text, wal_url *url, wal_error *e)
 {
+	/* every message shows the text, but never a password written into it */
+	char shown[512];
+	wal_url_redact(text, shown, sizeof(shown));
 	memset(url, 0, sizeof(*url));
 	if (!text || !*text)
 		return wal_fail(e, WAL_ECONFIG, "archive is not set");
@@ -71,7 +92,7 @@ static wal_err parse(const char *text, wal_url *url, wal_error *e)
 	if (!sep) {
 		return wal_fail(e, WAL_ECONFIG,
 				"archive \"%s\": want an absolute path or a URL "
-				"(file://, sftp://, http://, https://, s3://)", text);
+				"(file://, sftp://, http://, https://, s3://)", shown);
 	}
 	size_t scheme_len = (size_t)(sep - text);
 	if (scheme_len >= sizeof(url->scheme))
@@ -90,9 +111,9 @@ static wal_err parse(const char *text, wal_url *url, wal_error *e)
 	if (strcmp(url->scheme, "file") == 0) {
 		if (auth_end != rest && strncmp(rest, "localhost", (size_t)(auth_end - rest)) != 0)
 			return wal_fail(e, WAL_ECONFIG,
-					"archive \"%s\": file URLs name a local path (file:///path)", text);
+					"archive \"%s\": file URLs name a local path (file:///path)", shown);
 		if (!slash)
-			return wal_fail(e, WAL_ECONFIG, "archive \"%s\": no path", text);
+			return wal_fail(e, WAL_ECONFIG, "archive \"%s\": no path", shown);
 		url->path = decode(slash, strlen(slash));
 		goto done;
 	}
@@ -104,7 +125,7 @@ static wal_err parse(const char *text, wal_url *url, wal_error *e)
 		if (memchr(rest, ':', (size_t)(at - rest)))
 			return wal_fail(e, WAL_ECONFIG,
 					"archive \"%s\": a password does not belong in the URL; "
-					"use the configuration file", text);
+					"use the configuration file", shown);
 		url->user = decode(rest, (size_t)(at - rest));
 		if (!url->user || !*url->user)
 			goto bad_url;
@@ -131,19 +152,19 @@ static wal_err parse(const char *text, wal_url *url, wal_error *e)
 		url->host = strndup(host, (size_t)(host_end - host));
 	}
 	if (!url->host || !*url->host)
-		return wal_fail(e, WAL_ECONFIG, "archive \"%s\": no host", text);
+		return wal_fail(e, WAL_ECONFIG, "archive \"%s\": no host", shown);
 	if (port) {
 		char *end;
 		long p = strtol(port, &end, 10);
 		if (end != auth_end || p < 1 || p > 65535)
-			return wal_fail(e, WAL_ECONFIG, "archive \"%s\": invalid port", text);
+			return wal_fail(e, WAL_ECONFIG, "archive \"%s\": invalid port", shown);
 		url->port = (int)p;
 	}
 	if (strcmp(url->scheme, "s3") == 0) {
 		if (url->user || url->port)
 			return wal_fail(e, WAL_ECONFIG,
 					"archive \"%s\": want s3://bucket/prefix (the endpoint is s3_endpoint)",
-					text);
+					shown);
 		const char *prefix = slash ? slash + 1 : "";
 		url->path = decode(prefix, strlen(prefix));
 		if (url->path) {
@@ -164,16 +185,16 @@ done_nocheck:
 		goto bad_url;
 	if (strstr(url->path, "/../") || strncmp(url->path, "../", 3) == 0 ||
 	    (strlen(url->path) >= 3 && strcmp(url->path + strlen(url->path) - 3, "/..") == 0))
-		return wal_fail(e, WAL_ECONFIG, "archive \"%s\": path must not contain \"..\"", text);
+		return wal_fail(e, WAL_ECONFIG, "archive \"%s\": path must not contain \"..\"", shown);
 	return WAL_OK;
 
 bad_scheme:
 	wal_url_free(url);
 	return wal_fail(e, WAL_ECONFIG,
-			"archive \"%s\": unknown scheme (want file, sftp, http, https or s3)", text);
+			"archive \"%s\": unknown scheme (want file, sftp, http, https or s3)", shown);
 bad_url:
 	wal_url_free(url);
-	return wal_fail(e, WAL_ECONFIG, "archive \"%s\": malformed URL", text);
+	return wal_fail(e, WAL_ECONFIG, "archive \"%s\": malformed URL", shown);
 }
 
 wal_err wal_url_parse(const char *text, wal_url *url, wal_error *e)

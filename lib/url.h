@@ -5,6 +5,7 @@
 #ifndef WAL_URL_H
 #define WAL_URL_H
 
+#include <stddef.h>
 #include "error.h"
 
 typedef struct wal_url {
@@ -19,5 +20,14 @@ typedef struct wal_url {
 wal_err wal_url_parse(const char *text, wal_url *url, wal_error *e);
 
 void wal_url_free(wal_url *url);
+
+/*
+ * Copies text into out (cap bytes) for a message, with the password of
+ * any userinfo replaced by "***": "https://u:***@host/x".  Everything from
+ * the first ':' after "://" (or from the start, for text without a scheme
+ * that is not an absolute path: "u:pw@host") to the last '@' counts as the
+ * password, so a password holding '@' or '/' is hidden too.  text may be NULL.
+ */
+void wal_url_redact(const char *text, char *out, size_t cap);
 
 #endif

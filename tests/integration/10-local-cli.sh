@@ -94,6 +94,21 @@ for p in walpush walfetch walprune; do
 done
 run walpush "$W" --no-such-option
 t_eq "walpush with an unknown option exits 2" "$RC" 2
+# one message, ours: not getopt's as well, which names the program by its path
+msg_ok "an unknown long option" walpush "^walpush: --no-such-option: unknown option \\(see walpush --help\\)\$"
+t_check "the message does not name the program by its path" bash -c "! grep -qF -- '$BIN' <<< \"\$1\"" _ "$ERR"
+run walfetch "$W" -Z
+t_eq "walfetch with an unknown short option exits 2" "$RC" 2
+msg_ok "an unknown short option" walfetch "^walfetch: -Z: unknown option"
+run walprune "$W" --keep 2
+t_eq "walprune with an ambiguous abbreviation exits 2" "$RC" 2
+msg_ok "an ambiguous option" walprune "^walprune: --keep: ambiguous option \\(--keep-backups, --keep-days\\)"
+run walpush "$W" "$SRC1" "$SEG1" -c
+t_eq "walpush -c without its argument exits 2" "$RC" 2
+msg_ok "a missing argument" walpush "^walpush: -c: missing argument"
+run walprune "$W" --help=x
+t_eq "walprune --help=x exits 2" "$RC" 2
+msg_ok "an argument to an option that takes none" walprune "^walprune: --help: takes no argument"
 run walpush "$W" -c "$CONF" "$SRC1"
 t_eq "walpush with one argument exits 2" "$RC" 2
 run walprune "$W" -c "$CONF"
@@ -381,6 +396,26 @@ printf "archive = '%s\n" "$ARCH" > "$bad"; chown postgres "$bad"
 run walpush "$DATA" -c "$bad" "$SRC1" "$SEG1"
 t_eq "an unterminated quoted value: exit 3" "$RC" 3
 msg_ok "syntax error" walpush "$bad:1"
+# archive is checked once the file is read, and named by its line (or --set)
+for value in ftp://x relative/path "sftp://host:0/wal"; do
+	printf '# walarchive\ntimeout = 5\narchive = %s\n' "$value" > "$bad"; chown postgres "$bad"
+	for p in walpush walfetch walprune; do
+		case $p in
+		walpush) run $p "$DATA" -c "$bad" "$SRC1" "$SEG1" ;;
+		walfetch) run $p "$SB" -c "$bad" "$SEG1" "$D/RECOVERYXLOG" ;;
+		walprune) run $p "$DATA" -c "$bad" --before "$SEG1" ;;
+		esac
+		t_eq "$p: archive = $value: exit 3" "$RC" 3
+		msg_ok "$p: archive = $value" $p "^$p: $bad:3: archive \"$value\": "
+	done
+done
+run walprune "$DATA" -c "$CONF" --set archive=ftp://x --before "$SEG1"
+t_eq "--set archive=ftp://x: exit 3" "$RC" 3
+msg_ok "--set archive=ftp://x" walprune '^walprune: --set: archive "ftp://x": unknown scheme'
+printf 'archive = %s\n' "$W/$SEG1" > "$bad"; chown postgres "$bad"
+run walprune "$DATA" -c "$bad" --before "$SEG1"
+t_eq "archive naming a file: exit 3" "$RC" 3
+msg_ok "archive naming a file" walprune "^walprune: $bad:1: archive .*: not a directory"
 run walfetch "$DATA" -c "$T/bad-key.conf" "$SEG1" "$D/RECOVERYXLOG"
 t_eq "walfetch with a bad config outside standby mode: exit 126 (recovery stops)" "$RC" 126
 run walpush "$DATA" -c "$T/no-such.conf" "$SRC1" "$SEG1"
@@ -458,6 +493,24 @@ t_match "--keep-backups 1 with no backup in the archive says so" "$ERR" 'backup'
 t_eq "--keep-backups 1 with no backup in the archive removes nothing" "$(pnames | tr '\n' ' ')" "00000002.history $(segname 2 7) $(segname 2 8) "
 run walprune "$DATA" -c "$pconf" --before "$(segname 2 7)"
 t_eq "walprune with nothing to remove exits 0" "$RC" 0
+
+# --dry-run with many objects and both streams into one file: the listing
+# (stdout) whole, line by line, and the summary (stderr) after it
+MA=$T/many-archive
+for s in $(seq 256 555); do
+	n=$(segname 1 "$s")
+	mkdir -p "$MA/$SYSID/${n:0:16}"
+	: > "$MA/$SYSID/${n:0:16}/$n"
+done
+chown -R postgres:postgres "$MA"
+as_pg env -C "$DATA" "$BIN/walprune" -c "$CONF" --set "archive=$MA" --dry-run \
+	--before "$(segname 1 600)" >"$T/prune.log" 2>&1
+t_eq "walprune --dry-run of 300 objects into one file: exit 0" "$?" 0
+t_eq "every line is a whole listed object or the summary" \
+	"$(grep -cvE '^(would remove [0-9]+/[0-9A-F]{16}/[0-9A-F]{24} \(0 bytes\)|walprune: would remove 300 objects \(0 bytes\) before [0-9A-F]{24})$' "$T/prune.log")" 0
+t_eq "300 listed lines" "$(grep -c '^would remove' "$T/prune.log")" 300
+t_match "then the summary, as the last line" "$(tail -n 1 "$T/prune.log")" \
+	'^walprune: would remove 300 objects \(0 bytes\) before '
 
 # ---- SIGKILL at any moment of walpush ---------------------------------------------
 KA=$T/kill-archive

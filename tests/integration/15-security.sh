@@ -43,6 +43,35 @@ chmod 0640 "$CONF"
 run "$CONF" walpush "$W/$SEG" "$SEG"
 t_eq "the same file readable by its group only: accepted" "$RC" 0
 
+# 1b. a password written into a URL is refused, and no message repeats it
+for url in "https://walarchive:$SECRET@127.0.0.1:9/wal" "http://walarchive:$SECRET/x@127.0.0.1:9/wal" \
+	"sftp://walarchive:$SECRET@127.0.0.1:9/wal" "ftp://walarchive:$SECRET@127.0.0.1/wal"; do
+	UCONF=$T/url.conf
+	walarchive_conf "$UCONF" "archive=$url"
+	for prog in walpush walfetch walprune; do
+		case $prog in
+		walpush) run "$UCONF" walpush "$W/$SEG" "$SEG" ;;
+		walfetch) run "$UCONF" walfetch --set fetch_on_error=continue "$SEG" "$W/fetched" ;;
+		walprune) run "$UCONF" walprune --before "$SEG" ;;
+		esac
+		t_eq "$prog: archive = ${url%%:*}://walarchive:SECRET@...: exit 3" "$RC" 3
+		t_match "$prog: the message names the file and line" "$OUT" "^$prog: $UCONF:[0-9]+: archive \""
+		t_check "$prog: and does not show the password" bash -c "! grep -q -- '$SECRET' <<< \"\$1\"" _ "$OUT"
+	done
+	# the same on the command line (which is itself visible to everyone)
+	OUT=$(cd "$DATA" && runuser -u postgres -- "$BIN/walprune" -c "$T/open.conf" --set "archive=$url" \
+		--before "$SEG" 2>&1)
+	t_check "--set archive=${url%%:*}://...: the message does not show the password" \
+		bash -c "! grep -q -- '$SECRET' <<< \"\$1\"" _ "$OUT"
+done
+UCONF=$T/endpoint.conf
+walarchive_conf "$UCONF" "archive=s3://bucket/prefix" "s3_endpoint=https://key:$SECRET@127.0.0.1:9" \
+	"s3_access_key=AKIAWALARCHIVE" "s3_secret_key=other"
+run "$UCONF" walprune --before "$SEG"
+t_eq "s3_endpoint with a password: exit 3" "$RC" 3
+t_match "the message names the line of s3_endpoint" "$OUT" "^walprune: $UCONF:2: s3_endpoint "
+t_check "and does not show the password" bash -c "! grep -q -- '$SECRET' <<< \"\$1\"" _ "$OUT"
+
 # 2. modes: objects 0600 in 0700 directories, 0640 when file_mode says so
 obj=$(find "$ARCH" -name "$SEG.lz4")
 t_eq "archived object is 0600" "$(stat -c %a "$obj")" 600

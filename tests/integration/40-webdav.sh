@@ -3,7 +3,8 @@
 # VALGRIND_OK: also run with every program under valgrind memcheck by tests/run.sh
 # walpush, walfetch and walprune against a real nginx WebDAV server over
 # HTTPS (test CA, basic authentication): round trip, no-replace, pruning,
-# refused password and certificate, and the server going away mid-transfer.
+# refused password and certificate, a warning (or a refusal) when the
+# password would go over plain http, and the server going away mid-transfer.
 . "$(dirname "$0")/../lib/common.sh"
 . "$WALARCHIVE_SRC/tests/lib/pg.sh"
 . "$WALARCHIVE_SRC/tests/lib/walgen.sh"
@@ -83,6 +84,34 @@ t_eq "certificate refused with another CA in tls_ca_file: exit 8" "$rc" 8
 t_check "nothing stored after the refusals" test ! -e "$DIR/$S4.lz4"
 t_exit "tls_verify = off accepts it" 0 "$BIN/walfetch" -D "$PGD" --set tls_ca_file= \
 	--set tls_verify=off "$S3" "$WALARCHIVE_TMP/noverify"
+
+# --- basic authentication over plain http ------------------------------------
+# the password goes in clear: every run says so, once, and works on
+PLAIN=$WALARCHIVE_TMP/plain.conf
+sed "s|^archive = .*|archive = $NGINX_HTTP_URL|" "$CONF" > "$PLAIN"; chmod 600 "$PLAIN"
+WARN="warning: $NGINX_HTTP_URL: the password is sent in clear (basic authentication over http://); use https://"
+"$BIN/walpush" -c "$PLAIN" -D "$PGD" "$W/$S1" "$S1" 2>"$WALARCHIVE_TMP/plain.err"; rc=$?
+t_eq "walpush over http with a password: exit 0" "$rc" 0
+t_eq "and one line warns that the password goes in clear" "$(cat "$WALARCHIVE_TMP/plain.err")" "walpush: $WARN"
+t_check "the warning does not show the password" bash -c "! grep -q -- '$NGINX_PASS' '$WALARCHIVE_TMP/plain.err'"
+"$BIN/walfetch" -c "$PLAIN" -D "$PGD" "$S3" "$WALARCHIVE_TMP/plain.got" 2>"$WALARCHIVE_TMP/plain.err"; rc=$?
+t_eq "walfetch over http: exit 0" "$rc" 0
+t_eq "walfetch warns too, in one line" "$(cat "$WALARCHIVE_TMP/plain.err")" "walfetch: $WARN"
+"$BIN/walprune" -c "$PLAIN" -D "$PGD" --before $S1 2>"$WALARCHIVE_TMP/plain.err"; rc=$?
+t_eq "walprune over http: exit 0" "$rc" 0
+t_check "walprune warns too" grep -qxF "walprune: $WARN" "$WALARCHIVE_TMP/plain.err"
+"$BIN/walfetch" -D "$PGD" "$S3" "$WALARCHIVE_TMP/tls.got" 2>"$WALARCHIVE_TMP/tls.err"; rc=$?
+t_eq "over https: exit 0 and not a word" "$rc:$(cat "$WALARCHIVE_TMP/tls.err")" "0:"
+"$BIN/walfetch" -c "$PLAIN" -D "$PGD" --set http_cleartext_auth=refuse --set fetch_on_error=continue \
+	"$S3" "$WALARCHIVE_TMP/refused.got" 2>"$WALARCHIVE_TMP/plain.err"; rc=$?
+t_eq "http_cleartext_auth = refuse: exit 3" "$rc" 3
+t_match "naming the file and line of archive" "$(cat "$WALARCHIVE_TMP/plain.err")" \
+	"^walfetch: $PLAIN:[0-9]+: $NGINX_HTTP_URL: the password would be sent in clear .*use https://\$"
+t_check "and nothing was delivered" test ! -e "$WALARCHIVE_TMP/refused.got"
+requests=$(wc -l < "$NGINX_DIR/access.log")
+"$BIN/walpush" -c "$PLAIN" -D "$PGD" --set http_cleartext_auth=refuse "$W/$S1" "$S1" 2>/dev/null; rc=$?
+t_eq "walpush with http_cleartext_auth = refuse: exit 3" "$rc" 3
+t_eq "without a request to the server" "$(wc -l < "$NGINX_DIR/access.log")" "$requests"
 
 # --- the server stops in the middle of a transfer -------------------------
 RELAY_PORT=$(t_free_port)

@@ -7,6 +7,7 @@
 #                              also DIR/other-ca.crt, a CA that did not sign it
 #   nginx_start NAME           starts the server in $WALARCHIVE_TMP/NAME and sets
 #       NGINX_PORT, NGINX_URL (https://127.0.0.1:PORT/dav), NGINX_CA (CA file),
+#       NGINX_HTTP_URL (the same collection over plain http, on NGINX_HTTP_PORT),
 #       NGINX_USER, NGINX_PASS, NGINX_ROOT (the directory behind /dav),
 #       NGINX_DIR, NGINX_PID; the collection /dav exists and is empty
 #   nginx_stop                 stops it (by PID); registered with t_cleanup
@@ -86,6 +87,9 @@ nginx_start() {
 	mkdir -p "$NGINX_DIR/tmp" "$NGINX_DIR/www/dav"
 	tls_make_ca "$NGINX_DIR/tls" || return 1
 	NGINX_PORT=$(t_free_port)
+	NGINX_HTTP_PORT=$(t_free_port)
+	while [ "$NGINX_HTTP_PORT" = "$NGINX_PORT" ]; do NGINX_HTTP_PORT=$(t_free_port); done
+	NGINX_HTTP_URL=http://127.0.0.1:$NGINX_HTTP_PORT/dav
 	NGINX_USER=walarchive
 	NGINX_PASS=$(openssl rand -hex 12)
 	NGINX_ROOT=$NGINX_DIR/www/dav
@@ -101,6 +105,7 @@ nginx_start() {
 		cat <<EOF
 	server {
 		listen 127.0.0.1:$NGINX_PORT ssl;
+		listen 127.0.0.1:$NGINX_HTTP_PORT;
 		location /dav/ {
 			root $NGINX_DIR/www;
 			dav_methods PUT DELETE MKCOL COPY MOVE;
@@ -117,7 +122,7 @@ EOF
 	} > "$NGINX_DIR/nginx.conf"
 	NGINX_PID=$(_nginx_run "$NGINX_DIR" "$NGINX_PORT") || return 1
 	t_cleanup "nginx_stop"
-	export NGINX_PORT NGINX_URL NGINX_CA NGINX_USER NGINX_PASS NGINX_ROOT NGINX_DIR NGINX_PID
+	export NGINX_PORT NGINX_URL NGINX_HTTP_PORT NGINX_HTTP_URL NGINX_CA NGINX_USER NGINX_PASS NGINX_ROOT NGINX_DIR NGINX_PID
 }
 
 # Stops the server started by nginx_start (fast shutdown, then by force).

@@ -497,3 +497,130 @@ Test(config, push_ahead_auto)
 	wal_config_free(&c);
 	rmdir(spool);
 }
+
+/* Where each value came from: the file and line, --set, or nowhere (a default). */
+Test(config, origin_of_each_setting, .init = setup, .fini = teardown)
+{
+	wal_config c;
+	wal_error e;
+	char where[340];
+
+	cr_assert_eq(read_text(&c, "# archive\n\narchive = /a\ntimeout = 9\narchive = /b\n", &e),
+		     WAL_OK, "%s", e.msg);
+	snprintf(where, sizeof(where), "%s:5", conf);
+	cr_assert_str_eq(wal_config_origin(&c, "archive"), where, "the line that won");
+	snprintf(where, sizeof(where), "%s:4", conf);
+	cr_assert_str_eq(wal_config_origin(&c, "timeout"), where);
+	cr_assert_null(wal_config_origin(&c, "retries"), "a default comes from no line");
+	cr_assert_null(wal_config_origin(&c, "no_such_key"));
+	cr_assert_eq(wal_config_set_arg(&c, "timeout=5", &e), WAL_OK, "%s", e.msg);
+	cr_assert_str_eq(wal_config_origin(&c, "timeout"), "--set");
+
+	/* a copy pointed at another string is not what the line said */
+	wal_config copy = c;
+	copy.archive = "/elsewhere";
+	cr_assert_null(wal_config_origin(&copy, "archive"));
+
+	wal_fail(&e, WAL_ECONFIG, "archive \"/b\": not a directory");
+	cr_assert_eq(wal_config_blame(&c, "archive", &e), WAL_ECONFIG);
+	snprintf(where, sizeof(where), "%s:5: archive \"/b\": not a directory", conf);
+	cr_assert_str_eq(e.msg, where);
+	wal_fail(&e, WAL_ECONFIG, "retries: whatever");
+	wal_config_blame(&c, "retries", &e);
+	cr_assert_str_eq(e.msg, "retries: whatever", "nothing to name for a default");
+	wal_fail(&e, WAL_ECONFIG, "%0760d", 7);
+	wal_config_blame(&c, "timeout", &e);
+	cr_assert(strncmp(e.msg, "--set: 0000", 11) == 0 && strlen(e.msg) == sizeof(e.msg) - 1,
+		  "a long message is cut at its end: %.20s", e.msg);
+	wal_config_free(&c);
+}
+
+/* Reads text and runs wal_config_check; returns its result. */
+static wal_err check_text(wal_config *c, const char *text, char *warning, size_t cap, wal_error *e)
+{
+	wal_err rc = read_text(c, text, e);
+	cr_assert_eq(rc, WAL_OK, "\"%s\" refused: %s", text, e->msg);
+	return wal_config_check(c, warning, cap, e);
+}
+
+/* A bad archive value is found after the file is read, and named by its line. */
+Test(config, check_names_archive_line, .init = setup, .fini = teardown)
+{
+	static const char *const bad[] = {
+		"ftp://x", "relative/path", "https://u:PASSWORD@host/x", "sftp://host:0/x", "s3://",
+	};
+	wal_config c;
+	wal_error e;
+	char text[256], where[340], warning[768];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "# walarchive\ntimeout = 5\narchive = '%s'\n", bad[i]);
+		cr_assert_eq(check_text(&c, text, warning, sizeof(warning), &e), WAL_ECONFIG,
+			     "%s accepted", bad[i]);
+		snprintf(where, sizeof(where), "%s:3: archive \"", conf);
+		cr_assert(strncmp(e.msg, where, strlen(where)) == 0, "message: %s", e.msg);
+		cr_assert_null(strstr(e.msg, "PASSWORD"), "the message repeats the password: %s", e.msg);
+		wal_config_free(&c);
+	}
+	/* --set is named as such */
+	cr_assert_eq(read_text(&c, "archive = /a\n", &e), WAL_OK);
+	cr_assert_eq(wal_config_set_arg(&c, "archive=ftp://x", &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(wal_config_check(&c, NULL, 0, &e), WAL_ECONFIG);
+	cr_assert(strncmp(e.msg, "--set: archive \"ftp://x\"", 24) == 0, "message: %s", e.msg);
+	wal_config_free(&c);
+	/* not set at all: the file is named */
+	cr_assert_eq(check_text(&c, "timeout = 5\n", NULL, 0, &e), WAL_ECONFIG);
+	snprintf(where, sizeof(where), "%s: archive is not set", conf);
+	cr_assert_str_eq(e.msg, where);
+	wal_config_free(&c);
+	cr_assert_eq(check_text(&c, "archive = /srv/wal\n", warning, sizeof(warning), &e), WAL_OK,
+		     "%s", e.msg);
+	cr_assert_str_eq(warning, "");
+	wal_config_free(&c);
+}
+
+/* Basic authentication over http:// sends the password in clear: a warning
+ * by default, a refusal with http_cleartext_auth = refuse. */
+Test(config, check_cleartext_password, .init = setup, .fini = teardown)
+{
+	wal_config c;
+	wal_error e;
+	char warning[768], where[420];
+
+	cr_assert_eq(check_text(&c, "archive = http://dav.lan:8080/wal\nhttp_user = w\n"
+				"http_password = hunter2\n", warning, sizeof(warning), &e), WAL_OK,
+		     "%s", e.msg);
+	cr_assert_str_eq(warning, "http://dav.lan:8080/wal: the password is sent in clear "
+			 "(basic authentication over http://); use https://");
+	cr_assert_eq(c.http_cleartext_auth, WAL_CLEARTEXT_WARN, "warn is the default");
+	wal_config_free(&c);
+
+	cr_assert_eq(check_text(&c, "archive = HTTP://w@dav.lan/wal\nhttp_password = hunter2\n",
+				warning, sizeof(warning), &e), WAL_OK, "%s", e.msg);
+	cr_assert(warning[0], "the scheme is matched in any case");
+	wal_config_free(&c);
+
+	cr_assert_eq(check_text(&c, "archive = https://dav.lan/wal\nhttp_user = w\n"
+				"http_password = hunter2\n", warning, sizeof(warning), &e), WAL_OK);
+	cr_assert_str_eq(warning, "", "https does not warn");
+	wal_config_free(&c);
+	cr_assert_eq(check_text(&c, "archive = http://dav.lan/wal\n", warning, sizeof(warning), &e),
+		     WAL_OK);
+	cr_assert_str_eq(warning, "", "no password, nothing sent in clear");
+	wal_config_free(&c);
+
+	cr_assert_eq(check_text(&c, "archive = http://dav.lan/wal\nhttp_user = w\n"
+				"http_password = hunter2\nhttp_cleartext_auth = refuse\n",
+				warning, sizeof(warning), &e), WAL_ECONFIG);
+	snprintf(where, sizeof(where), "%s:1: http://dav.lan/wal: the password would be sent in clear",
+		 conf);
+	cr_assert(strncmp(e.msg, where, strlen(where)) == 0, "message: %s", e.msg);
+	cr_assert_null(strstr(e.msg, "hunter2"));
+	cr_assert_str_eq(warning, "");
+	wal_config_free(&c);
+	cr_assert_eq(check_text(&c, "archive = https://dav.lan/wal\nhttp_user = w\n"
+				"http_password = hunter2\nhttp_cleartext_auth = refuse\n",
+				warning, sizeof(warning), &e), WAL_OK, "refuse accepts https: %s", e.msg);
+	wal_config_free(&c);
+	refused_at("http_cleartext_auth = allow\n", 1);
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "store.h"
 
 Test(http, encode_keeps_unreserved_and_slashes_when_asked)
 {
@@ -178,4 +179,25 @@ Test(http, transient_statuses)
 	cr_assert(!wal_http_status_transient(401));
 	cr_assert(!wal_http_status_transient(403));
 	cr_assert(!wal_http_status_transient(404));
+}
+
+/* http_cleartext_auth = refuse holds in the WebDAV driver itself, before
+ * any request, for whoever opens the store; https is accepted. */
+Test(http, webdav_refuses_cleartext_password_when_asked)
+{
+	wal_config c;
+	wal_error e;
+	wal_store *s = NULL;
+
+	wal_config_init(&c);
+	cr_assert_eq(wal_config_set(&c, "archive", "http://127.0.0.1:9/dav", "/etc/w.conf", 1, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "http_user", "w", "/etc/w.conf", 2, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "http_password", "hunter2", "/etc/w.conf", 3, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "http_cleartext_auth", "refuse", "/etc/w.conf", 4, &e), WAL_OK);
+	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
+	cr_assert_str_eq(e.msg, "/etc/w.conf:1: http://127.0.0.1:9/dav: the password would be sent "
+			 "in clear (basic authentication over http://) and http_cleartext_auth = "
+			 "refuse; use https://");
+	cr_assert_null(s);
+	wal_config_free(&c);
 }

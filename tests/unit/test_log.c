@@ -147,3 +147,42 @@ Test(log, embedded_newlines_stay_one_line)
 	cr_assert_not_null(strstr(captured, "line one"));
 	cr_assert_not_null(strstr(captured, "line two"));
 }
+
+/* stdout and stderr into one file (>log 2>&1): a message comes after all
+ * that was printed on stdout before it, so that it never lands inside a
+ * line that stdio had written only in part (its buffer is 4096 bytes). */
+Test(log, message_after_stdout_printed_before)
+{
+	char path[] = "/tmp/walarchive-unit-log.XXXXXX";
+	static char text[16384], want[16384];
+	size_t used = 0;
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	fflush(stdout);
+	fflush(stderr);
+	int out = dup(1), err = dup(2);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	setvbuf(stdout, NULL, _IOFBF, 4096);      /* as when stdout is a file */
+	wal_log_init("walprune");
+	wal_log_set_level(WAL_LOG_NOTICE);
+	for (int i = 0; i < 100; i++) {
+		char line[128];
+		snprintf(line, sizeof(line), "would remove 1/0000000100000000/%024d (16777216 bytes)\n", i);
+		fputs(line, stdout);
+		used += (size_t)snprintf(want + used, sizeof(want) - used, "%s", line);
+	}
+	wal_log(WAL_LOG_NOTICE, "would remove 100 objects");
+	snprintf(want + used, sizeof(want) - used, "walprune: would remove 100 objects\n");
+	fflush(stdout);
+	dup2(out, 1);
+	dup2(err, 2);
+	close(out);
+	close(err);
+	lseek(fd, 0, SEEK_SET);
+	ssize_t n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n < 0 ? 0 : n] = '\0';
+	cr_assert_str_eq(text, want, "the listing whole, then the summary");
+}

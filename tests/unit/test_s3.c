@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "store.h"
 
 static const char *base(const char *endpoint, const char *region, const char *bucket, int path_style)
 {
@@ -131,4 +132,40 @@ Test(s3, parse_list_last_page_and_refusals)
 		     "a truncated page without a token would end the listing early");
 	cr_assert_eq(wal_s3_parse_list(other, strlen(other), "t", "", collect, &g, &truncated,
 				       token, sizeof token, &entries, &e), WAL_ENET);
+}
+
+/* The settings s3 checks as it opens are named by their file and line, and
+ * an endpoint's password never shows; all of this before any request. */
+Test(s3, open_names_the_setting_at_fault)
+{
+	wal_config c;
+	wal_error e;
+	wal_store *s = NULL;
+
+	wal_config_init(&c);
+	cr_assert_eq(wal_config_set(&c, "archive", "s3://Bad_Bucket/x", "/etc/w.conf", 2, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "s3_access_key", "AKIA", "/etc/w.conf", 3, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "s3_secret_key", "S3KRIT", "/etc/w.conf", 4, &e), WAL_OK);
+	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
+	cr_assert(strncmp(e.msg, "/etc/w.conf:2: s3 bucket \"Bad_Bucket\"", 36) == 0, "%s", e.msg);
+
+	cr_assert_eq(wal_config_set(&c, "archive", "s3://bucket/x", "/etc/w.conf", 2, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "s3_endpoint", "https://u:PASSWORD@minio.lan", "/etc/w.conf",
+				    5, &e), WAL_OK);
+	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
+	cr_assert_str_eq(e.msg, "/etc/w.conf:5: s3_endpoint \"https://u:***@minio.lan\": "
+			 "want host[:port] or a URL without a path");
+
+	cr_assert_eq(wal_config_set(&c, "s3_endpoint", "u:PASSWORD@minio.lan", "/etc/w.conf", 5, &e),
+		     WAL_OK);
+	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
+	cr_assert_str_eq(e.msg, "/etc/w.conf:5: s3_endpoint \"u:***@minio.lan\": "
+			 "want host[:port] or a URL without a path");
+
+	cr_assert_eq(wal_config_set(&c, "s3_endpoint", "127.0.0.1:9", "/etc/w.conf", 5, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "s3_region", "eu_west", "--set", 0, &e), WAL_OK);
+	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
+	cr_assert_str_eq(e.msg, "--set: s3_region \"eu_west\": invalid");
+	cr_assert_null(s);
+	wal_config_free(&c);
 }

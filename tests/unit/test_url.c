@@ -145,3 +145,55 @@ Test(url, refused)
 	refused("s3:///prefix");
 	refused("sftp://host/pa%zzth");
 }
+
+/* A password written into the URL is refused, and no refusal repeats it. */
+Test(url, refusals_never_repeat_a_password)
+{
+	static const char *const texts[] = {
+		"https://u:PASSWORD@dav.example/x",
+		"http://walarchive:PASSWORD@127.0.0.1:8080/dav",
+		"https://u:PASS/WORD@dav.example/x",       /* '/' ends the authority early */
+		"https://u:PASS@WORD@dav.example/x",       /* '@' in the password */
+		"sftp://u:PASSWORD@backup/srv/wal",
+		"file://u:PASSWORD@localhost/srv/wal",
+		"s3://u:PASSWORD@bucket/prefix",
+		"ftp://u:PASSWORD@host/x",                 /* unknown scheme */
+		"https://u:PASSWORD@dav.example:99999/x",
+		"https://:PASSWORD@dav.example/x",
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		wal_url u;
+		wal_error e;
+		memset(&u, 0, sizeof(u));
+		wal_error_clear(&e);
+		cr_assert_eq(wal_url_parse(texts[i], &u, &e), WAL_ECONFIG, "\"%s\" accepted", texts[i]);
+		cr_assert_null(strstr(e.msg, "PASS"), "the message repeats the password: %s", e.msg);
+		cr_assert_null(strstr(e.msg, "WORD"), "the message repeats the password: %s", e.msg);
+		cr_assert(strstr(e.msg, "archive \""), "the message shows the archive: %s", e.msg);
+	}
+}
+
+Test(url, redact)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "https://u:secret@dav.example/x", "https://u:***@dav.example/x" },
+		{ "https://u:se/cr@et@dav.example:8443/x", "https://u:***@dav.example:8443/x" },
+		{ "https://:secret@h/x", "https://:***@h/x" },
+		{ "https://u@dav.example/x", "https://u@dav.example/x" },
+		{ "https://dav.example:8443/x", "https://dav.example:8443/x" },
+		{ "sftp://u@[::1]:22/srv/wal", "sftp://u@[::1]:22/srv/wal" },
+		{ "/srv/a:b@c", "/srv/a:b@c" },
+		{ "key:secret@minio.lan:9000", "key:***@minio.lan:9000" },
+		{ "minio.lan:9000", "minio.lan:9000" },
+		{ "", "" },
+	};
+	char out[128];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		wal_url_redact(cases[i].in, out, sizeof(out));
+		cr_assert_str_eq(out, cases[i].out, "%s", cases[i].in);
+	}
+	wal_url_redact(NULL, out, sizeof(out));
+	cr_assert_str_eq(out, "");
+	wal_url_redact("https://u:secretsecret@h/x", out, 12);
+	cr_assert_str_eq(out, "https://u:*", "cut short, never the password");
+}
