@@ -76,7 +76,8 @@ int main(int argc, char **argv)
 		/* the segments recovery will ask for next, in the background */
 		struct wal_name parsed;
 		if (wal_name_parse(wal_name, &parsed, NULL) == WAL_OK)
-			wal_fetch_ahead_start(&cmd.cfg, res.system_id, &parsed, res.seg_size);
+			wal_fetch_ahead_start(&cmd.cfg, res.system_id, &parsed, res.seg_size,
+					      datadir);
 	} else if (code == EXIT_NOTFOUND) {
 		/* PostgreSQL asks for files that do not exist yet: routine */
 		wal_log(WAL_LOG_INFO, "%s", err.msg);

@@ -1140,6 +1140,12 @@ typedef struct prefetcher {
 	uint64_t system_id;
 	uint32_t seg_size;
 	int cluster;               /* the cluster's directory in the spool */
+	char datadir[4096];        /* the data directory it serves (absolute), or "" */
+	dev_t datadir_dev;         /* ... and the directory it was when the prefetcher started */
+	ino_t datadir_ino;
+	pid_t postmaster;          /* its server (postmaster.pid), or 0 if none ran */
+	long long next_check;
+	int gone;                  /* the data directory or its server is gone: stop */
 	int jobs, results;         /* write end of the jobs, read end of the results */
 	pid_t pids[64];
 	int workers;
@@ -1284,10 +1290,75 @@ static int report(prefetcher *p, const char *job)
 	return 0;
 }
 
+/* ---- the prefetcher's lifetime ---------------------------------------------- */
+
+/*
+ * The prefetcher serves one data directory and its server: it stops when
+ * the directory is gone (or another one has taken its name) or the
+ * postmaster that ran when it started has exited, looked at every
+ * WATCH_MS.  A server that was not running (walfetch run by hand) is not
+ * waited for; the idle timeout ends that prefetcher.
+ */
+#define WATCH_MS 200
+
+static int process_runs(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* The running postmaster of datadir (the first line of postmaster.pid), or 0. */
+static pid_t postmaster_of(const char *datadir)
+{
+	char path[4200], line[32];
+	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	line[n] = '\0';
+	long pid = strtol(line, NULL, 10);
+	if (pid < 0)
+		pid = -pid;            /* a single-user backend writes its pid negated */
+	return pid > 0 && process_runs((pid_t)pid) ? (pid_t)pid : 0;
+}
+
+/* Notes what p serves; 0 if datadir cannot be found. */
+static int watch_start(prefetcher *p, const char *datadir)
+{
+	struct stat st;
+	if (!datadir)
+		return 1;              /* nothing to watch (a test of the prefetcher alone) */
+	if (!realpath(datadir, p->datadir) || stat(p->datadir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	p->datadir_dev = st.st_dev;
+	p->datadir_ino = st.st_ino;
+	p->postmaster = postmaster_of(p->datadir);
+	return 1;
+}
+
+/* Whether the data directory and the server are still there (looked at every WATCH_MS). */
+static int watch_alive(prefetcher *p)
+{
+	struct stat st;
+	long long now = now_ms();
+	if (p->gone || now < p->next_check)
+		return !p->gone;
+	p->next_check = now + WATCH_MS;
+	if (p->datadir[0] && (stat(p->datadir, &st) < 0 || st.st_dev != p->datadir_dev ||
+			      st.st_ino != p->datadir_ino))
+		p->gone = 1;
+	if (p->postmaster && !process_runs(p->postmaster))
+		p->gone = 1;
+	return !p->gone;
+}
+
 /*
  * Follows the position until there has been nothing to do for
- * PREFETCH_IDLE_MS; *pos is where it started and, on return, the last
- * position it acted on.
+ * PREFETCH_IDLE_MS, or the data directory or its server is gone; *pos is
+ * where it started and, on return, the last position it acted on.
  */
 static void follow(prefetcher *p, wal_name *pos)
 {
@@ -1296,6 +1367,8 @@ static void follow(prefetcher *p, wal_name *pos)
 	int moved = 1;
 	for (;;) {
 		wal_name latest;
+		if (!watch_alive(p))
+			break;
 		if (position_read(p->cluster, &latest) && strcmp(latest.text, pos->text)) {
 			*pos = latest;
 			moved = 1;
@@ -1338,7 +1411,7 @@ static void follow(prefetcher *p, wal_name *pos)
 }
 
 void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			 uint32_t seg_size)
+			 uint32_t seg_size, const char *datadir)
 {
 	prefetcher p;
 	wal_name pos = *name, latest;
@@ -1352,6 +1425,8 @@ void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_na
 	p.seg_size = seg_size;
 	p.jobs = p.results = -1;
 	p.cluster = -1;
+	if (!watch_start(&p, datadir))
+		return;
 	/* the cluster's directory of a trusted spool; nothing is made above it */
 	if (spool_open(cfg, system_id, NULL, 1, &p.cluster, NULL) != WAL_OK)
 		return;
@@ -1359,7 +1434,7 @@ void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_na
 	lock_fd = openat(p.cluster, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lock_fd < 0)
 		goto out;
-	while (flock(lock_fd, LOCK_EX | LOCK_NB) == 0) {
+	while (watch_alive(&p) && flock(lock_fd, LOCK_EX | LOCK_NB) == 0) {
 		follow(&p, &pos);     /* which reads the position first */
 		flock(lock_fd, LOCK_UN);
 		/* a walfetch that found the lock held just now relies on this look */
@@ -1374,7 +1449,7 @@ out:
 }
 
 void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			   uint32_t seg_size)
+			   uint32_t seg_size, const char *datadir)
 {
 	if (!wal_ahead_fetch_enabled(cfg) || name->kind != WAL_NAME_SEGMENT || !seg_size)
 		return;
@@ -1408,6 +1483,6 @@ void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_
 		if (devnull > 2)
 			close(devnull);
 	}
-	wal_fetch_ahead_run(cfg, system_id, name, seg_size);
+	wal_fetch_ahead_run(cfg, system_id, name, seg_size, datadir);
 	_exit(0);
 }

@@ -107,19 +107,21 @@ wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name
  * Records name as the position recovery has reached, then starts the
  * prefetcher, a background process detached from the caller, unless one
  * already runs for this cluster and spool (which then follows the new
- * position).  Returns at once.
+ * position).  datadir is the data directory the caller restores into: the
+ * prefetcher stops once it or its running server is gone.  Returns at once.
  */
 void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			   uint32_t seg_size);
+			   uint32_t seg_size, const char *datadir);
 
 /*
  * The prefetcher itself, in the calling process: keeps the cfg->fetch_ahead
  * segments after the recorded position spooled, with cfg->parallel worker
  * processes that keep their connections, following the position until it
- * has had nothing to do for 2 seconds.  It creates directories only inside
- * a trusted spool, never the spool itself.
+ * has had nothing to do for 2 seconds, or until datadir (if not NULL) is
+ * removed or the postmaster that ran in it when it started has exited.  It
+ * creates directories only inside a trusted spool, never the spool itself.
  */
 void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			 uint32_t seg_size);
+			 uint32_t seg_size, const char *datadir);
 
 #endif
