@@ -328,16 +328,20 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 	record_path(cfg, system_id, name, path, sizeof(path));
 	/* a record counts only if walarchive could have written it: no link,
 	 * owned by the running user, writable by nobody else, in a private spool */
-	int dir, fd_rec = -1;
+	int dir;
 	if (spool_open(cfg, system_id, PUSHED_DIR, 0, &dir, NULL) != WAL_OK)
 		return 0;
-	fd_rec = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(dir);
+	int fd_rec = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd_rec < 0 || check_private_file(fd_rec, path, NULL) != WAL_OK) {
+		/* used up too (the directory is ours): a link goes as a link */
+		if (fd_rec >= 0 || errno == ELOOP)
+			unlinkat(dir, name, 0);
 		if (fd_rec >= 0)
 			close(fd_rec);
+		close(dir);
 		return 0;
 	}
+	close(dir);
 	FILE *f = fdopen(fd_rec, "r");
 	if (!f) {
 		close(fd_rec);

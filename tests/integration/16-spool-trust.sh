@@ -253,6 +253,9 @@ for kind in spool pushed file; do
 	t_check "(c) $kind: $S40 is in the archive" test -s "$obj40"
 done
 t_match "(c) the record in a private spool but nobody's: ignored, no warning" "$(n_warnings)" "^0$"
+t_check "(c) and used up" test ! -e "$T/spool-c-file/$SYSID/pushed/$S40"
+t_check "(c) nobody's record in a spool others can write to is left alone" \
+	test -s "$T/spool-c-spool/$SYSID/pushed/$S40"
 # a link as the record, to a record postgres wrote: not followed either
 SP=$T/spool-c-link
 spool "$SP" 0700; spool "$SP/$SYSID" 0700; spool "$SP/$SYSID/pushed" 0700
@@ -265,6 +268,8 @@ run walpush -c "$T/c-link.conf" "$W/$S40" "$S40"
 t_eq "(c) a record that is a link: walpush exits 0" "$RC" 0
 t_match "(c) and archives the file" "$ERR" "$S40: archived at "
 t_check "(c) $S40 is in the archive" test -s "$obj40"
+t_check "(c) the link is removed as a link, its target kept" \
+	test ! -L "$SP/$SYSID/pushed/$S40" -a -s "$T/rec40"
 
 # ---- (d) what is taken from the spool: postgres's, mode 0600 ----------------
 

@@ -178,20 +178,22 @@ Test(ahead, only_trusted_records_count, .init = setup, .fini = teardown)
 	record(hash, size);
 	cr_assert_eq(chmod(path, 0666), 0);
 	cr_assert_not(wal_ahead_recorded(&cfg, SYSID, NAME, fd, object, sizeof(object)));
+	cr_assert_neq(access(path, F_OK), 0, "used up all the same");
 
-	/* a link to a good record */
-	unlink(path);
+	/* a link to a good record: not followed, removed as a link */
 	record(hash, size);
 	snprintf(copy, sizeof(copy), "%s/record-copy", base);
 	cr_assert_eq(rename(path, copy), 0);
 	cr_assert_eq(symlink(copy, path), 0);
 	cr_assert_not(wal_ahead_recorded(&cfg, SYSID, NAME, fd, object, sizeof(object)));
-	unlink(path);
+	cr_assert_neq(lstat(path, &st), 0, "the link is gone");
+	cr_assert_eq(access(copy, F_OK), 0, "what it pointed at is not");
 
-	/* a good record in a directory others can write to */
+	/* a good record in a directory others can write to: not used, not touched */
 	record(hash, size);
 	cr_assert_eq(chmod(pushed, 0777), 0);
 	cr_assert_not(wal_ahead_recorded(&cfg, SYSID, NAME, fd, object, sizeof(object)));
+	cr_assert_eq(access(path, F_OK), 0);
 	/* and no record is written there either */
 	wal_error e;
 	cr_assert_eq(wal_ahead_record(&cfg, SYSID, NAME, size, hash, "o", &e), WAL_EPERM);
