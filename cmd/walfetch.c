@@ -58,10 +58,16 @@ int main(int argc, char **argv)
 
 	wal_error_clear(&err);
 	wal_err rc = wal_cmd_load_config(&cmd, &err);
+	int configured = rc == WAL_OK;
 	if (rc == WAL_OK)
 		rc = wal_fetch(&cmd.cfg, wal_name, dest, datadir, &res, &err);
 
 	int code = wal_cmd_exit_code(rc);
+	/* a spool others could write to is ignored: say so, once */
+	wal_error spool_err;
+	if (configured && cmd.cfg.fetch_ahead > 0 &&
+	    wal_ahead_spool_check(&cmd.cfg, res.system_id, &spool_err) == WAL_EPERM)
+		wal_log(WAL_LOG_WARNING, "%s; fetch-ahead is off", spool_err.msg);
 	if (res.spool_note[0])
 		wal_log(WAL_LOG_WARNING, "%s: spooled copy dropped: %s", wal_name, res.spool_note);
 	if (rc == WAL_OK) {
@@ -70,7 +76,8 @@ int main(int argc, char **argv)
 		/* the segments recovery will ask for next, in the background */
 		struct wal_name parsed;
 		if (wal_name_parse(wal_name, &parsed, NULL) == WAL_OK)
-			wal_fetch_ahead_start(&cmd.cfg, res.system_id, &parsed, res.seg_size);
+			wal_fetch_ahead_start(&cmd.cfg, res.system_id, &parsed, res.seg_size,
+					      datadir);
 	} else if (code == EXIT_NOTFOUND) {
 		/* PostgreSQL asks for files that do not exist yet: routine */
 		wal_log(WAL_LOG_INFO, "%s", err.msg);

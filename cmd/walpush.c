@@ -69,10 +69,16 @@ int main(int argc, char **argv)
 	wal_error_clear(&err);
 	wal_push_ahead_result ahead = { 0 };
 	wal_err rc = wal_cmd_load_config(&cmd, &err);
+	int configured = rc == WAL_OK;
 	if (rc == WAL_OK)
 		/* with the files PostgreSQL will ask for next, at the same time */
 		rc = wal_push_and_ahead(&cmd.cfg, wal_path, wal_name, datadir, &res, &ahead, &err);
 
+	/* a spool others could write to is ignored: say so, once */
+	wal_error spool_err;
+	if (configured && wal_ahead_push_count(&cmd.cfg) > 0 &&
+	    wal_ahead_spool_check(&cmd.cfg, res.system_id, &spool_err) == WAL_EPERM)
+		wal_log(WAL_LOG_WARNING, "%s; push-ahead is off", spool_err.msg);
 	if (rc != WAL_OK)
 		wal_log(WAL_LOG_ERROR, "%s", err.msg);
 	else if (res.outcome == WAL_PUSH_DUPLICATE)

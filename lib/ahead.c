@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,9 +30,232 @@
 #define LOCK_NAME ".prefetch.lock"
 #define STALE_TMP_SECONDS 600
 
+/* ---- the spool's trust ------------------------------------------------------ */
+
+/*
+ * A spool is used only when nobody but the running user (and root) can
+ * have written to it, as OpenSSH's StrictModes asks of ~/.ssh: anyone can
+ * compute an XXH64, so a segment's name and header prove only that it is
+ * well made, not that walarchive made it.
+ */
+
+/* A user's name for messages, else "uid N". */
+static const char *user_name(uid_t uid, char *buf, size_t cap)
+{
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, cap, "%s", pw->pw_name);
+	else
+		snprintf(buf, cap, "uid %lu", (unsigned long)uid);
+	return buf;
+}
+
+/* Whether st (of path) is a directory only the running user can change; WAL_EPERM if not. */
+static wal_err check_private_dir(const struct stat *st, const char *path, wal_error *e)
+{
+	char owner[64], me[64];
+	if (!S_ISDIR(st->st_mode))
+		return wal_fail(e, WAL_EPERM, "spool %s: not a directory", path);
+	if (st->st_uid != geteuid())
+		return wal_fail(e, WAL_EPERM, "spool %s: owned by %s, not by %s, who runs this: not "
+				"trusted", path,
+				user_name(st->st_uid, owner, sizeof(owner)),
+				user_name(geteuid(), me, sizeof(me)));
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return wal_fail(e, WAL_EPERM, "spool %s: writable by %s (mode %04o): not trusted "
+				"(chmod go-w %s)", path,
+				(st->st_mode & S_IWGRP) && (st->st_mode & S_IWOTH) ? "group and others"
+				: st->st_mode & S_IWGRP ? "group" : "others",
+				(unsigned)(st->st_mode & 07777), path);
+	return WAL_OK;
+}
+
+/* Whether a spooled file open as fd (path) is one walarchive could have written. */
+static wal_err check_private_file(int fd, const char *path, wal_error *e)
+{
+	struct stat st;
+	char owner[64], me[64];
+	if (fstat(fd, &st) < 0)
+		return wal_fail_errno(e, WAL_EIO, errno, "%s: cannot stat", path);
+	if (!S_ISREG(st.st_mode))
+		return wal_fail(e, WAL_EPERM, "%s: not a regular file", path);
+	if (st.st_uid != geteuid())
+		return wal_fail(e, WAL_EPERM, "%s: owned by %s, not by %s; not written by walarchive",
+				path, user_name(st.st_uid, owner, sizeof(owner)),
+				user_name(geteuid(), me, sizeof(me)));
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return wal_fail(e, WAL_EPERM, "%s: writable by group or others (mode %04o); not "
+				"written by walarchive", path, (unsigned)(st.st_mode & 07777));
+	return WAL_OK;
+}
+
+/*
+ * Opens spool_dir if it can be trusted.  A symbolic link as spool_dir is
+ * followed only when the running user or root owns the link and its target
+ * passes the same checks.  WAL_ENOENT when there is no writable spool (the
+ * features are quietly off), WAL_EPERM when others could write to it.
+ */
+static wal_err spool_root_open(const wal_config *cfg, int *out, wal_error *e)
+{
+	struct stat lst, st;
+	const char *dir = cfg->spool_dir;
+	char owner[64];
+	*out = -1;
+	if (!dir || !*dir)
+		return wal_fail(e, WAL_ENOENT, "no spool_dir");
+	if (lstat(dir, &lst) < 0)
+		return wal_fail_errno(e, WAL_ENOENT, errno, "spool %s", dir);
+	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+	if (!S_ISLNK(lst.st_mode))
+		flags |= O_NOFOLLOW;
+	else if (lst.st_uid != geteuid() && lst.st_uid != 0)
+		return wal_fail(e, WAL_EPERM, "spool %s: a symbolic link owned by %s: not followed",
+				dir, user_name(lst.st_uid, owner, sizeof(owner)));
+	else if (stat(dir, &lst) < 0)
+		return wal_fail_errno(e, WAL_ENOENT, errno, "spool %s", dir);
+	/* before the open, which another user's mode 0700 would refuse */
+	wal_err rc = check_private_dir(&lst, dir, e);
+	if (rc != WAL_OK)
+		return rc;
+	int fd = open(dir, flags);
+	if (fd < 0)
+		return wal_fail_errno(e, errno == ENOENT || errno == EACCES ? WAL_ENOENT : WAL_EPERM,
+				      errno, "spool %s", dir);
+	/* and after it: the directory opened is the one checked */
+	rc = fstat(fd, &st) < 0 ? wal_fail_errno(e, WAL_EIO, errno, "spool %s", dir)
+		: check_private_dir(&st, dir, e);
+	/* not writable (a read-only file system, mode 0500): off, as if absent */
+	if (rc == WAL_OK && faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) < 0)
+		rc = wal_fail_errno(e, WAL_ENOENT, errno, "spool %s", dir);
+	if (rc != WAL_OK) {
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return WAL_OK;
+}
+
+/*
+ * Opens name under dir_fd (path, for messages) as a private directory, made
+ * first (0700) if create and it is missing; never through a link.
+ */
+static wal_err spool_subdir_open(int dir_fd, const char *name, const char *path, int create,
+				 int *out, wal_error *e)
+{
+	struct stat st;
+	*out = -1;
+	/* another user's directory is named as such, not as one that cannot be opened */
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+	    check_private_dir(&st, path, e) != WAL_OK)
+		return WAL_EPERM;
+	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(dir_fd, name, 0700) == 0)
+			fsync(dir_fd);  /* the new entry is durable once its parent is */
+		else if (errno != EEXIST)
+			return wal_fail_errno(e, WAL_OK, errno, "spool %s: cannot create directory",
+					      path);
+		fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			return wal_fail(e, WAL_EPERM, "spool %s: a symbolic link or not a directory: "
+					"not followed", path);
+		return wal_fail_errno(e, WAL_OK, errno, "spool %s: cannot open", path);
+	}
+	wal_err rc = fstat(fd, &st) < 0 ? wal_fail_errno(e, WAL_EIO, errno, "spool %s", path)
+		: check_private_dir(&st, path, e);
+	if (rc != WAL_OK) {
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return WAL_OK;
+}
+
+/*
+ * Opens <spool>/<system-id>, or with sub <spool>/<system-id>/<sub>, each
+ * checked as private; with create, makes what is missing below a trusted
+ * spool (never the spool itself, nor anything above it).
+ */
+static wal_err spool_open(const wal_config *cfg, uint64_t system_id, const char *sub, int create,
+			  int *out, wal_error *e)
+{
+	char id[32], path[4400];
+	int root, cluster;
+	*out = -1;
+	wal_err rc = spool_root_open(cfg, &root, e);
+	if (rc != WAL_OK)
+		return rc;
+	snprintf(id, sizeof(id), "%" PRIu64, system_id);
+	snprintf(path, sizeof(path), "%s/%s", cfg->spool_dir, id);
+	rc = spool_subdir_open(root, id, path, create, &cluster, e);
+	close(root);
+	if (rc != WAL_OK || !sub) {
+		*out = cluster;
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s", cfg->spool_dir, id, sub);
+	rc = spool_subdir_open(cluster, sub, path, create, out, e);
+	close(cluster);
+	return rc;
+}
+
 static int spool_usable(const wal_config *cfg)
 {
-	return cfg->spool_dir && *cfg->spool_dir && access(cfg->spool_dir, W_OK | X_OK) == 0;
+	int fd;
+	if (spool_root_open(cfg, &fd, NULL) != WAL_OK)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+static int is_seg_dir_name(const char *s)
+{
+	if (strlen(s) != 16)
+		return 0;
+	for (int i = 0; i < 16; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+wal_err wal_ahead_spool_check(const wal_config *cfg, uint64_t system_id, wal_error *e)
+{
+	int root, cluster;
+	wal_err rc = spool_root_open(cfg, &root, e);
+	if (rc != WAL_OK || !system_id) {
+		if (root >= 0)
+			close(root);
+		return rc;
+	}
+	close(root);
+	rc = spool_open(cfg, system_id, NULL, 0, &cluster, e);
+	if (rc == WAL_ENOENT)
+		return WAL_OK;  /* nothing spooled for this cluster yet */
+	if (rc != WAL_OK)
+		return rc;
+	int listing = dup(cluster);
+	DIR *d = listing >= 0 ? fdopendir(listing) : NULL;
+	struct dirent *ent;
+	while (rc == WAL_OK && d && (ent = readdir(d))) {
+		struct stat st;
+		char path[4400];
+		/* the directories walarchive uses; links are never followed, so they do not count */
+		if ((strcmp(ent->d_name, PUSHED_DIR) != 0 && !is_seg_dir_name(ent->d_name)) ||
+		    fstatat(cluster, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		snprintf(path, sizeof(path), "%s/%" PRIu64 "/%s", cfg->spool_dir, system_id,
+			 ent->d_name);
+		rc = check_private_dir(&st, path, e);
+	}
+	if (d)
+		closedir(d);
+	else if (listing >= 0)
+		close(listing);
+	close(cluster);
+	return rc;
 }
 
 /*
@@ -39,7 +263,7 @@ static int spool_usable(const wal_config *cfg)
  * connection and round trips; off for a local directory, where walpush is
  * faster than the bookkeeping (measured: 0.8 times the speed on a burst).
  */
-static int push_ahead_count(const wal_config *cfg)
+int wal_ahead_push_count(const wal_config *cfg)
 {
 	if (cfg->push_ahead >= 0)
 		return cfg->push_ahead;
@@ -49,7 +273,7 @@ static int push_ahead_count(const wal_config *cfg)
 
 int wal_ahead_push_enabled(const wal_config *cfg)
 {
-	return push_ahead_count(cfg) > 0 && spool_usable(cfg);
+	return wal_ahead_push_count(cfg) > 0 && spool_usable(cfg);
 }
 
 int wal_ahead_fetch_enabled(const wal_config *cfg)
@@ -69,11 +293,13 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 			 uint64_t size, const char *hash_hex, const char *object, uint64_t stored,
 			 wal_error *e)
 {
-	char path[4096], dir[4096], line[1024];
-	snprintf(dir, sizeof(dir), "%s/%" PRIu64 "/" PUSHED_DIR, cfg->spool_dir, system_id);
-	wal_err rc = wal_mkdir_p(dir, e);
+	char path[4096], line[1024];
+	int dir;
+	/* in a trusted spool only, made there if missing (never above it) */
+	wal_err rc = spool_open(cfg, system_id, PUSHED_DIR, 1, &dir, e);
 	if (rc != WAL_OK)
 		return rc;
+	close(dir);
 	record_path(cfg, system_id, name, path, sizeof(path));
 	/* the archive too: a record says where the file went, not just that it went */
 	int len = snprintf(line, sizeof(line), "%" PRIu64 " %s %s %" PRIu64 " %s\n", size, hash_hex,
@@ -101,9 +327,27 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 	int archive_at = 0;
 	struct stat st;
 	record_path(cfg, system_id, name, path, sizeof(path));
-	FILE *f = fopen(path, "r");
-	if (!f)
+	/* a record counts only if walarchive could have written it: no link,
+	 * owned by the running user, writable by nobody else, in a private spool */
+	int dir;
+	if (spool_open(cfg, system_id, PUSHED_DIR, 0, &dir, NULL) != WAL_OK)
 		return 0;
+	int fd_rec = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd_rec < 0 || check_private_file(fd_rec, path, NULL) != WAL_OK) {
+		/* used up too (the directory is ours): a link goes as a link */
+		if (fd_rec >= 0 || errno == ELOOP)
+			unlinkat(dir, name, 0);
+		if (fd_rec >= 0)
+			close(fd_rec);
+		close(dir);
+		return 0;
+	}
+	close(dir);
+	FILE *f = fdopen(fd_rec, "r");
+	if (!f) {
+		close(fd_rec);
+		return 0;
+	}
 	/* a record of an earlier release, without the object's size, fails here */
 	int parsed = fgets(line, sizeof(line), f) &&
 		     sscanf(line, "%llu %16s %511s %llu %n", &size, hash, obj, &stored_size,
@@ -283,7 +527,7 @@ static void batch_start(const wal_config *cfg, const char *wal_path, const char 
 		return;
 	}
 	size_t n = 0;
-	for (size_t i = 0; i < b->list.count && n < (size_t)push_ahead_count(cfg); i++) {
+	for (size_t i = 0; i < b->list.count && n < (size_t)wal_ahead_push_count(cfg); i++) {
 		wal_name name;
 		char path[4096];
 		if (strcmp(b->list.names[i], current) == 0 ||
@@ -420,15 +664,7 @@ wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const ch
 
 /* ---- fetch-ahead --------------------------------------------------------- */
 
-/* The spool, opened as a local directory store (for listing it). */
-static wal_err open_spool(const wal_config *cfg, wal_store **spool, wal_error *e)
-{
-	wal_config spool_cfg = *cfg;
-	spool_cfg.archive = cfg->spool_dir;
-	return wal_store_open(spool, &spool_cfg, e);
-}
-
-/* The spool directory that holds name's segments. */
+/* The spool directory that holds name's segments (for messages). */
 static void spool_seg_dir(const wal_config *cfg, uint64_t system_id, const wal_name *name,
 			  char *out, size_t cap)
 {
@@ -436,6 +672,9 @@ static void spool_seg_dir(const wal_config *cfg, uint64_t system_id, const wal_n
 	wal_name_dir(name, dir);
 	snprintf(out, cap, "%s/%" PRIu64 "/%s", cfg->spool_dir, system_id, dir);
 }
+
+/* "<segment>.<xxh64>" and its NUL */
+#define SPOOL_ENTRY_SIZE (24 + 1 + 16 + 1)
 
 /*
  * Whether entry is the name of a spooled segment, "<segment>.<xxh64>": the
@@ -445,7 +684,7 @@ static void spool_seg_dir(const wal_config *cfg, uint64_t system_id, const wal_n
 static int spool_entry(const char *entry, char base[WAL_NAME_MAX], char hash[17])
 {
 	size_t len = strlen(entry);
-	if (len != 24 + 1 + 16 || entry[24] != '.')
+	if (len != SPOOL_ENTRY_SIZE - 1 || entry[24] != '.')
 		return 0;
 	for (size_t i = 25; i < len; i++)
 		if (!((entry[i] >= '0' && entry[i] <= '9') || (entry[i] >= 'a' && entry[i] <= 'f')))
@@ -457,24 +696,45 @@ static int spool_entry(const char *entry, char base[WAL_NAME_MAX], char hash[17]
 	return 1;
 }
 
-/* Finds name in the spool: 1 and its path and hash if it is there. */
-static int find_spooled(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			char *path, size_t cap, char hash[17])
+/*
+ * Finds name in the spool: in the directory of its segments under the
+ * cluster's directory (open as cluster), private and not reached through a
+ * link.  1 if it is there: that directory open in *dir_fd (if not NULL; the
+ * caller closes it), the entry's name in entry and its hash in hash.
+ */
+static int find_spooled(int cluster, const wal_name *name, int *dir_fd,
+			char entry[SPOOL_ENTRY_SIZE], char hash[17])
 {
-	char dir[4096], base[WAL_NAME_MAX], h[17];
+	char dir[17], base[WAL_NAME_MAX], h[17];
 	struct dirent *ent;
+	struct stat st;
 	int found = 0;
-	spool_seg_dir(cfg, system_id, name, dir, sizeof(dir));
-	DIR *d = opendir(dir);
+	wal_name_dir(name, dir);
+	int fd = openat(cluster, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || check_private_dir(&st, dir, NULL) != WAL_OK) {
+		close(fd);
+		return 0;
+	}
+	int listing = dup(fd);
+	DIR *d = listing >= 0 ? fdopendir(listing) : NULL;
 	while (d && !found && (ent = readdir(d)))
-		if (spool_entry(ent->d_name, base, h) && strcmp(base, name->text) == 0 &&
-		    (size_t)snprintf(path, cap, "%s/%s", dir, ent->d_name) < cap) {
+		if (spool_entry(ent->d_name, base, h) && strcmp(base, name->text) == 0) {
+			/* spool_entry checked its length */
+			memcpy(entry, ent->d_name, SPOOL_ENTRY_SIZE);
 			if (hash)
 				memcpy(hash, h, sizeof(h));
 			found = 1;
 		}
 	if (d)
 		closedir(d);
+	else if (listing >= 0)
+		close(listing);
+	if (found && dir_fd)
+		*dir_fd = fd;
+	else
+		close(fd);
 	return found;
 }
 
@@ -496,21 +756,27 @@ static wal_err check_spooled(int fd, const char *path, const wal_name *name, con
 }
 
 /*
- * Takes a spooled segment on another file system than dest_path: copies it
- * through a temporary file, hashing on the way.
+ * Takes a spooled segment (entry in the directory open as dir, path for
+ * messages) on another file system than dest_path: copies it through a
+ * temporary file, hashing on the way.
  */
-static wal_err take_by_copy(const wal_config *cfg, const char *path, const wal_name *name,
-			    const char *hash, const char *dest_path, wal_fetch_result *res,
-			    wal_error *e)
+static wal_err take_by_copy(const wal_config *cfg, int dir, const char *entry, const char *path,
+			    const wal_name *name, const char *hash, const char *dest_path,
+			    wal_fetch_result *res, wal_error *e)
 {
 	wal_atomic_file f;
 	wal_fd_source in;
 	wal_hash_source hashed;
-	int fd = wal_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	int fd = wal_sys_openat(dir, entry, O_RDONLY | O_NOFOLLOW, 0);
 	if (fd < 0)
-		return wal_fail_errno(e, errno == ENOENT ? WAL_ENOENT : WAL_EIO, errno,
-				      "%s: cannot open", path);
-	wal_err rc = wal_atomic_open(&f, dest_path, 0600, e);
+		return wal_fail_errno(e, errno == ENOENT ? WAL_ENOENT : errno == ELOOP ? WAL_EPERM
+				      : WAL_EIO, errno, "%s: cannot open", path);
+	wal_err rc = check_private_file(fd, path, e);
+	if (rc != WAL_OK) {
+		close(fd);
+		return rc;
+	}
+	rc = wal_atomic_open(&f, dest_path, 0600, e);
 	if (rc != WAL_OK) {
 		close(fd);
 		/* a missing destination directory is not a missing spooled file */
@@ -529,6 +795,9 @@ static wal_err take_by_copy(const wal_config *cfg, const char *path, const wal_n
 		wal_hash_source_free(&hashed);
 	}
 	close(fd);
+	/* what PostgreSQL gets is the running user's, and only theirs to change */
+	if (rc == WAL_OK && fchmod(f.fd, 0600) < 0)
+		rc = wal_fail_errno(e, WAL_EIO, errno, "%s: cannot chmod", f.tmp_path);
 	if (rc != WAL_OK) {
 		wal_atomic_abort(&f);
 		return rc;
@@ -540,24 +809,31 @@ static wal_err take_by_copy(const wal_config *cfg, const char *path, const wal_n
 /*
  * Takes a spooled segment by renaming it: first to a temporary name beside
  * dest_path (so that of two callers only one gets it), then, checked, into
- * place.  A spool on another file system is WAL_EUNSUPPORTED.
+ * place.  A spool on another file system is WAL_EUNSUPPORTED.  The rename
+ * moves a link as a link, and the open that follows refuses one.
  */
-static wal_err take_by_rename(const wal_config *cfg, const char *path, const wal_name *name,
-			      const char *hash, const char *dest_path, wal_fetch_result *res,
-			      wal_error *e)
+static wal_err take_by_rename(const wal_config *cfg, int dir_fd, const char *entry,
+			      const char *path, const wal_name *name, const char *hash,
+			      const char *dest_path, wal_fetch_result *res, wal_error *e)
 {
 	char tmp[4200], dir[4096], have[17];
 	uint64_t size = 0;
 	wal_tmp_name(dest_path, tmp, sizeof(tmp));
-	if (wal_sys_rename(path, tmp) < 0)
+	if (wal_sys_renameat(dir_fd, entry, AT_FDCWD, tmp) < 0)
 		return wal_fail_errno(e, errno == EXDEV ? WAL_EUNSUPPORTED :
 				      errno == ENOENT ? WAL_ENOENT : WAL_EIO, errno,
 				      "%s: cannot move to %s", path, tmp);
-	int fd = wal_sys_open(tmp, O_RDONLY | O_CLOEXEC, 0);
-	wal_err rc = fd < 0 ? wal_fail_errno(e, WAL_EIO, errno, "%s: cannot open", tmp)
-		: wal_xxh64_fd(fd, tmp, &size, have, e);
+	int fd = wal_sys_open(tmp, O_RDONLY | O_NOFOLLOW, 0);
+	wal_err rc = fd < 0 ? wal_fail_errno(e, errno == ELOOP ? WAL_EPERM : WAL_EIO, errno,
+					     "%s: cannot open", path)
+		: check_private_file(fd, path, e);
+	if (rc == WAL_OK)
+		rc = wal_xxh64_fd(fd, tmp, &size, have, e);
 	if (rc == WAL_OK)
 		rc = check_spooled(fd, tmp, name, hash, have, size, res, e);
+	/* what PostgreSQL gets is the running user's, and only theirs to change */
+	if (rc == WAL_OK && fchmod(fd, 0600) < 0)
+		rc = wal_fail_errno(e, WAL_EIO, errno, "%s: cannot chmod", tmp);
 	/* a spooled copy was flushed when it was spooled; this makes sure of it */
 	if (rc == WAL_OK && cfg->fetch_fsync && wal_sys_fsync(fd) < 0)
 		rc = wal_fail_errno(e, WAL_EIO, errno, "%s: cannot fsync", tmp);
@@ -576,18 +852,27 @@ static wal_err take_by_rename(const wal_config *cfg, const char *path, const wal
 wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name *name,
 		       const char *dest_path, wal_fetch_result *res, wal_error *e)
 {
-	char path[4200], hash[17];
+	char path[4400], dir[4096], entry[SPOOL_ENTRY_SIZE], hash[17];
+	int cluster, seg_dir = -1;
 	wal_error err;
-	if (!find_spooled(cfg, system_id, name, path, sizeof(path), hash))
+	/* only a trusted spool, and nothing in it reached through a link */
+	if (spool_open(cfg, system_id, NULL, 0, &cluster, NULL) != WAL_OK)
 		return wal_fail(e, WAL_ENOENT, "%s: not in the spool", name->text);
+	int found = find_spooled(cluster, name, &seg_dir, entry, hash);
+	close(cluster);
+	if (!found)
+		return wal_fail(e, WAL_ENOENT, "%s: not in the spool", name->text);
+	spool_seg_dir(cfg, system_id, name, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, entry);
 	wal_error_clear(&err);
-	wal_err rc = take_by_rename(cfg, path, name, hash, dest_path, res, &err);
+	wal_err rc = take_by_rename(cfg, seg_dir, entry, path, name, hash, dest_path, res, &err);
 	if (rc == WAL_EUNSUPPORTED) {
 		/* the spool is on another file system: a copy, and the spooled file goes */
-		rc = take_by_copy(cfg, path, name, hash, dest_path, res, &err);
+		rc = take_by_copy(cfg, seg_dir, entry, path, name, hash, dest_path, res, &err);
 		if (rc != WAL_ENOENT)
-			unlink(path);
+			unlinkat(seg_dir, entry, 0);
 	}
+	close(seg_dir);
 	if (rc == WAL_OK) {
 		res->from_spool = 1;
 		snprintf(res->object, sizeof(res->object), "%s", path + strlen(cfg->spool_dir) + 1);
@@ -599,91 +884,103 @@ wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name
 	return wal_fail(e, WAL_ENOENT, "%s: not in the spool", name->text);
 }
 
-typedef struct spool_scan {
-	const wal_config *cfg;
-	uint64_t system_id;
-	const char *dir;
-	uint32_t tli;
-	uint64_t first, last;  /* positions worth keeping: (current, current + ahead] */
-	uint32_t seg_size;
-	int kept;
-} spool_scan;
-
-/* Drops spooled files that no later call will ask for. */
-static wal_err scan_file(void *arg, const char *entry, const wal_stat *st, wal_error *e)
+/*
+ * Removes from one directory of spooled segments (open as dir) what no
+ * later call will ask for: anything but a spooled segment of timeline tli
+ * in (first, last], and temporary files that a killed prefetcher left, once
+ * they are old.  Works relative to dir and never follows a link (a link is
+ * removed as a link).  Returns how many segments it kept.
+ */
+static int clean_seg_dir(int dir, uint32_t tli, uint64_t first, uint64_t last, uint32_t seg_size)
 {
-	(void)e;
-	spool_scan *scan = arg;
-	char base[WAL_NAME_MAX], full[4096];
-	wal_name name;
-	uint64_t segno;
-	if (entry[0] == '.')
-		return WAL_OK;     /* a download under way, or left by a killed one: by age */
-	snprintf(full, sizeof(full), "%s/%" PRIu64 "/%s/%s", scan->cfg->spool_dir, scan->system_id,
-		 scan->dir, entry);
-	int keep = spool_entry(entry, base, NULL) && wal_name_parse(base, &name, NULL) == WAL_OK &&
-		   name.kind == WAL_NAME_SEGMENT && name.tli == scan->tli &&
-		   wal_name_segno(&name, scan->seg_size, &segno, NULL) == WAL_OK &&
-		   segno > scan->first && segno <= scan->last;
-	if (keep)
-		scan->kept++;
-	else if (!st->is_dir)
-		unlink(full);
-	return WAL_OK;
-}
-
-/* Removes temporary files that a killed prefetcher left, once they are old. */
-static void drop_stale_tmp(const char *dir)
-{
-	DIR *d = opendir(dir);
+	int kept = 0, listing = dup(dir);
+	DIR *d = listing >= 0 ? fdopendir(listing) : NULL;
 	struct dirent *ent;
 	time_t now = time(NULL);
-	while (d && (ent = readdir(d))) {
-		char full[4700];
+	if (!d) {
+		if (listing >= 0)
+			close(listing);
+		return 1;              /* not knowing, keep the directory */
+	}
+	while ((ent = readdir(d))) {
+		char base[WAL_NAME_MAX];
+		wal_name name;
+		uint64_t segno;
 		struct stat st;
 		size_t len = strlen(ent->d_name);
-		if (ent->d_name[0] != '.' || len < 5 || strcmp(ent->d_name + len - 4, ".tmp"))
+		if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0 ||
+		    fstatat(dir, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode))
 			continue;
-		snprintf(full, sizeof(full), "%s/%s", dir, ent->d_name);
-		if (stat(full, &st) == 0 && now - st.st_mtime > STALE_TMP_SECONDS)
-			unlink(full);
+		if (ent->d_name[0] == '.') {
+			/* a download under way, or left by a killed one: by age */
+			if (len >= 5 && strcmp(ent->d_name + len - 4, ".tmp") == 0 &&
+			    now - st.st_mtime > STALE_TMP_SECONDS)
+				unlinkat(dir, ent->d_name, 0);
+			continue;
+		}
+		int keep = S_ISREG(st.st_mode) && spool_entry(ent->d_name, base, NULL) &&
+			   wal_name_parse(base, &name, NULL) == WAL_OK &&
+			   name.kind == WAL_NAME_SEGMENT && name.tli == tli &&
+			   wal_name_segno(&name, seg_size, &segno, NULL) == WAL_OK &&
+			   segno > first && segno <= last;
+		if (keep)
+			kept++;
+		else
+			unlinkat(dir, ent->d_name, 0);
 	}
-	if (d)
-		closedir(d);
+	closedir(d);
+	return kept;
 }
 
-static void clean_spool(const wal_config *cfg, wal_store *spool, uint64_t system_id,
-			const wal_name *name, uint64_t segno, uint32_t seg_size)
+/*
+ * Cleans the cluster's spool (open as cluster) for position name (segno):
+ * each directory of segments that is a private directory of its own is
+ * cleaned and, once empty, removed; a link named like one is removed as a
+ * link, never followed.
+ */
+static void clean_spool(const wal_config *cfg, int cluster, const wal_name *name, uint64_t segno,
+			uint32_t seg_size)
 {
-	char root[32], dir[320];
-	DIR *d;
+	int listing = dup(cluster);
+	DIR *d = listing >= 0 ? fdopendir(listing) : NULL;
 	struct dirent *ent;
-	snprintf(root, sizeof(root), "%" PRIu64, system_id);
-	char full_root[4096];
-	snprintf(full_root, sizeof(full_root), "%s/%s", cfg->spool_dir, root);
-	d = opendir(full_root);
-	while (d && (ent = readdir(d))) {
-		if (strlen(ent->d_name) != 16)
-			continue;
-		spool_scan scan = { cfg, system_id, ent->d_name, name->tli, segno,
-				    segno + (uint64_t)cfg->fetch_ahead, seg_size, 0 };
-		snprintf(dir, sizeof(dir), "%s/%s", root, ent->d_name);
-		wal_store_list(spool, dir, scan_file, &scan, NULL);
-		char full_dir[4400];
-		snprintf(full_dir, sizeof(full_dir), "%s/%s", full_root, ent->d_name);
-		drop_stale_tmp(full_dir);
-		if (!scan.kept)
-			rmdir(full_dir);   /* fails, harmlessly, if a download is under way */
+	if (!d) {
+		if (listing >= 0)
+			close(listing);
+		return;
 	}
-	if (d)
-		closedir(d);
+	while ((ent = readdir(d))) {
+		struct stat st;
+		if (!is_seg_dir_name(ent->d_name))
+			continue;
+		int dir = openat(cluster, ent->d_name,
+				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dir < 0) {
+			/* a link is removed as a link, never followed: what it points at stays */
+			if (fstatat(cluster, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				unlinkat(cluster, ent->d_name, 0);
+			continue;
+		}
+		if (fstat(dir, &st) < 0 || check_private_dir(&st, ent->d_name, NULL) != WAL_OK) {
+			close(dir);
+			continue;
+		}
+		int kept = clean_seg_dir(dir, name->tli, segno, segno + (uint64_t)cfg->fetch_ahead,
+					 seg_size);
+		close(dir);
+		if (!kept)
+			/* fails, harmlessly, if a download is under way; never removes a link */
+			unlinkat(cluster, ent->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
 }
 
-/* Whether the spool has name. */
-static int spooled(const wal_config *cfg, uint64_t system_id, const wal_name *name)
+/* Whether the spool (the cluster's directory open as cluster) has name. */
+static int spooled(int cluster, const wal_name *name)
 {
-	char path[4200];
-	return find_spooled(cfg, system_id, name, path, sizeof(path), NULL);
+	char entry[SPOOL_ENTRY_SIZE];
+	return find_spooled(cluster, name, NULL, entry, NULL);
 }
 
 /*
@@ -694,11 +991,15 @@ static int spooled(const wal_config *cfg, uint64_t system_id, const wal_name *na
 static wal_err spool_one(const wal_config *cfg, wal_store *archive, uint64_t system_id,
 			 const wal_name *name, wal_error *e)
 {
-	char object[512], dir[4096], full[4200], hash[17];
+	char object[512], dir[4096], full[4200], hash[17], seg_dir[17];
+	int dir_fd;
 	wal_err rc;
 	spool_seg_dir(cfg, system_id, name, dir, sizeof(dir));
-	if ((rc = wal_mkdir_p(dir, e)) != WAL_OK)
+	/* made only in a trusted spool, and only below it */
+	wal_name_dir(name, seg_dir);
+	if ((rc = spool_open(cfg, system_id, seg_dir, 1, &dir_fd, e)) != WAL_OK)
 		return rc;
+	close(dir_fd);
 	snprintf(full, sizeof(full), "%s/%s", dir, name->text);
 	rc = WAL_ENOENT;
 	/* an LZ4 frame, else a plain object of an earlier release (as wal_fetch) */
@@ -758,35 +1059,40 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Records name as the position the prefetcher follows (replaced atomically). */
-static void position_write(const wal_config *cfg, uint64_t system_id, const wal_name *name)
+/*
+ * Records name as the position the prefetcher follows (replaced
+ * atomically), in the cluster's directory of a trusted spool, which it makes
+ * if it is missing.  0 if it could not.
+ */
+static int position_write(const wal_config *cfg, uint64_t system_id, const wal_name *name)
 {
-	char dir[4096], path[4200], tmp[4300], line[WAL_NAME_MAX + 1];
-	snprintf(dir, sizeof(dir), "%s/%" PRIu64, cfg->spool_dir, system_id);
-	snprintf(path, sizeof(path), "%s/" POSITION_NAME, dir);
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	char tmp[64], line[WAL_NAME_MAX + 1];
+	int cluster;
+	if (spool_open(cfg, system_id, NULL, 1, &cluster, NULL) != WAL_OK)
+		return 0;
+	snprintf(tmp, sizeof(tmp), POSITION_NAME ".%ld.tmp", (long)getpid());
 	int len = snprintf(line, sizeof(line), "%s\n", name->text);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	/* the cluster's spool directory is made once, not on every call */
-	if (fd < 0 && errno == ENOENT && wal_mkdir_p(dir, NULL) == WAL_OK)
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	int ok = wal_sys_write_all(fd, line, (size_t)len) == 0;
-	close(fd);
-	if (!ok || rename(tmp, path) < 0)
-		unlink(tmp);
+	int fd = openat(cluster, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int ok = fd >= 0 && wal_sys_write_all(fd, line, (size_t)len) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (fd >= 0 && (!ok || renameat(cluster, tmp, cluster, POSITION_NAME) < 0)) {
+		unlinkat(cluster, tmp, 0);
+		ok = 0;
+	}
+	close(cluster);
+	return ok;
 }
 
-/* Reads the position; 1 if it names a segment. */
-static int position_read(const wal_config *cfg, uint64_t system_id, wal_name *out)
+/* Reads the position from the cluster's directory (open as cluster); 1 if it names a segment. */
+static int position_read(int cluster, wal_name *out)
 {
-	char path[4096], line[64];
-	snprintf(path, sizeof(path), "%s/%" PRIu64 "/" POSITION_NAME, cfg->spool_dir, system_id);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char line[64];
+	int fd = openat(cluster, POSITION_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	ssize_t n = wal_sys_read(fd, line, sizeof(line) - 1);
+	ssize_t n = check_private_file(fd, POSITION_NAME, NULL) == WAL_OK
+		? wal_sys_read(fd, line, sizeof(line) - 1) : -1;
 	close(fd);
 	if (n <= 0)
 		return 0;
@@ -834,7 +1140,13 @@ typedef struct prefetcher {
 	const wal_config *cfg;
 	uint64_t system_id;
 	uint32_t seg_size;
-	wal_store *spool;
+	int cluster;               /* the cluster's directory in the spool */
+	char datadir[4096];        /* the data directory it serves (absolute), or "" */
+	dev_t datadir_dev;         /* ... and the directory it was when the prefetcher started */
+	ino_t datadir_ino;
+	pid_t postmaster;          /* its server (postmaster.pid), or 0 if none ran */
+	long long next_check;
+	int gone;                  /* the data directory or its server is gone: stop */
 	int jobs, results;         /* write end of the jobs, read end of the results */
 	pid_t pids[64];
 	int workers;
@@ -931,7 +1243,7 @@ static void dispatch(prefetcher *p, const wal_name *pos, uint64_t pos_segno)
 			break;
 		wal_segment_name(pos->tli, segno, p->seg_size, text);
 		if (wal_name_parse(text, &next, NULL) != WAL_OK || is_inflight(p, &next) ||
-		    spooled(p->cfg, p->system_id, &next))
+		    spooled(p->cluster, &next))
 			continue;
 		if (p->jobs < 0 && !workers_start(p))
 			return;
@@ -979,10 +1291,75 @@ static int report(prefetcher *p, const char *job)
 	return 0;
 }
 
+/* ---- the prefetcher's lifetime ---------------------------------------------- */
+
+/*
+ * The prefetcher serves one data directory and its server: it stops when
+ * the directory is gone (or another one has taken its name) or the
+ * postmaster that ran when it started has exited, looked at every
+ * WATCH_MS.  A server that was not running (walfetch run by hand) is not
+ * waited for; the idle timeout ends that prefetcher.
+ */
+#define WATCH_MS 200
+
+static int process_runs(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* The running postmaster of datadir (the first line of postmaster.pid), or 0. */
+static pid_t postmaster_of(const char *datadir)
+{
+	char path[4200], line[32];
+	snprintf(path, sizeof(path), "%s/postmaster.pid", datadir);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	line[n] = '\0';
+	long pid = strtol(line, NULL, 10);
+	if (pid < 0)
+		pid = -pid;            /* a single-user backend writes its pid negated */
+	return pid > 0 && process_runs((pid_t)pid) ? (pid_t)pid : 0;
+}
+
+/* Notes what p serves; 0 if datadir cannot be found. */
+static int watch_start(prefetcher *p, const char *datadir)
+{
+	struct stat st;
+	if (!datadir)
+		return 1;              /* nothing to watch (a test of the prefetcher alone) */
+	if (!realpath(datadir, p->datadir) || stat(p->datadir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	p->datadir_dev = st.st_dev;
+	p->datadir_ino = st.st_ino;
+	p->postmaster = postmaster_of(p->datadir);
+	return 1;
+}
+
+/* Whether the data directory and the server are still there (looked at every WATCH_MS). */
+static int watch_alive(prefetcher *p)
+{
+	struct stat st;
+	long long now = now_ms();
+	if (p->gone || now < p->next_check)
+		return !p->gone;
+	p->next_check = now + WATCH_MS;
+	if (p->datadir[0] && (stat(p->datadir, &st) < 0 || st.st_dev != p->datadir_dev ||
+			      st.st_ino != p->datadir_ino))
+		p->gone = 1;
+	if (p->postmaster && !process_runs(p->postmaster))
+		p->gone = 1;
+	return !p->gone;
+}
+
 /*
  * Follows the position until there has been nothing to do for
- * PREFETCH_IDLE_MS; *pos is where it started and, on return, the last
- * position it acted on.
+ * PREFETCH_IDLE_MS, or the data directory or its server is gone; *pos is
+ * where it started and, on return, the last position it acted on.
  */
 static void follow(prefetcher *p, wal_name *pos)
 {
@@ -991,7 +1368,9 @@ static void follow(prefetcher *p, wal_name *pos)
 	int moved = 1;
 	for (;;) {
 		wal_name latest;
-		if (position_read(p->cfg, p->system_id, &latest) && strcmp(latest.text, pos->text)) {
+		if (!watch_alive(p))
+			break;
+		if (position_read(p->cluster, &latest) && strcmp(latest.text, pos->text)) {
 			*pos = latest;
 			moved = 1;
 		}
@@ -1001,7 +1380,7 @@ static void follow(prefetcher *p, wal_name *pos)
 			/* recovery has the segment that was missing: no reason to wait */
 			if (p->gate_until && pos->tli == p->gate_tli && segno >= p->gate_segno)
 				p->gate_until = 0;
-			clean_spool(p->cfg, p->spool, p->system_id, pos, segno, p->seg_size);
+			clean_spool(p->cfg, p->cluster, pos, segno, p->seg_size);
 			busy = now_ms();
 			moved = 0;
 		}
@@ -1033,12 +1412,11 @@ static void follow(prefetcher *p, wal_name *pos)
 }
 
 void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			 uint32_t seg_size)
+			 uint32_t seg_size, const char *datadir)
 {
-	char path[4096];
 	prefetcher p;
-	wal_error err;
 	wal_name pos = *name, latest;
+	int lock_fd = -1;
 
 	if (name->kind != WAL_NAME_SEGMENT || !seg_size)
 		return;
@@ -1047,35 +1425,38 @@ void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_na
 	p.system_id = system_id;
 	p.seg_size = seg_size;
 	p.jobs = p.results = -1;
-	snprintf(path, sizeof(path), "%s/%" PRIu64, cfg->spool_dir, system_id);
-	if (wal_mkdir_p(path, &err) != WAL_OK)
+	p.cluster = -1;
+	if (!watch_start(&p, datadir))
+		return;
+	/* the cluster's directory of a trusted spool; nothing is made above it */
+	if (spool_open(cfg, system_id, NULL, 1, &p.cluster, NULL) != WAL_OK)
 		return;
 	/* one prefetcher per cluster and spool at a time */
-	snprintf(path, sizeof(path), "%s/%" PRIu64 "/" LOCK_NAME, cfg->spool_dir, system_id);
-	int lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd < 0 || open_spool(cfg, &p.spool, &err) != WAL_OK)
+	lock_fd = openat(p.cluster, LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lock_fd < 0)
 		goto out;
-	while (flock(lock_fd, LOCK_EX | LOCK_NB) == 0) {
+	while (watch_alive(&p) && flock(lock_fd, LOCK_EX | LOCK_NB) == 0) {
 		follow(&p, &pos);     /* which reads the position first */
 		flock(lock_fd, LOCK_UN);
 		/* a walfetch that found the lock held just now relies on this look */
-		if (!position_read(cfg, system_id, &latest) || strcmp(latest.text, pos.text) == 0)
+		if (!position_read(p.cluster, &latest) || strcmp(latest.text, pos.text) == 0)
 			break;
 	}
 out:
 	free(p.inflight);
-	wal_store_close(p.spool);
 	if (lock_fd >= 0)
 		close(lock_fd);
+	close(p.cluster);
 }
 
 void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			   uint32_t seg_size)
+			   uint32_t seg_size, const char *datadir)
 {
 	if (!wal_ahead_fetch_enabled(cfg) || name->kind != WAL_NAME_SEGMENT || !seg_size)
 		return;
 	/* first the position: a prefetcher already running follows it */
-	position_write(cfg, system_id, name);
+	if (!position_write(cfg, system_id, name))
+		return;        /* no trusted place for it: no prefetcher either */
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
@@ -1103,6 +1484,6 @@ void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_
 		if (devnull > 2)
 			close(devnull);
 	}
-	wal_fetch_ahead_run(cfg, system_id, name, seg_size);
+	wal_fetch_ahead_run(cfg, system_id, name, seg_size, datadir);
 	_exit(0);
 }

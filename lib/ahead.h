@@ -22,9 +22,28 @@
 /* What push_ahead = auto means for an archive over a network. */
 #define WAL_PUSH_AHEAD_AUTO 64
 
-/* Whether push_ahead / fetch_ahead are on and spool_dir is a writable directory. */
+/* How many files push-ahead would take: push_ahead, with auto resolved for the archive. */
+int wal_ahead_push_count(const wal_config *cfg);
+
+/*
+ * Whether push_ahead / fetch_ahead are on and spool_dir is a writable
+ * directory that can be trusted (wal_ahead_spool_check).
+ */
 int wal_ahead_push_enabled(const wal_config *cfg);
 int wal_ahead_fetch_enabled(const wal_config *cfg);
+
+/*
+ * Whether spool_dir can be trusted with push-ahead records and fetched-ahead
+ * segments, as OpenSSH's StrictModes trusts ~/.ssh: a directory owned by
+ * the effective user and not writable by group or others (a symbolic link
+ * as spool_dir only if the running user or root owns the link and its
+ * target passes), and, for system_id (0: the spool alone), the cluster's
+ * directory and the directories walarchive uses in it, where they exist.
+ * WAL_OK if so; WAL_ENOENT if there is no writable spool (both features
+ * quietly off); WAL_EPERM with the reason in e if others could have
+ * written to it (both features off: the caller says why, once).
+ */
+wal_err wal_ahead_spool_check(const wal_config *cfg, uint64_t system_id, wal_error *e);
 
 /*
  * Records that name was archived as object (stored bytes in the archive),
@@ -36,10 +55,12 @@ wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *
 
 /*
  * Whether a record says name was pushed ahead to cfg->archive and the file
- * open as fd still holds exactly those bytes (same size and XXH64).  The
- * record is used up either way; on a match object gets the archived
- * object's path and *stored its recorded size, which the caller checks
- * against the archive before it trusts the record.
+ * open as fd still holds exactly those bytes (same size and XXH64).  Only a
+ * record walarchive could have written counts: a regular file, not a link,
+ * owned by the running user and writable by nobody else, in a trusted
+ * spool.  The record is used up either way; on a match object gets the
+ * archived object's path and *stored its recorded size, which the caller
+ * checks against the archive before it trusts the record.
  */
 int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *name, int fd,
 		       char *object, size_t cap, uint64_t *stored);
@@ -78,8 +99,11 @@ wal_err wal_backlog_read(const char *wal_path, wal_backlog *b, wal_error *e);
 /*
  * Restores name from the spool into dest_path (a rename when both are on one
  * file system, else a copy), checked against its XXH64 and its WAL header,
- * and removes it from the spool.  WAL_ENOENT if the spool has no good copy
- * (a bad one is removed and described in res->spool_note).
+ * and removes it from the spool.  Only from a trusted spool, never through a
+ * link, and only a file walarchive could have written (owned by the running
+ * user, writable by nobody else); dest_path is then the running user's,
+ * mode 0600.  WAL_ENOENT if the spool has no good copy (a bad one is
+ * removed and described in res->spool_note).
  */
 wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name *name,
 		       const char *dest_path, wal_fetch_result *res, wal_error *e);
@@ -88,18 +112,21 @@ wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name
  * Records name as the position recovery has reached, then starts the
  * prefetcher, a background process detached from the caller, unless one
  * already runs for this cluster and spool (which then follows the new
- * position).  Returns at once.
+ * position).  datadir is the data directory the caller restores into: the
+ * prefetcher stops once it or its running server is gone.  Returns at once.
  */
 void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			   uint32_t seg_size);
+			   uint32_t seg_size, const char *datadir);
 
 /*
  * The prefetcher itself, in the calling process: keeps the cfg->fetch_ahead
  * segments after the recorded position spooled, with cfg->parallel worker
  * processes that keep their connections, following the position until it
- * has had nothing to do for 2 seconds.
+ * has had nothing to do for 2 seconds, or until datadir (if not NULL) is
+ * removed or the postmaster that ran in it when it started has exited.  It
+ * creates directories only inside a trusted spool, never the spool itself.
  */
 void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			 uint32_t seg_size);
+			 uint32_t seg_size, const char *datadir);
 
 #endif

@@ -100,6 +100,16 @@ int wal_sys_open(const char *path, int flags, mode_t mode)
 	return fd;
 }
 
+int wal_sys_openat(int dir_fd, const char *name, int flags, mode_t mode)
+{
+	SEAM(WAL_SYS_OPEN);
+	int fd;
+	do
+		fd = openat(dir_fd, name, flags | O_CLOEXEC, mode);
+	while (fd < 0 && errno == EINTR);
+	return fd;
+}
+
 ssize_t wal_sys_read(int fd, void *buf, size_t len)
 {
 	SEAM(WAL_SYS_READ);
@@ -153,6 +163,12 @@ int wal_sys_rename(const char *from, const char *to)
 	return rename(from, to);
 }
 
+int wal_sys_renameat(int from_dir, const char *from, int to_dir, const char *to)
+{
+	SEAM(WAL_SYS_RENAME);
+	return renameat(from_dir, from, to_dir, to);
+}
+
 int wal_sys_link(const char *from, const char *to)
 {
 	SEAM(WAL_SYS_LINK);
@@ -163,6 +179,12 @@ int wal_sys_unlink(const char *path)
 {
 	SEAM(WAL_SYS_UNLINK);
 	return unlink(path);
+}
+
+int wal_sys_unlinkat(int dir_fd, const char *name, int flags)
+{
+	SEAM(WAL_SYS_UNLINK);
+	return unlinkat(dir_fd, name, flags);
 }
 
 int wal_sys_mkdir(const char *path, mode_t mode)
@@ -447,7 +469,7 @@ wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_e
 	}
 	wal_tmp_name(path, f->tmp_path, cap);
 	drop_orphans(dir, base);
-	f->fd = wal_sys_open(f->tmp_path, O_RDWR | O_CREAT | O_EXCL, mode);
+	f->fd = wal_sys_open(f->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
 	if (f->fd < 0) {
 		wal_err rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot create", f->tmp_path);
 		free(f->tmp_path);

@@ -35,11 +35,14 @@ long wal_sys_fault_calls(void);
 
 /* Seamed system calls: same contract as the libc call (-1 and errno). */
 int wal_sys_open(const char *path, int flags, mode_t mode);
+int wal_sys_openat(int dir_fd, const char *name, int flags, mode_t mode);
 ssize_t wal_sys_read(int fd, void *buf, size_t len);
 int wal_sys_fsync(int fd);
 int wal_sys_rename(const char *from, const char *to);
+int wal_sys_renameat(int from_dir, const char *from, int to_dir, const char *to);
 int wal_sys_link(const char *from, const char *to);
 int wal_sys_unlink(const char *path);
+int wal_sys_unlinkat(int dir_fd, const char *name, int flags);
 int wal_sys_mkdir(const char *path, mode_t mode);
 
 /* Writes all len bytes (retrying short writes and EINTR); -1 and errno. */

@@ -2,7 +2,10 @@
  * The local-directory driver: archive = /path or file:///path.  put goes
  * through wal_atomic_write (temporary file, fsync, no-replace rename,
  * directory fsync), so an object's name appears only with all its bytes on
- * disk.
+ * disk.  get, stat, list and remove never follow a symbolic link inside the
+ * tree: they walk from the root one directory at a time (openat with
+ * O_NOFOLLOW) and act relative to the directory they opened.  The root
+ * itself may be a link the administrator made.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +35,51 @@ static int full_path(const posix_store *s, const char *rel, char *out, size_t ca
 	if (*(rel)) { wal_err v_ = wal_store_path_valid(rel, e); if (v_ != WAL_OK) return v_; } \
 	if (full_path(s, rel, buf, sizeof(buf)) < 0) \
 		return wal_fail(e, WAL_EINVAL, "%s: path too long", rel); } while (0)
+
+/*
+ * Opens the directory of rel's last component, walking from the root one
+ * component at a time without following links; *leaf is that component
+ * (rel = "": the root itself, *leaf "").  -1 with errno (ELOOP or ENOTDIR
+ * for a link or a file on the way).
+ */
+static int open_parent(const posix_store *s, const char *rel, char *buf, size_t cap,
+		       const char **leaf)
+{
+	int fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || snprintf(buf, cap, "%s", rel) >= (int)cap) {
+		if (fd >= 0) {
+			close(fd);
+			errno = ENAMETOOLONG;
+		}
+		return -1;
+	}
+	char *part = buf, *slash;
+	while ((slash = strchr(part, '/'))) {
+		*slash = '\0';
+		int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int saved = errno;
+		close(fd);
+		if (next < 0) {
+			errno = saved;
+			return -1;
+		}
+		fd = next;
+		part = slash + 1;
+	}
+	*leaf = part;
+	return fd;
+}
+
+/* The error of a walk or an open that met a link (or a file where a directory was). */
+static wal_err walk_fail(const char *full, int errnum, const char *what, wal_error *e)
+{
+	if (errnum == ENOENT)
+		return wal_fail(e, WAL_ENOENT, "%s: not in the archive", full);
+	if (errnum == ELOOP || errnum == ENOTDIR)
+		return wal_fail(e, WAL_EIO, "%s: cannot %s: a symbolic link (or not a directory) on "
+				"the way; links inside the archive are not followed", full, what);
+	return wal_fail_errno(e, WAL_OK, errnum, "%s: cannot %s", full, what);
+}
 
 static wal_err posix_open(wal_store **out, const wal_url *url, const wal_config *cfg, wal_error *e)
 {
@@ -114,14 +162,17 @@ static wal_err posix_sync(wal_store *base, const char *path, wal_error *e)
 static wal_err posix_get(wal_store *base, const char *path, wal_sink *sink, wal_error *e)
 {
 	posix_store *s = (posix_store *)base;
-	char full[4096];
+	char full[4096], rel[4096];
+	const char *leaf;
 	FULL(s, path, full);
-	int fd = wal_sys_open(full, O_RDONLY, 0);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return wal_fail(e, WAL_ENOENT, "%s: not in the archive", full);
-		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot open", full);
-	}
+	int dir = open_parent(s, path, rel, sizeof(rel), &leaf);
+	if (dir < 0)
+		return walk_fail(full, errno, "open", e);
+	int fd = wal_sys_openat(dir, leaf, O_RDONLY | O_NOFOLLOW, 0);
+	int saved = errno;
+	close(dir);
+	if (fd < 0)
+		return walk_fail(full, saved, "open", e);
 	wal_fd_source src;
 	wal_fd_source_init(&src, fd, full, -1);
 	wal_err rc = wal_source_pump(&src.base, sink, e);
@@ -132,14 +183,20 @@ static wal_err posix_get(wal_store *base, const char *path, wal_sink *sink, wal_
 static wal_err posix_stat(wal_store *base, const char *path, wal_stat *st, wal_error *e)
 {
 	posix_store *s = (posix_store *)base;
-	char full[4096];
+	char full[4096], rel[4096];
+	const char *leaf;
 	struct stat sb;
 	FULL(s, path, full);
-	if (stat(full, &sb) < 0) {
-		if (errno == ENOENT)
-			return wal_fail(e, WAL_ENOENT, "%s: not in the archive", full);
-		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot stat", full);
-	}
+	int dir = open_parent(s, path, rel, sizeof(rel), &leaf);
+	if (dir < 0)
+		return walk_fail(full, errno, "stat", e);
+	int failed = *leaf ? fstatat(dir, leaf, &sb, AT_SYMLINK_NOFOLLOW) : fstat(dir, &sb);
+	int saved = errno;
+	close(dir);
+	if (failed < 0)
+		return walk_fail(full, saved, "stat", e);
+	if (S_ISLNK(sb.st_mode))
+		return walk_fail(full, ELOOP, "stat", e);
 	st->size = sb.st_size;
 	st->mtime = sb.st_mtime;
 	st->is_dir = S_ISDIR(sb.st_mode);
@@ -150,13 +207,24 @@ static wal_err posix_list(wal_store *base, const char *dir, wal_list_fn fn, void
 {
 	posix_store *s = (posix_store *)base;
 	char full[4096];
+	char rel[4096];
+	const char *leaf;
 	wal_err rc = WAL_OK;
 	FULL(s, dir, full);
-	DIR *d = opendir(full);
+	int parent = open_parent(s, dir, rel, sizeof(rel), &leaf);
+	if (parent < 0)
+		return walk_fail(full, errno, "list", e);
+	int fd = *leaf ? openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		: dup(parent);
+	int saved = errno;
+	close(parent);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
-		if (errno == ENOENT)
-			return wal_fail(e, WAL_ENOENT, "%s: not in the archive", full);
-		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot list", full);
+		if (fd >= 0) {
+			saved = errno;
+			close(fd);
+		}
+		return walk_fail(full, saved, "list", e);
 	}
 	for (;;) {
 		errno = 0;
@@ -187,18 +255,23 @@ static wal_err posix_list(wal_store *base, const char *dir, wal_list_fn fn, void
 static wal_err posix_remove(wal_store *base, const char *path, wal_error *e)
 {
 	posix_store *s = (posix_store *)base;
-	char full[4096];
+	char full[4096], rel[4096];
+	const char *leaf;
 	struct stat sb;
+	wal_err rc = WAL_OK;
 	FULL(s, path, full);
-	if (lstat(full, &sb) < 0) {
-		if (errno == ENOENT)
-			return wal_fail(e, WAL_ENOENT, "%s: not in the archive", full);
-		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot stat", full);
-	}
-	/* no directory fsync: a removal lost in a crash only leaves old WAL behind */
-	if ((S_ISDIR(sb.st_mode) ? rmdir(full) : wal_sys_unlink(full)) < 0)
-		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot remove", full);
-	return WAL_OK;
+	int dir = open_parent(s, path, rel, sizeof(rel), &leaf);
+	if (dir < 0)
+		return walk_fail(full, errno, "remove", e);
+	if (fstatat(dir, leaf, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = walk_fail(full, errno, "stat", e);
+	/* a link is removed as a link; what it points at is never touched.
+	 * No directory fsync: a removal lost in a crash only leaves old WAL behind */
+	else if ((S_ISDIR(sb.st_mode) ? unlinkat(dir, leaf, AT_REMOVEDIR)
+		  : wal_sys_unlinkat(dir, leaf, 0)) < 0)
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot remove", full);
+	close(dir);
+	return rc;
 }
 
 static void posix_close(wal_store *base)

@@ -172,6 +172,7 @@ wa_conf() {
 	mkdir -p "$B/spool-$name"
 	rm -rf "$B/spool-$name"/*
 	chown postgres:postgres "$B/spool-$name"
+	chmod 700 "$B/spool-$name"   # a spool only its owner can write, or it is ignored
 	walarchive_conf "$B/$name.conf" "archive=$archive" "spool_dir=$B/spool-$name" \
 		"push_ahead=$push" "fetch_ahead=$fetch" "parallel=$BENCH_PARALLEL" "log_level=info" "$@"
 }

@@ -315,6 +315,7 @@ for trial in $(seq 1 24); do
 	if [ $((trial % 2)) -eq 0 ] && [ $((trial % 4)) -ne 0 ]; then
 		conf=$T/kill-$trial.conf
 		mkdir -p "$T/spool-kill-$trial"; chown postgres:postgres "$T/spool-kill-$trial"
+		chmod 700 "$T/spool-kill-$trial"
 		sed "s|^spool_dir = .*|spool_dir = $T/spool-kill-$trial|" "$T/kill.conf" > "$conf"
 		chown postgres "$conf"; chmod 600 "$conf"
 	fi
@@ -449,6 +450,8 @@ prefetch_wait hf
 rm -f "$(spool_file "$N2")"
 f3=$(spool_file "$N3")
 cp "$f3" "$SP/${N:0:16}/$N2.${f3##*.}"
+# postgres's, as walarchive would have written it: the content check drops it
+chown postgres:postgres "$SP/${N:0:16}/$N2.${f3##*.}"
 out=$(hfetch "$N2" "$OUT/$N2" 2>&1); rc=$?
 t_eq "(e) spooled $N2 holding another segment: walfetch exits 0" "$rc" 0
 t_check "(e) with the archive's bytes" cmp -s "$OUT/$N2" "$(pg_data prim)/pg_wal/$N2"

@@ -361,6 +361,7 @@ t_check "with the exact bytes" cmp -s "$W/dest/$S10" "$W/$S10"
 SP=$T/spool
 mkdir -p "$SP" "$W/fa"
 chown postgres "$SP" "$W/fa"
+chmod 700 "$SP"   # a spool only its owner can write, or walfetch ignores it
 FA=(--set "spool_dir=$SP" --set fetch_ahead=4 --set parallel=2 --set log_level=info)
 push_bad=0
 for n in $(seq 32 43); do

@@ -563,3 +563,96 @@ Test(store_posix, get_or_list_wrong_type, .init = setup, .fini = teardown)
 	free(sink.buf);
 	cr_assert_neq(wal_store_list(store, "d/obj", collect, &l, &e), WAL_OK, "list of a file");
 }
+
+/* Counts the entries of a directory outside the store (other than . and ..). */
+static int count_at(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static wal_err count_entry(void *arg, const char *entry, const wal_stat *st, wal_error *e)
+{
+	(void)entry; (void)st; (void)e;
+	(*(int *)arg)++;
+	return WAL_OK;
+}
+
+/* A link inside the tree is never followed: get, stat, list and remove act on
+ * the link or refuse; what it points at is untouched. */
+Test(store_posix, links_inside_not_followed, .init = setup, .fini = teardown)
+{
+	char outside[400], link[600], file[600];
+	wal_mem_sink sink;
+	wal_stat st;
+	wal_error e;
+	int n = 0;
+
+	snprintf(outside, sizeof(outside), "%s/outside", base_dir);
+	cr_assert_eq(mkdir(outside, 0700), 0);
+	snprintf(file, sizeof(file), "%s/000000010000000000000001", outside);
+	FILE *f = fopen(file, "w");
+	cr_assert_not_null(f);
+	fputs("outside", f);
+	fclose(f);
+	cr_assert_eq(put_bytes("1/0000000100000000/000000010000000000000002", "x", 1, &e), WAL_OK);
+	/* a directory-like link, and a file-like link, inside the tree */
+	snprintf(link, sizeof(link), "%s/1/0000000100000001", root);
+	cr_assert_eq(symlink(outside, link), 0);
+	snprintf(link, sizeof(link), "%s/1/0000000100000000/000000010000000000000003", root);
+	cr_assert_eq(symlink(file, link), 0);
+
+	cr_assert_neq(get_bytes("1/0000000100000001/000000010000000000000001", &sink, &e), WAL_OK);
+	cr_assert_neq(e.code, WAL_ENOENT, "a link on the way is not \"not in the archive\"");
+	cr_assert(strstr(e.msg, "symbolic link"), "%s", e.msg);
+	free(sink.buf);
+	cr_assert_neq(get_bytes("1/0000000100000000/000000010000000000000003", &sink, &e), WAL_OK);
+	free(sink.buf);
+	cr_assert_neq(wal_store_stat(store, "1/0000000100000001/000000010000000000000001", &st, &e),
+		      WAL_OK);
+	cr_assert_neq(wal_store_stat(store, "1/0000000100000000/000000010000000000000003", &st, &e),
+		      WAL_OK);
+	cr_assert_neq(wal_store_list(store, "1/0000000100000001", count_entry, &n, &e), WAL_OK);
+	cr_assert_eq(n, 0, "nothing behind the link is listed");
+	cr_assert_neq(wal_store_remove(store, "1/0000000100000001/000000010000000000000001", &e),
+		      WAL_OK);
+	cr_assert_eq(count_at(outside), 1, "the file behind the link is still there");
+	/* removing a link removes the link */
+	cr_assert_eq(wal_store_remove(store, "1/0000000100000000/000000010000000000000003", &e),
+		     WAL_OK, "%s", e.msg);
+	cr_assert_eq(wal_store_remove(store, "1/0000000100000001", &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(count_at(outside), 1);
+	cr_assert_eq(access(file, F_OK), 0);
+	/* the real objects still work */
+	assert_object("1/0000000100000000/000000010000000000000002", "x", 1);
+}
+
+/* The archive root may be a link the administrator made. */
+Test(store_posix, root_may_be_a_link, .init = setup_dirs, .fini = teardown)
+{
+	char link[400];
+	wal_stat st;
+	wal_error e;
+	int n = 0;
+
+	snprintf(link, sizeof(link), "%s/root-link", base_dir);
+	cr_assert_eq(symlink(root, link), 0);
+	free(cfg.archive);
+	cfg.archive = strdup(link);
+	cr_assert_eq(wal_store_open(&store, &cfg, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(put_bytes("1/a", "abc", 3, &e), WAL_OK, "%s", e.msg);
+	assert_object("1/a", "abc", 3);
+	cr_assert_eq(wal_store_stat(store, "1/a", &st, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(st.size, 3);
+	cr_assert_eq(wal_store_list(store, "", count_entry, &n, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(wal_store_remove(store, "1/a", &e), WAL_OK, "%s", e.msg);
+}
