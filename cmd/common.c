@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
-#include "log.h"
+#include "base/log.h"
 
 int wal_cmd_exit_code(wal_err code)
 {

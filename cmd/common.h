@@ -6,8 +6,8 @@
 #ifndef WAL_CMD_COMMON_H
 #define WAL_CMD_COMMON_H
 
-#include "config.h"
-#include "error.h"
+#include "base/config.h"
+#include "base/error.h"
 
 /*
  * Exit codes.  PostgreSQL treats an archive_command exit above 125 as a

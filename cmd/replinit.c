@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "log.h"
+#include "base/log.h"
 #include "replinit/replinit.h"
 
 static const char usage[] =

@@ -6,11 +6,11 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include "ahead.h"
-#include "archive.h"
+#include "ahead/ahead.h"
+#include "archive/archive.h"
 #include "common.h"
-#include "log.h"
-#include "pgcontrol.h"
+#include "base/log.h"
+#include "pg/pgcontrol.h"
 
 static const char usage[] =
 	"usage: walfetch [OPTIONS] WAL_NAME DEST_PATH\n"
@@ -60,7 +60,8 @@ int main(int argc, char **argv)
 	wal_err rc = wal_cmd_load_config(&cmd, &err);
 	int configured = rc == WAL_OK;
 	if (rc == WAL_OK)
-		rc = wal_fetch(&cmd.cfg, wal_name, dest, datadir, &res, &err);
+		/* from the spool or the archive, then the segments after it in the background */
+		rc = wal_fetch_and_ahead(&cmd.cfg, wal_name, dest, datadir, &res, &err);
 
 	int code = wal_cmd_exit_code(rc);
 	/* a spool others could write to is ignored: say so, once */
@@ -73,11 +74,6 @@ int main(int argc, char **argv)
 	if (rc == WAL_OK) {
 		wal_log(WAL_LOG_INFO, "%s: restored from %s%s (%" PRIu64 " bytes)", wal_name,
 			res.from_spool ? "the spool, fetched ahead, " : "", res.object, res.bytes);
-		/* the segments recovery will ask for next, in the background */
-		struct wal_name parsed;
-		if (wal_name_parse(wal_name, &parsed, NULL) == WAL_OK)
-			wal_fetch_ahead_start(&cmd.cfg, res.system_id, &parsed, res.seg_size,
-					      datadir);
 	} else if (code == EXIT_NOTFOUND) {
 		/* PostgreSQL asks for files that do not exist yet: routine */
 		wal_log(WAL_LOG_INFO, "%s", err.msg);

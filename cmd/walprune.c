@@ -6,9 +6,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "archive.h"
+#include "archive/archive.h"
 #include "common.h"
-#include "log.h"
+#include "base/log.h"
 
 static const char usage[] =
 	"usage: walprune [OPTIONS] {--before WAL_NAME | --keep-backups N | --keep-days D}...\n"

@@ -5,10 +5,10 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include "ahead.h"
-#include "archive.h"
+#include "ahead/ahead.h"
+#include "archive/archive.h"
 #include "common.h"
-#include "log.h"
+#include "base/log.h"
 
 static const char usage[] =
 	"usage: walpush [OPTIONS] WAL_PATH WAL_NAME\n"

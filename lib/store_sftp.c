@@ -24,8 +24,8 @@
 #include <libssh2_sftp.h>
 #include <openssl/evp.h>
 
-#include "fileio.h"
-#include "store.h"
+#include "sys/fileio.h"
+#include "store/store.h"
 
 /* Bytes handed to libssh2_sftp_write at once: libssh2 1.10 splits them
  * into 30000-byte SFTP writes and keeps all of them in flight.  1 MiB

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
-#include "fileio.h"
+#include "sys/fileio.h"
 #include "scram.h"
 #include "util.h"
 

@@ -9,7 +9,7 @@
 #define RPL_REPLINIT_H
 
 #include <stddef.h>
-#include "error.h"
+#include "base/error.h"
 
 /* What a report line is. */
 typedef enum rpl_msg {

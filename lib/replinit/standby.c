@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
-#include "fileio.h"
+#include "sys/fileio.h"
 #include "util.h"
 
 typedef struct standby {

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "sys/fileio.h"
 #include "util.h"
 
 extern char **environ;

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lz4frame.h>
-#include "compress.h"
-#include "stream.h"
+#include "io/compress.h"
+#include "io/stream.h"
 
 #define OUT_LIMIT (64u << 20)
 

@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "walheader.h"
-#include "walname.h"
+#include "pg/walheader.h"
+#include "pg/walname.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

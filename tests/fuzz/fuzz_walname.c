@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "store.h"
-#include "walname.h"
+#include "store/store.h"
+#include "pg/walname.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "http.h"
+#include "store/http/http.h"
 
 static wal_err count_element(void *arg, const char *path, const char *text, wal_error *e)
 {

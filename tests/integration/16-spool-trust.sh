@@ -382,11 +382,12 @@ mkdir -p "$T/srv"; cp -a "$DATA" "$DD"
 chown postgres:postgres "$T/srv"
 spool "$T/spool-g2" 0700
 conf g2 "$T/spool-g2" "fetch_ahead=8"
-as_pg sleep 300 >/dev/null 2>&1 & PM=$!
-disown "$PM"
-t_cleanup "kill $PM"
-sleep 0.2
-PMPID=$(pgrep -u postgres -xn sleep)
+# setpriv execs sleep in place: $! is the stand-in itself (no pgrep, which
+# could pick another test's process)
+setpriv --reuid="$(id -u postgres)" --regid="$(id -g postgres)" --clear-groups sleep 300 \
+	>/dev/null 2>&1 & PMPID=$!
+disown "$PMPID"
+t_cleanup "kill $PMPID"
 printf '%s\n%s\n' "$PMPID" "$DD" > "$DD/postmaster.pid"; chown postgres "$DD/postmaster.pid"
 # its next segments are not archived: the prefetcher only waits for them
 as_pg env -C "$DD" "$BIN/walfetch" -c "$T/g2.conf" "$(segname 12)" "$W/d-g2" 2>"$T/err"

@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ahead.h"
-#include "config.h"
-#include "xxhash.h"
+#include "ahead/ahead.h"
+#include "base/config.h"
+#include "io/xxhash.h"
 
 #define SYSID 42
 #define NAME "000000010000000000000003"

@@ -18,11 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "archive.h"
-#include "verify.h"
-#include "config.h"
-#include "fileio.h"
-#include "walname.h"
+#include "archive/archive.h"
+#include "archive/verify.h"
+#include "base/config.h"
+#include "sys/fileio.h"
+#include "pg/walname.h"
 
 /* System identifiers of the fixture clusters (tests/fixtures/pgNN/INFO). */
 #define SYSID_15 7712300585176830670ull

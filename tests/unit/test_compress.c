@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compress.h"
-#include "stream.h"
+#include "io/compress.h"
+#include "io/stream.h"
 
 static char dir[256];
 
@@ -497,8 +497,8 @@ Test(compress, inner_errors_pass_through)
 
 /* ---- the parallel encoder (inputs of known size >= 1 MiB) ----------------- */
 
-#include "lz4_blocks.h"
-#include "xxhash.h"
+#include "io/lz4_blocks.h"
+#include "io/xxhash.h"
 
 /* Reference values of XXH32, the checksum LZ4 frames carry, and XXH64. */
 Test(compress, xxh32_reference_values)

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "base/config.h"
+#include "base/log.h"
 
 static char dir[256];
 static char conf[300];
@@ -463,7 +463,7 @@ Test(config, set_arg_refuses_secrets)
 	wal_config_free(&c);
 }
 
-#include "ahead.h"
+#include "ahead/ahead.h"
 
 /* push_ahead = auto: on for archives over a network, off for a local
  * directory (where walpush is faster than the bookkeeping); a number

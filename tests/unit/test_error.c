@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 
 Test(error, fail_records_code_and_message)
 {

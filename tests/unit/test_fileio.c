@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "stream.h"
+#include "sys/fileio.h"
+#include "io/stream.h"
 
 static char dir[256];
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "store.h"
+#include "store/http/http.h"
+#include "store/store.h"
 
 Test(http, encode_keeps_unreserved_and_slashes_when_asked)
 {

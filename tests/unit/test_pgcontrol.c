@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pgcontrol.h"
+#include "pg/pgcontrol.h"
 
 static const char *fixture_dirs[] = { "pg11", "pg12", "pg13", "pg14", "pg15",
 				      "pg15-1mb", "pg16", "pg17", "pg18" };

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "replinit/replinit.h"
-#include "fileio.h"
+#include "sys/fileio.h"
 #include "replinit/scram.h"
 #include "replinit/util.h"
 

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http.h"
-#include "store.h"
+#include "store/http/http.h"
+#include "store/store.h"
 
 static const char *base(const char *endpoint, const char *region, const char *bucket, int path_style)
 {

@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "fileio.h"
-#include "store.h"
+#include "base/config.h"
+#include "sys/fileio.h"
+#include "store/store.h"
 
 static char base_dir[256];   /* holds root/ and an outside/ directory */
 static char root[300];

@@ -7,7 +7,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "store.h"
+#include "store/store.h"
 
 /* Exported by lib/store_sftp.c for these tests. */
 void wal_sftp_fingerprint(const unsigned char *blob, size_t len, char *out, size_t cap);

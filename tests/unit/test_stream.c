@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "stream.h"
+#include "io/stream.h"
 
 static void fill(unsigned char *buf, size_t len, uint32_t seed)
 {

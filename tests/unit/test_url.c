@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "url.h"
+#include "base/url.h"
 
 static wal_url parse_ok(const char *text)
 {

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "walheader.h"
-#include "walname.h"
+#include "pg/walheader.h"
+#include "pg/walname.h"
 
 #define XLP_LONG_HEADER 0x0002
 

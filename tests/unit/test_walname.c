@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "walname.h"
+#include "pg/walname.h"
 
 static void parse_ok(const char *text, wal_name *name)
 {

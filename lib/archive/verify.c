@@ -1,0 +1,114 @@
+/*
+ * The identity checks of a restored object, on the stream (see verify.h).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "archive/verify.h"
+
+static int is_segment(const wal_name *name)
+{
+	return name->kind == WAL_NAME_SEGMENT || name->kind == WAL_NAME_PARTIAL;
+}
+
+wal_err wal_verify_header(const wal_header *hdr, const wal_name *name, uint64_t file_size,
+			  uint64_t system_id, wal_error *e)
+{
+	if (system_id && hdr->system_id != system_id)
+		return wal_fail(e, WAL_EFOREIGN,
+				"it belongs to another cluster (system identifier %" PRIu64
+				", this cluster's is %" PRIu64 ")", hdr->system_id, system_id);
+	return wal_header_check(hdr, name, file_size, e);
+}
+
+/* Files the reason in e as a refusal of the object. */
+static wal_err refuse(wal_verify_sink *v, wal_error *e)
+{
+	char why[sizeof(e->msg)];
+	snprintf(why, sizeof(why), "%s", e->msg);
+	return wal_fail(e, WAL_ECORRUPT, "%s: archived object is not a valid %s: %s", v->object,
+			v->name->text, why);
+}
+
+static wal_err verify_write(wal_sink *base, const void *buf, size_t len, wal_error *e)
+{
+	wal_verify_sink *v = (wal_verify_sink *)base;
+	wal_error local;
+	if (!e)
+		e = &local;
+	if (len > v->limit - v->written)
+		return wal_fail(e, WAL_ECORRUPT,
+				"%s: archived object expands beyond %" PRIu64 " bytes, more than a %s "
+				"can hold; refused", v->object, v->limit,
+				is_segment(v->name) ? "segment of its header's size" : "history or backup file");
+	if (v->written < sizeof(v->head)) {
+		size_t n = sizeof(v->head) - (size_t)v->written;
+		if (n > len)
+			n = len;
+		memcpy(v->head + v->written, buf, n);
+		if (is_segment(v->name) && v->written + n == sizeof(v->head)) {
+			/* the identity is known from the first 40 bytes: refuse early */
+			if (wal_header_decode(v->head, sizeof(v->head), &v->hdr, e) != WAL_OK ||
+			    wal_verify_header(&v->hdr, v->name, v->hdr.seg_size, v->system_id, e) != WAL_OK)
+				return refuse(v, e);
+			v->have_hdr = 1;
+			v->limit = v->hdr.seg_size;
+			if (len > v->limit - v->written)
+				return verify_write(base, buf, len, e);
+		}
+	}
+	v->written += len;
+	return v->inner->write(v->inner, buf, len, e);
+}
+
+static wal_err verify_reset(wal_sink *base, wal_error *e)
+{
+	wal_verify_sink *v = (wal_verify_sink *)base;
+	v->written = 0;
+	v->have_hdr = 0;
+	/* a segment may not restore to more than PostgreSQL's largest segment */
+	v->limit = is_segment(v->name) ? WAL_SEG_SIZE_MAX : WAL_TEXT_FILE_MAX;
+	return v->inner->reset(v->inner, e);
+}
+
+void wal_verify_sink_init(wal_verify_sink *v, wal_sink *inner, const wal_name *name,
+			  uint64_t system_id, const char *object)
+{
+	memset(v, 0, sizeof(*v));
+	v->base.write = verify_write;
+	v->base.reset = verify_reset;
+	v->inner = inner;
+	v->name = name;
+	v->system_id = system_id;
+	v->object = object;
+	v->limit = is_segment(name) ? WAL_SEG_SIZE_MAX : WAL_TEXT_FILE_MAX;
+}
+
+wal_err wal_verify_sink_finish(wal_verify_sink *v, uint32_t *seg_size, wal_error *e)
+{
+	wal_error local;
+	if (!e)
+		e = &local;
+	*seg_size = 0;
+	if (is_segment(v->name)) {
+		if (!v->have_hdr) {
+			wal_fail(e, WAL_ENOTWAL, "%" PRIu64 " bytes, too short for a wal segment",
+				 v->written);
+			return refuse(v, e);
+		}
+		if (wal_verify_header(&v->hdr, v->name, v->written, v->system_id, e) != WAL_OK)
+			return refuse(v, e);
+		*seg_size = v->hdr.seg_size;
+		return WAL_OK;
+	}
+	if (v->written == 0) {
+		wal_fail(e, WAL_ENOTWAL, "the object is empty");
+		return refuse(v, e);
+	}
+	if (v->name->kind == WAL_NAME_BACKUP &&
+	    (v->written < 18 || memcmp(v->head, "START WAL LOCATION", 18) != 0)) {
+		wal_fail(e, WAL_ENOTWAL, "not a backup history file");
+		return refuse(v, e);
+	}
+	return WAL_OK;
+}

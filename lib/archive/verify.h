@@ -1,0 +1,61 @@
+/*
+ * What an archived object must be before walfetch hands it to PostgreSQL:
+ * a sink that checks the restored bytes as they stream past, on their way
+ * to the temporary file.  It bounds how much an object may expand to (one
+ * segment, or WAL_TEXT_FILE_MAX for a history or backup file), and checks
+ * the identity of a segment from its long page header as soon as the first
+ * 40 bytes arrive: a known PostgreSQL version, the cluster (system
+ * identifier), the timeline and position of its name, and, at the end, the
+ * size.  The content itself is checked by the container around it (the LZ4
+ * frame's content checksum, the hash of a spooled copy).
+ */
+#ifndef WAL_VERIFY_H
+#define WAL_VERIFY_H
+
+#include <stdint.h>
+#include "base/error.h"
+#include "io/stream.h"
+#include "pg/walheader.h"
+#include "pg/walname.h"
+
+/* History and backup files are small text files; anything bigger is not one. */
+#define WAL_TEXT_FILE_MAX (1u << 20)
+
+typedef struct wal_verify_sink {
+	wal_sink base;
+	wal_sink *inner;
+	const wal_name *name;
+	uint64_t system_id;    /* the cluster the object must belong to; 0: not checked */
+	const char *object;    /* names the object in messages */
+	unsigned char head[WAL_LONG_HEADER_SIZE];
+	wal_header hdr;
+	int have_hdr;
+	uint64_t limit;        /* most bytes the object may restore to */
+	uint64_t written;
+} wal_verify_sink;
+
+/*
+ * Starts checking the bytes of object, restored as name for the cluster
+ * system_id, on their way to inner.  Any disagreement, as soon as it shows,
+ * is WAL_ECORRUPT with the reason; nothing past the limit reaches inner.
+ */
+void wal_verify_sink_init(wal_verify_sink *v, wal_sink *inner, const wal_name *name,
+			  uint64_t system_id, const char *object);
+
+/*
+ * After the last byte: checks that the object was complete (a segment of
+ * exactly its header's size, a non-empty text file).  Sets *seg_size from
+ * the header of a segment or partial, else 0.
+ */
+wal_err wal_verify_sink_finish(wal_verify_sink *v, uint32_t *seg_size, wal_error *e);
+
+/*
+ * Checks the identity of a segment or partial from its decoded header, for
+ * a file of file_size bytes: name, timeline, position, size, and the
+ * cluster when system_id is not 0.  WAL_ENOTWAL or WAL_EFOREIGN with the
+ * reason.
+ */
+wal_err wal_verify_header(const wal_header *hdr, const wal_name *name, uint64_t file_size,
+			  uint64_t system_id, wal_error *e);
+
+#endif

@@ -1,0 +1,206 @@
+/*
+ * Parsing the `archive` setting into scheme, user, host, port and path.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/url.h"
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Percent-decodes n bytes of s; NULL on a bad escape or an encoded NUL. */
+static char *decode(const char *s, size_t n)
+{
+	char *out = malloc(n + 1);
+	size_t o = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			int hi = i + 2 < n + 1 ? hexval((unsigned char)s[i + 1]) : -1;
+			int lo = hi >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				free(out);
+				return NULL;
+			}
+			out[o++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Drops trailing slashes (keeping a lone "/"). */
+static void trim_slashes(char *path)
+{
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+}
+
+void wal_url_free(wal_url *url)
+{
+	free(url->user);
+	free(url->host);
+	free(url->path);
+	memset(url, 0, sizeof(*url));
+}
+
+void wal_url_redact(const char *text, char *out, size_t cap)
+{
+	if (!cap)
+		return;
+	if (!text)
+		text = "";
+	/* without a scheme, a host may come first ("u:pw@host:9000"); a path never does */
+	const char *sep = strstr(text, "://");
+	const char *rest = sep ? sep + 3 : text[0] != '/' ? text : NULL;
+	const char *at = rest ? strrchr(rest, '@') : NULL;
+	const char *colon = at ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+	if (colon)
+		snprintf(out, cap, "%.*s:***%s", (int)(colon - text), text, at);
+	else
+		snprintf(out, cap, "%s", text);
+}
+
+static wal_err parse(const char *text, wal_url *url, wal_error *e)
+{
+	/* every message shows the text, but never a password written into it */
+	char shown[512];
+	wal_url_redact(text, shown, sizeof(shown));
+	memset(url, 0, sizeof(*url));
+	if (!text || !*text)
+		return wal_fail(e, WAL_ECONFIG, "archive is not set");
+
+	if (text[0] == '/') {
+		strcpy(url->scheme, "file");
+		url->path = strdup(text);
+		goto done;
+	}
+	const char *sep = strstr(text, "://");
+	if (!sep) {
+		return wal_fail(e, WAL_ECONFIG,
+				"archive \"%s\": want an absolute path or a URL "
+				"(file://, sftp://, http://, https://, s3://)", shown);
+	}
+	size_t scheme_len = (size_t)(sep - text);
+	if (scheme_len >= sizeof(url->scheme))
+		goto bad_scheme;
+	for (size_t i = 0; i < scheme_len; i++)
+		url->scheme[i] = (char)tolower((unsigned char)text[i]);
+	if (strcmp(url->scheme, "file") && strcmp(url->scheme, "sftp") &&
+	    strcmp(url->scheme, "http") && strcmp(url->scheme, "https") &&
+	    strcmp(url->scheme, "s3"))
+		goto bad_scheme;
+
+	const char *rest = sep + 3;
+	const char *slash = strchr(rest, '/');
+	const char *auth_end = slash ? slash : rest + strlen(rest);
+
+	if (strcmp(url->scheme, "file") == 0) {
+		if (auth_end != rest && strncmp(rest, "localhost", (size_t)(auth_end - rest)) != 0)
+			return wal_fail(e, WAL_ECONFIG,
+					"archive \"%s\": file URLs name a local path (file:///path)", shown);
+		if (!slash)
+			return wal_fail(e, WAL_ECONFIG, "archive \"%s\": no path", shown);
+		url->path = decode(slash, strlen(slash));
+		goto done;
+	}
+
+	/* authority: [user@]host[:port] */
+	const char *at = memchr(rest, '@', (size_t)(auth_end - rest));
+	const char *host = rest;
+	if (at) {
+		if (memchr(rest, ':', (size_t)(at - rest)))
+			return wal_fail(e, WAL_ECONFIG,
+					"archive \"%s\": a password does not belong in the URL; "
+					"use the configuration file", shown);
+		url->user = decode(rest, (size_t)(at - rest));
+		if (!url->user || !*url->user)
+			goto bad_url;
+		host = at + 1;
+	}
+	const char *host_end;
+	const char *port = NULL;
+	if (*host == '[') {
+		host_end = memchr(host, ']', (size_t)(auth_end - host));
+		if (!host_end)
+			goto bad_url;
+		url->host = strndup(host + 1, (size_t)(host_end - host - 1));
+		if (host_end + 1 < auth_end) {
+			if (host_end[1] != ':')
+				goto bad_url;
+			port = host_end + 2;
+		}
+	} else {
+		host_end = memchr(host, ':', (size_t)(auth_end - host));
+		if (host_end)
+			port = host_end + 1;
+		else
+			host_end = auth_end;
+		url->host = strndup(host, (size_t)(host_end - host));
+	}
+	if (!url->host || !*url->host)
+		return wal_fail(e, WAL_ECONFIG, "archive \"%s\": no host", shown);
+	if (port) {
+		char *end;
+		long p = strtol(port, &end, 10);
+		if (end != auth_end || p < 1 || p > 65535)
+			return wal_fail(e, WAL_ECONFIG, "archive \"%s\": invalid port", shown);
+		url->port = (int)p;
+	}
+	if (strcmp(url->scheme, "s3") == 0) {
+		if (url->user || url->port)
+			return wal_fail(e, WAL_ECONFIG,
+					"archive \"%s\": want s3://bucket/prefix (the endpoint is s3_endpoint)",
+					shown);
+		const char *prefix = slash ? slash + 1 : "";
+		url->path = decode(prefix, strlen(prefix));
+		if (url->path) {
+			trim_slashes(url->path);
+			if (strcmp(url->path, "/") == 0)
+				url->path[0] = '\0';
+		}
+		goto done_nocheck;
+	}
+	url->path = decode(slash ? slash : "/", strlen(slash ? slash : "/"));
+
+done:
+	if (!url->path)
+		goto bad_url;
+	trim_slashes(url->path);
+done_nocheck:
+	if (!url->path)
+		goto bad_url;
+	if (strstr(url->path, "/../") || strncmp(url->path, "../", 3) == 0 ||
+	    (strlen(url->path) >= 3 && strcmp(url->path + strlen(url->path) - 3, "/..") == 0))
+		return wal_fail(e, WAL_ECONFIG, "archive \"%s\": path must not contain \"..\"", shown);
+	return WAL_OK;
+
+bad_scheme:
+	wal_url_free(url);
+	return wal_fail(e, WAL_ECONFIG,
+			"archive \"%s\": unknown scheme (want file, sftp, http, https or s3)", shown);
+bad_url:
+	wal_url_free(url);
+	return wal_fail(e, WAL_ECONFIG, "archive \"%s\": malformed URL", shown);
+}
+
+wal_err wal_url_parse(const char *text, wal_url *url, wal_error *e)
+{
+	wal_err rc = parse(text, url, e);
+	if (rc != WAL_OK)
+		wal_url_free(url);
+	return rc;
+}
