@@ -123,3 +123,10 @@ wal_err wal_fail_errno(wal_error *e, wal_err code, int errnum, const char *fmt, 
 	}
 	return code;
 }
+
+wal_err wal_error_recode(wal_error *e, wal_err code)
+{
+	if (e)
+		e->code = code;
+	return code;
+}

@@ -58,6 +58,9 @@ const char *wal_err_name(wal_err code);
 /* Whether a retry of the same operation may succeed (network, timeout). */
 int wal_err_transient(wal_err code);
 
+/* Keeps e's message but files it under another code; returns code. */
+wal_err wal_error_recode(wal_error *e, wal_err code);
+
 /* Clears e to WAL_OK with an empty message. */
 void wal_error_clear(wal_error *e);
 

@@ -1,0 +1,145 @@
+/*
+ * walfetch's one-file work: restore an object into a temporary file beside
+ * the destination, checked on the way, and rename it into place; and say
+ * "not in the archive" only on evidence.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "archive/archive.h"
+#include "io/compress.h"
+#include "sys/fileio.h"
+#include "archive/verify.h"
+
+/* Verifies a restored segment or partial in a file (a spooled copy). */
+wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name *name,
+				   const char *object, uint64_t system_id, uint32_t *seg_size,
+				   wal_error *e)
+{
+	unsigned char page[WAL_LONG_HEADER_SIZE];
+	wal_header hdr;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return wal_fail_errno(e, WAL_EIO, errno, "%s: cannot stat", tmp_path);
+	ssize_t n = pread(fd, page, sizeof(page), 0);
+	if (n < 0)
+		return wal_fail_errno(e, WAL_EIO, errno, "%s: cannot read", tmp_path);
+	if (wal_header_decode(page, (size_t)n, &hdr, e) != WAL_OK ||
+	    wal_verify_header(&hdr, name, (uint64_t)st.st_size, system_id, e) != WAL_OK) {
+		char why[sizeof(e->msg)];
+		snprintf(why, sizeof(why), "%s", e ? e->msg : "");
+		return wal_fail(e, WAL_ECORRUPT, "%s: archived object is not a valid %s: %s", object,
+				name->text, why);
+	}
+	*seg_size = hdr.seg_size;
+	return WAL_OK;
+}
+
+wal_err wal_archive_restore(wal_store *store, const char *object, int framed,
+			    const wal_name *name, uint64_t system_id, wal_sink *into,
+			    uint32_t *seg_size, wal_error *e)
+{
+	wal_verify_sink verify;
+	wal_lz4_sink *lz = NULL;
+	wal_err rc;
+	*seg_size = 0;
+	wal_verify_sink_init(&verify, into, name, system_id, object);
+	if (framed && (rc = wal_lz4_sink_new(&lz, &verify.base, object, e)) != WAL_OK)
+		return rc;
+	rc = wal_store_get(store, object, framed ? wal_lz4_sink_base(lz) : &verify.base, e);
+	if (rc == WAL_OK && framed)
+		rc = wal_lz4_sink_finish(lz, e);
+	if (rc == WAL_OK)
+		rc = wal_verify_sink_finish(&verify, seg_size, e);
+	wal_lz4_sink_free(lz);
+	return rc;
+}
+
+wal_err wal_archive_fetch_object(wal_store *store, const char *object, int framed,
+				 const wal_name *name, uint64_t system_id, const char *dest_path,
+				 int durable, wal_fetch_result *res, wal_error *e)
+{
+	wal_atomic_file f;
+	wal_err rc = wal_atomic_open(&f, dest_path, 0600, e);
+	if (rc != WAL_OK)
+		/* a missing destination directory is not a missing archive file */
+		return rc == WAL_ENOENT ? wal_error_recode(e, WAL_EIO) : rc;
+	rc = wal_archive_restore(store, object, framed, name, system_id, &f.sink, &res->seg_size, e);
+	if (rc == WAL_OK)
+		rc = wal_atomic_flush(&f, e);
+	if (rc != WAL_OK) {
+		wal_atomic_abort(&f);
+		return rc;
+	}
+	struct stat st;
+	res->bytes = fstat(f.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	snprintf(res->object, sizeof(res->object), "%s", object);
+	return wal_atomic_commit(&f, WAL_ATOMIC_REPLACE | (durable ? 0 : WAL_ATOMIC_NO_SYNC), e);
+}
+
+wal_err wal_archive_absent(wal_store *store, uint64_t system_id, const wal_name *name,
+			   wal_error *e)
+{
+	char info[64];
+	wal_stat st;
+	wal_error err;
+	snprintf(info, sizeof(info), "%" PRIu64 "/" WAL_INFO_NAME, system_id);
+	wal_err rc = wal_store_stat(store, info, &st, &err);
+	if (rc == WAL_OK)
+		return wal_fail(e, WAL_ENOENT, "%s: not in the archive", name->text);
+	if (rc == WAL_ENOENT)
+		return wal_fail(e, WAL_EIO,
+				"%s: cannot tell whether the archive has it: no tree for cluster %" PRIu64
+				" there (%s is missing); check that the archive is mounted and that "
+				"archive names where this cluster pushes", name->text, system_id, info);
+	if (e)
+		*e = err;
+	return rc;
+}
+
+wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest_path,
+		  const char *datadir, wal_fetch_result *res, wal_error *e)
+{
+	wal_name name;
+	wal_store *store = NULL;
+	wal_err rc;
+	char object[512];
+
+	memset(res, 0, sizeof(*res));
+	rc = wal_name_parse(file_name, &name, e);
+	if (rc != WAL_OK)
+		return rc;
+
+	int known = wal_local_system_id(cfg, datadir, &res->system_id);
+	rc = wal_store_open(&store, cfg, e);
+	if (rc == WAL_ENOENT)
+		/* no archive root is a broken setup, not a missing file */
+		rc = wal_error_recode(e, WAL_EIO);
+	if (rc != WAL_OK)
+		goto out;
+	if (!known) {
+		rc = wal_archive_system_id(store, cfg, datadir, &res->system_id, e);
+		if (rc == WAL_ENOENT)
+			/* an archive without any cluster is no evidence that the file is absent */
+			rc = wal_error_recode(e, WAL_EIO);
+		if (rc != WAL_OK)
+			goto out;
+	}
+
+	/* an LZ4 frame, as walpush writes every object; else plain, as earlier
+	 * releases wrote with compress = none */
+	for (int framed = 1; framed >= 0; framed--) {
+		wal_archive_object_path(res->system_id, &name, framed, object, sizeof(object));
+		rc = wal_archive_fetch_object(store, object, framed, &name, res->system_id, dest_path,
+					      cfg->fetch_fsync, res, e);
+		if (rc != WAL_ENOENT)
+			break;
+	}
+	if (rc == WAL_ENOENT)
+		rc = wal_archive_absent(store, res->system_id, &name, e);
+out:
+	wal_store_close(store);
+	return rc;
+}

@@ -1,0 +1,85 @@
+/*
+ * Where things are in the archive: the path of each object, and which
+ * cluster's tree a program works in.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "archive/archive.h"
+#include "io/compress.h"
+#include "pg/pgcontrol.h"
+
+void wal_archive_object_path(uint64_t system_id, const wal_name *name, int compressed,
+			     char *out, size_t cap)
+{
+	const char *suffix = compressed ? WAL_LZ4_SUFFIX : "";
+	if (name->kind == WAL_NAME_HISTORY) {
+		snprintf(out, cap, "%" PRIu64 "/%s%s", system_id, name->text, suffix);
+	} else {
+		char dir[17];
+		wal_name_dir(name, dir);
+		snprintf(out, cap, "%" PRIu64 "/%s/%s%s", system_id, dir, name->text, suffix);
+	}
+}
+
+/* ---- cluster selection --------------------------------------------------- */
+
+typedef struct clusters {
+	uint64_t first;
+	int count;
+} clusters;
+
+static int parse_u64(const char *text, uint64_t *out)
+{
+	if (!*text || strlen(text) > 20)
+		return -1;
+	for (const char *p = text; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -1;
+	errno = 0;
+	*out = strtoull(text, NULL, 10);
+	return errno || *out == 0 ? -1 : 0;
+}
+
+static wal_err count_cluster(void *arg, const char *name, const wal_stat *st, wal_error *e)
+{
+	(void)e;
+	clusters *c = arg;
+	uint64_t id;
+	if (st->is_dir && parse_u64(name, &id) == 0) {
+		if (c->count++ == 0)
+			c->first = id;
+	}
+	return WAL_OK;
+}
+
+int wal_local_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id)
+{
+	wal_pgcontrol ctl;
+	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK)
+		*system_id = ctl.system_id;
+	else
+		*system_id = cfg->system_id;
+	return *system_id != 0;
+}
+
+wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,
+			      uint64_t *system_id, wal_error *e)
+{
+	if (wal_local_system_id(cfg, datadir, system_id))
+		return WAL_OK;
+	clusters c = { 0, 0 };
+	wal_err rc = wal_store_list(s, "", count_cluster, &c, e);
+	if (rc == WAL_ENOENT || (rc == WAL_OK && c.count == 0))
+		return wal_fail(e, WAL_ENOENT, "the archive holds no cluster yet");
+	if (rc != WAL_OK)
+		return rc;
+	if (c.count > 1)
+		return wal_fail(e, WAL_EAMBIGUOUS,
+				"the archive holds %d clusters and there is no global/pg_control here "
+				"to tell which; set system_id", c.count);
+	*system_id = c.first;
+	return WAL_OK;
+}
+
