@@ -845,8 +845,11 @@ Test(archive, fetch_corrupt_plain_object, .init = setup, .fini = teardown)
 	fetch_corrupt(name, "truncated uncompressed object");
 	spit(object, buf, 0);
 	fetch_corrupt(name, "empty uncompressed object");
-	spit(object, buf, SEG16 + 8192);        /* longer than its header says */
+	unsigned char *longer = calloc(1, SEG16 + 8192);
+	memcpy(longer, buf, SEG16);
+	spit(object, longer, SEG16 + 8192);     /* longer than its header says */
 	fetch_corrupt(name, "overlong uncompressed object");
+	free(longer);
 
 	/* the header of another segment */
 	free(buf);
