@@ -195,3 +195,18 @@ Test(sftp_known_hosts, names_and_key_types)
 	cr_assert_str_eq(type, "", "does not fit");
 }
 
+Test(sftp_known_hosts, many_wildcards_answer_at_once, .timeout = 10)
+{
+	/* a recursive matcher takes exponential time on this (found by fuzzing) */
+	char host[201];
+	memset(host, 'a', 200);
+	host[200] = '\0';
+	const char *kh = "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b ssh-ed25519 " K1 "\n"
+			 "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a ssh-ed25519 " K1 "\n";
+	int line = 0;
+	cr_assert_eq(check(kh, host, 22, K1, &line), KH_MATCH);
+	cr_assert_eq(line, 2);
+	cr_assert_eq(check(kh, "ab", 22, K1, NULL), KH_NOTFOUND);
+	cr_assert_eq(check("a*?b* ssh-ed25519 " K1 "\n", "AxxB", 22, K1, NULL), KH_MATCH);
+	cr_assert_eq(check("a*?b* ssh-ed25519 " K1 "\n", "aB", 22, K1, NULL), KH_NOTFOUND);
+}
