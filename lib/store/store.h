@@ -93,7 +93,7 @@ wal_err wal_store_path_valid(const char *path, wal_error *e);
 
 /* Driver tables, one per transport file. */
 extern const wal_store_ops wal_store_posix_ops;  /* store_posix.c: file, plain paths */
-extern const wal_store_ops wal_store_sftp_ops;   /* store_sftp.c: sftp */
+extern const wal_store_ops wal_store_sftp_ops;   /* store/sftp/: sftp */
 extern const wal_store_ops wal_store_webdav_ops; /* store_webdav.c: http, https */
 extern const wal_store_ops wal_store_s3_ops;     /* store_s3.c: s3 */
 

@@ -1,23 +1,17 @@
 /*
- * Unit tests of the SFTP driver's pure parts: host key fingerprints in
- * OpenSSH's format and known_hosts matching (plain, [host]:port, hashed,
- * wildcards, negation, @revoked).  The driver's network paths are covered by
+ * Unit tests of known_hosts matching (lib/store/sftp/known_hosts.c), which
+ * decides the SFTP store's host-key check: host key fingerprints in
+ * OpenSSH's format, plain, [host]:port, hashed, wildcard and negated names,
+ * @revoked.  The driver's network paths are covered by
  * tests/integration/30-sftp.sh against a real sshd.
  */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "store/store.h"
+#include "store/sftp/known_hosts.h"
 
-/* Exported by lib/store_sftp.c for these tests. */
-void wal_sftp_fingerprint(const unsigned char *blob, size_t len, char *out, size_t cap);
-int wal_sftp_known_hosts_check(const char *text, const char *host, int port,
-			       const unsigned char *blob, size_t len, int *line);
-void wal_sftp_known_hosts_methods(const char *text, const char *host, int port,
-				  char *out, size_t cap);
-size_t wal_sftp_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t cap);
-
-enum { KH_MATCH = 0, KH_MISMATCH, KH_NOTFOUND, KH_REVOKED };
+enum { KH_MATCH = WAL_KH_MATCH, KH_MISMATCH = WAL_KH_MISMATCH, KH_NOTFOUND = WAL_KH_NOTFOUND,
+       KH_REVOKED = WAL_KH_REVOKED };
 
 /* Keys made with ssh-keygen; fingerprints as `ssh-keygen -lf` printed them. */
 #define K1 "AAAAC3NzaC1lZDI1NTE5AAAAIA13vmWTp6E4gQl7Gj+nYBJmVjC9HzX4OcPPPOzWR+pl"
@@ -36,7 +30,7 @@ typedef struct key {
 static key decode(const char *b64)
 {
 	key k;
-	k.len = wal_sftp_base64_decode(b64, strlen(b64), k.blob, sizeof(k.blob));
+	k.len = wal_ssh_base64_decode(b64, strlen(b64), k.blob, sizeof(k.blob));
 	cr_assert(k.len > 0, "fixture key decodes");
 	return k;
 }
@@ -44,28 +38,28 @@ static key decode(const char *b64)
 static int check(const char *text, const char *host, int port, const char *b64, int *line)
 {
 	key k = decode(b64);
-	return wal_sftp_known_hosts_check(text, host, port, k.blob, k.len, line);
+	return wal_known_hosts_check(text, host, port, k.blob, k.len, line);
 }
 
 Test(sftp_fingerprint, matches_ssh_keygen)
 {
 	char fp[80];
 	key k = decode(K1);
-	wal_sftp_fingerprint(k.blob, k.len, fp, sizeof(fp));
+	wal_ssh_key_fingerprint(k.blob, k.len, fp, sizeof(fp));
 	cr_assert_str_eq(fp, K1_FP);
 	k = decode(K3);
-	wal_sftp_fingerprint(k.blob, k.len, fp, sizeof(fp));
+	wal_ssh_key_fingerprint(k.blob, k.len, fp, sizeof(fp));
 	cr_assert_str_eq(fp, K3_FP);
 }
 
 Test(sftp_base64, decodes_with_and_without_padding)
 {
 	unsigned char out[16];
-	cr_assert_eq(wal_sftp_base64_decode("aGk=", 4, out, sizeof(out)), 2);
+	cr_assert_eq(wal_ssh_base64_decode("aGk=", 4, out, sizeof(out)), 2);
 	cr_assert_eq(memcmp(out, "hi", 2), 0);
-	cr_assert_eq(wal_sftp_base64_decode("aGk", 3, out, sizeof(out)), 2);
-	cr_assert_eq(wal_sftp_base64_decode("a*k=", 4, out, sizeof(out)), 0, "bad characters are refused");
-	cr_assert_eq(wal_sftp_base64_decode("aGVsbG8gd29ybGQ=", 16, out, 4), 0, "too long for the buffer");
+	cr_assert_eq(wal_ssh_base64_decode("aGk", 3, out, sizeof(out)), 2);
+	cr_assert_eq(wal_ssh_base64_decode("a*k=", 4, out, sizeof(out)), 0, "bad characters are refused");
+	cr_assert_eq(wal_ssh_base64_decode("aGVsbG8gd29ybGQ=", 16, out, 4), 0, "too long for the buffer");
 }
 
 Test(sftp_known_hosts, plain_host_on_port_22)
@@ -145,8 +139,74 @@ Test(sftp_known_hosts, host_key_methods_follow_known_hosts)
 	char methods[256];
 	const char *kh = "h ssh-rsa AAAA\nh ssh-ed25519 " K1 "\nother ecdsa-sha2-nistp256 " K3 "\n"
 			 "@revoked h ecdsa-sha2-nistp384 AAAA\n";
-	wal_sftp_known_hosts_methods(kh, "h", 22, methods, sizeof(methods));
+	wal_known_hosts_methods(kh, "h", 22, methods, sizeof(methods));
 	cr_assert_str_eq(methods, "ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
-	wal_sftp_known_hosts_methods(kh, "nobody", 22, methods, sizeof(methods));
+	wal_known_hosts_methods(kh, "nobody", 22, methods, sizeof(methods));
 	cr_assert_str_eq(methods, "");
+}
+
+/* `ssh-keygen -H` of "backup.example.com ssh-ed25519 K1" (port 22) */
+#define K1_HASHED_22 "|1|s4F/aYlV/jDd1ZpG7d7Dd0oOHoE=|xucatrzKqqiHIP9DIddp//gt4+k="
+
+Test(sftp_known_hosts, hashed_entry_on_port_22_and_revoked)
+{
+	const char *kh = K1_HASHED_22 " ssh-ed25519 " K1 "\n";
+	cr_assert_eq(check(kh, "backup.example.com", 22, K1, NULL), KH_MATCH);
+	cr_assert_eq(check(kh, "backup.example.com", 2222, K1, NULL), KH_NOTFOUND);
+	cr_assert_eq(check(kh, "backup.example.com", 22, K2, NULL), KH_MISMATCH);
+	/* a hashed name under @revoked revokes the key for that host only */
+	const char *rev = "* ssh-ed25519 " K1 "\n@revoked " K1_HASHED_22 " ssh-ed25519 " K1 "\n";
+	int line = 0;
+	cr_assert_eq(check(rev, "backup.example.com", 22, K1, &line), KH_REVOKED);
+	cr_assert_eq(line, 2);
+	cr_assert_eq(check(rev, "other.example.com", 22, K1, NULL), KH_MATCH);
+}
+
+Test(sftp_known_hosts, wildcards_inside_brackets_and_last_line)
+{
+	/* brackets are literal, wildcards work inside them; no final newline */
+	const char *kh = "# first\n   \n[10.0.0.*]:2222 ssh-ed25519 " K1;
+	int line = 0;
+	cr_assert_eq(check(kh, "10.0.0.7", 2222, K1, &line), KH_MATCH);
+	cr_assert_eq(line, 3);
+	cr_assert_eq(check(kh, "10.0.0.7", 22, K1, NULL), KH_NOTFOUND);
+	cr_assert_eq(check(kh, "10.0.1.7", 2222, K1, NULL), KH_NOTFOUND);
+	/* tabs separate fields as spaces do; a mismatch names the first such line */
+	const char *tabs = "h\tssh-ed25519\t" K2 "\nh ssh-ed25519 " K2 "\n";
+	cr_assert_eq(check(tabs, "h", 22, K1, &line), KH_MISMATCH);
+	cr_assert_eq(line, 1);
+}
+
+Test(sftp_known_hosts, names_and_key_types)
+{
+	char name[64], type[64];
+	wal_known_hosts_name("Backup.Example.COM", 22, name, sizeof(name));
+	cr_assert_str_eq(name, "backup.example.com");
+	wal_known_hosts_name("::1", 2222, name, sizeof(name));
+	cr_assert_str_eq(name, "[::1]:2222");
+	wal_known_hosts_name("h", 0, name, sizeof(name));
+	cr_assert_str_eq(name, "h");
+	key k = decode(K3);
+	wal_ssh_key_type(k.blob, k.len, type, sizeof(type));
+	cr_assert_str_eq(type, "ecdsa-sha2-nistp256");
+	wal_ssh_key_type(k.blob, 3, type, sizeof(type));
+	cr_assert_str_eq(type, "", "too short for a length");
+	wal_ssh_key_type(k.blob, k.len, type, 8);
+	cr_assert_str_eq(type, "", "does not fit");
+}
+
+Test(sftp_known_hosts, many_wildcards_answer_at_once, .timeout = 10)
+{
+	/* a recursive matcher takes exponential time on this (found by fuzzing) */
+	char host[201];
+	memset(host, 'a', 200);
+	host[200] = '\0';
+	const char *kh = "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b ssh-ed25519 " K1 "\n"
+			 "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a ssh-ed25519 " K1 "\n";
+	int line = 0;
+	cr_assert_eq(check(kh, host, 22, K1, &line), KH_MATCH);
+	cr_assert_eq(line, 2);
+	cr_assert_eq(check(kh, "ab", 22, K1, NULL), KH_NOTFOUND);
+	cr_assert_eq(check("a*?b* ssh-ed25519 " K1 "\n", "AxxB", 22, K1, NULL), KH_MATCH);
+	cr_assert_eq(check("a*?b* ssh-ed25519 " K1 "\n", "aB", 22, K1, NULL), KH_NOTFOUND);
 }
