@@ -74,53 +74,29 @@ void wal_url_redact(const char *text, char *out, size_t cap)
 		snprintf(out, cap, "%s", text);
 }
 
-static wal_err parse(const char *text, wal_url *url, wal_error *e)
+/* The scheme of text (before sep, "://"), lowercased into url; 0 if unknown. */
+static int parse_scheme(const char *text, const char *sep, wal_url *url)
 {
-	/* every message shows the text, but never a password written into it */
-	char shown[512];
-	wal_url_redact(text, shown, sizeof(shown));
-	memset(url, 0, sizeof(*url));
-	if (!text || !*text)
-		return wal_fail(e, WAL_ECONFIG, "archive is not set");
-
-	if (text[0] == '/') {
-		strcpy(url->scheme, "file");
-		url->path = strdup(text);
-		goto done;
-	}
-	const char *sep = strstr(text, "://");
-	if (!sep) {
-		return wal_fail(e, WAL_ECONFIG,
-				"archive \"%s\": want an absolute path or a URL "
-				"(file://, sftp://, http://, https://, s3://)", shown);
-	}
 	size_t scheme_len = (size_t)(sep - text);
 	if (scheme_len >= sizeof(url->scheme))
-		goto bad_scheme;
+		return 0;
 	for (size_t i = 0; i < scheme_len; i++)
 		url->scheme[i] = (char)tolower((unsigned char)text[i]);
-	if (strcmp(url->scheme, "file") && strcmp(url->scheme, "sftp") &&
-	    strcmp(url->scheme, "http") && strcmp(url->scheme, "https") &&
-	    strcmp(url->scheme, "s3"))
-		goto bad_scheme;
+	return !strcmp(url->scheme, "file") || !strcmp(url->scheme, "sftp") ||
+	       !strcmp(url->scheme, "http") || !strcmp(url->scheme, "https") ||
+	       !strcmp(url->scheme, "s3");
+}
 
-	const char *rest = sep + 3;
-	const char *slash = strchr(rest, '/');
-	const char *auth_end = slash ? slash : rest + strlen(rest);
-
-	if (strcmp(url->scheme, "file") == 0) {
-		if (auth_end != rest && strncmp(rest, "localhost", (size_t)(auth_end - rest)) != 0)
-			return wal_fail(e, WAL_ECONFIG,
-					"archive \"%s\": file URLs name a local path (file:///path)", shown);
-		if (!slash)
-			return wal_fail(e, WAL_ECONFIG, "archive \"%s\": no path", shown);
-		url->path = decode(slash, strlen(slash));
-		goto done;
-	}
-
-	/* authority: [user@]host[:port] */
+/*
+ * The authority [user@]host[:port], from rest to auth_end, into url.
+ * WAL_EINVAL (without a message) when it is malformed; a message for the
+ * rest, showing the URL as shown.
+ */
+static wal_err parse_authority(const char *rest, const char *auth_end, wal_url *url,
+			       const char *shown, wal_error *e)
+{
 	const char *at = memchr(rest, '@', (size_t)(auth_end - rest));
-	const char *host = rest;
+	const char *host = rest, *host_end, *port = NULL;
 	if (at) {
 		if (memchr(rest, ':', (size_t)(at - rest)))
 			return wal_fail(e, WAL_ECONFIG,
@@ -128,19 +104,17 @@ static wal_err parse(const char *text, wal_url *url, wal_error *e)
 					"use the configuration file", shown);
 		url->user = decode(rest, (size_t)(at - rest));
 		if (!url->user || !*url->user)
-			goto bad_url;
+			return WAL_EINVAL;
 		host = at + 1;
 	}
-	const char *host_end;
-	const char *port = NULL;
 	if (*host == '[') {
 		host_end = memchr(host, ']', (size_t)(auth_end - host));
 		if (!host_end)
-			goto bad_url;
+			return WAL_EINVAL;
 		url->host = strndup(host + 1, (size_t)(host_end - host - 1));
 		if (host_end + 1 < auth_end) {
 			if (host_end[1] != ':')
-				goto bad_url;
+				return WAL_EINVAL;
 			port = host_end + 2;
 		}
 	} else {
@@ -160,38 +134,86 @@ static wal_err parse(const char *text, wal_url *url, wal_error *e)
 			return wal_fail(e, WAL_ECONFIG, "archive \"%s\": invalid port", shown);
 		url->port = (int)p;
 	}
+	return WAL_OK;
+}
+
+/* The path of a URL with an authority (from slash, or "/"), into url. */
+static wal_err parse_path(const char *slash, wal_url *url, const char *shown, wal_error *e)
+{
 	if (strcmp(url->scheme, "s3") == 0) {
 		if (url->user || url->port)
 			return wal_fail(e, WAL_ECONFIG,
 					"archive \"%s\": want s3://bucket/prefix (the endpoint is s3_endpoint)",
 					shown);
+		/* the prefix: no leading slash, may be empty */
 		const char *prefix = slash ? slash + 1 : "";
 		url->path = decode(prefix, strlen(prefix));
-		if (url->path) {
-			trim_slashes(url->path);
-			if (strcmp(url->path, "/") == 0)
-				url->path[0] = '\0';
-		}
-		goto done_nocheck;
+		if (!url->path)
+			return WAL_EINVAL;
+		trim_slashes(url->path);
+		if (strcmp(url->path, "/") == 0)
+			url->path[0] = '\0';
+		return WAL_OK;
 	}
 	url->path = decode(slash ? slash : "/", strlen(slash ? slash : "/"));
-
-done:
 	if (!url->path)
-		goto bad_url;
+		return WAL_EINVAL;
 	trim_slashes(url->path);
-done_nocheck:
-	if (!url->path)
-		goto bad_url;
+	return WAL_OK;
+}
+
+static wal_err parse(const char *text, wal_url *url, wal_error *e)
+{
+	/* every message shows the text, but never a password written into it */
+	char shown[512];
+	wal_url_redact(text, shown, sizeof(shown));
+	memset(url, 0, sizeof(*url));
+	wal_err rc = WAL_OK;
+	if (!text || !*text)
+		return wal_fail(e, WAL_ECONFIG, "archive is not set");
+
+	const char *sep = strstr(text, "://");
+	if (text[0] == '/') {
+		strcpy(url->scheme, "file");
+		url->path = strdup(text);
+		if (!url->path)
+			goto bad_url;
+		trim_slashes(url->path);
+	} else if (!sep) {
+		return wal_fail(e, WAL_ECONFIG,
+				"archive \"%s\": want an absolute path or a URL "
+				"(file://, sftp://, http://, https://, s3://)", shown);
+	} else if (!parse_scheme(text, sep, url)) {
+		return wal_fail(e, WAL_ECONFIG,
+				"archive \"%s\": unknown scheme (want file, sftp, http, https or s3)",
+				shown);
+	} else {
+		const char *rest = sep + 3;
+		const char *slash = strchr(rest, '/');
+		const char *auth_end = slash ? slash : rest + strlen(rest);
+		if (strcmp(url->scheme, "file") == 0) {
+			if (auth_end != rest && strncmp(rest, "localhost", (size_t)(auth_end - rest)) != 0)
+				return wal_fail(e, WAL_ECONFIG,
+						"archive \"%s\": file URLs name a local path (file:///path)",
+						shown);
+			if (!slash)
+				return wal_fail(e, WAL_ECONFIG, "archive \"%s\": no path", shown);
+			url->path = decode(slash, strlen(slash));
+			if (!url->path)
+				goto bad_url;
+			trim_slashes(url->path);
+		} else if ((rc = parse_authority(rest, auth_end, url, shown, e)) != WAL_OK ||
+			   (rc = parse_path(slash, url, shown, e)) != WAL_OK) {
+			if (rc == WAL_EINVAL)
+				goto bad_url;
+			return rc;
+		}
+	}
 	if (strstr(url->path, "/../") || strncmp(url->path, "../", 3) == 0 ||
 	    (strlen(url->path) >= 3 && strcmp(url->path + strlen(url->path) - 3, "/..") == 0))
 		return wal_fail(e, WAL_ECONFIG, "archive \"%s\": path must not contain \"..\"", shown);
 	return WAL_OK;
 
-bad_scheme:
-	wal_url_free(url);
-	return wal_fail(e, WAL_ECONFIG,
-			"archive \"%s\": unknown scheme (want file, sftp, http, https or s3)", shown);
 bad_url:
 	wal_url_free(url);
 	return wal_fail(e, WAL_ECONFIG, "archive \"%s\": malformed URL", shown);
