@@ -63,8 +63,7 @@ enum {
 static int step_counter;
 
 /* Shows what lib reports: plan and steps on stdout, the rest on stderr. */
-static void
-report(void *ctx, rpl_msg kind, const char *text)
+static void report(void *ctx, rpl_msg kind, const char *text)
 {
 	(void)ctx;
 	switch (kind) {
@@ -90,8 +89,8 @@ report(void *ctx, rpl_msg kind, const char *text)
 }
 
 /* Reads a password from the terminal without echo; confirm asks twice. */
-static wal_err
-prompt(void *ctx, const char *what, int confirm, char *buf, size_t size, wal_error *e)
+static wal_err prompt(void *ctx, const char *what, int confirm, char *buf, size_t size,
+		      wal_error *e)
 {
 	char again[1024];
 	struct termios old, quiet;
@@ -102,7 +101,8 @@ prompt(void *ctx, const char *what, int confirm, char *buf, size_t size, wal_err
 
 	(void)ctx;
 	if (fd < 0)
-		return wal_fail(e, WAL_EINVAL, "%s: no terminal to ask on; give --password-file", what);
+		return wal_fail(e, WAL_EINVAL, "%s: no terminal to ask on; give --password-file",
+				what);
 	tty = fdopen(fd, "r+");
 	if (tty == NULL) {
 		close(fd);
@@ -133,14 +133,12 @@ prompt(void *ctx, const char *what, int confirm, char *buf, size_t size, wal_err
 }
 
 /* A signal during pg_basebackup: the child stops; we clean up and report. */
-static void
-on_signal(int sig)
+static void on_signal(int sig)
 {
 	(void)sig;
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		WAL_CMD_LONG_OPTS,
@@ -189,29 +187,63 @@ main(int argc, char **argv)
 		if (wal_cmd_option(&cmd, opt, optarg))
 			continue;
 		switch (opt) {
-		case 'd': po.conninfo = optarg; break;
-		case OPT_STANDBY: po.standby = optarg; break;
-		case OPT_PRIMARY: so.primary = optarg; break;
-		case OPT_USER: po.user = so.user = optarg; break;
-		case OPT_PASSWORD_FILE: po.password_file = so.password_file = optarg; break;
-		case OPT_RESTART: po.restart = 1; break;
-		case OPT_DRY_RUN: po.dry_run = so.dry_run = 1; break;
-		case OPT_ARCHIVE_COMMAND: po.archive_command = optarg; break;
-		case OPT_LISTEN: po.listen_addresses = optarg; break;
-		case OPT_PG_BIN: po.pg_bin = so.pg_bin = optarg; break;
+		case 'd':
+			po.conninfo = optarg;
+			break;
+		case OPT_STANDBY:
+			po.standby = optarg;
+			break;
+		case OPT_PRIMARY:
+			so.primary = optarg;
+			break;
+		case OPT_USER:
+			po.user = so.user = optarg;
+			break;
+		case OPT_PASSWORD_FILE:
+			po.password_file = so.password_file = optarg;
+			break;
+		case OPT_RESTART:
+			po.restart = 1;
+			break;
+		case OPT_DRY_RUN:
+			po.dry_run = so.dry_run = 1;
+			break;
+		case OPT_ARCHIVE_COMMAND:
+			po.archive_command = optarg;
+			break;
+		case OPT_LISTEN:
+			po.listen_addresses = optarg;
+			break;
+		case OPT_PG_BIN:
+			po.pg_bin = so.pg_bin = optarg;
+			break;
 		case 'D':
-		case OPT_PGDATA: so.pgdata = optarg; break;
-		case OPT_SLOT: so.slot = optarg; break;
-		case OPT_REPLACE: so.replace = 1; break;
-		case OPT_START: so.start = 1; break;
-		case OPT_PASSFILE: so.passfile = optarg; break;
-		case OPT_RESTORE_COMMAND: so.restore_command = optarg; break;
+		case OPT_PGDATA:
+			so.pgdata = optarg;
+			break;
+		case OPT_SLOT:
+			so.slot = optarg;
+			break;
+		case OPT_REPLACE:
+			so.replace = 1;
+			break;
+		case OPT_START:
+			so.start = 1;
+			break;
+		case OPT_PASSFILE:
+			so.passfile = optarg;
+			break;
+		case OPT_RESTORE_COMMAND:
+			so.restore_command = optarg;
+			break;
 		case OPT_PORT:
 			so.port = atoi(optarg);
 			if (so.port < 1 || so.port > 65535)
 				wal_cmd_usage_error(&cmd, "--port: must be 1..65535");
 			break;
-		case OPT_APP_NAME: so.app_name = optarg; break;
+		case OPT_APP_NAME:
+			so.app_name = optarg;
+			break;
 		case OPT_TIMEOUT:
 			so.timeout = atoi(optarg);
 			if (so.timeout < 1)
@@ -228,11 +260,15 @@ main(int argc, char **argv)
 	is_primary = strcmp(mode, "primary") == 0;
 	if (!is_primary && strcmp(mode, "standby") != 0)
 		wal_cmd_usage_error(&cmd, "the first argument must be primary or standby");
-	if (is_primary && (so.primary || so.pgdata || so.slot || so.replace || so.start || so.passfile ||
-			   so.restore_command || so.port || so.app_name || so.timeout))
-		wal_cmd_usage_error(&cmd, "an option of replinit standby was given to replinit primary");
-	if (!is_primary && (po.conninfo || po.standby || po.restart || po.archive_command || po.listen_addresses))
-		wal_cmd_usage_error(&cmd, "an option of replinit primary was given to replinit standby");
+	if (is_primary &&
+	    (so.primary || so.pgdata || so.slot || so.replace || so.start || so.passfile ||
+	     so.restore_command || so.port || so.app_name || so.timeout))
+		wal_cmd_usage_error(&cmd,
+				    "an option of replinit standby was given to replinit primary");
+	if (!is_primary &&
+	    (po.conninfo || po.standby || po.restart || po.archive_command || po.listen_addresses))
+		wal_cmd_usage_error(&cmd,
+				    "an option of replinit primary was given to replinit standby");
 
 	/* the archive settings walpush/walfetch will read: check them now, not at the first WAL */
 	if (cmd.config_path || cmd.nsets) {
@@ -242,7 +278,8 @@ main(int argc, char **argv)
 			return EXIT_CONFIG;
 		}
 		if (cmd.nsets)
-			wal_log(WAL_LOG_WARNING, "--set values were checked but are not passed on; put them in "
+			wal_log(WAL_LOG_WARNING,
+				"--set values were checked but are not passed on; put them in "
 				"the configuration file walpush and walfetch read");
 	} else if (wal_cmd_load_config(&cmd, &e) != WAL_OK) {
 		wal_log(WAL_LOG_WARNING, "%s; %s will fail until the archive is configured", e.msg,
@@ -271,8 +308,10 @@ main(int argc, char **argv)
 		return wal_cmd_exit_code(rc) == EXIT_OK ? 1 : wal_cmd_exit_code(rc);
 	}
 	if (is_primary && res.restart_needed)
-		wal_log(WAL_LOG_NOTICE, "restart needed for %s: run again with --restart, or restart the "
-			"server yourself", res.restart_settings);
+		wal_log(WAL_LOG_NOTICE,
+			"restart needed for %s: run again with --restart, or restart the "
+			"server yourself",
+			res.restart_settings);
 	if (!(po.dry_run || so.dry_run) && res.steps_done > 0)
 		wal_log(WAL_LOG_NOTICE, "done");
 	return EXIT_OK;

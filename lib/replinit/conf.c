@@ -13,14 +13,12 @@
 
 #include "replinit.h"
 
-const char *
-rpl_keep_setting(int version_num)
+const char *rpl_keep_setting(int version_num)
 {
 	return version_num >= 130000 ? "wal_keep_size" : "wal_keep_segments";
 }
 
-long
-rpl_keep_value(int version_num, int seg_mb)
+long rpl_keep_value(int version_num, int seg_mb)
 {
 	if (version_num >= 130000)
 		return RPL_KEEP_MB;
@@ -29,26 +27,22 @@ rpl_keep_value(int version_num, int seg_mb)
 	return (RPL_KEEP_MB + seg_mb - 1) / seg_mb;
 }
 
-int
-rpl_uses_recovery_conf(int version_num)
+int rpl_uses_recovery_conf(int version_num)
 {
 	return version_num < 120000;
 }
 
-const char *
-rpl_recovery_file(int version_num)
+const char *rpl_recovery_file(int version_num)
 {
 	return rpl_uses_recovery_conf(version_num) ? "recovery.conf" : "postgresql.auto.conf";
 }
 
-const char *
-rpl_auth_method(int version_num)
+const char *rpl_auth_method(int version_num)
 {
 	return version_num >= 100000 ? "scram-sha-256" : "md5";
 }
 
-long
-rpl_size_mb(const char *text)
+long rpl_size_mb(const char *text)
 {
 	char *end;
 	long num;
@@ -69,8 +63,7 @@ rpl_size_mb(const char *text)
 	return -1;
 }
 
-static void
-set_one(rpl_setting *out, int *count, const char *name, const char *value)
+static void set_one(rpl_setting *out, int *count, const char *name, const char *value)
 {
 	if (*count >= RPL_MAX_SETTINGS)
 		return;
@@ -79,16 +72,14 @@ set_one(rpl_setting *out, int *count, const char *name, const char *value)
 	(*count)++;
 }
 
-static int
-is_on(const char *value)
+static int is_on(const char *value)
 {
 	return value != NULL && (strcasecmp(value, "on") == 0 || strcasecmp(value, "true") == 0 ||
 				 strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0);
 }
 
-int
-rpl_primary_settings(const rpl_primary_state *st, const char *archive_command,
-		     int archive_explicit, const char *listen_addresses, rpl_setting *out)
+int rpl_primary_settings(const rpl_primary_state *st, const char *archive_command,
+			 int archive_explicit, const char *listen_addresses, rpl_setting *out)
 {
 	int count = 0;
 	char num[32];
@@ -110,7 +101,8 @@ rpl_primary_settings(const rpl_primary_state *st, const char *archive_command,
 		int have = st->max_wal_senders ? atoi(st->max_wal_senders) : RPL_MIN_WAL_SENDERS;
 		int need = st->senders_in_use + 3;
 		if (have < need) {
-			snprintf(num, sizeof num, "%d", need > RPL_MIN_WAL_SENDERS ? need : RPL_MIN_WAL_SENDERS);
+			snprintf(num, sizeof num, "%d",
+				 need > RPL_MIN_WAL_SENDERS ? need : RPL_MIN_WAL_SENDERS);
 			set_one(out, &count, "max_wal_senders", num);
 		}
 	}
@@ -136,8 +128,7 @@ rpl_primary_settings(const rpl_primary_state *st, const char *archive_command,
 
 /* ---- addresses ---- */
 
-wal_err
-rpl_net_parse(const char *text, rpl_net *net, wal_error *e)
+wal_err rpl_net_parse(const char *text, rpl_net *net, wal_error *e)
 {
 	char addr[128];
 	const char *slash = strchr(text, '/');
@@ -156,8 +147,10 @@ rpl_net_parse(const char *text, rpl_net *net, wal_error *e)
 		net->family = AF_INET6;
 		max_bits = 128;
 	} else {
-		return wal_fail(e, WAL_EINVAL, "standby address '%s': not an ip address "
-				"(pg_hba needs ADDRESS or ADDRESS/BITS)", text);
+		return wal_fail(e, WAL_EINVAL,
+				"standby address '%s': not an ip address "
+				"(pg_hba needs ADDRESS or ADDRESS/BITS)",
+				text);
 	}
 	net->bits = max_bits;
 	if (slash) {
@@ -177,8 +170,7 @@ rpl_net_parse(const char *text, rpl_net *net, wal_error *e)
 	return WAL_OK;
 }
 
-void
-rpl_net_format(const rpl_net *net, char *buf, size_t size)
+void rpl_net_format(const rpl_net *net, char *buf, size_t size)
 {
 	char addr[INET6_ADDRSTRLEN] = "?";
 
@@ -186,8 +178,7 @@ rpl_net_format(const rpl_net *net, char *buf, size_t size)
 	snprintf(buf, size, "%s/%d", addr, net->bits);
 }
 
-int
-rpl_net_covers(const rpl_net *outer, const rpl_net *inner)
+int rpl_net_covers(const rpl_net *outer, const rpl_net *inner)
 {
 	int i;
 
@@ -202,8 +193,7 @@ rpl_net_covers(const rpl_net *outer, const rpl_net *inner)
 }
 
 /* Prefix length of a netmask such as 255.255.255.0; -1 if not contiguous. */
-static int
-mask_bits(const rpl_net *mask, int max_bits)
+static int mask_bits(const rpl_net *mask, int max_bits)
 {
 	int bits = 0, i;
 
@@ -218,8 +208,7 @@ mask_bits(const rpl_net *mask, int max_bits)
 /* ---- names written into files and connection strings ---- */
 
 /* "\n", "\v", ... or "0x1b" for a control character. */
-static void
-control_name(unsigned char c, char *buf, size_t size)
+static void control_name(unsigned char c, char *buf, size_t size)
 {
 	static const char names[] = "abtnvfr";
 
@@ -230,8 +219,7 @@ control_name(unsigned char c, char *buf, size_t size)
 }
 
 /* value on one line: control characters shown as escapes, cut to fit. */
-static void
-show_value(const char *value, char *buf, size_t size)
+static void show_value(const char *value, char *buf, size_t size)
 {
 	size_t n = 0;
 
@@ -250,8 +238,7 @@ show_value(const char *value, char *buf, size_t size)
 		snprintf(buf + (n < size - 4 ? n : size - 4), 4, "...");
 }
 
-wal_err
-rpl_check_text(const char *option, const char *value, wal_error *e)
+wal_err rpl_check_text(const char *option, const char *value, wal_error *e)
 {
 	const char *p;
 
@@ -262,43 +249,44 @@ rpl_check_text(const char *option, const char *value, wal_error *e)
 			continue;
 		control_name(c, name, sizeof name);
 		show_value(value, shown, sizeof shown);
-		return wal_fail(e, WAL_EINVAL, "%s '%s': control character %s at byte %d; "
-				"pg_hba.conf, configuration files and connection strings cannot carry it",
+		return wal_fail(e, WAL_EINVAL,
+				"%s '%s': control character %s at byte %d; pg_hba.conf, "
+				"configuration files and connection strings cannot carry it",
 				option, shown, name, (int)(p - value) + 1);
 	}
 	return WAL_OK;
 }
 
-wal_err
-rpl_check_role(const char *option, const char *name, wal_error *e)
+wal_err rpl_check_role(const char *option, const char *name, wal_error *e)
 {
 	if (rpl_check_text(option, name, e) != WAL_OK)
 		return e->code;
 	if (*name == '\0')
 		return wal_fail(e, WAL_EINVAL, "%s: empty; give a role name", option);
 	if (strlen(name) > RPL_NAME_MAX)
-		return wal_fail(e, WAL_EINVAL, "%s '%s': longer than %d bytes, PostgreSQL's limit for names",
+		return wal_fail(e, WAL_EINVAL,
+				"%s '%s': longer than %d bytes, PostgreSQL's limit for names",
 				option, name, RPL_NAME_MAX);
 	/* quoting does not help: PostgreSQL 16 and newer compile it as a regular expression */
 	if (*name == '/')
-		return wal_fail(e, WAL_EINVAL, "%s '%s': starts with '/', which pg_hba.conf reads as a "
-				"regular expression; choose another name", option, name);
+		return wal_fail(e, WAL_EINVAL,
+				"%s '%s': starts with '/', which pg_hba.conf reads as a "
+				"regular expression; choose another name",
+				option, name);
 	return WAL_OK;
 }
 
 /* Characters pg_hba.conf takes in a bare token and libpq in a bare value. */
-static int
-plain_char(unsigned char c)
+static int plain_char(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '_' || c == '.' || c == '-';
 }
 
-void
-rpl_hba_quote(const char *name, char *buf, size_t size)
+void rpl_hba_quote(const char *name, char *buf, size_t size)
 {
 	static const char *const keywords[] = { "all", "sameuser", "samerole", "samegroup",
-						 "replication", NULL };
+						"replication", NULL };
 	const char *p;
 	size_t n = 0;
 	int quote = *name == '\0';
@@ -327,8 +315,7 @@ rpl_hba_quote(const char *name, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
-void
-rpl_hba_line(const char *user, const rpl_net *net, const char *method, char *buf, size_t size)
+void rpl_hba_line(const char *user, const rpl_net *net, const char *method, char *buf, size_t size)
 {
 	char net_text[64], user_token[2 * RPL_NAME_MAX + 8];
 
@@ -353,8 +340,7 @@ typedef struct hba_field {
 } hba_field;
 
 /* Splits one pg_hba line into fields, each a comma list of items. */
-static int
-hba_split(const char *line, hba_field *fields, int max_fields)
+static int hba_split(const char *line, hba_field *fields, int max_fields)
 {
 	int nfields = 0;
 	const char *p = line;
@@ -373,11 +359,12 @@ hba_split(const char *line, hba_field *fields, int max_fields)
 			hba_item *it = f->count < HBA_MAX_ITEMS ? &f->item[f->count] : NULL;
 			size_t len = 0;
 			int quoted = 0, in_quote = 0;
-			while (*p && *p != '\n' && (in_quote || (*p != ' ' && *p != '\t' && *p != ',' &&
-							       *p != '#' && *p != '\r'))) {
+			while (*p && *p != '\n' &&
+			       (in_quote || (*p != ' ' && *p != '\t' && *p != ',' && *p != '#' &&
+					     *p != '\r'))) {
 				char c = *p++;
 				if (c == '"' && in_quote && *p == '"') {
-					p++;  /* "" inside quotes is one double quote */
+					p++; /* "" inside quotes is one double quote */
 				} else if (c == '"') {
 					quoted = 1;
 					in_quote = !in_quote;
@@ -399,15 +386,14 @@ hba_split(const char *line, hba_field *fields, int max_fields)
 	return nfields;
 }
 
-static int
-item_is(const hba_item *it, const char *keyword)
+static int item_is(const hba_item *it, const char *keyword)
 {
 	return !it->quoted && strcmp(it->text, keyword) == 0;
 }
 
 /* Whether the address part (fields from index a) covers net; *method_at gets the method's index. */
-static int
-hba_addr_covers(const hba_field *fields, int nfields, int a, const rpl_net *net, int *method_at)
+static int hba_addr_covers(const hba_field *fields, int nfields, int a, const rpl_net *net,
+			   int *method_at)
 {
 	const hba_item *it;
 	rpl_net line_net;
@@ -441,9 +427,8 @@ hba_addr_covers(const hba_field *fields, int nfields, int a, const rpl_net *net,
 	return 0;
 }
 
-void
-rpl_hba_find(const char *hba_text, const char *user, const rpl_net *net, int ssl_on,
-	     rpl_hba_match *m)
+void rpl_hba_find(const char *hba_text, const char *user, const rpl_net *net, int ssl_on,
+		  rpl_hba_match *m)
 {
 	static hba_field fields[HBA_MAX_FIELDS];
 	const char *line = hba_text;
@@ -477,8 +462,8 @@ rpl_hba_find(const char *hba_text, const char *user, const rpl_net *net, int ssl
 				db_ok = 1;
 		for (i = 0; i < fields[2].count; i++)
 			if (item_is(&fields[2].item[i], "all") ||
-			    ((fields[2].item[i].quoted ||
-			      (fields[2].item[i].text[0] != '+' && fields[2].item[i].text[0] != '@')) &&
+			    ((fields[2].item[i].quoted || (fields[2].item[i].text[0] != '+' &&
+							   fields[2].item[i].text[0] != '@')) &&
 			     strcmp(fields[2].item[i].text, user) == 0))
 				user_ok = 1;
 		if (!db_ok || !user_ok)
@@ -487,14 +472,14 @@ rpl_hba_find(const char *hba_text, const char *user, const rpl_net *net, int ssl
 			continue;
 		m->line = lineno;
 		snprintf(m->method, sizeof m->method, "%s", fields[method_at].item[0].text);
-		m->usable = strcmp(m->method, "scram-sha-256") == 0 || strcmp(m->method, "md5") == 0 ||
-			    strcmp(m->method, "password") == 0 || strcmp(m->method, "trust") == 0;
+		m->usable = strcmp(m->method, "scram-sha-256") == 0 ||
+			    strcmp(m->method, "md5") == 0 || strcmp(m->method, "password") == 0 ||
+			    strcmp(m->method, "trust") == 0;
 		return;
 	}
 }
 
-char *
-rpl_hba_insert(const char *hba_text, const char *line, int before_line)
+char *rpl_hba_insert(const char *hba_text, const char *line, int before_line)
 {
 	size_t text_len = strlen(hba_text), line_len = strlen(line);
 	char *out = malloc(text_len + line_len + 64);
@@ -532,8 +517,7 @@ rpl_hba_insert(const char *hba_text, const char *line, int before_line)
 
 /* ---- postgresql.conf-style files, conninfo, .pgpass ---- */
 
-void
-rpl_guc_quote(const char *value, char *buf, size_t size)
+void rpl_guc_quote(const char *value, char *buf, size_t size)
 {
 	size_t n = 0;
 
@@ -558,8 +542,7 @@ rpl_guc_quote(const char *value, char *buf, size_t size)
  * locales bytes above 0x7f) and reads \ and ' specially, so anything but
  * plain characters goes inside '...', where only ' and \ are escaped.
  */
-static void
-conninfo_add(char *buf, size_t size, const char *key, const char *value)
+static void conninfo_add(char *buf, size_t size, const char *key, const char *value)
 {
 	size_t n = strlen(buf);
 	int quote = *value == '\0';
@@ -581,9 +564,8 @@ conninfo_add(char *buf, size_t size, const char *key, const char *value)
 	buf[n < size ? n : size - 1] = '\0';
 }
 
-void
-rpl_conninfo(const char *host, int port, const char *user, const char *passfile,
-	     const char *app_name, char *buf, size_t size)
+void rpl_conninfo(const char *host, int port, const char *user, const char *passfile,
+		  const char *app_name, char *buf, size_t size)
 {
 	char port_text[16];
 
@@ -598,8 +580,7 @@ rpl_conninfo(const char *host, int port, const char *user, const char *passfile,
 		conninfo_add(buf, size, "application_name", app_name);
 }
 
-static size_t
-pgpass_field(char *buf, size_t n, size_t size, const char *value)
+static size_t pgpass_field(char *buf, size_t n, size_t size, const char *value)
 {
 	for (; *value && n + 3 < size; value++) {
 		if (*value == ':' || *value == '\\')
@@ -609,9 +590,8 @@ pgpass_field(char *buf, size_t n, size_t size, const char *value)
 	return n;
 }
 
-void
-rpl_pgpass_line(const char *host, int port, const char *user, const char *password,
-		char *buf, size_t size)
+void rpl_pgpass_line(const char *host, int port, const char *user, const char *password, char *buf,
+		     size_t size)
 {
 	size_t n = 0;
 	char port_text[16];
@@ -629,8 +609,7 @@ rpl_pgpass_line(const char *host, int port, const char *user, const char *passwo
 	buf[n] = '\0';
 }
 
-int
-rpl_recovery_settings(int version_num, const rpl_recovery *r, rpl_setting *out)
+int rpl_recovery_settings(int version_num, const rpl_recovery *r, rpl_setting *out)
 {
 	int count = 0;
 
@@ -648,8 +627,8 @@ rpl_recovery_settings(int version_num, const rpl_recovery *r, rpl_setting *out)
  * Parses one line "name [=] value [# comment]"; fills name and the
  * unquoted value.  Returns 1 for an assignment, 0 otherwise.
  */
-static int
-conf_parse_line(const char *line, char *name, size_t name_size, char *value, size_t value_size)
+static int conf_parse_line(const char *line, char *name, size_t name_size, char *value,
+			   size_t value_size)
 {
 	const char *p = line;
 	size_t n = 0;
@@ -693,8 +672,7 @@ conf_parse_line(const char *line, char *name, size_t name_size, char *value, siz
 	return 1;
 }
 
-int
-rpl_conf_get(const char *text, const char *name, char *buf, size_t size)
+int rpl_conf_get(const char *text, const char *name, char *buf, size_t size)
 {
 	const char *line = text;
 	int found = 0;
@@ -703,7 +681,8 @@ rpl_conf_get(const char *text, const char *name, char *buf, size_t size)
 		char key[64], *value = malloc(size + 1);
 		if (value == NULL)
 			return found;
-		if (conf_parse_line(line, key, sizeof key, value, size + 1) && strcasecmp(key, name) == 0) {
+		if (conf_parse_line(line, key, sizeof key, value, size + 1) &&
+		    strcasecmp(key, name) == 0) {
 			snprintf(buf, size, "%s", value);
 			found = 1;
 		}
@@ -715,8 +694,7 @@ rpl_conf_get(const char *text, const char *name, char *buf, size_t size)
 	return found;
 }
 
-char *
-rpl_conf_merge(const char *text, const rpl_setting *set, int n)
+char *rpl_conf_merge(const char *text, const rpl_setting *set, int n)
 {
 	size_t cap = strlen(text) + 64;
 	char *out, *value;
@@ -760,8 +738,7 @@ rpl_conf_merge(const char *text, const rpl_setting *set, int n)
 	return out;
 }
 
-wal_err
-rpl_hostport_parse(const char *text, char *host, size_t size, int *port, wal_error *e)
+wal_err rpl_hostport_parse(const char *text, char *host, size_t size, int *port, wal_error *e)
 {
 	const char *colon;
 	size_t len;
@@ -776,7 +753,8 @@ rpl_hostport_parse(const char *text, char *host, size_t size, int *port, wal_err
 		len = (size_t)(close - text - 1);
 		colon = close[1] == ':' ? close + 1 : NULL;
 		if (close[1] != '\0' && colon == NULL)
-			return wal_fail(e, WAL_EINVAL, "--primary '%s': expected :PORT after ']'", text);
+			return wal_fail(e, WAL_EINVAL, "--primary '%s': expected :PORT after ']'",
+					text);
 		text++;
 	} else {
 		colon = strrchr(text, ':');
@@ -792,15 +770,15 @@ rpl_hostport_parse(const char *text, char *host, size_t size, int *port, wal_err
 		char *end;
 		long value = strtol(colon + 1, &end, 10);
 		if (colon[1] == '\0' || *end != '\0' || value < 1 || value > 65535)
-			return wal_fail(e, WAL_EINVAL, "--primary '%s': port must be 1..65535", text);
+			return wal_fail(e, WAL_EINVAL, "--primary '%s': port must be 1..65535",
+					text);
 		*port = (int)value;
 	}
 	return WAL_OK;
 }
 
 /* Copies the most telling part of a libpq message, on one line. */
-static void
-one_line(const char *msg, char *buf, size_t size)
+static void one_line(const char *msg, char *buf, size_t size)
 {
 	const char *fatal = NULL, *p;
 	size_t n = 0;
@@ -833,37 +811,46 @@ one_line(const char *msg, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
-wal_err
-rpl_classify_conn_error(const char *msg, char *buf, size_t size)
+wal_err rpl_classify_conn_error(const char *msg, char *buf, size_t size)
 {
 	char reason[512];
 
 	one_line(msg ? msg : "", reason, sizeof reason);
 	if (strstr(msg, "password authentication failed") || strstr(msg, "no password supplied") ||
 	    (strstr(msg, "role \"") && strstr(msg, "does not exist"))) {
-		snprintf(buf, size, "%s; check the password file against the password "
-			 "replinit primary set for the role", reason);
+		snprintf(buf, size,
+			 "%s; check the password file against the password "
+			 "replinit primary set for the role",
+			 reason);
 		return WAL_EAUTH;
 	}
 	if (strstr(msg, "no pg_hba.conf entry") || strstr(msg, "pg_hba.conf rejects")) {
-		snprintf(buf, size, "%s; run replinit primary --standby ADDRESS on the primary", reason);
+		snprintf(buf, size, "%s; run replinit primary --standby ADDRESS on the primary",
+			 reason);
 		return WAL_EPERM;
 	}
 	if (strstr(msg, "exceeds max_wal_senders")) {
-		snprintf(buf, size, "%s; raise max_wal_senders on the primary (replinit primary does) "
-			 "and restart it", reason);
+		snprintf(buf, size,
+			 "%s; raise max_wal_senders on the primary (replinit primary does) "
+			 "and restart it",
+			 reason);
 		return WAL_ECONFIG;
 	}
-	if (strstr(msg, "must be superuser or replication") || strstr(msg, "permission denied to start WAL sender") ||
+	if (strstr(msg, "must be superuser or replication") ||
+	    strstr(msg, "permission denied to start WAL sender") ||
 	    strstr(msg, "REPLICATION attribute")) {
-		snprintf(buf, size, "%s; the role needs REPLICATION LOGIN (replinit primary grants it)", reason);
+		snprintf(buf, size,
+			 "%s; the role needs REPLICATION LOGIN (replinit primary grants it)",
+			 reason);
 		return WAL_EPERM;
 	}
 	if (strstr(msg, "the database system is starting up") || strstr(msg, "shutting down")) {
 		snprintf(buf, size, "%s; try again when the primary is up", reason);
 		return WAL_ENET;
 	}
-	snprintf(buf, size, "%s; check the address and port, the primary's listen_addresses "
-		 "and any firewall", reason);
+	snprintf(buf, size,
+		 "%s; check the address and port, the primary's listen_addresses "
+		 "and any firewall",
+		 reason);
 	return WAL_ENET;
 }

@@ -44,13 +44,13 @@ typedef struct standby {
 	int exists, entries, running, set_up;
 	long running_pid;
 	char entry_names[512];
-	int in_place;             /* no staging: PGDATA is a mount point or its parent is read-only */
+	int in_place; /* no staging: PGDATA is a mount point or its parent is read-only */
 
-	int version;              /* primary's server_version_num */
+	int version; /* primary's server_version_num */
 	char system_id[32];
 	char basebackup[PATH_MAX];
 	char pg_ctl[PATH_MAX];
-	char target[PATH_MAX];    /* where pg_basebackup writes: staging or PGDATA */
+	char target[PATH_MAX]; /* where pg_basebackup writes: staging or PGDATA */
 	char old_dir[PATH_MAX];
 	int created_slot;
 	int made_target;
@@ -60,8 +60,7 @@ typedef struct standby {
 
 /* ---- local state ---- */
 
-static long
-live_postmaster(const char *dir)
+static long live_postmaster(const char *dir)
 {
 	char path[PATH_MAX + 32];
 	FILE *f;
@@ -80,8 +79,7 @@ live_postmaster(const char *dir)
 }
 
 /* Counts the entries of dir and names the first few. */
-static int
-list_entries(const char *dir, char *names, size_t size)
+static int list_entries(const char *dir, char *names, size_t size)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -95,7 +93,8 @@ list_entries(const char *dir, char *names, size_t size)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (count < 8 && n + strlen(de->d_name) + 3 < size)
-			n += (size_t)snprintf(names + n, size - n, "%s%s", n ? ", " : "", de->d_name);
+			n += (size_t)snprintf(names + n, size - n, "%s%s", n ? ", " : "",
+					      de->d_name);
 		count++;
 	}
 	closedir(d);
@@ -105,16 +104,14 @@ list_entries(const char *dir, char *names, size_t size)
 }
 
 /* Settings wanted for version (recovery + port) into set; returns count. */
-static int
-wanted_settings(standby *s, int version, rpl_setting *set)
+static int wanted_settings(standby *s, int version, rpl_setting *set)
 {
 	rpl_recovery r = { s->conninfo, s->restore_command, s->o->slot };
 	return rpl_recovery_settings(version, &r, set);
 }
 
 /* Whether dir already is a standby configured exactly as this run would configure it. */
-static int
-already_set_up(standby *s)
+static int already_set_up(standby *s)
 {
 	char path[PATH_MAX + 64], value[2048];
 	char *text = NULL;
@@ -139,7 +136,8 @@ already_set_up(standby *s)
 		return 0;
 	n = wanted_settings(s, version, set);
 	for (i = 0; i < n; i++)
-		if (!rpl_conf_get(text, set[i].name, value, sizeof value) || strcmp(value, set[i].value) != 0)
+		if (!rpl_conf_get(text, set[i].name, value, sizeof value) ||
+		    strcmp(value, set[i].value) != 0)
 			goto out;
 	if (s->o->port) {
 		free(text);
@@ -160,8 +158,7 @@ out:
 }
 
 /* Removes staging directories left by an interrupted run (their pid is gone). */
-static void
-remove_leftovers(standby *s)
+static void remove_leftovers(standby *s)
 {
 	DIR *d = opendir(s->parent);
 	struct dirent *de;
@@ -184,28 +181,30 @@ remove_leftovers(standby *s)
 			continue;
 		rpl_fmt(path, sizeof path, "%s/%s", s->parent, de->d_name);
 		if (rpl_remove_tree(path, &e) == WAL_OK)
-			rpl_say(&s->out, RPL_MSG_NOTICE, "removed %s, left by an interrupted run", path);
+			rpl_say(&s->out, RPL_MSG_NOTICE, "removed %s, left by an interrupted run",
+				path);
 	}
 	closedir(d);
 }
 
 /* ---- the primary ---- */
 
-static wal_err
-get_password(standby *s, wal_error *e)
+static wal_err get_password(standby *s, wal_error *e)
 {
 	wal_err rc;
 
 	if (s->have_password)
 		return WAL_OK;
 	if (s->o->password_file) {
-		rc = rpl_read_password_file(s->o->password_file, s->password, sizeof s->password, &s->out, e);
+		rc = rpl_read_password_file(s->o->password_file, s->password, sizeof s->password,
+					    &s->out, e);
 	} else if (s->o->prompt) {
 		char what[128];
 		rpl_fmt(what, sizeof what, "password of role %s on %s", s->user, s->host);
 		rc = s->o->prompt(s->o->ctx, what, 0, s->password, sizeof s->password, e);
 	} else {
-		rc = wal_fail(e, WAL_EINVAL, "role %s: a password is needed; give --password-file", s->user);
+		rc = wal_fail(e, WAL_EINVAL, "role %s: a password is needed; give --password-file",
+			      s->user);
 	}
 	if (rc == WAL_OK)
 		s->have_password = 1;
@@ -213,8 +212,7 @@ get_password(standby *s, wal_error *e)
 }
 
 /* A replication connection to the primary (the kind pg_basebackup and the standby make). */
-static PGconn *
-connect_replication(standby *s, wal_error *e)
+static PGconn *connect_replication(standby *s, wal_error *e)
 {
 	char port[16];
 	const char *keys[] = { "host", "port", "user", "password", "dbname", "replication",
@@ -239,8 +237,7 @@ connect_replication(standby *s, wal_error *e)
 	return conn;
 }
 
-static wal_err
-inspect_primary(standby *s, wal_error *e)
+static wal_err inspect_primary(standby *s, wal_error *e)
 {
 	PGconn *conn = connect_replication(s, e);
 	PGresult *r;
@@ -256,24 +253,29 @@ inspect_primary(standby *s, wal_error *e)
 	PQfinish(conn);
 	major = s->version / 10000;
 	if (s->version < 100000)
-		return wal_fail(e, WAL_EUNSUPPORTED, "primary %s:%d: PostgreSQL %d is too old; replinit needs 10 or newer",
-				s->host, s->port, s->version / 100);
+		return wal_fail(e, WAL_EUNSUPPORTED,
+				"primary %s:%d: PostgreSQL %d is too old; replinit needs 10 "
+				"or newer", s->host, s->port, s->version / 100);
 
 	/* pg_basebackup of the same major or newer (15 reads 11); it refuses newer servers */
-	if (!rpl_find_program("pg_basebackup", s->o->pg_bin, major, 1, s->basebackup, sizeof s->basebackup))
-		return wal_fail(e, WAL_ENOENT, "pg_basebackup for PostgreSQL %d or newer not found; install "
-				"postgresql-client-%d or give --pg-bin DIR", major, major);
+	if (!rpl_find_program("pg_basebackup", s->o->pg_bin, major, 1, s->basebackup,
+			      sizeof s->basebackup))
+		return wal_fail(e, WAL_ENOENT,
+				"pg_basebackup for PostgreSQL %d or newer not found; install "
+				"postgresql-client-%d or give --pg-bin DIR",
+				major, major);
 	if (s->o->start && !s->debian) {
-		if (!rpl_find_program("pg_ctl", s->o->pg_bin, major, 0, s->pg_ctl, sizeof s->pg_ctl))
-			return wal_fail(e, WAL_ENOENT, "pg_ctl of PostgreSQL %d not found (the standby must run "
-					"the primary's major version); install postgresql-%d or give --pg-bin DIR",
-					major, major);
+		if (!rpl_find_program("pg_ctl", s->o->pg_bin, major, 0, s->pg_ctl,
+				      sizeof s->pg_ctl))
+			return wal_fail(e, WAL_ENOENT,
+					"pg_ctl of PostgreSQL %d not found (the standby must run "
+					"the primary's major version); install postgresql-%d or "
+					"give --pg-bin DIR", major, major);
 	}
 	return WAL_OK;
 }
 
-static wal_err
-slot_command(standby *s, int create, wal_error *e)
+static wal_err slot_command(standby *s, int create, wal_error *e)
 {
 	PGconn *conn = connect_replication(s, e);
 	PGresult *r;
@@ -283,25 +285,32 @@ slot_command(standby *s, int create, wal_error *e)
 	if (conn == NULL)
 		return e->code;
 	ident = PQescapeIdentifier(conn, s->o->slot, strlen(s->o->slot));
-	rpl_fmt(sql, sizeof sql, create ? "CREATE_REPLICATION_SLOT %s PHYSICAL RESERVE_WAL" :
-		 "DROP_REPLICATION_SLOT %s", ident ? ident : s->o->slot);
+	rpl_fmt(sql, sizeof sql,
+		create ? "CREATE_REPLICATION_SLOT %s PHYSICAL RESERVE_WAL"
+		       : "DROP_REPLICATION_SLOT %s",
+		ident ? ident : s->o->slot);
 	if (ident)
 		PQfreemem(ident);
 	r = PQexec(conn, sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
 		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 		if (create && state && strcmp(state, "42710") == 0) {
-			rpl_say(&s->out, RPL_MSG_STEP, "slot %s already exists on the primary; using it", s->o->slot);
+			rpl_say(&s->out, RPL_MSG_STEP,
+				"slot %s already exists on the primary; using it", s->o->slot);
 		} else {
 			char reason[512];
 			rpl_fmt(reason, sizeof reason, "%s", PQresultErrorMessage(r));
 			reason[strcspn(reason, "\n")] = '\0';
-			rc = wal_fail(e, WAL_EIO, "slot %s on %s:%d: %s%s", s->o->slot, s->host, s->port, reason,
-				      strstr(reason, "max_replication_slots") ? "; raise max_replication_slots on the primary" : "");
+			rc = wal_fail(e, WAL_EIO, "slot %s on %s:%d: %s%s", s->o->slot, s->host,
+				      s->port, reason,
+				      strstr(reason, "max_replication_slots")
+					      ? "; raise max_replication_slots on the primary"
+					      : "");
 		}
 	} else if (create) {
 		s->created_slot = 1;
-		rpl_say(&s->out, RPL_MSG_STEP, "created physical replication slot %s on the primary", s->o->slot);
+		rpl_say(&s->out, RPL_MSG_STEP,
+			"created physical replication slot %s on the primary", s->o->slot);
 	}
 	PQclear(r);
 	PQfinish(conn);
@@ -311,8 +320,7 @@ slot_command(standby *s, int create, wal_error *e)
 /* ---- the steps ---- */
 
 /* The last "error:" line pg_basebackup printed. */
-static void
-last_error_line(const char *tail, char *buf, size_t size)
+static void last_error_line(const char *tail, char *buf, size_t size)
 {
 	const char *best = NULL, *p = tail;
 
@@ -326,8 +334,7 @@ last_error_line(const char *tail, char *buf, size_t size)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
-static wal_err
-do_basebackup(standby *s, wal_error *e)
+static wal_err do_basebackup(standby *s, wal_error *e)
 {
 	char port[16], env_passfile[64], reason[768];
 	char *argv[20];
@@ -379,10 +386,12 @@ do_basebackup(standby *s, wal_error *e)
 		goto out;
 	}
 	if (status != 0) {
-		if (strstr(co.tail, "connection to server") || strstr(co.tail, "could not connect") ||
-		    strstr(co.tail, "max_wal_senders") || strstr(co.tail, "FATAL")) {
+		if (strstr(co.tail, "connection to server") ||
+		    strstr(co.tail, "could not connect") || strstr(co.tail, "max_wal_senders") ||
+		    strstr(co.tail, "FATAL")) {
 			wal_err code = rpl_classify_conn_error(co.tail, reason, sizeof reason);
-			rc = wal_fail(e, code, "pg_basebackup from %s:%d: %s", s->host, s->port, reason);
+			rc = wal_fail(e, code, "pg_basebackup from %s:%d: %s", s->host, s->port,
+				      reason);
 		} else {
 			last_error_line(co.tail, reason, sizeof reason);
 			rc = wal_fail(e, WAL_EIO, "pg_basebackup from %s:%d failed (exit %d): %s",
@@ -390,21 +399,21 @@ do_basebackup(standby *s, wal_error *e)
 		}
 		goto out;
 	}
-	rpl_say(&s->out, RPL_MSG_STEP, "took a base backup of %s:%d with %s into %s", s->host, s->port,
-		s->basebackup, s->target);
+	rpl_say(&s->out, RPL_MSG_STEP, "took a base backup of %s:%d with %s into %s", s->host,
+		s->port, s->basebackup, s->target);
 out:
 	close(fd);
 	return rc;
 }
 
-static wal_err
-write_passfile(standby *s, wal_error *e)
+static wal_err write_passfile(standby *s, wal_error *e)
 {
 	char line[2300], path[PATH_MAX + 64];
 	wal_err rc;
 
 	/* written into the staging copy when it sits inside PGDATA, else at its own place */
-	if (strncmp(s->passfile, s->pgdata, strlen(s->pgdata)) == 0 && s->passfile[strlen(s->pgdata)] == '/')
+	if (strncmp(s->passfile, s->pgdata, strlen(s->pgdata)) == 0 &&
+	    s->passfile[strlen(s->pgdata)] == '/')
 		rpl_fmt(path, sizeof path, "%s%s", s->target, s->passfile + strlen(s->pgdata));
 	else
 		rpl_fmt(path, sizeof path, "%s", s->passfile);
@@ -415,12 +424,13 @@ write_passfile(standby *s, wal_error *e)
 	explicit_bzero(line, sizeof line);
 	if (rc != WAL_OK)
 		return rc;
-	rpl_say(&s->out, RPL_MSG_STEP, "wrote passfile %s (mode 0600) for role %s", s->passfile, s->user);
+	rpl_say(&s->out, RPL_MSG_STEP, "wrote passfile %s (mode 0600) for role %s", s->passfile,
+		s->user);
 	return WAL_OK;
 }
 
-static wal_err
-merge_into(const char *path, const rpl_setting *set, int n, const char *header, wal_error *e)
+static wal_err merge_into(const char *path, const rpl_setting *set, int n, const char *header,
+			  wal_error *e)
 {
 	char *text = NULL, *merged;
 	wal_err rc;
@@ -441,8 +451,7 @@ merge_into(const char *path, const rpl_setting *set, int n, const char *header, 
 	return rc;
 }
 
-static wal_err
-write_recovery(standby *s, wal_error *e)
+static wal_err write_recovery(standby *s, wal_error *e)
 {
 	rpl_setting set[RPL_MAX_SETTINGS];
 	char path[PATH_MAX + 64];
@@ -455,23 +464,29 @@ write_recovery(standby *s, wal_error *e)
 		rpl_setting port;
 		rpl_fmt(port.name, sizeof port.name, "port");
 		rpl_fmt(port.value, sizeof port.value, "%d", s->o->port);
-		if ((rc = merge_into(path, &port, 1, "# Do not edit this file manually!\n"
-				     "# It will be overwritten by the ALTER SYSTEM command.\n", e)) != WAL_OK)
+		if ((rc = merge_into(path, &port, 1,
+				     "# Do not edit this file manually!\n"
+				     "# It will be overwritten by the ALTER SYSTEM command.\n",
+				     e)) != WAL_OK)
 			return rc;
 		rpl_say(&s->out, RPL_MSG_STEP, "set port = %d in postgresql.auto.conf", s->o->port);
 	}
 	if (rpl_uses_recovery_conf(s->version)) {
-		/* 11 and older: everything in recovery.conf, whose presence makes the server a standby */
+		/* 11 and older: all in recovery.conf, whose presence makes the server a standby */
 		rpl_fmt(path, sizeof path, "%s/recovery.conf", s->target);
 		unlink(path);
 		if ((rc = merge_into(path, set, n, "# written by replinit\n", e)) != WAL_OK)
 			return rc;
-		rpl_say(&s->out, RPL_MSG_STEP, "wrote recovery.conf: standby_mode, primary_conninfo (%s), "
-			"restore_command, recovery_target_timeline%s", s->conninfo, s->o->slot ? ", primary_slot_name" : "");
+		rpl_say(&s->out, RPL_MSG_STEP,
+			"wrote recovery.conf: standby_mode, primary_conninfo (%s), "
+			"restore_command, recovery_target_timeline%s",
+			s->conninfo, s->o->slot ? ", primary_slot_name" : "");
 		return WAL_OK;
 	}
-	if ((rc = merge_into(path, set, n, "# Do not edit this file manually!\n"
-			     "# It will be overwritten by the ALTER SYSTEM command.\n", e)) != WAL_OK)
+	if ((rc = merge_into(path, set, n,
+			     "# Do not edit this file manually!\n"
+			     "# It will be overwritten by the ALTER SYSTEM command.\n",
+			     e)) != WAL_OK)
 		return rc;
 	/* standby.signal last: until it exists the directory is not a standby */
 	rpl_fmt(path, sizeof path, "%s/standby.signal", s->target);
@@ -485,23 +500,27 @@ write_recovery(standby *s, wal_error *e)
 	close(fd);
 	if ((rc = wal_fsync_dir(s->target, e)) != WAL_OK)
 		return rc;
-	rpl_say(&s->out, RPL_MSG_STEP, "wrote standby.signal and, in postgresql.auto.conf, primary_conninfo (%s), "
-		"restore_command, recovery_target_timeline%s", s->conninfo, s->o->slot ? ", primary_slot_name" : "");
+	rpl_say(&s->out, RPL_MSG_STEP,
+		"wrote standby.signal and, in postgresql.auto.conf, primary_conninfo (%s), "
+		"restore_command, recovery_target_timeline%s",
+		s->conninfo, s->o->slot ? ", primary_slot_name" : "");
 	return WAL_OK;
 }
 
-static wal_err
-move_into_place(standby *s, wal_error *e)
+static wal_err move_into_place(standby *s, wal_error *e)
 {
 	wal_err rc;
 
 	if (s->exists) {
-		rpl_fmt(s->old_dir, sizeof s->old_dir, "%s/.%s.replinit-old-%ld", s->parent, s->base, (long)getpid());
+		rpl_fmt(s->old_dir, sizeof s->old_dir, "%s/.%s.replinit-old-%ld", s->parent,
+			s->base, (long)getpid());
 		if (rename(s->pgdata, s->old_dir) != 0)
-			return wal_fail_errno(e, WAL_OK, errno, "%s: cannot move aside to %s", s->pgdata, s->old_dir);
+			return wal_fail_errno(e, WAL_OK, errno, "%s: cannot move aside to %s",
+					      s->pgdata, s->old_dir);
 	}
 	if (rename(s->target, s->pgdata) != 0) {
-		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot rename %s into place", s->pgdata, s->target);
+		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot rename %s into place", s->pgdata,
+				    s->target);
 		if (s->old_dir[0] && rename(s->old_dir, s->pgdata) == 0)
 			s->old_dir[0] = '\0';
 		return rc;
@@ -512,8 +531,10 @@ move_into_place(standby *s, wal_error *e)
 	if (s->old_dir[0]) {
 		if ((rc = rpl_remove_tree(s->old_dir, e)) != WAL_OK)
 			return rc;
-		rpl_say(&s->out, RPL_MSG_STEP, "moved the new standby into %s and removed its previous "
-			"content (%d entries: %s)", s->pgdata, s->entries, s->entry_names);
+		rpl_say(&s->out, RPL_MSG_STEP,
+			"moved the new standby into %s and removed its previous "
+			"content (%d entries: %s)",
+			s->pgdata, s->entries, s->entry_names);
 	} else {
 		rpl_say(&s->out, RPL_MSG_STEP, "moved the new standby into %s", s->pgdata);
 	}
@@ -521,8 +542,7 @@ move_into_place(standby *s, wal_error *e)
 }
 
 /* Empties dir, keeping dir itself (in-place mode). */
-static wal_err
-empty_dir(const char *dir, wal_error *e)
+static wal_err empty_dir(const char *dir, wal_error *e)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -543,8 +563,7 @@ empty_dir(const char *dir, wal_error *e)
 }
 
 /* Last line of the server log that says why the standby cannot reach the primary. */
-static int
-log_reason(const char *log, char *buf, size_t size)
+static int log_reason(const char *log, char *buf, size_t size)
 {
 	char *text = NULL, *p, *best = NULL;
 	wal_error e;
@@ -567,8 +586,7 @@ log_reason(const char *log, char *buf, size_t size)
 }
 
 /* Polls pg_stat_wal_receiver on the standby until it streams or timeout seconds pass. */
-static wal_err
-wait_streaming(standby *s, wal_error *e)
+static wal_err wait_streaming(standby *s, wal_error *e)
 {
 	char path[PATH_MAX + 32], lines[8][PATH_MAX];
 	FILE *f;
@@ -586,10 +604,12 @@ wait_streaming(standby *s, wal_error *e)
 			fclose(f);
 		if (i >= 5) {
 			const char *keys[] = { "host", "port", "dbname", "connect_timeout", NULL };
-			const char *values[] = { lines[4][0] ? lines[4] : "127.0.0.1", lines[3], "postgres", "5", NULL };
+			const char *values[] = { lines[4][0] ? lines[4] : "127.0.0.1", lines[3],
+						 "postgres", "5", NULL };
 			PGconn *conn = PQconnectdbParams(keys, values, 0);
 			if (PQstatus(conn) == CONNECTION_OK) {
-				PGresult *r = PQexec(conn, "SELECT status FROM pg_stat_wal_receiver");
+				PGresult *r;
+				r = PQexec(conn, "SELECT status FROM pg_stat_wal_receiver");
 				if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
 					rpl_fmt(status, sizeof status, "%s", PQgetvalue(r, 0, 0));
 				else
@@ -598,7 +618,8 @@ wait_streaming(standby *s, wal_error *e)
 			}
 			PQfinish(conn);
 			if (strcmp(status, "streaming") == 0) {
-				rpl_say(&s->out, RPL_MSG_STEP, "the standby streams from %s:%d (pg_stat_wal_receiver)",
+				rpl_say(&s->out, RPL_MSG_STEP,
+					"the standby streams from %s:%d (pg_stat_wal_receiver)",
 					s->host, s->port);
 				return WAL_OK;
 			}
@@ -610,16 +631,19 @@ wait_streaming(standby *s, wal_error *e)
 	{
 		char reason[768] = "";
 		if (s->log[0] && log_reason(s->log, reason, sizeof reason))
-			return wal_fail(e, WAL_ENET, "standby %s runs but does not stream after %d s: %s "
-					"(it keeps retrying; log %s)", s->pgdata, timeout, reason, s->log);
-		return wal_fail(e, WAL_ENET, "standby %s runs but does not stream after %d s (wal receiver "
-				"status '%s'); see %s", s->pgdata, timeout, status[0] ? status : "none",
+			return wal_fail(e, WAL_ENET,
+					"standby %s runs but does not stream after %d s: %s "
+					"(it keeps retrying; log %s)",
+					s->pgdata, timeout, reason, s->log);
+		return wal_fail(e, WAL_ENET,
+				"standby %s runs but does not stream after %d s (wal receiver "
+				"status '%s'); see %s",
+				s->pgdata, timeout, status[0] ? status : "none",
 				s->log[0] ? s->log : "the server log");
 	}
 }
 
-static wal_err
-do_start(standby *s, wal_error *e)
+static wal_err do_start(standby *s, wal_error *e)
 {
 	char *argv[16];
 	int argc = 0, status;
@@ -630,7 +654,8 @@ do_start(standby *s, wal_error *e)
 		argv[argc++] = s->deb_version;
 		argv[argc++] = s->deb_cluster;
 		argv[argc++] = "start";
-		rpl_fmt(s->log, sizeof s->log, "/var/log/postgresql/postgresql-%s-%s.log", s->deb_version, s->deb_cluster);
+		rpl_fmt(s->log, sizeof s->log, "/var/log/postgresql/postgresql-%s-%s.log",
+			s->deb_version, s->deb_cluster);
 	} else {
 		rpl_fmt(s->log, sizeof s->log, "%s/startup.log", s->pgdata);
 		argv[argc++] = s->pg_ctl;
@@ -648,16 +673,15 @@ do_start(standby *s, wal_error *e)
 	if (status < 0)
 		return e->code;
 	if (status != 0)
-		return wal_fail(e, WAL_EIO, "standby %s: %s start failed (exit %d); see %s", s->pgdata,
-				argv[0], status, s->log);
+		return wal_fail(e, WAL_EIO, "standby %s: %s start failed (exit %d); see %s",
+				s->pgdata, argv[0], status, s->log);
 	rpl_say(&s->out, RPL_MSG_STEP, "started the standby (log %s)", s->log);
 	return wait_streaming(s, e);
 }
 
 /* ---- the run ---- */
 
-static wal_err
-prepare(standby *s, wal_error *e)
+static wal_err prepare(standby *s, wal_error *e)
 {
 	const rpl_standby_opts *o = s->o;
 	char buf[PATH_MAX], *slash;
@@ -665,15 +689,20 @@ prepare(standby *s, wal_error *e)
 	size_t len;
 
 	if (o->primary == NULL || o->pgdata == NULL)
-		return wal_fail(e, WAL_EINVAL, "--primary HOST[:PORT] and --pgdata DIR are required");
-	/* every name below ends up in postgresql.auto.conf, recovery.conf, the passfile or primary_conninfo */
+		return wal_fail(e, WAL_EINVAL,
+				"--primary HOST[:PORT] and --pgdata DIR are required");
+	/*
+	 * every name below ends up in postgresql.auto.conf, recovery.conf, the
+	 * passfile or primary_conninfo
+	 */
 	if (rpl_check_text("--primary", o->primary, e) != WAL_OK ||
 	    rpl_check_text("--pgdata", o->pgdata, e) != WAL_OK ||
 	    (o->user && rpl_check_role("--user", o->user, e) != WAL_OK) ||
 	    (o->passfile && rpl_check_text("--passfile", o->passfile, e) != WAL_OK) ||
 	    (o->slot && rpl_check_text("--slot", o->slot, e) != WAL_OK) ||
 	    (o->app_name && rpl_check_text("--application-name", o->app_name, e) != WAL_OK) ||
-	    (o->restore_command && rpl_check_text("--restore-command", o->restore_command, e) != WAL_OK) ||
+	    (o->restore_command &&
+	     rpl_check_text("--restore-command", o->restore_command, e) != WAL_OK) ||
 	    (o->config_file && rpl_check_text("--config", o->config_file, e) != WAL_OK))
 		return e->code;
 	if (rpl_hostport_parse(o->primary, s->host, sizeof s->host, &s->port, e) != WAL_OK)
@@ -685,11 +714,15 @@ prepare(standby *s, wal_error *e)
 			return wal_fail(e, WAL_EINVAL, "--slot '%s': 1 to 63 characters", o->slot);
 		for (c = o->slot; *c; c++)
 			if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
-				return wal_fail(e, WAL_EINVAL, "--slot '%s': only a-z, 0-9 and _ are allowed", o->slot);
+				return wal_fail(e, WAL_EINVAL,
+						"--slot '%s': only a-z, 0-9 and _ are allowed",
+						o->slot);
 	}
 	if (geteuid() == 0)
-		return wal_fail(e, WAL_EPERM, "standby: running as root would leave root-owned files the "
-				"server refuses; run as the postgres os user (runuser -u postgres -- replinit ...)");
+		return wal_fail(e, WAL_EPERM,
+				"standby: running as root would leave root-owned files the server "
+				"refuses; run as the postgres os user "
+				"(runuser -u postgres -- replinit ...)");
 	/* an absolute PGDATA without trailing slashes */
 	if (o->pgdata[0] == '/')
 		rpl_fmt(buf, sizeof buf, "%s", o->pgdata);
@@ -712,11 +745,14 @@ prepare(standby *s, wal_error *e)
 	*slash = '\0';
 	rpl_fmt(s->parent, sizeof s->parent, "%s", buf[0] ? buf : "/");
 	if (stat(s->parent, &st) != 0 || !S_ISDIR(st.st_mode))
-		return wal_fail(e, WAL_ENOENT, "--pgdata %s: parent directory %s does not exist", s->pgdata, s->parent);
+		return wal_fail(e, WAL_ENOENT, "--pgdata %s: parent directory %s does not exist",
+				s->pgdata, s->parent);
 
 	/* Debian: /var/lib/postgresql/V/C with its configuration in /etc/postgresql/V/C */
-	if (sscanf(s->pgdata, "/var/lib/postgresql/%15[0-9]/%127[^/]", s->deb_version, s->deb_cluster) == 2) {
-		rpl_fmt(buf, sizeof buf, "/etc/postgresql/%s/%s/postgresql.conf", s->deb_version, s->deb_cluster);
+	if (sscanf(s->pgdata, "/var/lib/postgresql/%15[0-9]/%127[^/]", s->deb_version,
+		   s->deb_cluster) == 2) {
+		rpl_fmt(buf, sizeof buf, "/etc/postgresql/%s/%s/postgresql.conf", s->deb_version,
+			s->deb_cluster);
 		s->debian = access(buf, R_OK) == 0 && access("/usr/bin/pg_ctlcluster", X_OK) == 0;
 	}
 
@@ -740,21 +776,24 @@ prepare(standby *s, wal_error *e)
 			rpl_fmt(s->app_name, sizeof s->app_name, "standby");
 		s->app_name[sizeof s->app_name - 1] = '\0';
 		for (c = s->app_name; *c; c++)
-			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-			      *c == '-' || *c == '_' || *c == '.'))
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.'))
 				*c = '_';
 	}
 	if (o->restore_command)
 		rpl_fmt(s->restore_command, sizeof s->restore_command, "%s", o->restore_command);
 	else
-		rpl_default_command("walfetch", "%f %p", o->config_file, s->restore_command, sizeof s->restore_command);
-	rpl_conninfo(s->host, s->port, s->user, s->passfile, s->app_name, s->conninfo, sizeof s->conninfo);
+		rpl_default_command("walfetch", "%f %p", o->config_file, s->restore_command,
+				    sizeof s->restore_command);
+	rpl_conninfo(s->host, s->port, s->user, s->passfile, s->app_name, s->conninfo,
+		     sizeof s->conninfo);
 
 	/* what is there now */
 	if (lstat(s->pgdata, &st) == 0) {
 		struct stat parent_st;
 		if (!S_ISDIR(st.st_mode))
-			return wal_fail(e, WAL_EINVAL, "--pgdata %s: exists and is not a directory", s->pgdata);
+			return wal_fail(e, WAL_EINVAL, "--pgdata %s: exists and is not a directory",
+					s->pgdata);
 		s->exists = 1;
 		s->entries = list_entries(s->pgdata, s->entry_names, sizeof s->entry_names);
 		if (s->entries < 0)
@@ -769,47 +808,51 @@ prepare(standby *s, wal_error *e)
 	}
 	if (access(s->parent, W_OK) != 0) {
 		if (!s->exists)
-			return wal_fail(e, WAL_EPERM, "--pgdata %s: cannot create it: %s is not writable for this user",
-					s->pgdata, s->parent);
+			return wal_fail(e, WAL_EPERM,
+					"--pgdata %s: cannot create it: %s is not writable for "
+					"this user", s->pgdata, s->parent);
 		s->in_place = 1;
 	}
 	s->set_up = s->exists && already_set_up(s);
 	return WAL_OK;
 }
 
-static void
-plan_line(standby *s, const char *fmt, const char *a, const char *b)
+static void plan_line(standby *s, const char *fmt, const char *a, const char *b)
 {
 	char text[2048];
 	rpl_fmt(text, sizeof text, fmt, a, b);
 	rpl_say(&s->out, RPL_MSG_PLAN, "%d. %s", ++s->step_no, text);
 }
 
-static void
-print_plan(standby *s)
+static void print_plan(standby *s)
 {
 	char buf[2600];
 
 	rpl_say(&s->out, RPL_MSG_NOTICE, "dry run: the plan, nothing is changed");
 	if (s->exists && s->entries > 0) {
-		rpl_fmt(buf, sizeof buf, "remove the %d entries of %s (%s)", s->entries, s->pgdata, s->entry_names);
-		plan_line(s, "%s%s", buf, s->in_place ? " before the base backup" :
-			  " after the new copy is complete");
+		rpl_fmt(buf, sizeof buf, "remove the %d entries of %s (%s)", s->entries, s->pgdata,
+			s->entry_names);
+		plan_line(s, "%s%s", buf,
+			  s->in_place ? " before the base backup"
+				      : " after the new copy is complete");
 	}
 	if (s->o->slot)
-		plan_line(s, "create physical replication slot %s on the primary (or use it if it exists)%s",
-			  s->o->slot, "");
-	rpl_fmt(buf, sizeof buf, "%s:%d (PostgreSQL %d) with %s -X stream -c fast -P into %s", s->host,
-		 s->port, s->version / 10000, s->basebackup, s->target);
+		plan_line(s, "create physical replication slot %s on the primary "
+			  "(or use it if it exists)%s", s->o->slot, "");
+	rpl_fmt(buf, sizeof buf, "%s:%d (PostgreSQL %d) with %s -X stream -c fast -P into %s",
+		s->host, s->port, s->version / 10000, s->basebackup, s->target);
 	plan_line(s, "take a base backup of %s%s", buf, "");
-	plan_line(s, "write passfile %s (mode 0600) with the password of role %s", s->passfile, s->user);
+	plan_line(s, "write passfile %s (mode 0600) with the password of role %s", s->passfile,
+		  s->user);
 	if (s->o->port) {
 		rpl_fmt(buf, sizeof buf, "%d", s->o->port);
 		plan_line(s, "set port = %s in postgresql.auto.conf%s", buf, "");
 	}
-	rpl_fmt(buf, sizeof buf, "primary_conninfo = '%s', restore_command = '%s', recovery_target_timeline = "
-		 "'latest'%s%s", s->conninfo, s->restore_command, s->o->slot ? ", primary_slot_name = " : "",
-		 s->o->slot ? s->o->slot : "");
+	rpl_fmt(buf, sizeof buf,
+		"primary_conninfo = '%s', restore_command = '%s', recovery_target_timeline = "
+		"'latest'%s%s",
+		s->conninfo, s->restore_command, s->o->slot ? ", primary_slot_name = " : "",
+		s->o->slot ? s->o->slot : "");
 	if (rpl_uses_recovery_conf(s->version))
 		plan_line(s, "write recovery.conf: standby_mode = 'on', %s%s", buf, "");
 	else
@@ -817,12 +860,11 @@ print_plan(standby *s)
 	if (!s->in_place)
 		plan_line(s, "rename %s to %s", s->target, s->pgdata);
 	if (s->o->start)
-		plan_line(s, "start the standby with %s and wait until pg_stat_wal_receiver shows it streaming%s",
-			  s->debian ? "pg_ctlcluster" : s->pg_ctl, "");
+		plan_line(s, "start the standby with %s and wait until pg_stat_wal_receiver "
+			  "shows it streaming%s", s->debian ? "pg_ctlcluster" : s->pg_ctl, "");
 }
 
-wal_err
-rpl_standby_run(const rpl_standby_opts *o, rpl_result *res, wal_error *e)
+wal_err rpl_standby_run(const rpl_standby_opts *o, rpl_result *res, wal_error *e)
 {
 	standby *s = calloc(1, sizeof *s);
 	wal_err rc = WAL_OK;
@@ -837,13 +879,15 @@ rpl_standby_run(const rpl_standby_opts *o, rpl_result *res, wal_error *e)
 		goto out;
 
 	if (s->set_up) {
-		rpl_say(&s->out, RPL_MSG_NOTICE, "standby %s is already set up for %s:%d as user %s%s; nothing to do",
+		rpl_say(&s->out, RPL_MSG_NOTICE,
+			"standby %s is already set up for %s:%d as user %s%s; nothing to do",
 			s->pgdata, s->host, s->port, s->user, s->running ? " and running" : "");
 		if (o->start && !o->dry_run) {
 			if (s->running) {
 				if (s->debian)
-					rpl_fmt(s->log, sizeof s->log, "/var/log/postgresql/postgresql-%s-%s.log",
-						 s->deb_version, s->deb_cluster);
+					rpl_fmt(s->log, sizeof s->log,
+						"/var/log/postgresql/postgresql-%s-%s.log",
+						s->deb_version, s->deb_cluster);
 				else
 					rpl_fmt(s->log, sizeof s->log, "%s/startup.log", s->pgdata);
 				rc = wait_streaming(s, e);
@@ -857,8 +901,10 @@ rpl_standby_run(const rpl_standby_opts *o, rpl_result *res, wal_error *e)
 				if (f)
 					fclose(f);
 				major = atoi(text);
-				if (!s->debian && (!rpl_find_program("pg_ctl", o->pg_bin, major, 0, s->pg_ctl, sizeof s->pg_ctl)))
-					rc = wal_fail(e, WAL_ENOENT, "pg_ctl of PostgreSQL %d not found; give --pg-bin DIR", major);
+				if (!s->debian && (!rpl_find_program("pg_ctl", o->pg_bin, major, 0,
+								     s->pg_ctl, sizeof s->pg_ctl)))
+					rc = wal_fail(e, WAL_ENOENT, "pg_ctl of PostgreSQL %d not "
+						      "found; give --pg-bin DIR", major);
 				else
 					rc = do_start(s, e);
 				if (rc == WAL_OK)
@@ -868,13 +914,17 @@ rpl_standby_run(const rpl_standby_opts *o, rpl_result *res, wal_error *e)
 		goto out;
 	}
 	if (s->running) {
-		rc = wal_fail(e, WAL_EEXIST, "--pgdata %s: in use by a running server (pid %ld); stop it "
-			      "first, then use --replace", s->pgdata, s->running_pid);
+		rc = wal_fail(e, WAL_EEXIST,
+			      "--pgdata %s: in use by a running server (pid %ld); stop it "
+			      "first, then use --replace",
+			      s->pgdata, s->running_pid);
 		goto out;
 	}
 	if (s->exists && s->entries > 0 && !o->replace) {
-		rc = wal_fail(e, WAL_EEXIST, "--pgdata %s: not empty (%d entries: %s); give --replace "
-			      "to remove them", s->pgdata, s->entries, s->entry_names);
+		rc = wal_fail(e, WAL_EEXIST,
+			      "--pgdata %s: not empty (%d entries: %s); give --replace "
+			      "to remove them",
+			      s->pgdata, s->entries, s->entry_names);
 		goto out;
 	}
 	if (!s->in_place)
@@ -883,13 +933,15 @@ rpl_standby_run(const rpl_standby_opts *o, rpl_result *res, wal_error *e)
 		goto out;
 	if ((rc = inspect_primary(s, e)) != WAL_OK)
 		goto out;
-	rpl_say(&s->out, RPL_MSG_INFO, "primary %s:%d: PostgreSQL %d.%d, system identifier %s; %s layout",
-		s->host, s->port, s->version / 10000, s->version % 10000, s->system_id,
+	rpl_say(&s->out, RPL_MSG_INFO,
+		"primary %s:%d: PostgreSQL %d.%d, system identifier %s; %s layout", s->host,
+		s->port, s->version / 10000, s->version % 10000, s->system_id,
 		s->debian ? "Debian" : "plain data directory");
 	if (s->in_place)
 		rpl_fmt(s->target, sizeof s->target, "%s", s->pgdata);
 	else
-		rpl_fmt(s->target, sizeof s->target, "%s/.%s.replinit-%ld", s->parent, s->base, (long)getpid());
+		rpl_fmt(s->target, sizeof s->target, "%s/.%s.replinit-%ld", s->parent, s->base,
+			(long)getpid());
 
 	if (o->dry_run) {
 		print_plan(s);
@@ -900,8 +952,8 @@ rpl_standby_run(const rpl_standby_opts *o, rpl_result *res, wal_error *e)
 	if (s->in_place && s->entries > 0) {
 		if ((rc = empty_dir(s->pgdata, e)) != WAL_OK)
 			goto fail;
-		rpl_say(&s->out, RPL_MSG_STEP, "removed the %d entries of %s (%s)", s->entries, s->pgdata,
-			s->entry_names);
+		rpl_say(&s->out, RPL_MSG_STEP, "removed the %d entries of %s (%s)", s->entries,
+			s->pgdata, s->entry_names);
 	}
 	if (o->slot && (rc = slot_command(s, 1, e)) != WAL_OK)
 		goto fail;
@@ -915,26 +967,26 @@ rpl_standby_run(const rpl_standby_opts *o, rpl_result *res, wal_error *e)
 		goto fail;
 	res->steps_done = 1;
 	if (o->start && (rc = do_start(s, e)) != WAL_OK)
-		goto out;  /* the standby is complete; it keeps retrying, so leave it */
+		goto out; /* the standby is complete; it keeps retrying, so leave it */
 	goto out;
-fail:
-	{
-		wal_error cleanup;
-		char cause[768];
-		rpl_fmt(cause, sizeof cause, "%s", e->msg);
-		if (s->made_target) {
-			if (s->in_place)
-				empty_dir(s->target, &cleanup);
-			else
-				rpl_remove_tree(s->target, &cleanup);
-		}
-		if (s->created_slot && slot_command(s, 0, &cleanup) == WAL_OK)
-			rpl_fmt(cause + strlen(cause), sizeof cause - strlen(cause), "; dropped slot %s again", o->slot);
+fail : {
+	wal_error cleanup;
+	char cause[768];
+	rpl_fmt(cause, sizeof cause, "%s", e->msg);
+	if (s->made_target) {
 		if (s->in_place)
-			wal_fail(e, rc, "%s; %s was left empty", cause, s->pgdata);
+			empty_dir(s->target, &cleanup);
 		else
-			wal_fail(e, rc, "%s; %s is unchanged", cause, s->pgdata);
+			rpl_remove_tree(s->target, &cleanup);
 	}
+	if (s->created_slot && slot_command(s, 0, &cleanup) == WAL_OK)
+		rpl_fmt(cause + strlen(cause), sizeof cause - strlen(cause),
+			"; dropped slot %s again", o->slot);
+	if (s->in_place)
+		wal_fail(e, rc, "%s; %s was left empty", cause, s->pgdata);
+	else
+		wal_fail(e, rc, "%s; %s is unchanged", cause, s->pgdata);
+}
 out:
 	explicit_bzero(s->password, sizeof s->password);
 	free(s);
