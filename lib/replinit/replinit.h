@@ -178,6 +178,12 @@ wal_err rpl_check_text(const char *option, const char *value, wal_error *e);
 wal_err rpl_check_role(const char *option, const char *name, wal_error *e);
 
 /*
+ * Whether c goes bare into a pg_hba.conf token and a libpq conninfo value
+ * (a letter, digit, _ . or -); others are quoted.
+ */
+int rpl_plain_char(unsigned char c);
+
+/*
  * A role name as a pg_hba.conf token: bare when it is only letters,
  * digits, _ . - and no keyword (all, sameuser, samerole, samegroup,
  * replication); else in double quotes with each " doubled, which keeps
