@@ -63,8 +63,7 @@ enum {
 static int step_counter;
 
 /* Shows what lib reports: plan and steps on stdout, the rest on stderr. */
-static void
-report(void *ctx, rpl_msg kind, const char *text)
+static void report(void *ctx, rpl_msg kind, const char *text)
 {
 	(void)ctx;
 	switch (kind) {
@@ -90,8 +89,8 @@ report(void *ctx, rpl_msg kind, const char *text)
 }
 
 /* Reads a password from the terminal without echo; confirm asks twice. */
-static wal_err
-prompt(void *ctx, const char *what, int confirm, char *buf, size_t size, wal_error *e)
+static wal_err prompt(void *ctx, const char *what, int confirm, char *buf, size_t size,
+		      wal_error *e)
 {
 	char again[1024];
 	struct termios old, quiet;
@@ -102,7 +101,8 @@ prompt(void *ctx, const char *what, int confirm, char *buf, size_t size, wal_err
 
 	(void)ctx;
 	if (fd < 0)
-		return wal_fail(e, WAL_EINVAL, "%s: no terminal to ask on; give --password-file", what);
+		return wal_fail(e, WAL_EINVAL, "%s: no terminal to ask on; give --password-file",
+				what);
 	tty = fdopen(fd, "r+");
 	if (tty == NULL) {
 		close(fd);
@@ -133,38 +133,179 @@ prompt(void *ctx, const char *what, int confirm, char *buf, size_t size, wal_err
 }
 
 /* A signal during pg_basebackup: the child stops; we clean up and report. */
-static void
-on_signal(int sig)
+static void on_signal(int sig)
 {
 	(void)sig;
 }
 
-int
-main(int argc, char **argv)
+static const struct option longopts[] = {
+	WAL_CMD_LONG_OPTS,
+	{ "dbname", required_argument, NULL, 'd' },
+	{ "standby", required_argument, NULL, OPT_STANDBY },
+	{ "primary", required_argument, NULL, OPT_PRIMARY },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "restart", no_argument, NULL, OPT_RESTART },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "archive-command", required_argument, NULL, OPT_ARCHIVE_COMMAND },
+	{ "listen-addresses", required_argument, NULL, OPT_LISTEN },
+	{ "pg-bin", required_argument, NULL, OPT_PG_BIN },
+	{ "pgdata", required_argument, NULL, OPT_PGDATA },
+	{ "slot", required_argument, NULL, OPT_SLOT },
+	{ "replace", no_argument, NULL, OPT_REPLACE },
+	{ "start", no_argument, NULL, OPT_START },
+	{ "passfile", required_argument, NULL, OPT_PASSFILE },
+	{ "restore-command", required_argument, NULL, OPT_RESTORE_COMMAND },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "application-name", required_argument, NULL, OPT_APP_NAME },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ NULL, 0, NULL, 0 }
+};
+
+/*
+ * Takes one option of replinit primary (into po) or standby (into so);
+ * returns 0 for an option it does not know.
+ */
+static int take_option(wal_cmd *cmd, int opt, rpl_primary_opts *po, rpl_standby_opts *so)
 {
-	static const struct option longopts[] = {
-		WAL_CMD_LONG_OPTS,
-		{ "dbname", required_argument, NULL, 'd' },
-		{ "standby", required_argument, NULL, OPT_STANDBY },
-		{ "primary", required_argument, NULL, OPT_PRIMARY },
-		{ "user", required_argument, NULL, OPT_USER },
-		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
-		{ "restart", no_argument, NULL, OPT_RESTART },
-		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-		{ "archive-command", required_argument, NULL, OPT_ARCHIVE_COMMAND },
-		{ "listen-addresses", required_argument, NULL, OPT_LISTEN },
-		{ "pg-bin", required_argument, NULL, OPT_PG_BIN },
-		{ "pgdata", required_argument, NULL, OPT_PGDATA },
-		{ "slot", required_argument, NULL, OPT_SLOT },
-		{ "replace", no_argument, NULL, OPT_REPLACE },
-		{ "start", no_argument, NULL, OPT_START },
-		{ "passfile", required_argument, NULL, OPT_PASSFILE },
-		{ "restore-command", required_argument, NULL, OPT_RESTORE_COMMAND },
-		{ "port", required_argument, NULL, OPT_PORT },
-		{ "application-name", required_argument, NULL, OPT_APP_NAME },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ NULL, 0, NULL, 0 }
-	};
+	switch (opt) {
+	case 'd':
+		po->conninfo = optarg;
+		break;
+	case OPT_STANDBY:
+		po->standby = optarg;
+		break;
+	case OPT_PRIMARY:
+		so->primary = optarg;
+		break;
+	case OPT_USER:
+		po->user = so->user = optarg;
+		break;
+	case OPT_PASSWORD_FILE:
+		po->password_file = so->password_file = optarg;
+		break;
+	case OPT_RESTART:
+		po->restart = 1;
+		break;
+	case OPT_DRY_RUN:
+		po->dry_run = so->dry_run = 1;
+		break;
+	case OPT_ARCHIVE_COMMAND:
+		po->archive_command = optarg;
+		break;
+	case OPT_LISTEN:
+		po->listen_addresses = optarg;
+		break;
+	case OPT_PG_BIN:
+		po->pg_bin = so->pg_bin = optarg;
+		break;
+	case 'D':
+	case OPT_PGDATA:
+		so->pgdata = optarg;
+		break;
+	case OPT_SLOT:
+		so->slot = optarg;
+		break;
+	case OPT_REPLACE:
+		so->replace = 1;
+		break;
+	case OPT_START:
+		so->start = 1;
+		break;
+	case OPT_PASSFILE:
+		so->passfile = optarg;
+		break;
+	case OPT_RESTORE_COMMAND:
+		so->restore_command = optarg;
+		break;
+	case OPT_PORT:
+		so->port = atoi(optarg);
+		if (so->port < 1 || so->port > 65535)
+			wal_cmd_usage_error(cmd, "--port: must be 1..65535");
+		break;
+	case OPT_APP_NAME:
+		so->app_name = optarg;
+		break;
+	case OPT_TIMEOUT:
+		so->timeout = atoi(optarg);
+		if (so->timeout < 1)
+			wal_cmd_usage_error(cmd, "--timeout: must be a number of seconds");
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Whether mode is primary (else standby); exits with a usage error for no
+ * or another mode, an argument left over, or an option of the other mode.
+ */
+static int check_mode(wal_cmd *cmd, const char *mode, int argc, const rpl_primary_opts *po,
+		      const rpl_standby_opts *so)
+{
+	int is_primary;
+
+	if (mode == NULL)
+		wal_cmd_usage_error(cmd, "say primary or standby");
+	if (optind < argc)
+		wal_cmd_usage_error(cmd, "unexpected argument");
+	is_primary = strcmp(mode, "primary") == 0;
+	if (!is_primary && strcmp(mode, "standby") != 0)
+		wal_cmd_usage_error(cmd, "the first argument must be primary or standby");
+	if (is_primary &&
+	    (so->primary || so->pgdata || so->slot || so->replace || so->start || so->passfile ||
+	     so->restore_command || so->port || so->app_name || so->timeout))
+		wal_cmd_usage_error(cmd,
+				    "an option of replinit standby was given to replinit primary");
+	if (!is_primary &&
+	    (po->conninfo || po->standby || po->restart || po->archive_command ||
+	     po->listen_addresses))
+		wal_cmd_usage_error(cmd,
+				    "an option of replinit primary was given to replinit standby");
+	return is_primary;
+}
+
+/*
+ * The archive settings walpush/walfetch will read: checked now, not at the
+ * first WAL.  Returns EXIT_OK, or EXIT_CONFIG for a file or --set that is
+ * wrong (reported); no configuration at all is only a warning.
+ */
+static int check_config(wal_cmd *cmd, int is_primary)
+{
+	wal_error e;
+
+	wal_error_clear(&e);
+	if (cmd->config_path || cmd->nsets) {
+		if (wal_cmd_load_config(cmd, &e) != WAL_OK) {
+			wal_log(WAL_LOG_ERROR, "%s", e.msg);
+			return EXIT_CONFIG;
+		}
+		if (cmd->nsets)
+			wal_log(WAL_LOG_WARNING,
+				"--set values were checked but are not passed on; put them in "
+				"the configuration file walpush and walfetch read");
+	} else if (wal_cmd_load_config(cmd, &e) != WAL_OK) {
+		wal_log(WAL_LOG_WARNING, "%s; %s will fail until the archive is configured", e.msg,
+			is_primary ? "walpush (archive_command)" : "walfetch (restore_command)");
+	}
+	return EXIT_OK;
+}
+
+/* Lets a signal stop the child, and the run come back here to clean up. */
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int main(int argc, char **argv)
+{
 	wal_cmd cmd;
 	rpl_primary_opts po;
 	rpl_standby_opts so;
@@ -173,7 +314,6 @@ main(int argc, char **argv)
 	wal_err rc;
 	const char *mode = NULL;
 	int opt, is_primary;
-	struct sigaction sa;
 
 	wal_cmd_init(&cmd, "replinit", usage);
 	memset(&po, 0, sizeof po);
@@ -188,75 +328,16 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, WAL_CMD_SHORT_OPTS "d:D:", longopts, NULL)) != -1) {
 		if (wal_cmd_option(&cmd, opt, optarg))
 			continue;
-		switch (opt) {
-		case 'd': po.conninfo = optarg; break;
-		case OPT_STANDBY: po.standby = optarg; break;
-		case OPT_PRIMARY: so.primary = optarg; break;
-		case OPT_USER: po.user = so.user = optarg; break;
-		case OPT_PASSWORD_FILE: po.password_file = so.password_file = optarg; break;
-		case OPT_RESTART: po.restart = 1; break;
-		case OPT_DRY_RUN: po.dry_run = so.dry_run = 1; break;
-		case OPT_ARCHIVE_COMMAND: po.archive_command = optarg; break;
-		case OPT_LISTEN: po.listen_addresses = optarg; break;
-		case OPT_PG_BIN: po.pg_bin = so.pg_bin = optarg; break;
-		case 'D':
-		case OPT_PGDATA: so.pgdata = optarg; break;
-		case OPT_SLOT: so.slot = optarg; break;
-		case OPT_REPLACE: so.replace = 1; break;
-		case OPT_START: so.start = 1; break;
-		case OPT_PASSFILE: so.passfile = optarg; break;
-		case OPT_RESTORE_COMMAND: so.restore_command = optarg; break;
-		case OPT_PORT:
-			so.port = atoi(optarg);
-			if (so.port < 1 || so.port > 65535)
-				wal_cmd_usage_error(&cmd, "--port: must be 1..65535");
-			break;
-		case OPT_APP_NAME: so.app_name = optarg; break;
-		case OPT_TIMEOUT:
-			so.timeout = atoi(optarg);
-			if (so.timeout < 1)
-				wal_cmd_usage_error(&cmd, "--timeout: must be a number of seconds");
-			break;
-		default:
+		if (!take_option(&cmd, opt, &po, &so))
 			wal_cmd_option_error(&cmd, opt, argv, longopts);
-		}
 	}
-	if (mode == NULL)
-		wal_cmd_usage_error(&cmd, "say primary or standby");
-	if (optind < argc)
-		wal_cmd_usage_error(&cmd, "unexpected argument");
-	is_primary = strcmp(mode, "primary") == 0;
-	if (!is_primary && strcmp(mode, "standby") != 0)
-		wal_cmd_usage_error(&cmd, "the first argument must be primary or standby");
-	if (is_primary && (so.primary || so.pgdata || so.slot || so.replace || so.start || so.passfile ||
-			   so.restore_command || so.port || so.app_name || so.timeout))
-		wal_cmd_usage_error(&cmd, "an option of replinit standby was given to replinit primary");
-	if (!is_primary && (po.conninfo || po.standby || po.restart || po.archive_command || po.listen_addresses))
-		wal_cmd_usage_error(&cmd, "an option of replinit primary was given to replinit standby");
-
-	/* the archive settings walpush/walfetch will read: check them now, not at the first WAL */
-	if (cmd.config_path || cmd.nsets) {
-		if (wal_cmd_load_config(&cmd, &e) != WAL_OK) {
-			wal_log(WAL_LOG_ERROR, "%s", e.msg);
-			wal_config_free(&cmd.cfg);
-			return EXIT_CONFIG;
-		}
-		if (cmd.nsets)
-			wal_log(WAL_LOG_WARNING, "--set values were checked but are not passed on; put them in "
-				"the configuration file walpush and walfetch read");
-	} else if (wal_cmd_load_config(&cmd, &e) != WAL_OK) {
-		wal_log(WAL_LOG_WARNING, "%s; %s will fail until the archive is configured", e.msg,
-			is_primary ? "walpush (archive_command)" : "walfetch (restore_command)");
-		wal_error_clear(&e);
+	is_primary = check_mode(&cmd, mode, argc, &po, &so);
+	if (check_config(&cmd, is_primary) != EXIT_OK) {
+		wal_config_free(&cmd.cfg);
+		return EXIT_CONFIG;
 	}
 	po.config_file = so.config_file = cmd.config_path;
-
-	/* let a signal stop the child, and come back here to clean up */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	catch_signals();
 
 	po.report = so.report = report;
 	po.prompt = so.prompt = prompt;
@@ -271,8 +352,10 @@ main(int argc, char **argv)
 		return wal_cmd_exit_code(rc) == EXIT_OK ? 1 : wal_cmd_exit_code(rc);
 	}
 	if (is_primary && res.restart_needed)
-		wal_log(WAL_LOG_NOTICE, "restart needed for %s: run again with --restart, or restart the "
-			"server yourself", res.restart_settings);
+		wal_log(WAL_LOG_NOTICE,
+			"restart needed for %s: run again with --restart, or restart the "
+			"server yourself",
+			res.restart_settings);
 	if (!(po.dry_run || so.dry_run) && res.steps_done > 0)
 		wal_log(WAL_LOG_NOTICE, "done");
 	return EXIT_OK;

@@ -13,12 +13,12 @@
 
 /* What a report line is. */
 typedef enum rpl_msg {
-	RPL_MSG_PLAN,     /* a numbered step of the plan (dry run) */
-	RPL_MSG_STEP,     /* a step that was just performed */
-	RPL_MSG_INFO,     /* a fact found while inspecting (versions, paths) */
-	RPL_MSG_NOTICE,   /* nothing to do, restart needed, and the like */
-	RPL_MSG_WARNING,  /* something the operator should look at */
-	RPL_MSG_OUTPUT    /* raw output of a child program (pg_basebackup progress) */
+	RPL_MSG_PLAN,    /* a numbered step of the plan (dry run) */
+	RPL_MSG_STEP,    /* a step that was just performed */
+	RPL_MSG_INFO,    /* a fact found while inspecting (versions, paths) */
+	RPL_MSG_NOTICE,  /* nothing to do, restart needed, and the like */
+	RPL_MSG_WARNING, /* something the operator should look at */
+	RPL_MSG_OUTPUT   /* raw output of a child program (pg_basebackup progress) */
 } rpl_msg;
 
 /* Receives every line lib wants shown; text has no trailing newline except for RPL_MSG_OUTPUT. */
@@ -28,30 +28,30 @@ typedef void (*rpl_report_fn)(void *ctx, rpl_msg kind, const char *text);
  * Asks the operator for a password (no echo); confirm asks twice.  Returns
  * WAL_OK with a NUL-terminated password in buf, or an error.
  */
-typedef wal_err (*rpl_prompt_fn)(void *ctx, const char *what, int confirm,
-				 char *buf, size_t size, wal_error *e);
+typedef wal_err (*rpl_prompt_fn)(void *ctx, const char *what, int confirm, char *buf, size_t size,
+				 wal_error *e);
 
 /* Outcome of a run, for the exit code and the last message. */
 typedef struct rpl_result {
-	int steps_done;          /* steps performed (0 on a dry run) */
-	int steps_planned;       /* steps in the plan */
-	int restart_needed;      /* primary: settings wait for a restart */
+	int steps_done;             /* steps performed (0 on a dry run) */
+	int steps_planned;          /* steps in the plan */
+	int restart_needed;         /* primary: settings wait for a restart */
 	char restart_settings[256]; /* their names, comma separated */
 } rpl_result;
 
 typedef struct rpl_primary_opts {
-	const char *conninfo;        /* libpq connection string; NULL = libpq defaults */
-	const char *standby;         /* ADDRESS[/BITS] of the standby */
-	const char *user;            /* replication role, default "replicator" */
-	const char *password_file;   /* first line is the password; NULL = prompt */
-	const char *archive_command; /* NULL = walpush %p %f (path of this install) */
-	const char *listen_addresses;/* NULL = leave as is */
-	const char *pg_bin;          /* directory with pg_ctl; NULL = the server's own */
-	const char *config_file;     /* -c FILE: passed on as walpush -c FILE */
-	int restart;                 /* restart when a setting needs it */
+	const char *conninfo;         /* libpq connection string; NULL = libpq defaults */
+	const char *standby;          /* ADDRESS[/BITS] of the standby */
+	const char *user;             /* replication role, default "replicator" */
+	const char *password_file;    /* first line is the password; NULL = prompt */
+	const char *archive_command;  /* NULL = walpush %p %f (path of this install) */
+	const char *listen_addresses; /* NULL = leave as is */
+	const char *pg_bin;           /* directory with pg_ctl; NULL = the server's own */
+	const char *config_file;      /* -c FILE: passed on as walpush -c FILE */
+	int restart;                  /* restart when a setting needs it */
 	int dry_run;
 	rpl_report_fn report;
-	rpl_prompt_fn prompt;        /* NULL = no prompting possible */
+	rpl_prompt_fn prompt; /* NULL = no prompting possible */
 	void *ctx;
 } rpl_primary_opts;
 
@@ -67,7 +67,7 @@ typedef struct rpl_standby_opts {
 	const char *pgdata;          /* data directory of the standby */
 	const char *user;            /* default "replicator" */
 	const char *password_file;   /* NULL = prompt */
-	const char *passfile;        /* .pgpass written for the standby; NULL = PGDATA/replinit.pgpass */
+	const char *passfile;        /* .pgpass for the standby; NULL = PGDATA/replinit.pgpass */
 	const char *slot;            /* physical slot to create and use; NULL = none */
 	const char *restore_command; /* NULL = walfetch %f %p (path of this install) */
 	const char *pg_bin;          /* directory with pg_basebackup / pg_ctl */
@@ -94,7 +94,7 @@ wal_err rpl_standby_run(const rpl_standby_opts *o, rpl_result *res, wal_error *e
 /* ---- Pure helpers, exposed for the unit tests ---- */
 
 #define RPL_DEFAULT_USER "replicator"
-#define RPL_KEEP_MB 1024          /* WAL kept for standbys, in MB */
+#define RPL_KEEP_MB 1024 /* WAL kept for standbys, in MB */
 #define RPL_MIN_WAL_SENDERS 10
 
 /* "wal_keep_segments" up to 12, "wal_keep_size" from 13. */
@@ -118,12 +118,12 @@ typedef struct rpl_setting {
 /* What the primary has configured now, per setting (NULL = unknown/default). */
 typedef struct rpl_primary_state {
 	int version_num;
-	int seg_mb;                 /* wal_segment_size in MB (16) */
+	int seg_mb; /* wal_segment_size in MB (16) */
 	const char *wal_level;
 	const char *archive_mode;
 	const char *archive_command;
 	const char *max_wal_senders;
-	const char *keep;           /* value of rpl_keep_setting(version) with unit, e.g. "64" or "1GB" */
+	const char *keep; /* value of rpl_keep_setting(version) with unit, e.g. "64" or "1GB" */
 	const char *hot_standby;
 	const char *listen_addresses;
 	int senders_in_use;
@@ -144,7 +144,7 @@ long rpl_size_mb(const char *text);
 
 /* A network: address family, 16 address bytes, prefix length. */
 typedef struct rpl_net {
-	int family;                 /* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	unsigned char addr[16];
 	int bits;
 } rpl_net;
@@ -178,6 +178,12 @@ wal_err rpl_check_text(const char *option, const char *value, wal_error *e);
 wal_err rpl_check_role(const char *option, const char *name, wal_error *e);
 
 /*
+ * Whether c goes bare into a pg_hba.conf token and a libpq conninfo value
+ * (a letter, digit, _ . or -); others are quoted.
+ */
+int rpl_plain_char(unsigned char c);
+
+/*
  * A role name as a pg_hba.conf token: bare when it is only letters,
  * digits, _ . - and no keyword (all, sameuser, samerole, samegroup,
  * replication); else in double quotes with each " doubled, which keeps
@@ -186,15 +192,17 @@ wal_err rpl_check_role(const char *option, const char *name, wal_error *e);
  */
 void rpl_hba_quote(const char *name, char *buf, size_t size);
 
-/* The pg_hba line for a replication role from net: "host replication ROLE NET METHOD", ROLE quoted by rpl_hba_quote. */
-void rpl_hba_line(const char *user, const rpl_net *net, const char *method,
-		  char *buf, size_t size);
+/*
+ * The pg_hba line for a replication role from net: "host replication ROLE NET METHOD",
+ * ROLE quoted by rpl_hba_quote.
+ */
+void rpl_hba_line(const char *user, const rpl_net *net, const char *method, char *buf, size_t size);
 
 /* Result of looking through pg_hba.conf for the line a standby would match. */
 typedef struct rpl_hba_match {
-	int line;                   /* 1-based line of the first matching rule, 0 = none */
-	char method[32];            /* its method */
-	int usable;                 /* it lets the role in with a password (or trust) */
+	int line;        /* 1-based line of the first matching rule, 0 = none */
+	char method[32]; /* its method */
+	int usable;      /* it lets the role in with a password (or trust) */
 } rpl_hba_match;
 
 /*
@@ -203,8 +211,8 @@ typedef struct rpl_hba_match {
  * hostnossl when not; database list with the replication keyword; user
  * list with the role or all; an address covering net).
  */
-void rpl_hba_find(const char *hba_text, const char *user, const rpl_net *net,
-		  int ssl_on, rpl_hba_match *m);
+void rpl_hba_find(const char *hba_text, const char *user, const rpl_net *net, int ssl_on,
+		  rpl_hba_match *m);
 
 /*
  * New pg_hba text with line inserted before rule before_line (1-based), or
@@ -226,14 +234,14 @@ void rpl_conninfo(const char *host, int port, const char *user, const char *pass
 		  const char *app_name, char *buf, size_t size);
 
 /* One .pgpass line "host:port:replication:user:password" with : and \ escaped. */
-void rpl_pgpass_line(const char *host, int port, const char *user, const char *password,
-		     char *buf, size_t size);
+void rpl_pgpass_line(const char *host, int port, const char *user, const char *password, char *buf,
+		     size_t size);
 
 /* Settings of a standby's recovery configuration. */
 typedef struct rpl_recovery {
 	const char *conninfo;
 	const char *restore_command;
-	const char *slot;            /* NULL = none */
+	const char *slot; /* NULL = none */
 } rpl_recovery;
 
 /*

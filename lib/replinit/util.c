@@ -22,8 +22,7 @@
 
 extern char **environ;
 
-void
-rpl_say(const rpl_out *out, rpl_msg kind, const char *fmt, ...)
+void rpl_say(const rpl_out *out, rpl_msg kind, const char *fmt, ...)
 {
 	char line[2048];
 	va_list ap;
@@ -36,8 +35,7 @@ rpl_say(const rpl_out *out, rpl_msg kind, const char *fmt, ...)
 	out->fn(out->ctx, kind, line);
 }
 
-void
-rpl_fmt(char *buf, size_t size, const char *fmt, ...)
+void rpl_fmt(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -46,8 +44,7 @@ rpl_fmt(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-wal_err
-rpl_read_file(const char *path, char **text, wal_error *e)
+wal_err rpl_read_file(const char *path, char **text, wal_error *e)
 {
 	FILE *f = fopen(path, "r");
 	char *buf = NULL;
@@ -87,8 +84,7 @@ out:
 }
 
 /* Links path to a name that nobody has yet: base, else base.1, base.2, ... */
-static wal_err
-link_backup(const char *path, const char *base, char *out, size_t size, wal_error *e)
+static wal_err link_backup(const char *path, const char *base, char *out, size_t size, wal_error *e)
 {
 	int i;
 
@@ -101,15 +97,15 @@ link_backup(const char *path, const char *base, char *out, size_t size, wal_erro
 		if (wal_sys_link(path, out) == 0)
 			return WAL_OK;
 		if (errno != EEXIST)
-			return wal_fail_errno(e, WAL_OK, errno, "%s: cannot keep a backup as %s", path, out);
+			return wal_fail_errno(e, WAL_OK, errno, "%s: cannot keep a backup as %s",
+					      path, out);
 	}
 	return wal_fail(e, WAL_EEXIST, "%s: cannot keep a backup: %s and %d more names are taken",
 			path, base, i - 1);
 }
 
-wal_err
-rpl_write_atomic(const char *path, const char *text, mode_t mode, int keep,
-		 const char *backup, char *backup_out, size_t backup_size, wal_error *e)
+wal_err rpl_write_atomic(const char *path, const char *text, mode_t mode, int keep,
+			 const char *backup, char *backup_out, size_t backup_size, wal_error *e)
 {
 	wal_atomic_file f;
 	struct stat old, now;
@@ -145,7 +141,10 @@ rpl_write_atomic(const char *path, const char *text, mode_t mode, int keep,
 		goto fail;
 	rc = wal_atomic_commit(&f, WAL_ATOMIC_REPLACE, e);
 	if (rc != WAL_OK) {
-		/* the backup goes only if the rename did not happen (a failed directory fsync comes after it) */
+		/*
+		 * the backup goes only if the rename did not happen (a failed
+		 * directory fsync comes after it)
+		 */
 		if (backup_name[0] && stat(path, &now) == 0 && now.st_ino == old.st_ino &&
 		    now.st_dev == old.st_dev)
 			unlink(backup_name);
@@ -159,8 +158,7 @@ fail:
 	return rc;
 }
 
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -169,20 +167,20 @@ remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return unlink(path) != 0 && errno != ENOENT ? -1 : 0;
 }
 
-wal_err
-rpl_remove_tree(const char *path, wal_error *e)
+wal_err rpl_remove_tree(const char *path, wal_error *e)
 {
 	struct stat st;
 
 	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? WAL_OK : wal_fail_errno(e, WAL_OK, errno, "%s: cannot stat", path);
+		return errno == ENOENT ? WAL_OK
+				       : wal_fail_errno(e, WAL_OK, errno, "%s: cannot stat", path);
 	if (nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS) != 0)
 		return wal_fail_errno(e, WAL_OK, errno, "%s: cannot remove", path);
 	return WAL_OK;
 }
 
-wal_err
-rpl_read_password_file(const char *path, char *buf, size_t size, const rpl_out *out, wal_error *e)
+wal_err rpl_read_password_file(const char *path, char *buf, size_t size, const rpl_out *out,
+			       wal_error *e)
 {
 	FILE *f;
 	struct stat st;
@@ -193,8 +191,10 @@ rpl_read_password_file(const char *path, char *buf, size_t size, const rpl_out *
 	if (f == NULL)
 		return wal_fail_errno(e, WAL_OK, errno, "password file %s: cannot open", path);
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
-		rpl_say(out, RPL_MSG_WARNING, "password file %s: others can read it (mode %04o); "
-			"chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+		rpl_say(out, RPL_MSG_WARNING,
+			"password file %s: others can read it (mode %04o); "
+			"chmod 600 it",
+			path, (unsigned)(st.st_mode & 07777));
 	if (fgets(buf, (int)size, f) == NULL) {
 		rc = wal_fail(e, WAL_EINVAL, "password file %s: empty", path);
 		goto out;
@@ -208,9 +208,8 @@ out:
 	return rc;
 }
 
-int
-rpl_run(char *const argv[], char *const env[], int show, const rpl_out *out,
-	rpl_child_out *co, wal_error *e)
+int rpl_run(char *const argv[], char *const env[], int show, const rpl_out *out, rpl_child_out *co,
+	    wal_error *e)
 {
 	int pipe_fd[2];
 	pid_t pid;
@@ -279,8 +278,7 @@ rpl_run(char *const argv[], char *const env[], int show, const rpl_out *out,
 	return 256 + WTERMSIG(status);
 }
 
-void
-rpl_self_dir(char *buf, size_t size)
+void rpl_self_dir(char *buf, size_t size)
 {
 	char exe[PATH_MAX];
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -294,15 +292,14 @@ rpl_self_dir(char *buf, size_t size)
 }
 
 /* Appends word to buf at n for sh, with % doubled for the server's %p/%f substitution. */
-static size_t
-command_word(char *buf, size_t n, size_t size, const char *word)
+static size_t command_word(char *buf, size_t n, size_t size, const char *word)
 {
 	const char *p;
 	int quote = *word == '\0';
 
 	for (p = word; *p && !quote; p++)
-		quote = !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-			  strchr("_./-,:@+=%", *p));
+		quote = !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || strchr("_./-,:@+=%", *p));
 	if (quote && n + 1 < size)
 		buf[n++] = '\'';
 	for (p = word; *p && n + 5 < size; p++) {
@@ -322,9 +319,8 @@ command_word(char *buf, size_t n, size_t size, const char *word)
 	return n;
 }
 
-void
-rpl_default_command(const char *prog, const char *args, const char *config_file,
-		    char *buf, size_t size)
+void rpl_default_command(const char *prog, const char *args, const char *config_file, char *buf,
+			 size_t size)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64];
 	size_t n;
@@ -347,8 +343,7 @@ rpl_default_command(const char *prog, const char *args, const char *config_file,
 		snprintf(buf + n, size - n, " %s", args);
 }
 
-int
-rpl_program_major(const char *path)
+int rpl_program_major(const char *path)
 {
 	char *argv[] = { (char *)path, "--version", NULL };
 	rpl_child_out co;
@@ -366,8 +361,7 @@ rpl_program_major(const char *path)
 }
 
 /* Whether the program at path runs as major (or newer when newer_ok). */
-static int
-program_fits(const char *path, int major, int newer_ok)
+static int program_fits(const char *path, int major, int newer_ok)
 {
 	int have;
 
@@ -377,8 +371,8 @@ program_fits(const char *path, int major, int newer_ok)
 	return newer_ok ? have >= major : have == major;
 }
 
-int
-rpl_find_program(const char *prog, const char *pg_bin, int major, int newer_ok, char *buf, size_t size)
+int rpl_find_program(const char *prog, const char *pg_bin, int major, int newer_ok, char *buf,
+		     size_t size)
 {
 	const char *path, *end;
 	int m;

@@ -49,8 +49,8 @@ wal_err rpl_remove_tree(const char *path, wal_error *e);
  * Reads the first line of a password file; refuses an empty one and warns
  * through out when others can read it.
  */
-wal_err rpl_read_password_file(const char *path, char *buf, size_t size,
-			       const rpl_out *out, wal_error *e);
+wal_err rpl_read_password_file(const char *path, char *buf, size_t size, const rpl_out *out,
+			       wal_error *e);
 
 /* Output kept from a child for error messages. */
 typedef struct rpl_child_out {
@@ -64,8 +64,8 @@ typedef struct rpl_child_out {
  * Returns the exit status (0..255), 256+signal for a signal, -1 if it
  * could not be started (e filled).
  */
-int rpl_run(char *const argv[], char *const env[], int show, const rpl_out *out,
-	    rpl_child_out *co, wal_error *e);
+int rpl_run(char *const argv[], char *const env[], int show, const rpl_out *out, rpl_child_out *co,
+	    wal_error *e);
 
 /* Directory of the running executable into buf ("" if unknown). */
 void rpl_self_dir(char *buf, size_t size);
@@ -76,15 +76,15 @@ void rpl_self_dir(char *buf, size_t size);
  * but letters, digits and _ . / - , : @ + = goes in single quotes, and
  * each % in a path is written %%.
  */
-void rpl_default_command(const char *prog, const char *args, const char *config_file,
-			 char *buf, size_t size);
+void rpl_default_command(const char *prog, const char *args, const char *config_file, char *buf,
+			 size_t size);
 
 /* Major version from `PROG --version` output ("pg_basebackup (PostgreSQL) 15.4" -> 15); -1. */
 int rpl_program_major(const char *path);
 
 /* Finds prog of that major (or newer when newer_ok, as pg_basebackup reads older servers):
  * in pg_bin, then /usr/lib/postgresql/MAJOR/bin and newer, then PATH; checks --version. */
-int rpl_find_program(const char *prog, const char *pg_bin, int major, int newer_ok,
-		     char *buf, size_t size);
+int rpl_find_program(const char *prog, const char *pg_bin, int major, int newer_ok, char *buf,
+		     size_t size);
 
 #endif
