@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "store/http/http.h"
+#include "store/http/xml.h"
 
 static wal_err count_element(void *arg, const char *path, const char *text, wal_error *e)
 {

@@ -1,8 +1,8 @@
 /*
  * The HTTP layer shared by the WebDAV and S3 drivers: one reused libcurl
  * handle per store (keep-alive), timeouts, TLS verification, bounded retries,
- * mapping of HTTP and curl failures to wal_err, and small expat-based XML
- * helpers for listings and error bodies.
+ * mapping of HTTP and curl failures to wal_err, and the text forms URLs
+ * and headers need.  The XML walker for listings is in store/http/xml.h.
  */
 #ifndef WAL_HTTP_H
 #define WAL_HTTP_H
@@ -103,18 +103,6 @@ void wal_http_decode(char *s);
 
 /* Parses an HTTP date (RFC 1123 and the two old forms); 0 if unparseable. */
 time_t wal_http_parse_date(const char *text);
-
-/*
- * Calls fn at the end of every element of an XML document with its path
- * of local names (namespaces dropped) joined by '/', e.g.
- * "ListBucketResult/Contents/Key", and its text content (trimmed of
- * surrounding white space; "" for elements with children only).  A non-OK
- * return from fn stops the parse and is passed through.  Malformed XML is
- * WAL_ENET ("<what>: malformed xml ...").  Entity declarations are refused.
- */
-typedef wal_err (*wal_xml_fn)(void *arg, const char *path, const char *text, wal_error *e);
-wal_err wal_xml_parse(const char *xml, size_t len, const char *what, wal_xml_fn fn, void *arg,
-		      wal_error *e);
 
 /*
  * Extracts "Code: Message" (or just "Code") from an S3-style <Error> body

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "store/http/http.h"
+#include "store/http/xml.h"
 #include "store/store.h"
 
 /* SHA-256 of the empty body, sent with every request without one. */
