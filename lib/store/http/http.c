@@ -79,6 +79,7 @@ void wal_http_resp_free(wal_http_resp *resp)
 	resp->content_length = -1;
 }
 
+/* Whether curl gave up on a connection that another attempt may find healthy. */
 static int curl_transient(CURLcode rc)
 {
 	switch (rc) {
@@ -111,6 +112,8 @@ static void lower_line(const char *s, char *out, size_t cap)
 		out[--i] = '\0';
 }
 
+/* The typed error for an attempt curl did not complete: an injected fault, a
+ * stall, the source's or sink's own error, or curl's reason in one line. */
 static wal_err curl_err(wal_http *h, xfer *x, CURLcode rc, wal_error *e)
 {
 	const wal_http_req *req = x->req;
