@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sys/fileio.h"
+#include "store/store.h"
 #include "store/http/transfer.h"
 
 static char *dup_or_null(const char *s)

@@ -10,9 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-#include "base/config.h"
 #include "base/error.h"
-#include "store/store.h"
 #include "io/stream.h"
 
 typedef struct wal_http wal_http;
