@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "store/http/http.h"
+#include "store/http/xml.h"
+#include "store/s3/s3.h"
 
 static wal_err count_element(void *arg, const char *path, const char *text, wal_error *e)
 {

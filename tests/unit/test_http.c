@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store/http/http.h"
+#include "store/http/xml.h"
 #include "store/store.h"
 
 Test(http, encode_keeps_unreserved_and_slashes_when_asked)

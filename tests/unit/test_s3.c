@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/http/http.h"
+#include "store/s3/s3.h"
 #include "store/store.h"
 
 static const char *base(const char *endpoint, const char *region, const char *bucket, int path_style)

@@ -1,8 +1,8 @@
 /*
  * The HTTP layer shared by the WebDAV and S3 drivers: one reused libcurl
  * handle per store (keep-alive), timeouts, TLS verification, bounded retries,
- * mapping of HTTP and curl failures to wal_err, and small expat-based XML
- * helpers for listings and error bodies.
+ * mapping of HTTP and curl failures to wal_err, and the text forms URLs
+ * and headers need.  The XML walker for listings is in store/http/xml.h.
  */
 #ifndef WAL_HTTP_H
 #define WAL_HTTP_H
@@ -10,9 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-#include "base/config.h"
 #include "base/error.h"
-#include "store/store.h"
 #include "io/stream.h"
 
 typedef struct wal_http wal_http;
@@ -105,54 +103,10 @@ void wal_http_decode(char *s);
 time_t wal_http_parse_date(const char *text);
 
 /*
- * Calls fn at the end of every element of an XML document with its path
- * of local names (namespaces dropped) joined by '/', e.g.
- * "ListBucketResult/Contents/Key", and its text content (trimmed of
- * surrounding white space; "" for elements with children only).  A non-OK
- * return from fn stops the parse and is passed through.  Malformed XML is
- * WAL_ENET ("<what>: malformed xml ...").  Entity declarations are refused.
- */
-typedef wal_err (*wal_xml_fn)(void *arg, const char *path, const char *text, wal_error *e);
-wal_err wal_xml_parse(const char *xml, size_t len, const char *what, wal_xml_fn fn, void *arg,
-		      wal_error *e);
-
-/*
  * Extracts "Code: Message" (or just "Code") from an S3-style <Error> body
  * or the first <error>/<message> text of a WebDAV body into out; "" if the
  * body holds none.
  */
 void wal_http_error_text(const char *body, size_t len, char *out, size_t cap);
-
-/* ---- S3 request building (store_s3.c; public for the unit tests) ---- */
-
-/*
- * The bucket's base URL, without a trailing '/': path style
- * "<scheme>://<endpoint>/<bucket>", host style "<scheme>://<bucket>.<endpoint>".
- * endpoint is "host[:port]" (https is used) or a URL with its scheme; NULL
- * means AWS, "s3.<region>.amazonaws.com".  WAL_ECONFIG if it does not fit or
- * the bucket is not a valid DNS label in host style.
- */
-wal_err wal_s3_base_url(const char *endpoint, const char *region, const char *bucket,
-			int path_style, char *out, size_t cap, wal_error *e);
-
-/*
- * The ListObjectsV2 query string, parameters sorted by name and values
- * encoded per RFC 3986 as SigV4 signs them: "[continuation-token=T&]
- * delimiter=%2F&list-type=2[&max-keys=N]&prefix=P".  token NULL = first
- * page; max_keys 0 = the server's default.
- */
-wal_err wal_s3_list_query(const char *prefix, const char *token, int max_keys, char *out,
-			  size_t cap, wal_error *e);
-
-/* Parses an ISO 8601 UTC time as S3 listings give it ("2024-01-31T12:00:00.000Z"); 0 if not. */
-time_t wal_s3_parse_time(const char *text);
-
-/* One page of a ListObjectsV2 answer, parsed: fn gets each direct child of
- * prefix (objects with their size and time, CommonPrefixes as directories,
- * the prefix itself skipped); *truncated and next_token (cap bytes) say
- * whether and where to continue. */
-wal_err wal_s3_parse_list(const char *xml, size_t len, const char *what, const char *prefix,
-			  wal_list_fn fn, void *arg, int *truncated, char *next_token,
-			  size_t token_cap, int *entries, wal_error *e);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store/http/http.h"
+#include "store/http/xml.h"
 #include "store/store.h"
 
 typedef struct dav_store {
