@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks that lib/ is layered: a file includes only headers of its own
 folder or of the layers below it (README's developer section has the map),
-and no two files include each other, directly or through others.
+and nothing includes itself through others: no file, and no folder (a
+driver that uses another that uses it back).
 
     python3 tests/lib/layers.py [SRC]     prints each violation; exit 1 if any
 """
@@ -64,30 +65,32 @@ def main():
             if tl not in allowed(layer):
                 problems.append("lib/%s (layer %s) includes lib/%s (layer %s), which is above it"
                                 % (rel, layer, target, tl))
-    # include cycles between files, through headers: a.c includes b.h whose
-    # b.c includes a.h is a cycle between the modules a and b
-    def module(rel):
-        return os.path.splitext(rel)[0]
-    mgraph = {}
-    for rel, targets in graph.items():
-        mgraph.setdefault(module(rel), set()).update(module(t) for t in targets if module(t) != module(rel))
-    state = {}
-    stack = []
+    # include cycles: between files (a header that, through others, includes
+    # itself), and between folders (a driver that uses another that uses it:
+    # inside one folder, files may share a private header)
+    def cycles(graph, label):
+        state, stack = {}, []
 
-    def visit(m):
-        state[m] = 1
-        stack.append(m)
-        for n in sorted(mgraph.get(m, ())):
-            if state.get(n) == 1:
-                cyc = stack[stack.index(n):] + [n]
-                problems.append("include cycle: " + " -> ".join("lib/" + c for c in cyc))
-            elif n not in state:
-                visit(n)
-        stack.pop()
-        state[m] = 2
-    for m in sorted(mgraph):
-        if m not in state:
-            visit(m)
+        def visit(m):
+            state[m] = 1
+            stack.append(m)
+            for n in sorted(graph.get(m, ())):
+                if state.get(n) == 1:
+                    cyc = stack[stack.index(n):] + [n]
+                    problems.append("include cycle (%s): %s" % (label, " -> ".join("lib/" + c for c in cyc)))
+                elif n not in state:
+                    visit(n)
+            stack.pop()
+            state[m] = 2
+        for m in sorted(graph):
+            if m not in state:
+                visit(m)
+    cycles(graph, "files")
+    folders = {}
+    for rel, targets in graph.items():
+        d = os.path.dirname(rel)
+        folders.setdefault(d, set()).update(os.path.dirname(t) for t in targets if os.path.dirname(t) != d)
+    cycles(folders, "folders")
     for p in problems:
         print("layers: " + p)
     print("layers: %d files, %d problems" % (len(files), len(problems)))
