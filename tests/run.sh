@@ -6,22 +6,26 @@
 # then the unit tests and the scripts marked VALGRIND_OK under valgrind's
 # memcheck.  A sanitizer or memcheck report from any process -- including
 # walpush and walfetch run by PostgreSQL, whose exit codes the scripts do
-# not see -- is written to a file and counts as a failure.  Run as root
-# after tests/setup.sh.  Ends with "N passed, N failed".
+# not see -- is written to a file and counts as a failure, as does a unit
+# binary or script that crashes, exits non-zero or ends without its
+# summary.  A check not made is counted as skipped, never as passed.  Run
+# as root after tests/setup.sh.  Ends with "N passed, N failed, N skipped"
+# and exits non-zero on any failure.
 #
 #   tests/run.sh [PATTERN]     only integration scripts whose name matches
 #   NO_SANITIZE=1              skip the sanitizer pass
 #   NO_VALGRIND=1              skip the memcheck pass
 #   KEEP_TMP=1                 keep each script's scratch directory
 set -u
-SRC=$(cd "$(dirname "$0")/.." && pwd)
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PATTERN=${1:-}
-WORK=$(mktemp -d /tmp/walarchive-run.XXXXXX)
+WORK=${RUN_WORK:-$(mktemp -d /tmp/walarchive-run.XXXXXX)}
 chmod 755 "$WORK"
 LOG=$WORK/log
 mkdir -p "$LOG"
 PASSED=0
 FAILED=0
+SKIPPED=0
 FAILURES=()
 START=$SECONDS
 
@@ -70,37 +74,66 @@ reports() {
 }
 
 # unit_run TAG DIR [RUNNER...]: runs each Criterion binary of DIR (under
-# RUNNER), one test at a time; output in the log directory
+# RUNNER), one test at a time, --verbose so that skipped tests are listed;
+# output in the log directory
 unit_run() {
 	local tag=$1 dir=$2 bin
 	shift 2
 	for bin in "$dir"/test_*; do
 		[ -x "$bin" ] || continue
-		(cd "$dir" && "$@" "$bin" --jobs 1 >"$LOG/$tag-$(basename "$bin").log" 2>&1)
+		(cd "$dir" && "$@" "$bin" --jobs 1 --verbose >"$LOG/$tag-$(basename "$bin").log" 2>&1)
 		echo $? > "$LOG/$tag-$(basename "$bin").rc"
 	done
 }
 
-# unit_count TAG DIR: counts the tests unit_run ran, and their reports
+# count FILE REGEX: lines of FILE matching REGEX, 0 when there is no FILE
+count() {
+	local n
+	n=$(grep -acE -- "$2" "$1" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+# is_count VALUE: VALUE is a plain non-negative number
+is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
+
+# unit_count TAG DIR: counts the tests unit_run ran, and their reports.  A
+# binary that crashed or exited non-zero, or printed no Synthesis line, is
+# a failure even when no test of it failed; a skipped test is counted as
+# skipped, not as passed.
 unit_count() {
-	local tag=$1 dir=$2 bin out synth pass fail rc
+	local tag=$1 dir=$2 bin name out rc synth counts tested pass fail crash skip why
 	for bin in "$dir"/test_*; do
 		[ -x "$bin" ] || continue
-		out=$LOG/$tag-$(basename "$bin").log
-		rc=$(cat "$LOG/$tag-$(basename "$bin").rc" 2>/dev/null || echo 1)
-		synth=$(grep 'Synthesis' "$out" | tail -n 1)
-		pass=$(echo "$synth" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
-		fail=$(echo "$synth" | sed -n 's/.*Failing: \([0-9]*\).*Crashing: \([0-9]*\).*/\1 \2/p')
-		pass=${pass:-0}
-		fail=$(( ${fail% *} + ${fail#* } )) 2>/dev/null || fail=1
-		if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
+		name=$(basename "$bin")
+		out=$LOG/$tag-$name.log
+		rc=$(cat "$LOG/$tag-$name.rc" 2>/dev/null)
+		synth=$(grep -a 'Synthesis:' "$out" 2>/dev/null | tail -n 1)
+		counts=$(echo "$synth" | sed -n 's/.*Tested: \([0-9]*\) | Passing: \([0-9]*\) | Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2 \3 \4/p')
+		read -r tested pass fail crash <<<"$counts"
+		skip=$(count "$out" '^\[SKIP\]')
+		why=
+		if ! is_count "${tested:-}" || ! is_count "${pass:-}" || ! is_count "${fail:-}" || ! is_count "${crash:-}"; then
+			why="no Criterion summary"
+			pass=0 fail=0 crash=0
+		fi
+		fail=$((fail + crash))
+		if ! is_count "${rc:-}"; then
+			why="${why:+$why, }no exit code"
+		elif [ "$rc" -ne 0 ]; then
+			why="${why:+$why, }exit $rc"
+		fi
+		# a crash or a bad exit with no failing test is still one failure
+		[ -z "$why" ] || [ "$fail" -gt 0 ] || fail=1
 		PASSED=$((PASSED + pass))
 		FAILED=$((FAILED + fail))
-		echo "$tag $(basename "$bin"): $synth"
+		SKIPPED=$((SKIPPED + skip))
+		echo "$tag $name: $pass passed, $fail failed, $skip skipped${why:+ ($why)}"
 		if [ "$fail" -ne 0 ]; then
-			FAILURES+=("$tag $(basename "$bin")")
-			grep -E '\[----\]|\[FAIL\]|ERROR|runtime error' "$out" | head -n 20
+			FAILURES+=("$tag $name")
+			grep -aE '\[----\]|\[FAIL\]|ERROR|runtime error' "$out" | head -n 20
+			[ -z "$why" ] || tail -n 5 "$out" 2>/dev/null
 		fi
+		[ "$skip" -eq 0 ] || grep -a '^\[SKIP\]' "$out" | head -n 5
 	done
 	reports "$tag" unit
 }
@@ -128,26 +161,39 @@ integration_run() {
 	done
 }
 
-# integration_count TAG SCRIPT...: counts the ok / not ok lines, and the
-# reports, of what integration_run ran
+# integration_count TAG SCRIPT...: counts the ok / not ok / skip lines, and
+# the reports, of what integration_run ran.  A script that exited non-zero,
+# or ended without its summary line (t_done), is a failure even when none of
+# its checks failed.
 integration_count() {
-	local tag=$1 script name out rc ok notok
+	local tag=$1 script name out rc ok notok skip why
 	shift
 	for script in "$@"; do
 		name=$(basename "$script" .sh)
 		out=$LOG/$tag-$name.log
-		rc=$(cat "$LOG/$tag-$name.rc" 2>/dev/null || echo 1)
-		ok=$(grep -c '^ok - ' "$out")
-		notok=$(grep -c '^not ok - ' "$out")
-		if [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then notok=1; fi
+		rc=$(cat "$LOG/$tag-$name.rc" 2>/dev/null)
+		ok=$(count "$out" '^ok - ')
+		notok=$(count "$out" '^not ok - ')
+		skip=$(count "$out" '^skip - ')
+		why=
+		if ! is_count "${rc:-}"; then
+			why="no exit code"
+		elif [ "$rc" -ne 0 ]; then
+			why="exit $rc"
+		fi
+		grep -aqE "^# [^ ]+\.sh: [0-9]+ passed, [0-9]+ failed" "$out" 2>/dev/null ||
+			why="${why:+$why, }no summary line"
+		[ -z "$why" ] || [ "$notok" -gt 0 ] || notok=1
 		PASSED=$((PASSED + ok))
 		FAILED=$((FAILED + notok))
-		echo "$tag $name: $ok passed, $notok failed, exit $rc ($(cat "$LOG/$tag-$name.time") s)"
+		SKIPPED=$((SKIPPED + skip))
+		echo "$tag $name: $ok passed, $notok failed, $skip skipped, ${why:-exit 0} ($(cat "$LOG/$tag-$name.time" 2>/dev/null) s)"
 		if [ "$notok" -ne 0 ]; then
 			FAILURES+=("$tag $name")
-			grep -E '^not ok' "$out" | head -n 20
-			tail -n 15 "$out"
+			grep -aE '^not ok' "$out" | head -n 20
+			tail -n 15 "$out" 2>/dev/null
 		fi
+		[ "$skip" -eq 0 ] || grep -a '^skip - ' "$out" | head -n 5
 		reports "$tag" "$name"
 	done
 }
@@ -188,14 +234,35 @@ marked() {
 	done
 }
 
+# sourced (tests/integration/05-harness.sh checks the counting): functions only
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+
 scripts=()
 for s in "$SRC"/tests/integration/*.sh; do
 	[ -z "$PATTERN" ] || [[ $(basename "$s") == *$PATTERN* ]] || continue
 	scripts+=("$s")
 done
 
+# source_check NAME CMD...: one check of the source tree, a pass or a failure
+source_check() {
+	local name=$1; shift
+	if "$@" >"$LOG/check-$name.log" 2>&1; then
+		PASSED=$((PASSED + 1))
+		echo "check $name: ok"
+	else
+		FAILED=$((FAILED + 1))
+		FAILURES+=("check $name")
+		echo "check $name: failed"
+		tail -n 20 "$LOG/check-$name.log"
+	fi
+}
+
+note "source checks"
+# lib/ has one folder per layer and includes only downward
+source_check layers python3 "$SRC/tests/lib/layers.py" "$SRC"
+
 note "build"
-build "$WORK/build" || { echo "0 passed, 1 failed"; exit 1; }
+build "$WORK/build" || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 note "unit tests"
 unit unit "$WORK/build"
 note "integration tests"
@@ -244,5 +311,5 @@ if [ ${#FAILURES[@]} -gt 0 ]; then
 else
 	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$WORK"
 fi
-echo "$PASSED passed, $FAILED failed"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]

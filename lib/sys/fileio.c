@@ -87,6 +87,24 @@ int wal_sys_fault(wal_sys_call kind)
 	return 0;
 }
 
+/* ---- call recorder ------------------------------------------------------- */
+
+static wal_sys_recorder recorder;
+static void *recorder_arg;
+
+void wal_sys_record(wal_sys_recorder fn, void *arg)
+{
+	__atomic_store_n(&recorder_arg, arg, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&recorder, fn, __ATOMIC_SEQ_CST);
+}
+
+static void record(wal_sys_call kind, int fd, const char *path, const char *path2)
+{
+	wal_sys_recorder fn = __atomic_load_n(&recorder, __ATOMIC_SEQ_CST);
+	if (fn)
+		fn(kind, fd, path, path2, __atomic_load_n(&recorder_arg, __ATOMIC_SEQ_CST));
+}
+
 #define SEAM(kind) do { int injected_ = wal_sys_fault(kind); \
 	if (injected_) { errno = injected_; return -1; } } while (0)
 
@@ -97,6 +115,8 @@ int wal_sys_open(const char *path, int flags, mode_t mode)
 	do
 		fd = open(path, flags | O_CLOEXEC, mode);
 	while (fd < 0 && errno == EINTR);
+	if (fd >= 0)
+		record(WAL_SYS_OPEN, fd, path, NULL);
 	return fd;
 }
 
@@ -117,6 +137,8 @@ ssize_t wal_sys_read(int fd, void *buf, size_t len)
 	do
 		n = read(fd, buf, len);
 	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		record(WAL_SYS_READ, fd, NULL, NULL);
 	return n;
 }
 
@@ -148,19 +170,26 @@ int wal_sys_write_all(int fd, const void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+	record(WAL_SYS_WRITE, fd, NULL, NULL);
 	return 0;
 }
 
 int wal_sys_fsync(int fd)
 {
 	SEAM(WAL_SYS_FSYNC);
-	return fsync(fd);
+	int rc = fsync(fd);
+	if (rc == 0)
+		record(WAL_SYS_FSYNC, fd, NULL, NULL);
+	return rc;
 }
 
 int wal_sys_rename(const char *from, const char *to)
 {
 	SEAM(WAL_SYS_RENAME);
-	return rename(from, to);
+	int rc = rename(from, to);
+	if (rc == 0)
+		record(WAL_SYS_RENAME, -1, from, to);
+	return rc;
 }
 
 int wal_sys_renameat(int from_dir, const char *from, int to_dir, const char *to)
@@ -172,13 +201,19 @@ int wal_sys_renameat(int from_dir, const char *from, int to_dir, const char *to)
 int wal_sys_link(const char *from, const char *to)
 {
 	SEAM(WAL_SYS_LINK);
-	return link(from, to);
+	int rc = link(from, to);
+	if (rc == 0)
+		record(WAL_SYS_LINK, -1, from, to);
+	return rc;
 }
 
 int wal_sys_unlink(const char *path)
 {
 	SEAM(WAL_SYS_UNLINK);
-	return unlink(path);
+	int rc = unlink(path);
+	if (rc == 0)
+		record(WAL_SYS_UNLINK, -1, path, NULL);
+	return rc;
 }
 
 int wal_sys_unlinkat(int dir_fd, const char *name, int flags)
@@ -190,7 +225,10 @@ int wal_sys_unlinkat(int dir_fd, const char *name, int flags)
 int wal_sys_mkdir(const char *path, mode_t mode)
 {
 	SEAM(WAL_SYS_MKDIR);
-	return mkdir(path, mode);
+	int rc = mkdir(path, mode);
+	if (rc == 0)
+		record(WAL_SYS_MKDIR, -1, path, NULL);
+	return rc;
 }
 
 /* ---- directories --------------------------------------------------------- */
@@ -505,8 +543,10 @@ static int link_noreplace(const char *tmp, const char *path)
 		errno = injected;
 		return -1;
 	}
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
+		record(WAL_SYS_RENAME, -1, tmp, path);
 		return 0;
+	}
 	if (errno != EINVAL && errno != ENOSYS)
 		return -1;
 	/* file systems without RENAME_NOREPLACE: link fails if path exists */

@@ -33,6 +33,19 @@ int wal_sys_fault(wal_sys_call kind);
 /* How many calls wal_sys_fault() has counted since the last arm. */
 long wal_sys_fault_calls(void);
 
+/*
+ * Call recorder, for tests that check the order of the durable-write
+ * protocol: after every seamed call that succeeded, fn is called with its
+ * kind, the descriptor it used or returned (open, read, write, fsync; else
+ * -1) and the paths it named (open, unlink, mkdir: path; rename and link:
+ * from and to; else NULL).  It may be called from several threads at once.
+ * NULL stops recording.  Only a test sets it; the calls behave the same
+ * whether or not one is set.
+ */
+typedef void (*wal_sys_recorder)(wal_sys_call kind, int fd, const char *path, const char *path2,
+				 void *arg);
+void wal_sys_record(wal_sys_recorder fn, void *arg);
+
 /* Seamed system calls: same contract as the libc call (-1 and errno). */
 int wal_sys_open(const char *path, int flags, mode_t mode);
 int wal_sys_openat(int dir_fd, const char *name, int flags, mode_t mode);

@@ -4,9 +4,14 @@ checks, for a power loss after EVERY logged event, what would survive.
 
 Model (POSIX, no file system being kind): a file's data survives only as it
 was at its last successful fsync/fdatasync (F); a directory entry made or
-removed by create, mkdir, rename, link or unlink (C M R L U) survives only
-if that directory was fsynced afterwards (D); a path survives only if every
-directory above it survives.  Lines the script adds:
+removed by create, mkdir, rename, link or unlink (C M R L U) survives if
+that directory was fsynced afterwards (D); a path survives only if every
+directory above it survives.  Each power-loss point is tried in two orders:
+the directory changes not yet fsynced are lost, or they all survive (a
+journal committed the renames, as ext4 and XFS may, but not the data that
+was never fsynced) -- the order in which a file renamed into place before
+its data was fsynced would keep its name with incomplete data.  Lines the
+script adds:
   I <ino> <path> <copy>   an object that existed (durably) before the run
   X <rc> <path>           a program exited rc; when rc is 0, <path> (the
                           final object or restored file) must survive intact
@@ -54,16 +59,29 @@ def apply_dir(d):
             durable.pop(p, None)
 
 
-def survives(path):
+def with_pending():
+    """The directory entries if every change not yet fsynced survives too."""
+    world = dict(durable)
+    for d, ops in pending.items():
+        for op, name, value in ops:
+            p = os.path.join(d, name)
+            if op == "add":
+                world[p] = value
+            else:
+                world.pop(p, None)
+    return world
+
+
+def survives(path, world):
     d = os.path.dirname(path)
     while d not in roots:
-        if durable.get(d, ("f",))[0] != "d":
+        if world.get(d, ("f",))[0] != "d":
             return False
         nd = os.path.dirname(d)
         if nd == d:
             return False
         d = nd
-    return path in roots or path in durable
+    return path in roots or path in world
 
 
 def check_data(path, key):
@@ -88,23 +106,30 @@ def check_data(path, key):
 
 
 def check(n, event):
-    for path, (kind, key) in list(durable.items()):
+    for order, world in (("renames lost", durable), ("renames kept", with_pending())):
+        check_world(n, event, order, world)
+
+
+def check_world(n, event, order, world):
+    for path, (kind, key) in list(world.items()):
         if kind != "f" or os.path.basename(path).startswith("."):
             continue
-        if not survives(path):
+        if not survives(path, world):
             continue
         ok, why = check_data(path, key)
         if not ok:
-            problems.append("power loss after event %d (%s): %s: %s" % (n, event, path, why))
+            problems.append("power loss after event %d (%s), %s: %s: %s" % (
+                n, event, order, path, why))
     for path, since in must.items():
-        if not survives(path):
-            problems.append("power loss after event %d (%s): %s was reported done "
-                            "(exit 0 at event %d) but would not survive" % (n, event, path, since))
-        elif durable[path][0] == "f":
-            ok, why = check_data(path, durable[path][1])
+        if not survives(path, world):
+            problems.append("power loss after event %d (%s), %s: %s was reported done "
+                            "(exit 0 at event %d) but would not survive" % (
+                                n, event, order, path, since))
+        elif world[path][0] == "f":
+            ok, why = check_data(path, world[path][1])
             if not ok:
-                problems.append("power loss after event %d (%s): %s was reported done "
-                                "but %s" % (n, event, path, why))
+                problems.append("power loss after event %d (%s), %s: %s was reported done "
+                                "but %s" % (n, event, order, path, why))
 
 
 events = 0

@@ -271,7 +271,8 @@ msg_ok "missing destination directory" walfetch "no/such/dir|directory"
 t_check "nothing is created for a missing destination directory" test ! -e "$W/no"
 t_eq "walfetch leaves no temporary files in the destination directory" "$(ls -A "$D")" ""
 
-# corrupt objects: a flipped byte in an lz4 frame, a truncated plain object
+# corrupt objects: a flipped byte in an lz4 frame, in its content checksum,
+# a truncated plain object
 cp -p "$(obj $SEG1).lz4" "$T/seg1.keep"
 size=$(stat -c %s "$(obj $SEG1).lz4")
 python3 - "$(obj $SEG1).lz4" "$size" <<'PY'
@@ -291,6 +292,18 @@ run walfetch "$DATA" -c "$CONF" "$SEG1" "$D/RECOVERYXLOG"
 t_check "a corrupt lz4 object with the default setting: neither 0 nor 1 (got $RC)" \
 	test "$RC" -ne 0 -a "$RC" -ne 1
 t_eq "no temporary files left after corrupt fetches" "$(ls -A "$D")" ""
+# a flipped byte in the frame's content checksum (its last 4 bytes): every
+# block decodes, only the checksum tells
+cp -p "$T/seg1.keep" "$(obj $SEG1).lz4"
+python3 - "$(obj $SEG1).lz4" "$size" <<'PY'
+import sys
+p, n = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(n - 2); b = f.read(1); f.seek(n - 2); f.write(bytes([b[0] ^ 0x01]))
+PY
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG1" "$D/RECOVERYXLOG"
+t_eq "an lz4 object whose content checksum does not match: exit 7" "$RC" 7
+t_check "and it is not delivered" test ! -e "$D/RECOVERYXLOG"
 cp -p "$T/seg1.keep" "$(obj $SEG1).lz4"
 head -c 1000000 "$(obj $SEG3)" > "$T/trunc3" && cat "$T/trunc3" > "$(obj $SEG3)"
 run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG3" "$D/RECOVERYXLOG"

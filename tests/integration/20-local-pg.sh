@@ -75,14 +75,13 @@ recovery_copy() {
 pg_new prim || { t_fail "initdb"; t_done; }
 pg_conf prim "archive_mode = on" "archive_command = '$PUSH'" "wal_level = replica" \
 	"checkpoint_timeout = 30min"
-pg_start prim || { t_fail "primary starts"; t_done; }
-t_ok "primary starts with archive_command = walpush"
+t_setup "primary starts with archive_command = walpush" pg_start prim || t_done
 SYSID=$(pg_sql prim "select system_identifier from pg_control_system()")
 
 pg_pgbench prim -i -s 10 -q >"$T/pgbench-i.log" 2>&1
-t_check "pgbench -i -s 10" test $? -eq 0
+t_setup "pgbench -i -s 10" test $? -eq 0
 pg_pgbench prim -T 15 -c 4 -j 2 >"$T/pgbench-T.log" 2>&1
-t_check "pgbench -T 15" test $? -eq 0
+t_setup "pgbench -T 15" test $? -eq 0
 pg_sql prim "create table marker (v text, at timestamptz default now())" >/dev/null
 LAST=$(switch_wal prim)
 wait_archived prim "$LAST"
@@ -162,7 +161,7 @@ t_check "the backup history file of bb1 is archived" sh -c "ls -R '$ARCH/$SYSID'
 
 recovery_copy bb1 pitr "recovery_target_name = 'rp1'" "recovery_target_action = 'promote'"
 pg_start pitr
-t_check "point-in-time recovery starts" test $? -eq 0
+t_setup "point-in-time recovery starts" test $? -eq 0
 pg_wait_sql pitr 120 "select not pg_is_in_recovery()"
 t_check "point-in-time recovery ends and promotes" test $? -eq 0
 log_has "server log: WAL restored from the archive" pitr 'restored log file "0000000100000000000000[0-9A-F]{2}" from archive'
@@ -181,7 +180,7 @@ pg_conf stby "port = $(pg_port stby)" "unix_socket_directories = '$(pg_sock stby
 	"primary_conninfo = ''" "wal_retrieve_retry_interval = '500ms'"
 as_pg touch "$(pg_data stby)/standby.signal"
 pg_start stby
-t_check "standby starts" test $? -eq 0
+t_setup "standby starts" test $? -eq 0
 pg_sql prim "insert into marker values ('standby1')" >/dev/null
 LAST=$(switch_wal prim)
 wait_archived prim "$LAST"
@@ -246,7 +245,7 @@ rm -rf "$FD"
 
 recovery_copy bb1 rec2 "recovery_target_timeline = 'latest'" "recovery_target_action = 'promote'"
 pg_start rec2
-t_check "second recovery from bb1 starts" test $? -eq 0
+t_setup "second recovery from bb1 starts" test $? -eq 0
 pg_wait_sql rec2 120 "select not pg_is_in_recovery()"
 t_check "second recovery ends" test $? -eq 0
 log_has "server log: 00000002.history restored" rec2 'restored log file "00000002.history" from archive'
@@ -265,11 +264,11 @@ if [ "$(pg_sql stby "select failed_count from pg_stat_archiver")" != 0 ] || ! ar
 fi
 
 pg_take_basebackup stby bb2 -X none
-t_check "base backup bb2" test $? -eq 0
+t_setup "base backup bb2" test $? -eq 0
 pg_pgbench stby -T 3 -c 2 >/dev/null 2>&1
 switch_wal stby >/dev/null
 pg_take_basebackup stby bb3 -X none
-t_check "base backup bb3" test $? -eq 0
+t_setup "base backup bb3" test $? -eq 0
 pg_sql stby "insert into marker values ('after_bb3')" >/dev/null
 LAST=$(switch_wal stby)
 wait_archived stby "$LAST"
@@ -309,7 +308,7 @@ t_check "walprune removed something ($removed objects)" test "$removed" -gt 0
 
 recovery_copy bb3 rec3 "recovery_target_timeline = 'latest'" "recovery_target_action = 'promote'"
 pg_start rec3
-t_check "recovery from bb3 after pruning starts" test $? -eq 0
+t_setup "recovery from bb3 after pruning starts" test $? -eq 0
 pg_wait_sql rec3 120 "select not pg_is_in_recovery()"
 t_check "recovery from bb3 after pruning ends" test $? -eq 0
 t_eq "the row written after bb3 is there" "$(pg_sql rec3 "select count(*) from marker where v = 'after_bb3'")" 1

@@ -391,7 +391,8 @@ used=$(( $(logins) - before ))
 if [ "$(head -c 2 "$BIN/walfetch")" = "#!" ]; then
 	# under memcheck (the programs are wrapper scripts) a call takes longer
 	# than the prefetcher's idle time: these two are about time, not memory
-	t_ok "(fetch-ahead) under memcheck: $n_holders prefetcher(s), $used SSH logins (not checked)"
+	t_skip "(fetch-ahead) one prefetcher process served all 12 calls: not checked under memcheck ($n_holders prefetcher(s))"
+	t_skip "(fetch-ahead) SSH logins for the 12 segments: not checked under memcheck ($used logins)"
 else
 	t_eq "(fetch-ahead) one prefetcher process served all 12 calls (lock holders:$holders)" "$n_holders" 1
 	t_check "(fetch-ahead) SSH logins for the 12 segments: $used (walfetch's first call and the 2 workers; at most 5)" \

@@ -48,9 +48,9 @@ pg_start prim || { t_fail "primary starts"; t_done; }
 SYSID=$(pg_sql prim "select system_identifier from pg_control_system()")
 
 pg_pgbench prim -i -s 10 -q >"$T/pgbench-i.log" 2>&1
-t_check "pgbench -i -s 10" test $? -eq 0
+t_setup "pgbench -i -s 10" test $? -eq 0
 pg_pgbench prim -T 10 -c 4 -j 2 >"$T/pgbench-T.log" 2>&1
-t_check "pgbench -T 10 while archiving over sftp" test $? -eq 0
+t_setup "pgbench -T 10 while archiving over sftp" test $? -eq 0
 pg_sql prim "create table marker (v text)" >/dev/null
 LAST=$(switch_wal prim)
 wait_archived prim "$LAST"
@@ -116,7 +116,7 @@ pg_conf pitr "port = $(pg_port pitr)" "unix_socket_directories = '$(pg_sock pitr
 	"recovery_target_name = 'rp1'" "recovery_target_action = 'promote'"
 as_pg touch "$(pg_data pitr)/recovery.signal"
 pg_start pitr
-t_check "point-in-time recovery starts" test $? -eq 0
+t_setup "point-in-time recovery starts" test $? -eq 0
 pg_wait_sql pitr 180 "select not pg_is_in_recovery()"
 t_check "point-in-time recovery over sftp ends and promotes" test $? -eq 0
 LOG=$(cat "$(pg_dir pitr)/server.log")

@@ -17,9 +17,9 @@ walgen src 4 || { t_fail "make WAL segments with PostgreSQL"; t_done; }
 W=$WALGEN_DIR
 PGD=$WALGEN_PGDATA
 SYSID=$(/usr/lib/postgresql/15/bin/pg_controldata "$PGD" | awk -F': *' '/Database system identifier/{print $2}')
-swift_start swift walarchive || { t_fail "start swift with s3api"; t_done; }
-nginx_proxy_start tlsfront "$SWIFT_PORT" || { t_fail "start the https front"; t_done; }
-t_ok "swift s3api on port $SWIFT_PORT, https front on $PROXY_PORT"
+t_setup "start swift with s3api" swift_start swift walarchive || t_done
+t_setup "start the https front" nginx_proxy_start tlsfront "$SWIFT_PORT" || t_done
+t_setup_ok "swift s3api on port $SWIFT_PORT, https front on $PROXY_PORT"
 
 CONF=$WALARCHIVE_TMP/walarchive.conf
 walarchive_conf "$CONF" "archive=s3://$SWIFT_BUCKET/fleet" "s3_endpoint=https://127.0.0.1:$PROXY_PORT" \
@@ -83,7 +83,7 @@ t_match "missing bucket named" "$out" "nosuchbucket.*(does not exist|NoSuchBucke
 
 # --- a body damaged in transit is refused by the server -------------------
 RELAY_PORT=$(t_free_port)
-relay_start "$RELAY_PORT" "$SWIFT_PORT" 100000000 300000 || t_fail "start the relay"
+t_setup "start the corrupting relay" relay_start "$RELAY_PORT" "$SWIFT_PORT" 100000000 300000
 out=$("$BIN/walpush" -D "$PGD" --set "s3_endpoint=http://127.0.0.1:$RELAY_PORT" --set retries=0 \
 	--set compress=none "$W/$S4" "$S4" 2>&1); rc=$?
 t_check "the relay damaged the upload" grep -q corrupted "$WALARCHIVE_TMP/relay.log"
@@ -94,15 +94,17 @@ kill "$RELAY_PID"
 
 # --- the server stops in the middle of a transfer -------------------------
 RELAY_PORT=$(t_free_port)
-relay_start "$RELAY_PORT" "$SWIFT_PORT" 2000000 || t_fail "start the slow relay"
+t_setup "start the slow relay" relay_start "$RELAY_PORT" "$SWIFT_PORT" 2000000
 SLOW=(--set "s3_endpoint=http://127.0.0.1:$RELAY_PORT" --set compress=none --set retries=1)
 "$BIN/walpush" -D "$PGD" "${SLOW[@]}" "$W/$S4" "$S4" 2>"$WALARCHIVE_TMP/push.err" &
 PUSH=$!
-sleep 2
+# the server stops only once the upload's bytes flow (1 MB of the 16 MiB)
+relay_flowing "$RELAY_PORT" up 1000000 $PUSH
+t_setup "the upload is under way when the server stops ($(relay_bytes "$RELAY_PORT" up) bytes relayed)" test $? -eq 0
 swift_proxy_stop
 wait $PUSH; rc=$?
 t_match "walpush with the server stopped mid-upload fails (exit $rc)" "$rc" '^[1-9][0-9]*$'
-t_match "and says why" "$(cat "$WALARCHIVE_TMP/push.err")" "walpush: .*(failed|refused|timed out)"
+t_match "and says why" "$(cat "$WALARCHIVE_TMP/push.err")" "walpush: .*(failed|timed out|reset|closed|empty reply)"
 swift_proxy_restart || t_fail "restart the swift proxy"
 t_eq "no object under the final name" "$(keys)" "$S3.lz4 "
 
@@ -110,7 +112,8 @@ t_eq "no object under the final name" "$(keys)" "$S3.lz4 "
 mkdir -p "$WALARCHIVE_TMP/dest"
 "$BIN/walfetch" -D "$PGD" "${SLOW[@]}" "$S4" "$WALARCHIVE_TMP/dest/$S4" 2>"$WALARCHIVE_TMP/fetch.err" &
 FETCH=$!
-sleep 2
+relay_flowing "$RELAY_PORT" down 1000000 $FETCH
+t_setup "the download is under way when the server stops ($(relay_bytes "$RELAY_PORT" down) bytes relayed)" test $? -eq 0
 swift_proxy_stop
 wait $FETCH; rc=$?
 t_match "walfetch with the server stopped mid-download fails, not with 0 or 1 (exit $rc)" \

@@ -216,12 +216,11 @@ t_eq "the upgrade leaves no .dpkg-* copies in /etc" \
 
 pg_new prim || { t_fail "initdb"; t_done; }
 pg_conf prim "archive_mode = on" "archive_command = 'walpush %p %f'" "wal_level = replica"
-pg_start prim || { t_fail "the primary starts"; t_done; }
-t_ok "a PostgreSQL 15 primary starts with archive_command = 'walpush %p %f'"
+t_setup "a PostgreSQL 15 primary starts with archive_command = 'walpush %p %f'" pg_start prim || t_done
 SYSID=$(pg_sql prim "select system_identifier from pg_control_system()")
 
 pg_pgbench prim -i -s 2 -q >"$T/pgbench.log" 2>&1
-t_check "pgbench -i -s 2" test $? -eq 0
+t_setup "pgbench -i -s 2" test $? -eq 0
 # -X none: the backup has no WAL of its own, recovery must fetch it all
 switch_wal prim >/dev/null  # so that walprune has WAL from before the backup to remove
 pg_take_basebackup prim backup -X none

@@ -17,7 +17,11 @@
 # already holds (the compare path), fetch.  A 1 MiB segment (real first page
 # from tests/fixtures/pg15-1mb, random bytes after it) keeps runs short; the
 # code paths are the same as for 16 MiB, only fewer read/write chunks.
-# Prints the number of fault points tried.
+# Prints the number of fault points tried, and fails if the faults did not
+# fire: each scenario needs at least MIN_POINTS points, at least one for each
+# kind of call its protocol makes (NEEDS), and the whole walk at least
+# MIN_TOTAL -- with the seam broken every run would exit 0 and every check
+# above would hold.  That the faults fired is a precondition, not a pass.
 
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -79,6 +83,11 @@ verify_archive() {
 
 POINTS=0
 BAD=0
+MIN_POINTS=20 MIN_TOTAL=100
+declare -A KIND_POINTS          # "scenario kind" -> fault points that fired
+# the kinds of call each scenario must make (and fail on when faulted)
+declare -A NEEDS=([push-new]="open read write fsync rename mkdir"
+	[push-again]="open read fsync" [fetch]="open read write fsync rename")
 bad() { BAD=$((BAD + 1)); [ "$BAD" -le 20 ] && echo "# $*"; }
 
 # walk SCENARIO: all kinds, both errnos
@@ -91,7 +100,12 @@ walk() {
 				prepare "$scenario"
 				WALARCHIVE_FAULT="$n:$err:$kind" run_prog "$scenario" >"$T/err" 2>&1
 				rc=$?
-				if [ "$rc" -eq 0 ]; then zeros=$((zeros + 1)); else zeros=0; POINTS=$((POINTS + 1)); fi
+				if [ "$rc" -eq 0 ]; then
+					zeros=$((zeros + 1))
+				else
+					zeros=0; POINTS=$((POINTS + 1))
+					KIND_POINTS["$scenario $kind"]=$(( ${KIND_POINTS["$scenario $kind"]:-0} + 1 ))
+				fi
 				why=$(check_after "$scenario" "$rc" "$kind")
 				[ -z "$why" ] || bad "$scenario $n:$err:$kind: exit $rc: $why ($(head -c 300 "$T/err" | tr '\n' '|'))"
 				why=$(retry "$scenario")
@@ -163,6 +177,16 @@ for scenario in push-new push-again fetch; do
 	else
 		t_fail "$scenario: $((BAD - bad_before)) broken promises over $((POINTS - before)) fault points"
 	fi
+	missing=
+	for kind in ${NEEDS[$scenario]}; do
+		[ "${KIND_POINTS["$scenario $kind"]:-0}" -gt 0 ] || missing="$missing $kind"
+	done
+	if [ "$((POINTS - before))" -ge "$MIN_POINTS" ] && [ -z "$missing" ]; then
+		t_setup_ok "$scenario: the faults fired ($((POINTS - before)) points, at least $MIN_POINTS; every one of: ${NEEDS[$scenario]})"
+	else
+		t_fail "$scenario: the faults did not fire: $((POINTS - before)) points (want $MIN_POINTS)${missing:+, none for:$missing}"
+	fi
 done
 echo "# fault points tried: $POINTS (walpush and walfetch, ENOSPC and EIO, $((SECONDS - START)) s)"
+t_setup "at least $MIN_TOTAL fault points in all ($POINTS)" test "$POINTS" -ge "$MIN_TOTAL"
 t_done

@@ -206,7 +206,7 @@ sshd_known_hosts "$D" || { t_fail "ssh-keyscan"; t_done; }
 mkdir -p "$SARCH" && chown "$SSHD_USER" "$SARCH" && chmod 700 "$SARCH"
 nginx_start dav || { t_fail "start nginx"; t_done; }
 swift_start swift walarchive || { t_fail "start swift with s3api"; t_done; }
-t_ok "sshd on $(sshd_port "$D"), nginx webdav on $NGINX_PORT, swift s3api on $SWIFT_PORT ($((SECONDS - START)) s)"
+t_setup_ok "sshd on $(sshd_port "$D"), nginx webdav on $NGINX_PORT, swift s3api on $SWIFT_PORT ($((SECONDS - START)) s)"
 
 KH=$T/known_hosts       # the sshd's key for its own port and every relay port
 cp "$D/known_hosts" "$KH"

@@ -1,7 +1,9 @@
 # Shared helpers for the integration tests (bash).  A test script sources
 # this, calls t_ok / t_fail / t_check for each assertion, and ends with
-# t_done.  Output is TAP-like ("ok - ...", "not ok - ..."); tests/run.sh
-# counts those lines.
+# t_done.  Output is TAP-like ("ok - ...", "not ok - ...", "skip - ..." for
+# a check not made); tests/run.sh counts those lines.  A step the checks
+# depend on (a server started, load made) goes through t_setup: it prints
+# "# setup: ..." and is counted only when it fails.
 #
 # Environment from tests/run.sh:
 #   WALARCHIVE_BIN   directory with the installed walpush, walfetch, walprune, replinit
@@ -19,6 +21,7 @@ fi
 export WALARCHIVE_SRC WALARCHIVE_BIN WALARCHIVE_TMP
 T_PASS=0
 T_FAIL=0
+T_SKIP=0
 T_CLEANUPS=()
 
 # Registers a command to run at exit (last registered runs first).
@@ -32,6 +35,20 @@ trap t_run_cleanups EXIT
 
 t_ok()   { T_PASS=$((T_PASS + 1)); echo "ok - $*"; }
 t_fail() { T_FAIL=$((T_FAIL + 1)); echo "not ok - $*"; }
+# t_skip DESC: a check this run cannot make (say why in DESC); never a pass
+t_skip() { T_SKIP=$((T_SKIP + 1)); echo "skip - $*"; }
+
+# t_setup DESC CMD...: runs a step the checks depend on; not a pass when it
+# works, a failure when it does not.  Returns CMD's exit code.
+t_setup() {
+	local desc=$1 rc; shift
+	"$@"; rc=$?
+	if [ "$rc" -eq 0 ]; then echo "# setup: $desc"; else t_fail "setup: $desc (exit $rc: $*)"; fi
+	return "$rc"
+}
+
+# t_setup_ok DESC: notes a setup step already done (not counted)
+t_setup_ok() { echo "# setup: $*"; }
 
 # t_check DESC CMD...: passes if CMD exits 0.
 t_check() {
@@ -57,7 +74,7 @@ t_match() {
 }
 
 t_done() {
-	echo "# $(basename "$0"): $T_PASS passed, $T_FAIL failed"
+	echo "# $(basename "$0"): $T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
 	t_run_cleanups
 	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$WALARCHIVE_TMP"
 	[ "$T_FAIL" -eq 0 ]

@@ -178,3 +178,24 @@ relay_start() {
 	t_cleanup "kill $RELAY_PID"
 	t_wait 10 bash -c "echo > /dev/tcp/127.0.0.1/$1"
 }
+
+# relay_bytes PORT DIRECTION: bytes the relay on PORT has forwarded "up" (to
+# the server) or "down" (back to the client), to the last 64 KiB
+relay_bytes() {
+	local n
+	n=$(sed -n "s/^relay $1 $2 \([0-9]*\)$/\1/p" "$WALARCHIVE_TMP/relay.log" 2>/dev/null | tail -n 1)
+	echo "${n:-0}"
+}
+
+# relay_flowing PORT DIRECTION BYTES PID: waits (30 s at most) until the relay
+# on PORT has forwarded BYTES more in DIRECTION than when called while process
+# PID still runs: a transfer is under way.  Fails if PID ends first.
+relay_flowing() {
+	local want=$(( $(relay_bytes "$1" "$2") + $3 )) end=$((SECONDS + 30))
+	while kill -0 "$4" 2>/dev/null; do
+		[ "$(relay_bytes "$1" "$2")" -ge "$want" ] && kill -0 "$4" 2>/dev/null && return 0
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+	return 1
+}

@@ -5,6 +5,9 @@
 # transfer.  Usage: slowrelay.py LISTEN_PORT TARGET_PORT RATE [CORRUPT_AT]
 # With CORRUPT_AT, the byte at that offset of each connection's client-to-server
 # stream is flipped (a body damaged in transit); "corrupted" goes to stderr.
+# Progress goes to stderr too, each time another 64 KiB has been forwarded in
+# a direction (all connections together): "relay LISTEN_PORT up|down BYTES",
+# so that a test can see a transfer under way before it stops the server.
 import socket
 import sys
 import threading
@@ -13,9 +16,21 @@ import time
 listen_port, target_port, rate = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 corrupt_at = int(sys.argv[4]) if len(sys.argv) > 4 else -1
 CHUNK = 16384
+PROGRESS = 65536
+relayed = {"up": 0, "down": 0}
+relayed_lock = threading.Lock()
 
 
-def pump(src, dst, corrupt=-1):
+def progress(direction, n):
+    with relayed_lock:
+        before = relayed[direction]
+        relayed[direction] = before + n
+        if before // PROGRESS != relayed[direction] // PROGRESS:
+            print("relay %d %s %d" % (listen_port, direction, relayed[direction]),
+                  file=sys.stderr, flush=True)
+
+
+def pump(src, dst, direction, corrupt=-1):
     offset = 0
     try:
         while True:
@@ -28,6 +43,7 @@ def pump(src, dst, corrupt=-1):
                 print("corrupted", file=sys.stderr, flush=True)
             offset += len(data)
             dst.sendall(data)
+            progress(direction, len(data))
             time.sleep(len(data) / rate)
     except OSError:
         pass
@@ -44,8 +60,8 @@ def serve(client):
     except OSError:
         client.close()
         return
-    threading.Thread(target=pump, args=(client, upstream, corrupt_at), daemon=True).start()
-    threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+    threading.Thread(target=pump, args=(client, upstream, "up", corrupt_at), daemon=True).start()
+    threading.Thread(target=pump, args=(upstream, client, "down"), daemon=True).start()
 
 
 server = socket.socket()

@@ -23,6 +23,7 @@
 #include "base/config.h"
 #include "sys/fileio.h"
 #include "pg/walname.h"
+#include "syscall_log.h"
 
 /* System identifiers of the fixture clusters (tests/fixtures/pgNN/INFO). */
 #define SYSID_15 7712300585176830670ull
@@ -363,6 +364,51 @@ Test(archive, push_fetch_roundtrip_lz4, .init = setup, .fini = teardown)
 	cr_assert(now && len == SEG16 && memcmp(now, orig, SEG16) == 0);
 	free(orig);
 	free(now);
+}
+
+/*
+ * The durability order of push and fetch, recorded through the fileio seam:
+ * the object (and walarchive.info) and the restored file are each written
+ * under a temporary name, fsynced, renamed, and their directory fsynced
+ * after the rename; the final names do not exist before their rename.
+ */
+Test(archive, push_fetch_durability_order, .init = setup, .fini = teardown)
+{
+	for (int compressed = 1; compressed >= 0; compressed--) {
+		const char *name = compressed ? "000000010000000000000004" : "000000010000000000000005";
+		const char *wal = make_segment(name, NULL, SEG16, SYSID_15, 4);
+		char wal_copy[600], object[700], info[700], dest[700];
+		wal_push_result res;
+		wal_fetch_result fres;
+		wal_error e;
+
+		cfg.compress = compressed ? WAL_COMPRESS_LZ4 : WAL_COMPRESS_NONE;
+		cfg.push_ahead = 0;
+		cfg.fetch_ahead = 0;
+		snprintf(wal_copy, sizeof(wal_copy), "%s", wal);
+		obj_path(SYSID_15, name, 1, object, sizeof(object));  /* framed either way */
+		snprintf(info, sizeof(info), "%s/%llu/walarchive.info", root,
+			 (unsigned long long)SYSID_15);
+
+		syslog_start(object);
+		memset(&res, 0, sizeof(res));
+		wal_err rc = wal_push(&cfg, wal_copy, name, data15, &res, &e);
+		syslog_stop();
+		cr_assert_eq(rc, WAL_OK, "%s", e.msg);
+		cr_assert_eq(res.outcome, WAL_PUSHED);
+		syslog_assert_durable(object, 1);
+		if (compressed)         /* the first push into this tree writes it */
+			syslog_assert_durable(info, 0);
+
+		snprintf(dest, sizeof(dest), "%s/%s", restore, name);
+		syslog_start(dest);
+		memset(&fres, 0, sizeof(fres));
+		rc = wal_fetch(&cfg, name, dest, data15, &fres, &e);
+		syslog_stop();
+		cr_assert_eq(rc, WAL_OK, "%s", e.msg);
+		syslog_assert_durable(dest, 1);
+		cr_assert(same_files(dest, wal_copy), "fetched bytes differ");
+	}
 }
 
 /* archive.h layout: <root>/<system-id>/walarchive.info exists once a cluster has WAL. */

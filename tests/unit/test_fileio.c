@@ -2,7 +2,8 @@
  * Unit tests for fileio.h: the syscall fault seam and the durable atomic
  * write.  The central property: whatever call fails (disk full, I/O error),
  * the final name holds either nothing or every byte, and no temporary file
- * is left behind.
+ * is left behind.  And the order that makes it durable, recorded through
+ * the seam: data fsynced before the rename, the directory after it.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -17,6 +18,7 @@
 
 #include "sys/fileio.h"
 #include "io/stream.h"
+#include "syscall_log.h"
 
 static char dir[256];
 
@@ -512,4 +514,48 @@ Test(fileio, atomic_commit_fsync_failure, .init = setup, .fini = teardown)
 	wal_sys_fault_arm(0, 0, WAL_SYS_COUNT);
 	cr_assert_eq(access(path, F_OK), -1, "unsynced data under the final name");
 	cr_assert_eq(count_entries(dir, NULL), 0, "failed commit left the temporary file");
+}
+
+/* ---- the durability order, recorded through the seam ---- */
+
+Test(fileio, atomic_write_durability_order, .init = setup, .fini = teardown)
+{
+	/* small (written directly) and large (through the writer thread) */
+	size_t sizes[] = { 5, 3 * WAL_IO_CHUNK + 17 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		unsigned char *data = malloc(sizes[i]);
+		char path[300];
+		wal_mem_source src;
+		wal_error e;
+
+		fill(data, sizes[i], (uint32_t)i);
+		snprintf(path, sizeof(path), "%s/obj%zu", dir, i);
+		wal_mem_source_init(&src, data, sizes[i]);
+		syslog_start(path);
+		wal_err rc = wal_atomic_write(path, &src.base, 0600, &e);
+		syslog_stop();
+		cr_assert_eq(rc, WAL_OK, "%s", e.msg);
+		syslog_assert_durable(path, 1);
+		assert_content(path, data, sizes[i]);
+		free(data);
+	}
+}
+
+Test(fileio, atomic_commit_replace_durability_order, .init = setup, .fini = teardown)
+{
+	char path[300];
+	wal_atomic_file f;
+	wal_error e;
+
+	snprintf(path, sizeof(path), "%s/obj", dir);
+	write_plain(path, "original", 8);
+	syslog_start(NULL);
+	cr_assert_eq(wal_atomic_open(&f, path, 0600, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(f.sink.write(&f.sink, "new", 3, &e), WAL_OK);
+	wal_err rc = wal_atomic_commit(&f, WAL_ATOMIC_REPLACE, &e);
+	syslog_stop();
+	cr_assert_eq(rc, WAL_OK, "%s", e.msg);
+	/* the old content stays under the name until the rename replaces it */
+	syslog_assert_durable(path, 0);
+	assert_content(path, "new", 3);
 }

@@ -1,12 +1,18 @@
 /*
  * Unit tests for http.h: RFC 3986 encoding, XML parsing of WebDAV and S3
  * answers (and refusal of entity declarations), one-line error messages
- * from S3 error bodies and the mapping of HTTP status to wal_err.
+ * from S3 error bodies, the mapping of HTTP status to wal_err, and
+ * transport failures (nothing listening, a server that hangs up) typed as
+ * network errors, never as "not found".
  */
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "store/http/http.h"
 #include "store/http/xml.h"
@@ -201,4 +207,69 @@ Test(http, webdav_refuses_cleartext_password_when_asked)
 			 "refuse; use https://");
 	cr_assert_null(s);
 	wal_config_free(&c);
+}
+
+/* ---- transport failures ---- */
+
+/* A listening socket on 127.0.0.1; its port in *port. */
+static int listen_local(int *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* Accepts one connection, reads a little of the request, and hangs up. */
+static void *hang_up(void *arg)
+{
+	int fd = accept(*(int *)arg, NULL, NULL);
+	char buf[512];
+	if (fd >= 0) {
+		(void)!read(fd, buf, sizeof buf);
+		close(fd);
+	}
+	return NULL;
+}
+
+static wal_err get_once(int port, wal_error *e)
+{
+	wal_http_opts opts = { .timeout = 5, .retries = 0, .tls_verify = 1 };
+	wal_http *h = NULL;
+	wal_http_resp resp;
+	char url[128];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/dav/000000010000000000000001", port);
+	wal_http_req req = { .method = "GET", .url = url, .what = url };
+	cr_assert_eq(wal_http_open(&h, &opts, e), WAL_OK, "%s", e->msg);
+	wal_err rc = wal_http_do(h, &req, &resp, e);
+	wal_http_resp_free(&resp);
+	wal_http_close(h);
+	return rc;
+}
+
+Test(http, transport_failure_is_a_network_error_not_not_found)
+{
+	wal_error e;
+	int port;
+
+	/* nothing listens: connection refused */
+	close(listen_local(&port));
+	wal_error_clear(&e);
+	cr_assert_eq(get_once(port, &e), WAL_ENET, "connection refused: %s (%s)",
+		     wal_err_name(e.code), e.msg);
+
+	/* a server that hangs up without an answer */
+	int fd = listen_local(&port);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, hang_up, &fd), 0);
+	wal_error_clear(&e);
+	cr_assert_eq(get_once(port, &e), WAL_ENET, "empty reply: %s (%s)", wal_err_name(e.code),
+		     e.msg);
+	pthread_join(t, NULL);
+	close(fd);
 }
