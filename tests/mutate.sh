@@ -96,7 +96,7 @@ PY
 
 # build: an incremental build of $TREE, installed into $BUILD/inst
 build() {
-	cmake -S "$TREE" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$LOG/cmake.log" 2>&1 &&
+	cmake -S "$TREE" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWALARCHIVE_TEST_SEAMS=ON >"$LOG/cmake.log" 2>&1 &&
 	cmake --build "$BUILD" -j2 >"$LOG/build.log" 2>&1 &&
 	cmake --install "$BUILD" --prefix "$BUILD/inst" >/dev/null 2>&1 &&
 	chmod -R a+rX "$BUILD/inst"

@@ -34,7 +34,7 @@ note() { echo "== $* ($((SECONDS - START)) s)"; }
 # build DIR [cmake options...]: configures, builds and installs into DIR/inst
 build() {
 	local dir=$1; shift
-	cmake -S "$SRC" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.cmake.log" 2>&1 &&
+	cmake -S "$SRC" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWALARCHIVE_TEST_SEAMS=ON "$@" >"$dir.cmake.log" 2>&1 &&
 	cmake --build "$dir" -j"$(nproc)" >"$dir.build.log" 2>&1 &&
 	cmake --install "$dir" --prefix "$dir/inst" >/dev/null 2>&1 || {
 		cat "$dir.cmake.log" "$dir.build.log" | tail -n 40

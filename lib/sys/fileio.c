@@ -16,95 +16,6 @@
 #include <unistd.h>
 #include "sys/fileio.h"
 
-/* ---- fault seam ---------------------------------------------------------- */
-
-static long fault_nth;          /* fail the call with this count; 0 = off */
-static int fault_errno;
-static wal_sys_call fault_kind = WAL_SYS_COUNT;
-static long fault_calls;
-static int fault_env_read;
-
-static const char *const call_names[WAL_SYS_COUNT] = {
-	"open", "read", "write", "fsync", "rename", "link", "unlink", "mkdir", "send", "recv"
-};
-
-static int errno_by_name(const char *name)
-{
-	static const struct { const char *name; int value; } names[] = {
-		{ "ENOSPC", ENOSPC }, { "EIO", EIO }, { "EACCES", EACCES }, { "EDQUOT", EDQUOT },
-		{ "EROFS", EROFS }, { "ECONNRESET", ECONNRESET }, { "ETIMEDOUT", ETIMEDOUT },
-		{ "EPIPE", EPIPE }, { "ENOMEM", ENOMEM }, { "EINTR", EINTR },
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(name, names[i].name) == 0)
-			return names[i].value;
-	return atoi(name);
-}
-
-/* WALARCHIVE_FAULT="N:ERRNO[:KIND]" arms the seam for a whole process run. */
-static void fault_from_env(void)
-{
-	fault_env_read = 1;
-	const char *spec = getenv("WALARCHIVE_FAULT");
-	if (!spec || !*spec)
-		return;
-	char copy[64];
-	snprintf(copy, sizeof(copy), "%s", spec);
-	char *nth = strtok(copy, ":");
-	char *err = strtok(NULL, ":");
-	char *kind = strtok(NULL, ":");
-	wal_sys_call k = WAL_SYS_COUNT;
-	if (kind)
-		for (int i = 0; i < WAL_SYS_COUNT; i++)
-			if (strcmp(kind, call_names[i]) == 0)
-				k = (wal_sys_call)i;
-	wal_sys_fault_arm(nth ? atol(nth) : 0, err ? errno_by_name(err) : EIO, k);
-}
-
-void wal_sys_fault_arm(long nth, int err, wal_sys_call kind)
-{
-	fault_env_read = 1;
-	fault_nth = nth;
-	fault_errno = err;
-	fault_kind = kind;
-	fault_calls = 0;
-}
-
-long wal_sys_fault_calls(void)
-{
-	return __atomic_load_n(&fault_calls, __ATOMIC_SEQ_CST);
-}
-
-int wal_sys_fault(wal_sys_call kind)
-{
-	if (!fault_env_read)
-		fault_from_env();
-	if (fault_kind != WAL_SYS_COUNT && kind != fault_kind)
-		return 0;
-	long call = __atomic_add_fetch(&fault_calls, 1, __ATOMIC_SEQ_CST);
-	if (fault_nth > 0 && call == fault_nth)
-		return fault_errno;
-	return 0;
-}
-
-/* ---- call recorder ------------------------------------------------------- */
-
-static wal_sys_recorder recorder;
-static void *recorder_arg;
-
-void wal_sys_record(wal_sys_recorder fn, void *arg)
-{
-	__atomic_store_n(&recorder_arg, arg, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&recorder, fn, __ATOMIC_SEQ_CST);
-}
-
-static void record(wal_sys_call kind, int fd, const char *path, const char *path2)
-{
-	wal_sys_recorder fn = __atomic_load_n(&recorder, __ATOMIC_SEQ_CST);
-	if (fn)
-		fn(kind, fd, path, path2, __atomic_load_n(&recorder_arg, __ATOMIC_SEQ_CST));
-}
-
 #define SEAM(kind) do { int injected_ = wal_sys_fault(kind); \
 	if (injected_) { errno = injected_; return -1; } } while (0)
 
@@ -116,7 +27,7 @@ int wal_sys_open(const char *path, int flags, mode_t mode)
 		fd = open(path, flags | O_CLOEXEC, mode);
 	while (fd < 0 && errno == EINTR);
 	if (fd >= 0)
-		record(WAL_SYS_OPEN, fd, path, NULL);
+		wal_sys_record_call(WAL_SYS_OPEN, fd, path, NULL);
 	return fd;
 }
 
@@ -138,7 +49,7 @@ ssize_t wal_sys_read(int fd, void *buf, size_t len)
 		n = read(fd, buf, len);
 	while (n < 0 && errno == EINTR);
 	if (n >= 0)
-		record(WAL_SYS_READ, fd, NULL, NULL);
+		wal_sys_record_call(WAL_SYS_READ, fd, NULL, NULL);
 	return n;
 }
 
@@ -170,7 +81,7 @@ int wal_sys_write_all(int fd, const void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
-	record(WAL_SYS_WRITE, fd, NULL, NULL);
+	wal_sys_record_call(WAL_SYS_WRITE, fd, NULL, NULL);
 	return 0;
 }
 
@@ -179,7 +90,7 @@ int wal_sys_fsync(int fd)
 	SEAM(WAL_SYS_FSYNC);
 	int rc = fsync(fd);
 	if (rc == 0)
-		record(WAL_SYS_FSYNC, fd, NULL, NULL);
+		wal_sys_record_call(WAL_SYS_FSYNC, fd, NULL, NULL);
 	return rc;
 }
 
@@ -188,7 +99,7 @@ int wal_sys_rename(const char *from, const char *to)
 	SEAM(WAL_SYS_RENAME);
 	int rc = rename(from, to);
 	if (rc == 0)
-		record(WAL_SYS_RENAME, -1, from, to);
+		wal_sys_record_call(WAL_SYS_RENAME, -1, from, to);
 	return rc;
 }
 
@@ -203,7 +114,7 @@ int wal_sys_link(const char *from, const char *to)
 	SEAM(WAL_SYS_LINK);
 	int rc = link(from, to);
 	if (rc == 0)
-		record(WAL_SYS_LINK, -1, from, to);
+		wal_sys_record_call(WAL_SYS_LINK, -1, from, to);
 	return rc;
 }
 
@@ -212,7 +123,7 @@ int wal_sys_unlink(const char *path)
 	SEAM(WAL_SYS_UNLINK);
 	int rc = unlink(path);
 	if (rc == 0)
-		record(WAL_SYS_UNLINK, -1, path, NULL);
+		wal_sys_record_call(WAL_SYS_UNLINK, -1, path, NULL);
 	return rc;
 }
 
@@ -227,7 +138,7 @@ int wal_sys_mkdir(const char *path, mode_t mode)
 	SEAM(WAL_SYS_MKDIR);
 	int rc = mkdir(path, mode);
 	if (rc == 0)
-		record(WAL_SYS_MKDIR, -1, path, NULL);
+		wal_sys_record_call(WAL_SYS_MKDIR, -1, path, NULL);
 	return rc;
 }
 
@@ -544,7 +455,7 @@ static int link_noreplace(const char *tmp, const char *path)
 		return -1;
 	}
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
-		record(WAL_SYS_RENAME, -1, tmp, path);
+		wal_sys_record_call(WAL_SYS_RENAME, -1, tmp, path);
 		return 0;
 	}
 	if (errno != EINVAL && errno != ENOSYS)

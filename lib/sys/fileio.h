@@ -19,11 +19,13 @@ typedef enum wal_sys_call {
 	WAL_SYS_COUNT
 } wal_sys_call;
 
+#ifdef WALARCHIVE_TEST_SEAMS
 /*
+ * The test seam (sys/seam.c), compiled only into the tests' build.
  * Fault seam (safe to call from several threads): the nth (1-based) call
- * counted by wal_sys_fault() from now on
- * fails with err (of any kind if kind is WAL_SYS_COUNT).  nth = 0 disarms.
- * Also armed from the environment: WALARCHIVE_FAULT="N:ERRNO[:KIND]".
+ * counted by wal_sys_fault() from now on fails with err (of any kind if
+ * kind is WAL_SYS_COUNT).  nth = 0 disarms.  Also armed from the
+ * environment: WALARCHIVE_FAULT="N:ERRNO[:KIND]".
  */
 void wal_sys_fault_arm(long nth, int err, wal_sys_call kind);
 
@@ -45,6 +47,23 @@ long wal_sys_fault_calls(void);
 typedef void (*wal_sys_recorder)(wal_sys_call kind, int fd, const char *path, const char *path2,
 				 void *arg);
 void wal_sys_record(wal_sys_recorder fn, void *arg);
+
+/* Hands one succeeded call to the recorder, if one is set. */
+void wal_sys_record_call(wal_sys_call kind, int fd, const char *path, const char *path2);
+#else
+/* A release build: no seam, nothing recorded; the calls compile away. */
+static inline int wal_sys_fault(wal_sys_call kind)
+{
+	(void)kind;
+	return 0;
+}
+
+static inline void wal_sys_record_call(wal_sys_call kind, int fd, const char *path,
+				       const char *path2)
+{
+	(void)kind, (void)fd, (void)path, (void)path2;
+}
+#endif
 
 /* Seamed system calls: same contract as the libc call (-1 and errno). */
 int wal_sys_open(const char *path, int flags, mode_t mode);

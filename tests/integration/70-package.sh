@@ -98,6 +98,10 @@ t_match "the unit tests ran during the build and passed (ctest via dh_auto_test)
 	'^100% tests passed, 0 tests failed out of [1-9][0-9]*$'
 t_eq "no compiler warning in the package build" "$(grep -c 'warning:' "$T/build.log")" 0
 
+# a release build carries no test seam: nothing reads WALARCHIVE_FAULT
+mkdir -p "$T/unpacked" && dpkg-deb -x "$DEB" "$T/unpacked"
+t_eq "no program or module of the package has the fault seam (WALARCHIVE_FAULT)" \
+	"$(grep -rlaF WALARCHIVE_FAULT "$T/unpacked/usr" | wc -l)" 0
 PKG_VERSION=$(dpkg-deb -f "$DEB" Version)
 t_eq "the package version is the one in deb/changelog" "$PKG_VERSION" \
 	"$(sed -n '1s/^walarchive (\([^)]*\)).*/\1/p' "$SRC/deb/changelog")"

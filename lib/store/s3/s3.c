@@ -195,7 +195,6 @@ static wal_err check_settings(const wal_url *url, const wal_config *cfg, const c
 static wal_err locate(s3_store *s, const wal_url *url, const wal_config *cfg, const char *token,
 		      const char *region, wal_error *e)
 {
-	const char *max_keys = getenv("WALARCHIVE_S3_MAX_KEYS");
 	wal_err rc;
 
 	s->path_style = cfg->s3_uri_style == WAL_S3_PATH;
@@ -208,8 +207,12 @@ static wal_err locate(s3_store *s, const wal_url *url, const wal_config *cfg, co
 	    (int)sizeof s->token_hdr)
 		return wal_fail(e, WAL_ECONFIG, "s3 session token too long");
 	/* a test hook: small pages prove that pagination works */
+#ifdef WALARCHIVE_TEST_SEAMS
+	/* the tests' build: short pages, to walk a paginated listing */
+	const char *max_keys = getenv("WALARCHIVE_S3_MAX_KEYS");
 	if (max_keys && atoi(max_keys) > 0 && atoi(max_keys) <= 1000)
 		s->max_keys = atoi(max_keys);
+#endif
 	rc = wal_s3_base_url(cfg->s3_endpoint, region, s->bucket, s->path_style, s->base_url,
 			     sizeof s->base_url, e);
 	if (rc == WAL_ECONFIG)
