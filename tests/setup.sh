@@ -13,7 +13,7 @@ CORE=(
 	libexpat1-dev libssl-dev libpq-dev libcriterion-dev postgresql-15 postgresql-client-15
 )
 PACKAGES=(
-	build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
+	build-essential cmake pkg-config clang libclang-rt-14-dev clang-format valgrind
 	liblz4-dev lz4 libxxhash-dev libssh2-1-dev libcurl4-openssl-dev libexpat1-dev libssl-dev
 	libpq-dev libcriterion-dev
 	postgresql-15 postgresql-client-15
