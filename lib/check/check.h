@@ -57,7 +57,8 @@ typedef struct wal_check_pg {
 	char archive_command[512], restore_command[512];
 	char data_directory[512];
 	uint64_t system_id;
-	char current_wal[WAL_NAME_MAX];       /* the segment being written (primary) */
+	char current_wal[WAL_NAME_MAX];       /* pg_walfile_name(pg_current_wal_lsn()): its timeline */
+	uint64_t current_lsn;                 /* pg_current_wal_lsn() (primary), 0 if unknown */
 	char last_archived_wal[WAL_NAME_MAX], last_failed_wal[WAL_NAME_MAX];
 	time_t last_archived_time, last_failed_time;
 	int64_t archived_count, failed_count;

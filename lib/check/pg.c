@@ -167,9 +167,13 @@ void wal_check_pg_inspect(const wal_check_opts *opts, wal_check_report *r, void 
 	if (query_one(conn, "SELECT system_identifier::text FROM pg_control_system()", value,
 		      sizeof(value)))
 		pg->system_id = strtoull(value, NULL, 10);
-	if (!pg->standby)
+	if (!pg->standby) {
+		char lsn[32];
+		if (query_one(conn, "SELECT (pg_current_wal_lsn() - '0/0')::text", lsn, sizeof(lsn)))
+			pg->current_lsn = strtoull(lsn, NULL, 10);
 		query_one(conn, "SELECT pg_walfile_name(pg_current_wal_lsn())", pg->current_wal,
 			  sizeof(pg->current_wal));
+	}
 	wal_check_pg_archiver(conn, r);
 	check_wiring(r);
 	*handle = conn;

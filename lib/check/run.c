@@ -271,6 +271,26 @@ static wal_err gather(wal_check_report *r, wal_store *store, tree_input *in, wal
 	return WAL_OK;
 }
 
+/* The newest segment is the newest a recovery along the path reads, when there is one
+ * (a parent's segments past its switch point may sort later). */
+static void newest_on_path(wal_check_report *r, tree_input *in)
+{
+	int found = 0;
+	uint64_t newest = 0;
+	uint32_t tli = 0;
+	for (size_t i = 0; i < in->nsegs; i++)
+		if (wal_continuity_tli_at(&r->cont, in->segs[i].segno, r->tree.seg_size) == in->segs[i].tli &&
+		    (!found || in->segs[i].segno > newest)) {
+			found = 1;
+			newest = in->segs[i].segno;
+			tli = in->segs[i].tli;
+		}
+	if (!found)
+		return;
+	in->newest_segno = newest;
+	wal_segment_name(tli, newest, r->tree.seg_size, r->newest_segment);
+}
+
 /* Lists the tree and checks continuity; WAL_ENOENT when the cluster has no tree yet. */
 static wal_err check_tree(const wal_check_opts *opts, wal_check_report *r, wal_store *store,
 			  wal_error *e)
@@ -300,11 +320,11 @@ static wal_err check_tree(const wal_check_opts *opts, wal_check_report *r, wal_s
 		ci.have_from = 1;
 	}
 	wal_name cur;
-	uint64_t cur_segno;
-	if (r->pg.connected && r->pg.system_id == r->system_id && r->pg.current_wal[0] &&
-	    wal_name_parse(r->pg.current_wal, &cur, NULL) == WAL_OK &&
-	    wal_name_segno(&cur, ci.seg_size, &cur_segno, NULL) == WAL_OK && cur_segno > 0) {
-		/* the server's position: every segment before the one it writes */
+	uint64_t cur_segno = r->pg.current_lsn / ci.seg_size;
+	if (r->pg.connected && r->pg.system_id == r->system_id && cur_segno > 0 &&
+	    wal_name_parse(r->pg.current_wal, &cur, NULL) == WAL_OK) {
+		/* the server's position: every segment before the one it writes (at a
+		 * boundary, pg_walfile_name names the one before: the position counts) */
 		ci.target_tli = cur.tli;
 		ci.have_end = 1;
 		ci.end_segno = cur_segno - 1;
@@ -312,6 +332,7 @@ static wal_err check_tree(const wal_check_opts *opts, wal_check_report *r, wal_s
 	if ((rc = wal_continuity_check(&ci, &r->cont, e)) != WAL_OK)
 		goto out;
 	r->continuity_done = 1;
+	newest_on_path(r, &in);
 	mark_waiting(opts, r, in.newest_segno);
 	report_gaps(r);
 out:
@@ -343,16 +364,16 @@ static void check_staleness(const wal_check_opts *opts, wal_check_report *r)
 	time_t last = r->newest_mtime;
 	int wrote = r->have_backlog && r->backlog.count > 0;
 	if (pg->connected && pg->system_id == r->system_id && !pg->standby) {
-		wal_name cur, done;
+		wal_name done;
+		uint32_t seg_size = r->tree.seg_size ? r->tree.seg_size : WAL_SEG_SIZE_DEFAULT;
+		uint64_t done_segno;
 		if (pg->last_archived_time > last)
 			last = pg->last_archived_time;
 		/* a segment finished since the last one archived: WAL was written */
-		if (wal_name_parse(pg->current_wal, &cur, NULL) == WAL_OK) {
-			uint64_t cur_pos = ((uint64_t)cur.log << 32) | cur.seg, done_pos = 0;
-			if (wal_name_parse(pg->last_archived_wal, &done, NULL) == WAL_OK)
-				done_pos = ((uint64_t)done.log << 32) | done.seg;
-			wrote = wrote || (done_pos && cur_pos > done_pos + 1);
-		}
+		if (pg->current_lsn && wal_name_parse(pg->last_archived_wal, &done, NULL) == WAL_OK &&
+		    done.kind != WAL_NAME_HISTORY &&
+		    wal_name_segno(&done, seg_size, &done_segno, NULL) == WAL_OK)
+			wrote = wrote || pg->current_lsn / seg_size > done_segno + 1;
 	} else if (!pg->connected && r->segments > 0) {
 		wrote = 1;      /* no server to ask: the newest segment's age alone */
 	}
