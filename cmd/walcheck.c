@@ -83,66 +83,75 @@ static int exit_code(const wal_check_report *r)
 	}
 }
 
+static const struct option longopts[] = {
+	WAL_CMD_LONG_OPTS,
+	{ "pgdata", required_argument, NULL, 'D' },
+	{ "dbname", required_argument, NULL, 'd' },
+	{ "switch-wal", no_argument, NULL, OPT_SWITCH },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "deep", no_argument, NULL, OPT_DEEP },
+	{ "max-age", required_argument, NULL, OPT_MAX_AGE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* The options into opts, *json and *metrics; a bad one exits 2. */
+static void parse_options(wal_cmd *cmd, int argc, char **argv, wal_check_opts *opts, int *json,
+			  const char **metrics)
+{
+	int opt;
+	while ((opt = getopt_long(argc, argv, WAL_CMD_SHORT_OPTS "D:d:", longopts, NULL)) != -1) {
+		if (wal_cmd_option(cmd, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'D':
+			opts->datadir = optarg;
+			break;
+		case 'd':
+			opts->conninfo = optarg;
+			break;
+		case OPT_SWITCH:
+			opts->switch_wal = 1;
+			break;
+		case OPT_TIMEOUT:
+			opts->timeout = (int)parse_seconds(cmd, "--timeout", optarg);
+			break;
+		case OPT_FROM:
+			opts->from = optarg;
+			break;
+		case OPT_DEEP:
+			opts->deep = 1;
+			break;
+		case OPT_MAX_AGE:
+			opts->max_age = parse_seconds(cmd, "--max-age", optarg);
+			break;
+		case OPT_JSON:
+			*json = 1;
+			break;
+		case OPT_METRICS:
+			*metrics = optarg;
+			break;
+		default:
+			wal_cmd_option_error(cmd, opt, argv, longopts);
+		}
+	}
+	if (optind != argc)
+		wal_cmd_usage_error(cmd, "unexpected argument");
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		WAL_CMD_LONG_OPTS,
-		{ "pgdata", required_argument, NULL, 'D' },
-		{ "dbname", required_argument, NULL, 'd' },
-		{ "switch-wal", no_argument, NULL, OPT_SWITCH },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "from", required_argument, NULL, OPT_FROM },
-		{ "deep", no_argument, NULL, OPT_DEEP },
-		{ "max-age", required_argument, NULL, OPT_MAX_AGE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "metrics", required_argument, NULL, OPT_METRICS },
-		{ NULL, 0, NULL, 0 }
-	};
 	wal_cmd cmd;
 	wal_error err;
 	wal_check_opts opts = { .timeout = 60, .max_age = -1 };
 	wal_check_report report;
 	const char *metrics = NULL;
-	int json = 0, opt;
+	int json = 0;
 
 	wal_cmd_init(&cmd, "walcheck", usage);
-	while ((opt = getopt_long(argc, argv, WAL_CMD_SHORT_OPTS "D:d:", longopts, NULL)) != -1) {
-		if (wal_cmd_option(&cmd, opt, optarg))
-			continue;
-		switch (opt) {
-		case 'D':
-			opts.datadir = optarg;
-			break;
-		case 'd':
-			opts.conninfo = optarg;
-			break;
-		case OPT_SWITCH:
-			opts.switch_wal = 1;
-			break;
-		case OPT_TIMEOUT:
-			opts.timeout = (int)parse_seconds(&cmd, "--timeout", optarg);
-			break;
-		case OPT_FROM:
-			opts.from = optarg;
-			break;
-		case OPT_DEEP:
-			opts.deep = 1;
-			break;
-		case OPT_MAX_AGE:
-			opts.max_age = parse_seconds(&cmd, "--max-age", optarg);
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case OPT_METRICS:
-			metrics = optarg;
-			break;
-		default:
-			wal_cmd_option_error(&cmd, opt, argv, longopts);
-		}
-	}
-	if (optind != argc)
-		wal_cmd_usage_error(&cmd, "unexpected argument");
+	parse_options(&cmd, argc, argv, &opts, &json, &metrics);
 	/* libpq's environment names a server: ask it, as psql would */
 	opts.connect = getenv("PGHOST") || getenv("PGPORT") || getenv("PGSERVICE") ||
 		getenv("PGDATABASE");
