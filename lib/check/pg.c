@@ -91,13 +91,11 @@ static void check_wiring(wal_check_report *r)
 		wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
 				      "postgresql: wal_level is '%s': archiving needs 'replica' or 'logical' "
 				      "(ALTER SYSTEM SET wal_level = replica, then restart)", pg->wal_level);
-	if (strcmp(pg->archive_mode, "always") != 0 &&
-	    (pg->standby || strcmp(pg->archive_mode, "on") != 0)) {
-		if (!pg->standby)
-			wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
-					      "postgresql: archive_mode is '%s': nothing is archived "
-					      "(ALTER SYSTEM SET archive_mode = on, then restart)", pg->archive_mode);
-	}
+	/* a standby archives only with 'always'; its primary archives otherwise */
+	if (!pg->standby && strcmp(pg->archive_mode, "on") != 0 && strcmp(pg->archive_mode, "always") != 0)
+		wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
+				      "postgresql: archive_mode is '%s': nothing is archived "
+				      "(ALTER SYSTEM SET archive_mode = on, then restart)", pg->archive_mode);
 	int archives = !pg->standby || strcmp(pg->archive_mode, "always") == 0;
 	if (archives && strcmp(pg->archive_library, "walarchive") != 0 &&
 	    !strstr(pg->archive_command, "walpush")) {
