@@ -212,6 +212,25 @@ t_eq "--max-age 1 with nothing archived since: exit 11" "$?" 11
 pg_sql pitr "alter system reset archive_command" "select pg_reload_conf()" >/dev/null
 pg_stop pitr fast
 
+# a standby: restore_command must run walfetch
+pg_prepare stby2
+cp -a "$(pg_data bb1)" "$(pg_data stby2)"
+pg_conf stby2 "port = $(pg_port stby2)" "unix_socket_directories = '$(pg_sock stby2)'" \
+	"archive_mode = on" "archive_command = ''" "restore_command = '$FETCH'" \
+	"primary_conninfo = ''" "recovery_target_timeline = 'latest'"
+as_pg touch "$(pg_data stby2)/standby.signal"
+t_setup "a standby of bb1 starts" pg_start stby2 || t_done
+pg_wait_sql stby2 60 "select pg_is_in_recovery()"
+walcheck -D "$(pg_data stby2)"
+t_eq "a standby restoring with walfetch: exit 0" "$?" 0
+t_match "it is seen as a standby" "$(check_out)" "postgresql: +standby 15[0-9]+"
+pg_sql stby2 "alter system set restore_command = 'cp /nonexistent/%f %p'" "select pg_reload_conf()" >/dev/null
+sleep 0.5
+walcheck -D "$(pg_data stby2)"
+t_eq "a standby whose restore_command does not run walfetch: exit 10" "$?" 10
+t_match "it names restore_command" "$(cat "$T/out/check.err")" "restore_command 'cp /nonexistent/%f %p' does not run walfetch"
+pg_stop stby2 immediate
+
 # ---- a new archive; an unreachable one -----------------------------------------
 
 mkdir -p "$T/empty"; chown postgres:postgres "$T/empty"
