@@ -1,16 +1,20 @@
 /*
- * Unit tests for walcheck's pure parts: the continuity of made-up listings
- * along made-up timeline histories (a switch, the parent's segments past the
+ * Unit tests for walcheck: the continuity of made-up listings along
+ * made-up timeline histories (a switch, the parent's segments past the
  * switch point, a missing history file, --from, PostgreSQL's position), the
- * history parser, and the JSON writer's escaping.
+ * history parser, the JSON writer's escaping; and, on a local archive, the
+ * probe, the tree's listing and the deep verification.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "archive/check.h"
 #include "check/json.h"
+#include "io/compress.h"
+#include "io/stream.h"
 
 #define SEG (16u << 20)
 #define LSN(seg) ((uint64_t)(seg) * SEG)
@@ -276,4 +280,121 @@ Test(json, escapes_strings)
 	out = json_of(one_member, "caf\xc3\xa9 \xff \xc0\xaf \xe2\x82");
 	cr_assert_str_eq(out, "{\"k\\\"ey\":\"caf\xc3\xa9 \\ufffd \\ufffd\\ufffd \\ufffd\\ufffd\",\"list\":[-1,true,null]}\n");
 	free(out);
+}
+
+/* ---- on a local archive ---------------------------------------------------- */
+
+#define SYSID "7712300585176830670"
+
+static char root[64];
+static wal_config cfg;
+static wal_store *store;
+
+static void put_raw(const char *path, const char *text)
+{
+	wal_mem_source src;
+	wal_mem_source_init(&src, text, strlen(text));
+	cr_assert_eq(wal_store_put(store, path, &src.base, NULL), WAL_OK, "%s", path);
+}
+
+static void put_framed(const char *path, const char *text)
+{
+	wal_mem_source src;
+	wal_lz4_source *lz;
+	wal_mem_source_init(&src, text, strlen(text));
+	cr_assert_eq(wal_lz4_source_new(&lz, &src.base, (int64_t)strlen(text), 1, NULL), WAL_OK);
+	cr_assert_eq(wal_store_put(store, path, wal_lz4_source_base(lz), NULL), WAL_OK, "%s", path);
+	wal_lz4_source_free(lz);
+}
+
+static void setup_archive(void)
+{
+	snprintf(root, sizeof(root), "/tmp/test_check.XXXXXX");
+	cr_assert_not_null(mkdtemp(root));
+	wal_config_init(&cfg);
+	cr_assert_eq(wal_config_set(&cfg, "archive", root, "test", 0, NULL), WAL_OK);
+	cr_assert_eq(wal_store_open(&store, &cfg, NULL), WAL_OK);
+	put_raw(SYSID "/walarchive.info", "system_id = " SYSID "\nwal_seg_size = 33554432\n");
+	put_framed(SYSID "/00000002.history.lz4", "1\t0/5000000\tno recovery target specified\n");
+	put_raw(SYSID "/0000000100000000/000000010000000000000001.lz4", "not an lz4 frame");
+	put_raw(SYSID "/0000000100000000/000000010000000000000002.lz4", "");
+	put_raw(SYSID "/0000000100000000/000000010000000000000002.00000028.backup.lz4", "");
+	put_raw(SYSID "/0000000100000000/.000000010000000000000003.lz4.1234.tmp", "");
+	put_raw(SYSID "/0000000100000000/README", "not WAL");
+	put_raw(SYSID "/0000000100000000/00000003.history.lz4", "a history in the wrong place");
+}
+
+static void teardown_archive(void)
+{
+	char cmd[128];
+	wal_store_close(store);
+	wal_config_free(&cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	cr_assert_eq(system(cmd), 0);
+}
+
+Test(local, lists_the_tree, .init = setup_archive, .fini = teardown_archive)
+{
+	wal_check_tree t;
+	wal_error e;
+	cr_assert_eq(wal_check_list_tree(store, 7712300585176830670ull, &t, &e), WAL_OK, "%s", e.msg);
+	cr_assert(t.have_info);
+	cr_assert_eq(t.seg_size, 32u << 20, "segment size from walarchive.info");
+	cr_assert_eq(t.dirs, 1);
+	/* the history, two segments, the backup: not the temporary file, README,
+	 * or a history file outside the root */
+	cr_assert_eq(t.count, 4, "%zu objects", t.count);
+	int histories = 0;
+	for (size_t i = 0; i < t.count; i++) {
+		cr_assert(t.objs[i].framed);
+		histories += t.objs[i].name.kind == WAL_NAME_HISTORY;
+	}
+	cr_assert_eq(histories, 1);
+	for (size_t i = 0; i < t.count; i++)
+		if (t.objs[i].name.kind == WAL_NAME_HISTORY) {
+			char *text;
+			cr_assert_eq(wal_check_read_text(store, &t.objs[i], 7712300585176830670ull, &text, &e),
+				     WAL_OK, "%s", e.msg);
+			cr_assert_str_eq(text, "1\t0/5000000\tno recovery target specified\n");
+			free(text);
+		}
+	wal_check_tree_free(&t);
+	cr_assert_eq(wal_check_list_tree(store, 1234, &t, NULL), WAL_ENOENT, "no tree for that cluster");
+}
+
+static void count_bad(void *arg, size_t index, wal_err code, const char *why)
+{
+	size_t *bad = arg;
+	(void)code;
+	cr_assert(strstr(why, "000000010000000000000001") || strstr(why, "000000010000000000000002"),
+		  "index %zu: %s", index, why);
+	(*bad)++;
+}
+
+Test(local, deep_names_what_fails_verification, .init = setup_archive, .fini = teardown_archive)
+{
+	wal_check_tree t;
+	wal_error e;
+	size_t verified = 0, bad = 0;
+	cr_assert_eq(wal_check_list_tree(store, 7712300585176830670ull, &t, &e), WAL_OK);
+	/* the history is a good frame; both segments and the backup file are not */
+	cr_assert_eq(wal_check_deep(&cfg, 7712300585176830670ull, t.objs, t.count, 2, count_bad, &bad,
+				    &verified, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(verified, 1);
+	cr_assert_eq(bad, 3);
+	wal_check_tree_free(&t);
+}
+
+Test(local, probe_leaves_nothing, .init = setup_archive, .fini = teardown_archive)
+{
+	wal_probe_result res;
+	wal_error e;
+	char path[512];
+	cr_assert_eq(wal_check_probe(store, SYSID, &res, &e), WAL_OK, "%s", e.msg);
+	cr_assert(res.put_ok && res.get_ok && res.remove_ok);
+	cr_assert(strncmp(res.path, SYSID "/.walcheck-probe-", strlen(SYSID) + 17) == 0, "%s", res.path);
+	snprintf(path, sizeof(path), "%s/%s", root, res.path);
+	cr_assert_neq(access(path, F_OK), 0, "the probe is removed");
+	cr_assert_eq(wal_check_probe(store, "", &res, &e), WAL_OK, "%s", e.msg);
+	cr_assert(strncmp(res.path, ".walcheck-probe-", 16) == 0, "%s", res.path);
 }
