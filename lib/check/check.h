@@ -119,7 +119,8 @@ typedef struct wal_check_report {
  * Runs every check opts asks for and fills r (free with
  * wal_check_report_free).  A check that fails is a problem in r, never a
  * reason to stop the others, except that nothing in the archive can be
- * checked once it cannot be reached.  Returns WAL_ENOMEM only.
+ * checked once it cannot be reached.  Returns WAL_OK: what went wrong is
+ * in r->problems (a problem that does not fit in memory is dropped).
  */
 wal_err wal_check_run(const wal_config *cfg, const wal_check_opts *opts, wal_check_report *r,
 		      wal_error *e);

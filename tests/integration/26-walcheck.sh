@@ -240,8 +240,14 @@ t_match "it says no WAL yet" "$(check_out)" "no WAL archived"
 walcheck --set "archive=$T/empty" -D "$(pg_data bb1)"
 t_eq "an empty archive, cluster known from pg_control: exit 0" "$?" 0
 t_eq "the probe leaves nothing behind in an empty archive" "$(ls -A "$T/empty")" ""
-walcheck --set "archive=$T/nonexistent"
+walcheck --set "archive=$T/nonexistent" --metrics "$T/out/down.prom"
 t_eq "an archive directory that is not there: exit 6" "$?" 6
+t_check "the metrics still say so: walarchive_up 0" $PY -c '
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+m = {s.name: s.value for f in text_string_to_metric_families(open(sys.argv[1]).read()) for s in f.samples}
+assert m["walarchive_up"] == 0 and m["walarchive_healthy"] == 0, m
+' "$T/out/down.prom"
 PORT=$(t_free_port)
 walcheck --set "archive=sftp://nobody@127.0.0.1:$PORT/wal" --set timeout=2 --set retries=0
 t_eq "an SFTP server that does not answer: exit 6" "$?" 6
