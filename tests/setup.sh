@@ -20,7 +20,7 @@ PACKAGES=(
 	openssh-server openssh-client rsync
 	nginx-extras apache2-utils openssl curl
 	swift-proxy swift-account swift-container swift-object python3-swift
-	python3-botocore awscli
+	python3-botocore awscli python3-prometheus-client
 	pgbackrest time procps iproute2 python3 man-db strace
 	dpkg-dev debhelper lintian fakeroot
 	bison flex xz-utils gpgv debian-archive-keyring

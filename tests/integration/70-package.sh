@@ -16,7 +16,7 @@ T=$WALARCHIVE_TMP
 CONF=/etc/walarchive.conf
 CRON=/etc/cron.d/walarchive
 SPOOL=/var/spool/walarchive
-PROGRAMS="walpush walfetch walprune replinit"
+PROGRAMS="walpush walfetch walprune walcheck replinit"
 export DEBIAN_FRONTEND=noninteractive
 unset WALARCHIVE_CONFIG WALARCHIVE_MODULE_DIR
 

@@ -14,6 +14,7 @@ import sys
 LAYERS = ["base", "sys", "io", "pg", "store", "archive", "ahead"]
 # Folders beside the stack: what each may include.
 BESIDE = {"replinit": ["base", "sys", "io", "pg"],
+          "check": LAYERS,
           "pgmodule": LAYERS}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
