@@ -8,6 +8,7 @@
 #   pg_conf NAME 'key = value'...   appends settings to postgresql.conf
 #   pg_start NAME / pg_stop NAME [mode] / pg_sql NAME SQL [-d db]
 #   switch_wal NODE / wait_archived NODE FILE [SECS] / log_has DESC NODE REGEX
+#   replinit_run ARGS...   replinit as postgres; sets out and rc
 
 : "${PGBIN:=/usr/lib/postgresql/15/bin}"
 PGCLIENT=${PGCLIENT:-/usr/lib/postgresql/15/bin}
@@ -129,3 +130,7 @@ log_has() {
 	if grep -Eq -- "$3" "$(pg_dir "$2")/server.log"; then t_ok "$1"
 	else t_fail "$1 (no line /$3/ in $(pg_dir "$2")/server.log)"; fi
 }
+
+# replinit_run ARGS...: replinit as postgres, from /; sets out (its stdout
+# and stderr together) and rc
+replinit_run() { out=$(cd / && as_pg "$WALARCHIVE_BIN/replinit" "$@" 2>&1); rc=$?; }
