@@ -20,8 +20,9 @@
 #                              (as this script or the README's build makes
 #                              it), or a bin directory itself -- counted the
 #                              same way; seconds of setup for one script.
-#                              storectl, which 35-store-contract needs, is
-#                              installed there by a build with the tests
+#                              35-store-contract needs storectl there too:
+#                              cmake --install DIR --prefix DIR/inst
+#                              --component tests
 #   NO_SANITIZE=1              skip the sanitizer pass
 #   NO_VALGRIND=1              skip the memcheck pass
 #   KEEP_TMP=1                 keep each script's scratch directory
@@ -34,7 +35,7 @@ if [ "${1:-}" = --reuse-build ]; then
 fi
 PATTERN=${1:-}
 WORK=${RUN_WORK:-$(mktemp -d /tmp/walarchive-run.XXXXXX)}
-chmod 755 "$WORK"
+mkdir -p "$WORK" && chmod 755 "$WORK"
 LOG=$WORK/log
 mkdir -p "$LOG"
 PASSED=0
@@ -45,12 +46,14 @@ START=$SECONDS
 
 note() { echo "== $* ($((SECONDS - START)) s)"; }
 
-# build DIR [cmake options...]: configures, builds and installs into DIR/inst
+# build DIR [cmake options...]: configures, builds and installs into DIR/inst,
+# with the test tools (storectl, the "tests" component)
 build() {
 	local dir=$1; shift
 	cmake -S "$SRC" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.cmake.log" 2>&1 &&
 	cmake --build "$dir" -j"$(nproc)" >"$dir.build.log" 2>&1 &&
-	cmake --install "$dir" --prefix "$dir/inst" >/dev/null 2>&1 || {
+	cmake --install "$dir" --prefix "$dir/inst" >/dev/null 2>&1 &&
+	cmake --install "$dir" --prefix "$dir/inst" --component tests >/dev/null 2>&1 || {
 		cat "$dir.cmake.log" "$dir.build.log" | tail -n 40
 		return 1
 	}

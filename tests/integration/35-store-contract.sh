@@ -19,7 +19,7 @@
 export LC_ALL=C
 BIN=$WALARCHIVE_BIN
 T=$WALARCHIVE_TMP
-[ -x "$BIN/storectl" ] || { t_fail "$BIN/storectl is not installed (a build with WALARCHIVE_TESTS=ON)"; t_done; }
+[ -x "$BIN/storectl" ] || { t_fail "$BIN/storectl is not installed (cmake --install BUILD --component tests)"; t_done; }
 # storectl exits with the wal_err number (lib/base/error.h)
 OK=0 ENOENT=1 EEXIST=2
 
