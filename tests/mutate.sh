@@ -94,11 +94,13 @@ print(", ".join(sorted(set(h["file"] for h in block["hunks"]))))
 PY
 }
 
-# build: an incremental build of $TREE, installed into $BUILD/inst
+# build: an incremental build of $TREE, installed into $BUILD/inst (with
+# storectl, the tests component, for 35-store-contract)
 build() {
 	cmake -S "$TREE" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWALARCHIVE_TEST_SEAMS=ON >"$LOG/cmake.log" 2>&1 &&
 	cmake --build "$BUILD" -j2 >"$LOG/build.log" 2>&1 &&
 	cmake --install "$BUILD" --prefix "$BUILD/inst" >/dev/null 2>&1 &&
+	cmake --install "$BUILD" --prefix "$BUILD/inst" --component tests >/dev/null 2>&1 &&
 	chmod -R a+rX "$BUILD/inst"
 }
 

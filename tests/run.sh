@@ -13,14 +13,29 @@
 # and exits non-zero on any failure.
 #
 #   tests/run.sh [PATTERN]     only integration scripts whose name matches
+#   tests/run.sh --reuse-build DIR [PATTERN]
+#                              no build and no other pass: the integration
+#                              scripts matching PATTERN against the programs
+#                              of DIR -- a build directory with DIR/inst/bin
+#                              (as this script or the README's build makes
+#                              it), or a bin directory itself -- counted the
+#                              same way; seconds of setup for one script.
+#                              35-store-contract needs storectl there too:
+#                              cmake --install DIR --prefix DIR/inst
+#                              --component tests
 #   NO_SANITIZE=1              skip the sanitizer pass
 #   NO_VALGRIND=1              skip the memcheck pass
 #   KEEP_TMP=1                 keep each script's scratch directory
 set -u
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REUSE=
+if [ "${1:-}" = --reuse-build ]; then
+	REUSE=${2:?"--reuse-build needs a build directory"}
+	shift 2
+fi
 PATTERN=${1:-}
 WORK=${RUN_WORK:-$(mktemp -d /tmp/walarchive-run.XXXXXX)}
-chmod 755 "$WORK"
+mkdir -p "$WORK" && chmod 755 "$WORK"
 LOG=$WORK/log
 mkdir -p "$LOG"
 PASSED=0
@@ -31,12 +46,14 @@ START=$SECONDS
 
 note() { echo "== $* ($((SECONDS - START)) s)"; }
 
-# build DIR [cmake options...]: configures, builds and installs into DIR/inst
+# build DIR [cmake options...]: configures, builds and installs into DIR/inst,
+# with the test tools (storectl, the "tests" component)
 build() {
 	local dir=$1; shift
 	cmake -S "$SRC" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWALARCHIVE_TEST_SEAMS=ON "$@" >"$dir.cmake.log" 2>&1 &&
 	cmake --build "$dir" -j"$(nproc)" >"$dir.build.log" 2>&1 &&
-	cmake --install "$dir" --prefix "$dir/inst" >/dev/null 2>&1 || {
+	cmake --install "$dir" --prefix "$dir/inst" >/dev/null 2>&1 &&
+	cmake --install "$dir" --prefix "$dir/inst" --component tests >/dev/null 2>&1 || {
 		cat "$dir.cmake.log" "$dir.build.log" | tail -n 40
 		return 1
 	}
@@ -214,11 +231,13 @@ VALGRIND=(valgrind -q --trace-children=yes --leak-check=full --show-leak-kinds=d
 	--errors-for-leak-kinds=definite,indirect --error-exitcode=98)
 
 # valgrind_bin BINDIR OUTDIR: programs in OUTDIR that run BINDIR's under
-# memcheck, reporting into $WALARCHIVE_MEMCHECK_DIR
+# memcheck, reporting into $WALARCHIVE_MEMCHECK_DIR (storectl too, when the
+# build has it)
 valgrind_bin() {
 	local p
 	mkdir -p "$2"
-	for p in walpush walfetch walprune replinit; do
+	for p in walpush walfetch walprune replinit storectl; do
+		[ "$p" != storectl ] || [ -x "$1/$p" ] || continue
 		printf '#!/bin/sh\nexec %s --log-file="${WALARCHIVE_MEMCHECK_DIR:-%s}/%%p" %s "$@"\n' \
 			"${VALGRIND[*]}" "$(reports_dir memcheck)" "$1/$p" > "$2/$p"
 		chmod 755 "$2/$p"
@@ -232,6 +251,19 @@ marked() {
 	for s in "${scripts[@]}"; do
 		grep -q "$1" "$s" && echo "$s"
 	done
+}
+
+# finish: the failures and the totals; exits non-zero on any failure
+finish() {
+	note "done"
+	if [ ${#FAILURES[@]} -gt 0 ]; then
+		echo "failed: ${FAILURES[*]} (logs in $LOG)"
+	else
+		[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$WORK"
+	fi
+	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+	[ "$FAILED" -eq 0 ]
+	exit
 }
 
 # sourced (tests/integration/05-harness.sh checks the counting): functions only
@@ -256,6 +288,22 @@ source_check() {
 		tail -n 20 "$LOG/check-$name.log"
 	fi
 }
+
+# --reuse-build: the selected scripts against an existing build, nothing else
+if [ -n "$REUSE" ]; then
+	bindir=$REUSE/inst/bin
+	[ -x "$bindir/walpush" ] || bindir=$REUSE
+	if [ ! -x "$bindir/walpush" ]; then
+		echo "run.sh: no walpush in $REUSE/inst/bin or $REUSE"
+		rm -rf "$WORK"
+		echo "0 passed, 1 failed, 0 skipped"
+		exit 1
+	fi
+	bindir=$(cd "$bindir" && pwd)
+	note "integration tests against $bindir"
+	integration it "$bindir" "${scripts[@]}"
+	finish
+fi
 
 note "source checks"
 # lib/ has one folder per layer and includes only downward
@@ -305,11 +353,4 @@ if [ -n "$memcheck_pid" ]; then
 	integration_count memcheck "${vg[@]}"
 fi
 
-note "done"
-if [ ${#FAILURES[@]} -gt 0 ]; then
-	echo "failed: ${FAILURES[*]} (logs in $LOG)"
-else
-	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$WORK"
-fi
-echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
-[ "$FAILED" -eq 0 ]
+finish

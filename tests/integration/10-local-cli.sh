@@ -10,6 +10,7 @@
 
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
+. "$(dirname "$0")/../lib/wal.sh"
 
 export LC_ALL=C
 BIN=$WALARCHIVE_BIN
@@ -38,23 +39,8 @@ chown -R postgres:postgres "$SB"
 SYSID=$("$PGBIN/pg_controldata" "$DATA" | sed -n 's/^Database system identifier: *//p')
 t_match "initdb gives a data directory with a system identifier" "$SYSID" '^[0-9]+$'
 
-# mkseg OUT TLI SEGNO [SYSID]: a 16 MiB segment made from SRC1 whose long
-# header says timeline TLI, segment SEGNO (and system id SYSID).
-mkseg() {
-	python3 - "$SRC1" "$@" <<'PY'
-import struct, sys
-src, out, tli, segno = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-data = bytearray(open(src, "rb").read())
-struct.pack_into("<I", data, 4, tli)
-struct.pack_into("<Q", data, 8, segno * 16 * 1024 * 1024)
-if len(sys.argv) > 5:
-    struct.pack_into("<Q", data, 24, int(sys.argv[5]))
-open(out, "wb").write(data)
-PY
-	chown postgres:postgres "$1"
-}
-# segname TLI SEGNO: the 24-hex name
-segname() { printf '%08X%08X%08X' "$1" $(($2 / 256)) $(($2 % 256)); }
+# segments made from SRC1 (mkseg, segname: tests/lib/wal.sh)
+MKSEG_SRC=$SRC1
 
 # run PROG DIR ARGS...: runs PROG as postgres in DIR (as archive_command and
 # restore_command do: in the data directory); sets RC, OUT (stdout), ERR (stderr).
@@ -64,24 +50,10 @@ run() {
 	RC=$?
 	OUT=$(cat "$T/out"); ERR=$(cat "$T/err")
 }
-# msg_ok DESC PROG [REGEX]: stderr is exactly one message line, "PROG: ...",
-# with no trailing period (and matching REGEX).
-msg_ok() {
-	local desc=$1 prog=$2 re=${3:-.}
-	local n; n=$(printf '%s' "$ERR" | grep -c '')
-	if [ "$n" != 1 ]; then
-		t_fail "$desc: one message line (got $n: $(printf '%s' "$ERR" | tr '\n' '|'))"
-	elif ! printf '%s' "$ERR" | grep -Eq "^$prog: .*[^.]\$"; then
-		t_fail "$desc: message '$ERR' is not '$prog: ...' without trailing period"
-	elif ! printf '%s' "$ERR" | grep -Eiq -- "$re"; then
-		t_fail "$desc: message '$ERR' does not match /$re/"
-	else
-		t_ok "$desc: one line: $ERR"
-	fi
-}
+# msg_ok (tests/lib/common.sh) matches its REGEX ignoring case here
+MSG_OK_ICASE=1
 # Every object in the archive, with its checksum (to prove nothing changed).
 arch_state() { (cd "$ARCH" && find . -type f -print0 | sort -z | xargs -0r sha256sum); }
-obj() { echo "$ARCH/$SYSID/${1:0:16}/$1"; }
 
 # ---- --help / --version -------------------------------------------------
 for p in walpush walfetch walprune; do
@@ -151,7 +123,7 @@ msg_ok "truncated" walpush "$SEG1"
 run walpush "$DATA" -c "$CONF" "$SRC1" 000000010000000000000002
 t_eq "segment 1 pushed as segment 2 (header disagrees): exit 5" "$RC" 5
 msg_ok "header vs name" walpush
-mkseg "$W/tl2" 2 1
+mkseg "$W/tl2" 1 tli=2
 run walpush "$DATA" -c "$CONF" "$W/tl2" "$SEG1"
 t_eq "a timeline 2 segment pushed under a timeline 1 name: exit 5" "$RC" 5
 msg_ok "header timeline above the name's" walpush "timeline"
@@ -166,7 +138,7 @@ run walpush "$DATA" -c "$CONF" "$SRC1" "$SEG1.partial"
 t_eq "a partial is checked like a segment: $SEG1 as $SEG1.partial exits 0" "$RC" 0
 run walpush "$DATA" -c "$CONF" "$SRC1" 000000010000000000000003.partial
 t_eq "segment 1 pushed as partial of segment 3: exit 5" "$RC" 5
-mkseg "$W/foreign" 1 1 $((SYSID + 1))
+mkseg "$W/foreign" 1 tli=1 sysid=$((SYSID + 1))
 run walpush "$DATA" -c "$CONF" "$W/foreign" "$SEG1"
 t_eq "a segment of another cluster (system id differs from global/pg_control): exit 5" "$RC" 5
 msg_ok "other cluster" walpush "system|identifier|cluster"
@@ -219,7 +191,7 @@ rm -f "$W/fifo"
 
 # ---- compress = none ------------------------------------------------------
 SEG2=$(segname 1 2)
-mkseg "$W/$SEG2" 1 2
+mkseg "$W/$SEG2" 2 tli=1
 run walpush "$DATA" -c "$CONF" --set compress=none "$W/$SEG2" "$SEG2"
 t_eq "walpush --set compress=none exits 0" "$RC" 0
 t_check "compress = none stores an LZ4 frame that lz4 -d decodes to the segment" \
@@ -230,7 +202,7 @@ t_check "compress = none stores no plain object" test ! -e "$(obj $SEG2)"
 cnone=$T/none.conf
 walarchive_conf "$cnone" "archive=$ARCH" "compress=none"
 SEG3=$(segname 1 3)
-mkseg "$W/$SEG3" 1 3
+mkseg "$W/$SEG3" 3 tli=1
 # a plain object, as earlier releases stored with compress = none
 install -o postgres -g postgres -m 600 "$W/$SEG3" "$(obj $SEG3)"
 run walpush "$DATA" -c "$cnone" "$W/$SEG3" "$SEG3"
@@ -323,7 +295,7 @@ t_eq "one flipped byte in an uncompressed (stored-block) object: exit 7" "$RC" 7
 t_check "the damaged object is not delivered" test ! -e "$D/RECOVERYXLOG"
 cp -p "$T/seg2.keep" "$(obj $SEG2).lz4"
 # another cluster's valid segment of the same name, swapped in, framed and plain
-mkseg "$W/foreign" 1 2 $((SYSID + 777))
+mkseg "$W/foreign" 2 tli=1 sysid=$((SYSID + 777))
 lz4 -q -f "$W/foreign" "$(obj $SEG2).lz4"
 run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVERYXLOG"
 t_eq "another cluster's segment under this name (lz4): exit 7" "$RC" 7
@@ -349,7 +321,7 @@ t_eq "nothing delivered from a root without the tree" "$(ls -A "$D")" ""
 
 # ---- several clusters in one archive ------------------------------------------
 OTHER=$((SYSID + 12345))
-mkseg "$W/other" 1 1 $OTHER
+mkseg "$W/other" 1 tli=1 sysid=$OTHER
 run walpush "$NODIR" -c "$CONF" "$W/other" "$SEG1"
 t_eq "walpush outside a data directory takes the system id from the header: exit 0" "$RC" 0
 t_check "the other cluster has its own tree" test -f "$ARCH/$OTHER/${SEG1:0:16}/$SEG1.lz4"
@@ -448,10 +420,10 @@ PA=$T/prune-archive
 mkdir -p "$PA"; chown postgres:postgres "$PA"
 pconf=$T/prune.conf
 walarchive_conf "$pconf" "archive=$PA" "compress=none"
-for s in 1 2 3 4 5 6; do mkseg "$W/p" 1 $s; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 1 $s)"; done
-for s in 4 5 6 7 8; do mkseg "$W/p" 2 $s; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 2 $s)"; done
-mkseg "$W/p" 1 3; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 1 3).partial"
-mkseg "$W/p" 1 4; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 1 4).partial"
+for s in 1 2 3 4 5 6; do mkseg "$W/p" $s tli=1; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 1 $s)"; done
+for s in 4 5 6 7 8; do mkseg "$W/p" $s tli=2; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 2 $s)"; done
+mkseg "$W/p" 3 tli=1; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 1 3).partial"
+mkseg "$W/p" 4 tli=1; run walpush "$DATA" -c "$pconf" "$W/p" "$(segname 1 4).partial"
 printf '1\t0/4000000\tno recovery target specified\n' > "$W/00000002.history"
 chown postgres "$W/00000002.history"
 run walpush "$DATA" -c "$pconf" "$W/00000002.history" 00000002.history
@@ -529,7 +501,7 @@ t_match "then the summary, as the last line" "$(tail -n 1 "$T/prune.log")" \
 KA=$T/kill-archive
 mkdir -p "$KA"; chown postgres:postgres "$KA"
 KS=$(segname 1 2)
-mkseg "$W/k" 1 2
+mkseg "$W/k" 2 tli=1
 PGUID=$(id -u postgres); PGGID=$(id -g postgres)
 # how long one push takes here, so the kills land anywhere from start to end
 dur_ms=0

@@ -17,6 +17,7 @@
 
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
+. "$(dirname "$0")/../lib/wal.sh"
 
 export LC_ALL=C
 BIN=$WALARCHIVE_BIN
@@ -42,21 +43,8 @@ DATA=$(pg_data c1)
 SEG1=000000010000000000000001
 SYSID=$("$PGBIN/pg_controldata" "$DATA" | sed -n 's/^Database system identifier: *//p')
 
-# mkseg OUT SEGNO [random]: a segment of c1 at SEGNO (its long page header
-# rewritten), owned by postgres; with "random", the rest is random bytes
-mkseg() {
-	python3 - "$DATA/pg_wal/$SEG1" "$@" <<'PY'
-import os, struct, sys
-src, out, segno = sys.argv[1], sys.argv[2], int(sys.argv[3])
-data = bytearray(open(src, "rb").read())
-struct.pack_into("<Q", data, 8, segno * 16 * 1024 * 1024)
-if len(sys.argv) > 4:
-    data[8192:] = os.urandom(len(data) - 8192)
-open(out, "wb").write(data)
-PY
-	chown postgres:postgres "$1"
-}
-segname() { printf '%08X%08X%08X' 1 $(($1 / 256)) $(($1 % 256)); }
+# segments of c1 at other numbers (mkseg, segname: tests/lib/wal.sh)
+MKSEG_SRC=$DATA/pg_wal/$SEG1
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 # run PROG ARGS...: as postgres in the data directory; RC, OUT, ERR
 run() {
@@ -76,12 +64,6 @@ spool() {
 	mkdir -p "$1"
 	chown "${3:-postgres}:postgres" "$1"
 	chmod "$2" "$1"
-}
-# Waits for the prefetcher of a spool to be done (it holds a flock).
-prefetch_wait() {
-	local lock=$1/$SYSID/.prefetch.lock
-	[ -e "$lock" ] && timeout 60 flock "$lock" true
-	return 0
 }
 # spool_has SPOOL SEGMENT: whether SEGMENT is spooled there
 spool_has() { ls "$1/$SYSID/0000000100000000" 2>/dev/null | grep -q "^$2\."; }

@@ -8,6 +8,7 @@
 
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
+. "$(dirname "$0")/../lib/wal.sh"
 
 BIN=$WALARCHIVE_BIN
 T=$WALARCHIVE_TMP
@@ -22,35 +23,11 @@ walarchive_conf "$CONF" "archive=$ARCH"
 PUSH="$BIN/walpush -c $CONF %p %f"
 FETCH="$BIN/walfetch -c $CONF %f %p"
 
-# ---- helpers -------------------------------------------------------------
-
-# Names of the objects archived for SYSID (".lz4" stripped), sorted.
-arch_names() {
-	find "$ARCH/$SYSID" -type f ! -name walarchive.info -printf '%f\n' 2>/dev/null |
-		sed 's/\.lz4$//' | sort
-}
-# Segment objects only (24 hex), sorted.
-arch_segments() { arch_names | grep -E '^[0-9A-F]{24}$'; }
-# Whether NAME is archived under its final name.
-arch_has() { arch_names | grep -qxF "$1"; }
-
-# Closes the current segment on NODE; prints the name of the closed file.
-switch_wal() { pg_sql "$1" "select pg_walfile_name(pg_switch_wal())"; }
-
-# Waits until NODE's archiver has archived FILE (same timeline) or later.
-wait_archived() {
-	pg_wait_sql "$1" 60 "select coalesce(last_archived_wal, '') >= '$2' from pg_stat_archiver"
-}
+# ---- helpers (arch_names, switch_wal, wait_archived, log_has: tests/lib) ---
 
 # walfetch NAME DEST as postgres, in DIR (a data directory, for pg_control).
 fetch_as_pg() {
 	as_pg env -C "$1" "$BIN/walfetch" -c "$CONF" "$2" "$3"
-}
-
-# log_has DESC NODE REGEX: NODE's server log has a line matching REGEX.
-log_has() {
-	if grep -Eq -- "$3" "$(pg_dir "$2")/server.log"; then t_ok "$1"
-	else t_fail "$1 (no line /$3/ in $(pg_dir "$2")/server.log)"; fi
 }
 
 # LSN at which segment NAME (16 MiB segments) starts, as X/X.

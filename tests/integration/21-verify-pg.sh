@@ -22,11 +22,8 @@ walarchive_conf "$CONF" "archive=$ARCH"
 PUSH="$BIN/walpush -c $CONF %p %f"
 FETCH="$BIN/walfetch -c $CONF %f %p"
 
-switch_wal() { pg_sql "$1" "select pg_walfile_name(pg_switch_wal())"; }
-wait_archived() {
-	pg_wait_sql "$1" 60 "select coalesce(last_archived_wal, '') >= '$2' from pg_stat_archiver"
-}
-obj() { echo "$ARCH/$1/${2:0:16}/$2.lz4"; }
+# sys_obj SYSID NAME: the framed object of NAME archived by cluster SYSID
+sys_obj() { echo "$ARCH/$1/${2:0:16}/$2.lz4"; }
 
 # ---- two clusters archiving into one archive -------------------------------
 for c in a b; do
@@ -57,10 +54,10 @@ for i in 1 2 3 4 5 6; do
 done
 wait_archived b "$LAST_B" || t_fail "cluster b archives up to $LAST_B"
 
-t_check "segment $S exists in both clusters' trees" test -f "$(obj "$SYS_A" "$S")" -a -f "$(obj "$SYS_B" "$S")"
-cp -p "$(obj "$SYS_A" "$S")" "$T/right.lz4"
-cp "$(obj "$SYS_B" "$S")" "$(obj "$SYS_A" "$S")"
-t_check "cluster b's $S is now in cluster a's tree" cmp -s "$(obj "$SYS_B" "$S")" "$(obj "$SYS_A" "$S")"
+t_check "segment $S exists in both clusters' trees" test -f "$(sys_obj "$SYS_A" "$S")" -a -f "$(sys_obj "$SYS_B" "$S")"
+cp -p "$(sys_obj "$SYS_A" "$S")" "$T/right.lz4"
+cp "$(sys_obj "$SYS_B" "$S")" "$(sys_obj "$SYS_A" "$S")"
+t_check "cluster b's $S is now in cluster a's tree" cmp -s "$(sys_obj "$SYS_B" "$S")" "$(sys_obj "$SYS_A" "$S")"
 
 # ---- the point-in-time recovery stops at the foreign object ----------------
 pg_prepare pitr
@@ -91,7 +88,7 @@ t_check "PostgreSQL never read the foreign segment" \
 pg_stop pitr immediate 2>/dev/null
 
 # ---- the right object back: the same recovery reaches its target ------------
-cp -p "$T/right.lz4" "$(obj "$SYS_A" "$S")"
+cp -p "$T/right.lz4" "$(sys_obj "$SYS_A" "$S")"
 pg_start pitr || t_fail "the recovery starts again"
 pg_wait_sql pitr 120 "select not pg_is_in_recovery()"
 t_check "with the right object the recovery ends and promotes" test $? -eq 0

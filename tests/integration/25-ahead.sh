@@ -16,6 +16,7 @@
 
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
+. "$(dirname "$0")/../lib/wal.sh"
 
 BIN=$WALARCHIVE_BIN
 T=$WALARCHIVE_TMP
@@ -42,14 +43,10 @@ node_conf() {
 push_cmd()  { echo "$BIN/walpush -c $T/$1.conf %p %f"; }
 fetch_cmd() { echo "$BIN/walfetch -c $T/$1.conf %f %p"; }
 
-# Archived objects (".lz4" stripped), sorted; temporary files are dot names.
-arch_names() {
-	find "$ARCH/$SYSID" -type f ! -name walarchive.info ! -name '.*' -printf '%f\n' 2>/dev/null |
-		sed 's/\.lz4$//' | sort
-}
+# arch_names and arch_has (tests/lib/wal.sh) leave out temporary (dot) names
+ARCH_HIDE_TMP=1
 arch_files()  { find "$ARCH/$SYSID" -type f ! -name walarchive.info ! -name '.*' 2>/dev/null; }
 arch_tmp_count() { find "$ARCH" -type f -name '.*' | wc -l; }
-arch_has() { arch_names | grep -qxF "$1"; }
 # The archived object of NAME, decompressed, on stdout.
 arch_cat() {
 	local n=$1 d=$ARCH/$SYSID/${1:0:16}
@@ -59,23 +56,15 @@ arch_cat() {
 # Whether the archived object of NAME holds exactly the bytes of FILE.
 arch_same() { arch_cat "$1" | cmp -s - "$2"; }
 
-switch_wal() { pg_sql "$1" "select pg_walfile_name(pg_switch_wal())"; }
 ready_count() { ls "$(pg_data "$1")/pg_wal/archive_status" | grep -c '\.ready$'; }
 no_ready() { [ "$(ready_count "$1")" -eq 0 ]; }
-# Waits until NODE has nothing left to archive and has archived FILE or later.
-wait_archived() {
-	pg_wait_sql "$1" "${3:-90}" "select coalesce(last_archived_wal, '') >= '$2' from pg_stat_archiver" &&
-		t_wait "${3:-90}" no_ready "$1"
-}
+# wait_archived (tests/lib/pg.sh): 90 s, and until nothing is left to archive
+WAIT_ARCHIVED_SECS=90 WAIT_ARCHIVED_READY=1
 # Next segment name after NAME (16 MiB segments).
 seg_next() {
 	local n=$1 k=${2:-1}
 	local s=$(( (16#${n:8:8}) * 256 + (16#${n:16:8}) + k ))
 	printf '%s%08X%08X\n' "${n:0:8}" $((s / 256)) $((s % 256))
-}
-log_has() {
-	if grep -Eq -- "$3" "$(pg_dir "$2")/server.log"; then t_ok "$1"
-	else t_fail "$1 (no line /$3/ in $(pg_dir "$2")/server.log)"; fi
 }
 log_count() { grep -Ec -- "$2" "$(pg_dir "$1")/server.log"; }
 # flip FILE OFFSET: inverts one byte in place.
@@ -85,12 +74,6 @@ import sys
 with open(sys.argv[1], "r+b") as f:
     f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xFF]))
 PY
-}
-# Waits for the prefetcher of spool NAME to be done (it holds a flock).
-prefetch_wait() {
-	local lock=$T/spool-$1/$SYSID/.prefetch.lock
-	[ -e "$lock" ] && timeout 60 flock "$lock" true
-	return 0
 }
 t_cleanup "for s in $T/spool-*/*/.prefetch.lock; do timeout 30 flock \$s true; done"
 
@@ -427,7 +410,7 @@ hfetch "$N" "$OUT/$N" 2>/dev/null
 t_eq "(e) walfetch $N exits 0" "$?" 0
 t_check "(e) with the segment's bytes" cmp -s "$OUT/$N" "$(pg_data prim)/pg_wal/$N"
 t_wait 30 spool_has "$(seg_next "$N")"
-prefetch_wait hf
+prefetch_wait "$T/spool-hf"
 spooled=$(ls "$SP/${N:0:16}" | grep -cE '^[0-9A-F]{24}\.[0-9a-f]{16}$')
 t_eq "(e) the prefetcher spooled the next 16 segments" "$spooled" 16
 t_check "(e) each is the segment after $N up to +16" \
@@ -445,7 +428,7 @@ t_eq "(e) corrupt spooled $N1: walfetch exits 0" "$rc" 0
 t_check "(e) with the archive's bytes" cmp -s "$OUT/$N1" "$(pg_data prim)/pg_wal/$N1"
 t_match "(e) and warns that the spooled copy was dropped" "$out" "warning: $N1: spooled copy dropped"
 t_check "(e) the corrupt copy is gone from the spool" test -z "$(spool_file "$N1")"
-prefetch_wait hf
+prefetch_wait "$T/spool-hf"
 # a segment with its right hash under another segment's name
 rm -f "$(spool_file "$N2")"
 f3=$(spool_file "$N3")
@@ -456,12 +439,12 @@ out=$(hfetch "$N2" "$OUT/$N2" 2>&1); rc=$?
 t_eq "(e) spooled $N2 holding another segment: walfetch exits 0" "$rc" 0
 t_check "(e) with the archive's bytes" cmp -s "$OUT/$N2" "$(pg_data prim)/pg_wal/$N2"
 t_match "(e) and warns" "$out" "spooled copy dropped"
-prefetch_wait hf
+prefetch_wait "$T/spool-hf"
 out=$(hfetch "$N3" "$OUT/$N3" 2>&1); rc=$?
 t_eq "(e) $N3 from the spool: exit 0" "$rc" 0
 t_match "(e) says it came from the spool" "$out" "$N3: restored from the spool"
 t_check "(e) with the segment's bytes" cmp -s "$OUT/$N3" "$(pg_data prim)/pg_wal/$N3"
-prefetch_wait hf
+prefetch_wait "$T/spool-hf"
 
 # the destination on another file system than the spool (tmpfs): no rename
 # across them; the segment is copied, hashed on the way, then taken
@@ -476,7 +459,7 @@ t_match "(e) says it came from the spool" "$out" "$N4: restored from the spool"
 t_check "(e) with the segment's bytes" cmp -s "$XDEV/$N4" "$(pg_data prim)/pg_wal/$N4"
 t_check "(e) and the spooled copy is gone" test -z "$(spool_file "$N4")"
 t_eq "(e) no temporary file left there" "$(find "$XDEV" -name '.*' | wc -l)" 0
-prefetch_wait hf
+prefetch_wait "$T/spool-hf"
 
 # concurrent walfetch, for the same and for different segments, spooled or not
 conc_bad=0
@@ -498,7 +481,7 @@ for round in 1 2 3; do
 	done
 done
 t_eq "(e) concurrent walfetch (same and different segments): all exit 0 with the right bytes" "$conc_bad" 0
-prefetch_wait hf
+prefetch_wait "$T/spool-hf"
 t_eq "(e) no temporary file left in the spool or the output directory" \
 	"$(find "$T/spool-hf" "$OUT" -name '*.tmp' | wc -l)" 0
 
@@ -560,6 +543,6 @@ t_eq "(e) it never replayed the old primary's divergent row" \
 log_has "(e) sb2 restored 00000002.history" sb2 'restored log file "00000002.history" from archive'
 log_has "(e) sb2 restored segments from the spool" sb2 'walfetch: [0-9A-F]{24}: restored from the spool'
 log_has "(e) sb2 restored timeline 2 segments" sb2 "restored log file \"00000002"
-prefetch_wait sb1
-prefetch_wait sb2
+prefetch_wait "$T/spool-sb1"
+prefetch_wait "$T/spool-sb2"
 t_done

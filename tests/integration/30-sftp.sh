@@ -12,6 +12,7 @@
 
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
+. "$(dirname "$0")/../lib/wal.sh"
 . "$(dirname "$0")/../lib/sshd.sh"
 
 export LC_ALL=C
@@ -44,23 +45,10 @@ SEG1=000000010000000000000001
 SRC1=$DATA/pg_wal/$SEG1
 SYSID=$("$PGBIN/pg_controldata" "$DATA" | sed -n 's/^Database system identifier: *//p')
 
-# mkseg OUT SEGNO [random]: a 16 MiB timeline-1 segment made from SRC1 whose
-# header says segment SEGNO; "random" fills it after the first page with
-# incompressible bytes (a slow upload through the throttling proxy).
-mkseg() {
-	python3 - "$SRC1" "$@" <<'PY'
-import os, struct, sys
-src, out, segno = sys.argv[1], sys.argv[2], int(sys.argv[3])
-data = bytearray(open(src, "rb").read())
-struct.pack_into("<Q", data, 8, segno * 16 * 1024 * 1024)
-if len(sys.argv) > 4:
-    data[8192:] = os.urandom(len(data) - 8192)
-open(out, "wb").write(data)
-PY
-	chown postgres:postgres "$1"
-}
-segname() { printf '%08X%08X%08X' 1 $(($1 / 256)) $(($1 % 256)); }
-obj() { echo "$SARCH/$SYSID/${1:0:16}/$1"; }
+# segments made from SRC1, objects on the server's side (mkseg, segname,
+# obj: tests/lib/wal.sh)
+MKSEG_SRC=$SRC1
+ARCH=$SARCH
 # no_obj NAME: nothing under NAME's final name, framed or plain
 no_obj() { test ! -e "$(obj "$1")" -a ! -e "$(obj "$1").lz4"; }
 # obj_is NAME FILE: the object of NAME decodes to exactly FILE's bytes
@@ -75,20 +63,6 @@ run() {
 	RC=$?
 	SECS=$((SECONDS - start))
 	ERR=$(cat "$T/err")
-}
-# msg_ok DESC PROG REGEX: stderr is one line "PROG: ..." matching REGEX.
-msg_ok() {
-	local desc=$1 prog=$2 re=$3
-	local n; n=$(printf '%s' "$ERR" | grep -c '')
-	if [ "$n" != 1 ]; then
-		t_fail "$desc: one message line (got $n: $(printf '%s' "$ERR" | tr '\n' '|'))"
-	elif ! printf '%s' "$ERR" | grep -Eq "^$prog: .*[^.]\$"; then
-		t_fail "$desc: message '$ERR' is not '$prog: ...' without trailing period"
-	elif ! printf '%s' "$ERR" | grep -Eq -- "$re"; then
-		t_fail "$desc: message '$ERR' does not match /$re/"
-	else
-		t_ok "$desc: $ERR"
-	fi
 }
 in_range() { [ "$1" -ge 1 ] && [ "$1" -le 125 ]; }
 

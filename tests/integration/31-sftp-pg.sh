@@ -7,6 +7,7 @@
 
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
+. "$(dirname "$0")/../lib/wal.sh"
 . "$(dirname "$0")/../lib/sshd.sh"
 
 BIN=$WALARCHIVE_BIN
@@ -29,16 +30,9 @@ walarchive_conf "$CONF" "archive=$(sshd_url "$D" "$SARCH")" "ssh_key=$D/id_ed255
 PUSH="$BIN/walpush -c $CONF %p %f"
 FETCH="$BIN/walfetch -c $CONF %f %p"
 
-arch_names() {
-	find "$SARCH/$SYSID" -type f ! -name walarchive.info ! -name '.*' -printf '%f\n' 2>/dev/null |
-		sed 's/\.lz4$//' | sort
-}
-arch_segments() { arch_names | grep -E '^[0-9A-F]{24}$'; }
-arch_has() { arch_names | grep -qxF "$1"; }
-switch_wal() { pg_sql "$1" "select pg_walfile_name(pg_switch_wal())"; }
-wait_archived() {
-	pg_wait_sql "$1" 120 "select coalesce(last_archived_wal, '') >= '$2' from pg_stat_archiver"
-}
+# arch_names (tests/lib/wal.sh): the server's side, without temporary names
+ARCH=$SARCH ARCH_HIDE_TMP=1
+WAIT_ARCHIVED_SECS=120
 
 # ---- a primary archiving over SFTP under pgbench ----------------------------
 pg_new prim || { t_fail "initdb"; t_done; }

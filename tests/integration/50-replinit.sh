@@ -21,8 +21,7 @@ T=$WALARCHIVE_TMP
 md5() { md5sum "$1" | cut -d' ' -f1; }
 # replinit, walpush and walfetch read this unless -c names another file
 export WALARCHIVE_CONFIG=$T/walarchive.conf
-# run replinit as postgres; output (stdout+stderr) in $out, exit code in $rc
-run() { out=$(cd / && as_pg "$R" "$@" 2>&1); rc=$?; }
+# replinit_run (tests/lib/pg.sh): replinit as postgres; output in $out, exit code in $rc
 
 mkdir -p "$T/archive" "$T/s"
 chown postgres:postgres "$T/archive" "$T/s"
@@ -49,7 +48,7 @@ STANDBY_ARGS=(standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-
 t_cleanup "as_pg $REPLINIT_PGBIN/pg_ctl -D $SDATA -m immediate -w stop"
 
 # --- bad input before the primary is set up: no pg_hba entry for replication
-run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw"
+replinit_run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw"
 t_eq "no pg_hba entry: non-zero exit" "$([ $rc -ne 0 ] && echo fail)" "fail"
 t_match "no pg_hba entry: says so and what to run" "$out" \
 	'^replinit: primary 127.0.0.1:[0-9]+: no pg_hba.conf entry for replication connection.*run replinit primary --standby'
@@ -58,7 +57,7 @@ t_eq "no pg_hba entry: one line of output" "$(printf '%s\n' "$out" | grep -c .)"
 
 # --- primary: --dry-run prints the plan and changes nothing
 HBA_SUM=$(md5 "$HBA"); AUTO_SUM=$(md5 "$AUTO")
-run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf" --dry-run
+replinit_run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf" --dry-run
 t_eq "primary dry run: exit 0" "$rc" 0
 t_match "primary dry run: step 1 creates the role" "$out" "replinit: 1\. create role replicator with REPLICATION LOGIN and a scram-sha-256 password"
 t_match "primary dry run: archive_mode planned" "$out" "ALTER SYSTEM SET archive_mode = 'on'"
@@ -76,7 +75,7 @@ t_eq "primary dry run: postgresql.auto.conf unchanged" "$(md5 "$AUTO")" "$AUTO_S
 t_eq "primary dry run: no role created" "$(pg_sql p "SELECT count(*) FROM pg_roles WHERE rolname = 'replicator'")" 0
 
 # --- names that would add a pg_hba rule or a conninfo keyword: refused, nothing changed
-run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf" \
+replinit_run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf" \
 	--user $'r 0.0.0.0/0 trust\nhost all all 0.0.0.0/0 trust #'
 t_eq "role with a newline: exit 2" "$rc" 2
 t_match "role with a newline: names the option and the character" "$out" \
@@ -87,19 +86,19 @@ t_eq "role with a newline: postgresql.auto.conf unchanged" "$(md5 "$AUTO")" "$AU
 t_eq "role with a newline: the server has no trust rule for 0.0.0.0/0" \
 	"$(pg_sql p "SELECT count(*) FROM pg_hba_file_rules WHERE address = '0.0.0.0'")" 0
 t_eq "role with a newline: no role created" "$(pg_sql p "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'r %'")" 0
-run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
+replinit_run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
 	--application-name $'db2\vport=6699'
 t_eq "application name with \\v: exit 2" "$rc" 2
 t_match "application name with \\v: names the option and the character" "$out" \
 	"^replinit: --application-name 'db2\\\\vport=6699': control character \\\\v at byte 4"
 t_check "application name with \\v: no standby directory made" test ! -e "$SDATA"
 t_eq "application name with \\v: no slot made" "$(pg_sql p "SELECT count(*) FROM pg_replication_slots")" 0
-run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" --passfile $'/tmp/p\rx'
+replinit_run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" --passfile $'/tmp/p\rx'
 t_eq "passfile with \\r: exit 2" "$rc" 2
 t_match "passfile with \\r: names the option" "$out" "^replinit: --passfile '/tmp/p\\\\rx': control character"
 
 # --- primary: the real run, then --restart
-run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf"
+replinit_run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf"
 t_eq "primary: exit 0" "$rc" 0
 t_match "primary: reports the role it created" "$out" "replinit: 1\. created role replicator"
 t_match "primary: reports the pg_hba line and its backup" "$out" "added to $HBA: host +replication +replicator 127.0.0.1/32 scram-sha-256 \(previous file kept as $HBA\.replinit-"
@@ -116,7 +115,7 @@ if grep -q 'correct horse' "$(pg_dir p)/server.log" "$AUTO" "$HBA"; then
 else
 	t_ok "primary: the password appears in no server log or config"
 fi
-run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf" --restart
+replinit_run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf" --restart
 t_eq "primary --restart: exit 0" "$rc" 0
 t_match "primary --restart: restarted" "$out" "restarted the server"
 t_eq "primary --restart: archive_mode is on" "$(pg_sql p "SHOW archive_mode")" on
@@ -124,7 +123,7 @@ t_eq "primary --restart: nothing pending" "$(pg_sql p "SELECT count(*) FROM pg_s
 
 # --- primary: a second run changes nothing
 HBA_SUM=$(md5 "$HBA"); AUTO_SUM=$(md5 "$AUTO")
-run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf"
+replinit_run primary -d "$PCONN" --standby 127.0.0.1 --password-file "$T/pw" -c "$T/walarchive.conf"
 t_eq "primary second run: exit 0" "$rc" 0
 t_match "primary second run: nothing to do" "$out" "already set up .*nothing to do"
 t_eq "primary second run: pg_hba.conf unchanged" "$(md5 "$HBA")" "$HBA_SUM"
@@ -132,7 +131,7 @@ t_eq "primary second run: postgresql.auto.conf unchanged" "$(md5 "$AUTO")" "$AUT
 t_eq "primary second run: no new pg_hba backup" "$(ls "$HBA".replinit-* | wc -l)" 1
 
 # --- a role with blanks, quotes, a comma and '#' is quoted as the server reads it
-run primary -d "$PCONN" --standby 10.0.0.9 --password-file "$T/pw" -c "$T/walarchive.conf" --user 'odd "user", #x'
+replinit_run primary -d "$PCONN" --standby 10.0.0.9 --password-file "$T/pw" -c "$T/walarchive.conf" --user 'odd "user", #x'
 t_eq "quoted role: exit 0" "$rc" 0
 t_match "quoted role: the line written" "$out" 'added to .*: host +replication +"odd ""user"", #x" 10\.0\.0\.9/32 scram-sha-256'
 t_eq "quoted role: the server reads the role as given" \
@@ -145,9 +144,9 @@ for try in 1 2 3 4 5; do
 	sleep "0.$(printf '%03d' $((999 - 10#$(date +%N | cut -c1-3))))"
 	BACKUPS=$(ls "$HBA".replinit-* | wc -l)
 	START=$(date +%s)
-	run primary -d "$PCONN" --standby "10.0.1.$try" --password-file "$T/pw" -c "$T/walarchive.conf"
+	replinit_run primary -d "$PCONN" --standby "10.0.1.$try" --password-file "$T/pw" -c "$T/walarchive.conf"
 	RC1=$rc OUT1=$out
-	run primary -d "$PCONN" --standby "10.0.2.$try" --password-file "$T/pw" -c "$T/walarchive.conf"
+	replinit_run primary -d "$PCONN" --standby "10.0.2.$try" --password-file "$T/pw" -c "$T/walarchive.conf"
 	[ "$(date +%s)" = "$START" ] && break
 done
 t_eq "two runs in one second: both within the same second" "$(date +%s)" "$START"
@@ -163,7 +162,7 @@ t_check "two runs in one second: the second backup holds the first run's line" g
 GOOD_HBA=$(cat "$HBA")
 echo 'host all all 10.0.0.1/33 trust' >> "$HBA"
 HBA_SUM=$(md5 "$HBA"); AUTO_SUM=$(md5 "$AUTO")
-run primary -d "$PCONN" --standby 10.0.0.10 --password-file "$T/pw" -c "$T/walarchive.conf" --user pc_user
+replinit_run primary -d "$PCONN" --standby 10.0.0.10 --password-file "$T/pw" -c "$T/walarchive.conf" --user pc_user
 t_eq "refused pg_hba.conf before: exit 3" "$rc" 3
 t_match "refused pg_hba.conf before: names the line, changes nothing" "$out" \
 	"^replinit: $HBA line [0-9]+: invalid CIDR mask in address \"10\.0\.0\.1/33\"; the server refuses to load this file as it is.*fix it"
@@ -201,26 +200,26 @@ printf '%s\n' "$GOOD_HBA" > "$HBA"
 pg_sql p "SELECT pg_reload_conf()" >/dev/null
 
 # --- standby: bad input
-run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/badpw"
+replinit_run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/badpw"
 t_eq "wrong password: exit 8 (authentication)" "$rc" 8
 t_match "wrong password: says so" "$out" '^replinit: primary 127.0.0.1:[0-9]+: password authentication failed for user "replicator"; check the password file'
 t_check "wrong password: no standby directory left" test ! -e "$SDATA"
 
 DEAD=$(t_free_port)
-run standby --primary "127.0.0.1:$DEAD" --pgdata "$SDATA" --password-file "$T/pw"
+replinit_run standby --primary "127.0.0.1:$DEAD" --pgdata "$SDATA" --password-file "$T/pw"
 t_eq "primary unreachable: non-zero exit" "$([ $rc -ne 0 ] && echo fail)" "fail"
 t_match "primary unreachable: says so" "$out" "^replinit: primary 127.0.0.1:$DEAD: .*(refused|could not connect).*check the address and port"
 t_check "primary unreachable: no standby directory left" test ! -e "$SDATA"
 
 as_pg mkdir "$SDATA"
 as_pg touch "$SDATA/old-notes.txt"
-run "${STANDBY_ARGS[@]}"
+replinit_run "${STANDBY_ARGS[@]}"
 t_eq "non-empty directory: refused" "$rc" 4
 t_match "non-empty directory: names the entries and --replace" "$out" "^replinit: --pgdata $SDATA: not empty \(1 entries: old-notes.txt\); give --replace"
 t_check "non-empty directory: content untouched" test -f "$SDATA/old-notes.txt"
 
 # --- standby: --dry-run
-run "${STANDBY_ARGS[@]}" --replace --start --dry-run
+replinit_run "${STANDBY_ARGS[@]}" --replace --start --dry-run
 t_eq "standby dry run: exit 0" "$rc" 0
 t_match "standby dry run: names what it would remove" "$out" "1\. remove the 1 entries of $SDATA \(old-notes.txt\)"
 t_match "standby dry run: base backup planned" "$out" "take a base backup of 127.0.0.1:$PPORT \(PostgreSQL [0-9]+\) with .*pg_basebackup -X stream -c fast -P"
@@ -240,7 +239,7 @@ if command -v strace >/dev/null && [ -z "${ASAN_OPTIONS:-}" ]; then
 	out=$(cd / && as_pg strace -qq -o "$T/trace/standby" -e trace=openat,rename,chmod,fchmod \
 		"$R" "${STANDBY_ARGS[@]}" --replace --start 2>&1); rc=$?
 else
-	run "${STANDBY_ARGS[@]}" --replace --start
+	replinit_run "${STANDBY_ARGS[@]}" --replace --start
 fi
 t_eq "standby: exit 0" "$rc" 0
 [ "$rc" = 0 ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
@@ -298,11 +297,11 @@ t_eq "streaming: the slot is active" "$(pg_sql p "SELECT active FROM pg_replicat
 
 # --- standby: a second run changes nothing; a running standby is not touched
 SUM=$(md5 "$RECOVERY")
-run "${STANDBY_ARGS[@]}" --replace --start
+replinit_run "${STANDBY_ARGS[@]}" --replace --start
 t_eq "standby second run: exit 0" "$rc" 0
 t_match "standby second run: nothing to do" "$out" "already set up for 127.0.0.1:$PPORT as user replicator and running; nothing to do"
 t_eq "standby second run: configuration unchanged" "$(md5 "$RECOVERY")" "$SUM"
-run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" --user other --replace
+replinit_run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" --user other --replace
 t_eq "directory in use: refused" "$rc" 4
 t_match "directory in use: says so" "$out" "^replinit: --pgdata $SDATA: in use by a running server \(pid [0-9]+\); stop it first"
 t_check "directory in use: the standby still runs" test "$(ssql "SELECT pg_is_in_recovery()")" = t
@@ -328,12 +327,12 @@ pg_conf q "max_wal_senders = 1"
 PGBIN=$REPLINIT_PGBIN pg_start q || t_fail "start q"
 pg_sql q "CREATE ROLE replicator REPLICATION LOGIN" >/dev/null
 QDATA=$T/s/qdata
-run standby --primary "127.0.0.1:$(pg_port q)" --pgdata "$QDATA" --password-file "$T/pw" --pg-bin "$REPLINIT_PGBIN"
+replinit_run standby --primary "127.0.0.1:$(pg_port q)" --pgdata "$QDATA" --password-file "$T/pw" --pg-bin "$REPLINIT_PGBIN"
 t_eq "max_wal_senders: non-zero exit" "$([ $rc -ne 0 ] && echo fail)" "fail"
 t_match "max_wal_senders: says what to raise" "$out" "^replinit: pg_basebackup from 127.0.0.1:[0-9]+: .*exceeds max_wal_senders \(currently 1\); raise max_wal_senders on the primary"
 t_check "max_wal_senders: failed base backup leaves no directory" test ! -e "$QDATA"
 t_check "max_wal_senders: no staging directory left" test -z "$(ls -A "$T/s" | grep -v '^data$')"
-run primary -d "host=$(pg_sock q) port=$(pg_port q) user=postgres dbname=postgres" --standby 127.0.0.1 --password-file "$T/pw" --dry-run
+replinit_run primary -d "host=$(pg_sock q) port=$(pg_port q) user=postgres dbname=postgres" --standby 127.0.0.1 --password-file "$T/pw" --dry-run
 t_match "max_wal_senders: replinit primary plans to raise it" "$out" "ALTER SYSTEM SET max_wal_senders = '10' \(takes effect at restart\)"
 
 t_done

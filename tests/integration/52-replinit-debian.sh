@@ -26,7 +26,6 @@ PPORT=$(t_free_port)
 SPORT=$(t_free_port)
 while [ "$SPORT" = "$PPORT" ]; do SPORT=$(t_free_port); done
 SDATA=/var/lib/postgresql/15/$S
-run() { out=$(cd / && as_pg "$R" "$@" 2>&1); rc=$?; }
 psql_at() { local port=$1; shift; as_pg psql -X -q -At -v ON_ERROR_STOP=1 -p "$port" -d postgres -c "$@"; }
 
 mkdir -p "$T/archive"
@@ -50,7 +49,7 @@ sed -i '/^host *replication/d' "/etc/postgresql/15/$P/pg_hba.conf"
 as_pg pg_ctlcluster 15 "$P" reload
 
 # --- the primary
-run primary -d "port=$PPORT dbname=postgres" --standby 127.0.0.1 --password-file "$T/pw" \
+replinit_run primary -d "port=$PPORT dbname=postgres" --standby 127.0.0.1 --password-file "$T/pw" \
 	-c "$T/walarchive.conf" --restart
 t_eq "primary on a Debian cluster: exit 0" "$rc" 0
 [ "$rc" = 0 ] || echo "$out"
@@ -69,7 +68,7 @@ t_match "primary: pg_lsclusters shows it online" "$(pg_lsclusters -h 15 "$P")" "
 entries() { ls -A "$SDATA" | grep -v '^postmaster\.' | sort | tr '\n' ' '; }
 before=$(entries)
 as_pg pg_ctlcluster 15 "$S" start
-run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
+replinit_run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
 	-c "$T/walarchive.conf" --replace --start --timeout 60
 t_eq "standby over a running Debian cluster: non-zero exit" "$([ "$rc" -ne 0 ] && echo fail)" fail
 t_match "standby over a running Debian cluster: says it is in use" "$out" "in use|running"
@@ -78,7 +77,7 @@ as_pg pg_ctlcluster 15 "$S" stop
 t_eq "standby over a running Debian cluster: its files untouched" "$(entries)" "$before"
 
 # --- the dry run names the layout and changes nothing
-run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
+replinit_run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
 	-c "$T/walarchive.conf" --replace --start --timeout 60 --dry-run
 t_eq "standby dry run: exit 0" "$rc" 0
 t_match "standby dry run: Debian layout" "$out" "Debian layout"
@@ -88,7 +87,7 @@ t_eq "standby dry run: nothing changed" "$(entries)" "$before"
 # --- the standby, for real
 etc_sum() { find "/etc/postgresql/15/$S" -type f | sort | xargs cat | md5sum; }
 conf_sum=$(etc_sum)
-run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
+replinit_run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
 	-c "$T/walarchive.conf" --replace --start --timeout 60
 t_eq "standby on a Debian cluster: exit 0" "$rc" 0
 [ "$rc" = 0 ] || echo "$out"
@@ -112,7 +111,7 @@ t_eq "standby: no staging directory left in /var/lib/postgresql/15" \
 	"$(find /var/lib/postgresql/15 -maxdepth 1 -name ".$S.replinit-*" | wc -l)" 0
 
 # --- a second run changes nothing
-run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
+replinit_run standby --primary "127.0.0.1:$PPORT" --pgdata "$SDATA" --password-file "$T/pw" \
 	-c "$T/walarchive.conf" --start --timeout 60
 t_eq "standby second run: exit 0" "$rc" 0
 t_match "standby second run: nothing to do" "$out" "nothing to do"

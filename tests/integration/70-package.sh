@@ -75,9 +75,6 @@ man_options() {
 		grep -oE -- '(--[a-z][a-z-]*|(^|[ "])-[a-zA-Z]([ "]|$))' | tr -d ' "' | LC_ALL=C sort -u
 }
 
-# Closes the current segment on NODE; prints the name of the closed file.
-switch_wal() { pg_sql "$1" "select pg_walfile_name(pg_switch_wal())"; }
-
 # ---- 1. build from a clean copy of the tree ------------------------------
 
 OUT=$T/out

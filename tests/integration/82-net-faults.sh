@@ -37,6 +37,7 @@
 # Prints the number of fault points tried and a summary line per transport.
 
 . "$(dirname "$0")/../lib/common.sh"
+. "$WALARCHIVE_SRC/tests/lib/wal.sh"
 . "$WALARCHIVE_SRC/tests/lib/sshd.sh"
 . "$WALARCHIVE_SRC/tests/lib/nginx.sh"
 . "$WALARCHIVE_SRC/tests/lib/swift.sh"
@@ -61,18 +62,10 @@ SYSID=$(sed -n 's/^system_identifier=//p' "$FIX/INFO")
 DATA=$T/pgdata
 mkdir -p "$DATA/global" "$T/src" "$T/bg"
 cp "$FIX/pg_control" "$DATA/global/pg_control"
-segname() { printf '%08X%08X%08X' 1 0 "$1"; }
-# mkseg SEGNO: $T/src/<name>, 16 MiB, the fixture's first page with its page
-# address set to SEGNO's, random bytes after it
-mkseg() {
-	python3 - "$FIX/wal-first-page.bin" "$T/src/$(segname "$1")" "$1" <<'PY'
-import os, struct, sys
-page = bytearray(open(sys.argv[1], "rb").read())
-struct.pack_into("<Q", page, 8, int(sys.argv[3]) * 16 * 1024 * 1024)
-open(sys.argv[2], "wb").write(bytes(page) + os.urandom(16 * 1024 * 1024 - len(page)))
-PY
-}
-for n in 1 2 3 4 5 6 7 8; do mkseg $n; done
+# $T/src/<name>: 16 MiB, the fixture's first page with its page address set
+# to the segment's, random bytes after it (mkseg, segname: tests/lib/wal.sh)
+MKSEG_SRC=$FIX/wal-first-page.bin MKSEG_OWNER=
+for n in 1 2 3 4 5 6 7 8; do mkseg "$T/src/$(segname $n)" $n random; done
 SEG=$(segname 1)        # the walks
 SEG_RST=$(segname 2)    # resets
 SEG_SLOW=$(segname 3)   # slow link

@@ -102,3 +102,21 @@ t_wait() {
 	done
 	return 0
 }
+
+# msg_ok DESC PROG [REGEX]: $ERR (a program's stderr) is exactly one message
+# line, "PROG: ...", with no trailing period (and matching REGEX; ignoring
+# case when MSG_OK_ICASE=1).
+msg_ok() {
+	local desc=$1 prog=$2 re=${3:-.} icase=
+	local n; n=$(printf '%s' "$ERR" | grep -c '')
+	[ "${MSG_OK_ICASE:-0}" != 1 ] || icase=-i
+	if [ "$n" != 1 ]; then
+		t_fail "$desc: one message line (got $n: $(printf '%s' "$ERR" | tr '\n' '|'))"
+	elif ! printf '%s' "$ERR" | grep -Eq "^$prog: .*[^.]\$"; then
+		t_fail "$desc: message '$ERR' is not '$prog: ...' without trailing period"
+	elif ! printf '%s' "$ERR" | grep -Eq $icase -- "$re"; then
+		t_fail "$desc: message '$ERR' does not match /$re/"
+	else
+		t_ok "$desc: one line: $ERR"
+	fi
+}

@@ -7,6 +7,8 @@
 #                    prints nothing; sets nothing; use pg_port/pg_data NAME later
 #   pg_conf NAME 'key = value'...   appends settings to postgresql.conf
 #   pg_start NAME / pg_stop NAME [mode] / pg_sql NAME SQL [-d db]
+#   switch_wal NODE / wait_archived NODE FILE [SECS] / log_has DESC NODE REGEX
+#   replinit_run ARGS...   replinit as postgres; sets out and rc
 
 : "${PGBIN:=/usr/lib/postgresql/15/bin}"
 PGCLIENT=${PGCLIENT:-/usr/lib/postgresql/15/bin}
@@ -108,3 +110,27 @@ walarchive_conf() {
 	chown postgres:postgres "$path"
 	chmod 0600 "$path"
 }
+
+# switch_wal NODE: closes the current segment; prints the name of the closed file.
+switch_wal() { pg_sql "$1" "select pg_walfile_name(pg_switch_wal())"; }
+
+# wait_archived NODE FILE [SECS]: waits until NODE's archiver has archived
+# FILE (same timeline) or later: SECS, else $WAIT_ARCHIVED_SECS, else 60
+# seconds.  With WAIT_ARCHIVED_READY=1, also until NODE has nothing left to
+# archive (no .ready file).
+wait_archived() {
+	local secs=${3:-${WAIT_ARCHIVED_SECS:-60}}
+	pg_wait_sql "$1" "$secs" "select coalesce(last_archived_wal, '') >= '$2' from pg_stat_archiver" || return 1
+	[ -z "${WAIT_ARCHIVED_READY:-}" ] || t_wait "$secs" _pg_no_ready "$1"
+}
+_pg_no_ready() { ! ls "$(pg_data "$1")/pg_wal/archive_status" | grep -q '\.ready$'; }
+
+# log_has DESC NODE REGEX: NODE's server log has a line matching REGEX.
+log_has() {
+	if grep -Eq -- "$3" "$(pg_dir "$2")/server.log"; then t_ok "$1"
+	else t_fail "$1 (no line /$3/ in $(pg_dir "$2")/server.log)"; fi
+}
+
+# replinit_run ARGS...: replinit as postgres, from /; sets out (its stdout
+# and stderr together) and rc
+replinit_run() { out=$(cd / && as_pg "$WALARCHIVE_BIN/replinit" "$@" 2>&1); rc=$?; }

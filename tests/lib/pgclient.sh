@@ -15,12 +15,29 @@
 # readline, zlib, ICU or
 # SSL (the tests connect over loopback): about 40 s on two cores.
 # Needs bison, flex, perl and a C compiler (tests/setup.sh installs them).
+# The Debian mirror is the machine's own, from apt's configuration
+# (debian_mirror), unless PGCLIENT_MIRROR names one.
 
 : "${WALARCHIVE_PGCACHE:=/var/cache/walarchive-test/pg}"
-PGCLIENT_MIRROR=${PGCLIENT_MIRROR:-http://deb.debian.org/debian}
+
+# debian_mirror: prints the URL of the Debian archive apt uses (the first
+# "URIs:" of a deb822 .sources file, or "deb URL" of a one-line list, that is
+# not a security archive); fails when apt names none
+debian_mirror() {
+	local url
+	url=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+		awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' |
+		grep -v security | head -n 1)
+	[ -n "$url" ] || url=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		awk '$1 == "deb" || $1 == "deb-src" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /=/ && $i !~ /\]$/) { print $i; break } }' |
+		grep -v security | head -n 1)
+	[ -n "$url" ] || { echo "debian_mirror: apt's sources name no Debian archive" >&2; return 1; }
+	echo "${url%/}"
+}
 
 pgclient_install() {
 	local dir=$WALARCHIVE_PGCACHE/client18 tmp line file sum
+	local PGCLIENT_MIRROR=${PGCLIENT_MIRROR:-}
 	if [ -x /usr/lib/postgresql/18/bin/pg_basebackup ]; then
 		echo /usr/lib/postgresql/18/bin
 		return 0
@@ -32,6 +49,7 @@ pgclient_install() {
 	for p in bison flex perl cc make xz curl gpgv; do
 		command -v "$p" >/dev/null || { echo "pgclient_install: $p is needed" >&2; return 1; }
 	done
+	[ -n "$PGCLIENT_MIRROR" ] || PGCLIENT_MIRROR=$(debian_mirror) || return 1
 	mkdir -p "$WALARCHIVE_PGCACHE" || return 1
 	chmod a+rx "$WALARCHIVE_PGCACHE"
 	tmp=$(mktemp -d "$WALARCHIVE_PGCACHE/.client18.XXXXXX") || return 1
