@@ -23,9 +23,9 @@ git -C "$SRC" show "$BENCH_XXH_REV:lib/xxhash.c" > "$WORK/xxhash.c"
 git -C "$SRC" show "$BENCH_XXH_REV:lib/xxhash.h" > "$WORK/xxhash.h"
 cp "$WORK/xxhash.h" "$WORK/xxhash_ours.h"
 # -iquote: error.h for the old header, without hiding libxxhash's <xxhash.h>
-"$CC" -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -iquote "$WORK" -iquote "$SRC/lib" \
+"$CC" -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -iquote "$WORK" -iquote "$SRC/lib" -iquote "$SRC/lib/base" \
 	$(pkg-config --cflags libxxhash) -o "$WORK/xxhash-bench" \
-	"$SRC/tests/bench/xxhash.c" "$WORK/xxhash.c" "$SRC/lib/error.c" $(pkg-config --libs libxxhash)
+	"$SRC/tests/bench/xxhash.c" "$WORK/xxhash.c" "$SRC/lib/base/error.c" $(pkg-config --libs libxxhash)
 echo "== $(git -C "$SRC" log -1 --format='ours: lib/xxhash.c of %h (%s)' "$BENCH_XXH_REV" -- lib/xxhash.c)"
 echo "== libxxhash $(pkg-config --modversion libxxhash), $("$CC" --version | head -n 1), -O2, $(nproc) CPUs: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 "$WORK/xxhash-bench" "${1:-101}"

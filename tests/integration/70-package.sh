@@ -150,8 +150,8 @@ done
 t_check "manual page walarchive.conf(5) is installed" test -f /usr/share/man/man5/walarchive.conf.5.gz
 
 # the configuration file: a conffile, root:postgres 0640, every setting in it
-SETTINGS=$(grep -oE '\{ S\([a-z0-9_]+,' "$SRC/lib/config.c" | sed -E 's/\{ S\(//; s/,//')
-t_check "lib/config.c lists settings" test "$(echo "$SETTINGS" | wc -w)" -ge 20
+SETTINGS=$(grep -oE '\{ S\([a-z0-9_]+,' "$SRC/lib/base/config.c" | sed -E 's/\{ S\(//; s/,//')
+t_check "lib/base/config.c lists settings" test "$(echo "$SETTINGS" | wc -w)" -ge 20
 t_eq "$CONF is root:postgres, mode 640" "$(stat -c '%U:%G %a' "$CONF")" "root:postgres 640"
 t_match "the ownership is a dpkg-statoverride (kept on upgrades)" \
 	"$(dpkg-statoverride --list "$CONF")" "^root postgres 0?640 $CONF\$"
@@ -162,22 +162,22 @@ t_match "$CONF is a conffile" "$CONFFILES" " $CONF [0-9a-f]{32}"
 t_match "$CRON is a conffile" "$CONFFILES" " $CRON [0-9a-f]{32}"
 missing=""
 for s in $SETTINGS; do grep -Eq "^#$s( = .*| =)$|^#$s[[:space:]]+=" "$CONF" || missing+="$s "; done
-t_eq "every setting of lib/config.c is in $CONF, commented out" "$missing" ""
+t_eq "every setting of lib/base/config.c is in $CONF, commented out" "$missing" ""
 t_eq "no setting is active in the shipped $CONF" "$(grep -cEv '^[[:space:]]*(#|$)' "$CONF")" 0
 missing=""
 for s in $SETTINGS; do
 	man_source /usr/share/man/man5/walarchive.conf.5.gz | grep -Eq "^\.BR? $s( |$)" || missing+="$s "
 done
-t_eq "every setting of lib/config.c is described in walarchive.conf(5)" "$missing" ""
-# numeric defaults written in lib/config.c's wal_config_init are the ones shown
+t_eq "every setting of lib/base/config.c is described in walarchive.conf(5)" "$missing" ""
+# numeric defaults written in lib/base/config.c's wal_config_init are the ones shown
 wrong=""
-BOOLS=$(grep -oE '\{ S\([a-z0-9_]+, T_BOOL' "$SRC/lib/config.c" | sed -E 's/\{ S\(//; s/,.*//')
+BOOLS=$(grep -oE '\{ S\([a-z0-9_]+, T_BOOL' "$SRC/lib/base/config.c" | sed -E 's/\{ S\(//; s/,.*//')
 while read -r name value; do
 	if grep -qxF "$name" <<<"$BOOLS"; then
 		[ "$value" = 1 ] && value=on || value=off
 	fi
 	grep -Eq "^#$name = $value([[:space:]]|$)" "$CONF" || wrong+="$name=$value "
-done < <(sed -n '/^void wal_config_init/,/^}/p' "$SRC/lib/config.c" |
+done < <(sed -n '/^void wal_config_init/,/^}/p' "$SRC/lib/base/config.c" |
 	sed -nE 's/^[[:space:]]*c->([a-z0-9_]+) = ([0-9]+);.*/\1 \2/p')
 t_eq "$CONF shows the numeric defaults of wal_config_init" "$wrong" ""
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SANITIZE_OK
-# The fault seam (lib/fileio.h, WALARCHIVE_FAULT="N:ERRNO:KIND"): for walpush
+# The fault seam (lib/sys/seam.c, WALARCHIVE_FAULT="N:ERRNO:KIND"): for walpush
 # and walfetch on a local archive, every counted call of one run is made to
 # fail in turn, with ENOSPC and with EIO: for each KIND (open read write fsync
 # rename link unlink mkdir), N walks 1, 2, 3, ... until two runs in a row

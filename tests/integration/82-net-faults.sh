@@ -5,7 +5,7 @@
 # with a real-looking 16 MiB segment (the pg15 fixture's first page, random
 # bytes after it) and a data directory holding the fixture's pg_control.
 #
-# 1. The fault seam (lib/fileio.h, WALARCHIVE_FAULT="N:ECONNRESET:send|recv"):
+# 1. The fault seam (lib/sys/seam.c, WALARCHIVE_FAULT="N:ECONNRESET:send|recv"):
 #    a clean run counts the NET send and recv calls of one walpush and one
 #    walfetch (a preloaded helper reads wal_sys_fault_calls() at exit); N
 #    then walks about 20 points spread over them, plus the first and last

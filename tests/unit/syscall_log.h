@@ -1,5 +1,5 @@
 /*
- * Records the seamed system calls of lib/fileio.c (wal_sys_record) so that a
+ * Records the seamed system calls of lib/sys/fileio.c (wal_sys_record) so that a
  * unit test can check the durable-write protocol in the order it happened:
  * the data of a file fsynced before the rename that gives it its name, its
  * directory fsynced after, and the final name absent until the rename.
