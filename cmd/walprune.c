@@ -107,6 +107,13 @@ int main(int argc, char **argv)
 		rc = wal_prune(&cmd.cfg, &opts, &res, &err);
 	if (rc != WAL_OK) {
 		wal_log(WAL_LOG_ERROR, "%s", err.msg);
+	} else if (res.empty && !res.system_id) {
+		/* a new archive, before the first walpush: not an error for cron to mail */
+		wal_log(WAL_LOG_NOTICE, "the archive holds no WAL yet (no cluster has pushed to it); "
+			"nothing to remove");
+	} else if (res.empty && !res.stale_tmp) {
+		wal_log(WAL_LOG_NOTICE, "the archive holds no WAL of cluster %" PRIu64 " yet; nothing "
+			"to remove", res.system_id);
 	} else {
 		if (opts.keep_backups > 0 && res.backups < opts.keep_backups)
 			wal_log(WAL_LOG_NOTICE, "the archive has %d backup%s, fewer than --keep-backups %d: "

@@ -188,18 +188,33 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 	}
 
 	rc = wal_store_open(&store, cfg, e);
+	if (rc == WAL_ENOENT)
+		rc = wal_error_recode(e, WAL_EIO);   /* no archive root: a broken setup */
 	if (rc != WAL_OK)
 		goto out;
 	t.system_id = opts->system_id;
 	if (!t.system_id) {
 		rc = wal_archive_system_id(store, cfg, opts->datadir, &t.system_id, e);
+		if (rc == WAL_ENOENT) {
+			/* a new archive that no cluster has pushed to yet: nothing to do */
+			res->empty = 1;
+			rc = WAL_OK;
+			goto out;
+		}
 		if (rc != WAL_OK)
 			goto out;
 	}
+	res->system_id = t.system_id;
 	snprintf(root, sizeof(root), "%llu", (unsigned long long)t.system_id);
 
-	/* 1. the whole listing, or nothing is removed */
+	/* 1. the whole listing, or nothing is removed; a reachable archive
+	 * without the cluster's tree holds no WAL of it yet */
 	rc = wal_store_list(store, root, collect_dir, &t, e);
+	if (rc == WAL_ENOENT) {
+		res->empty = 1;
+		rc = WAL_OK;
+		goto out;
+	}
 	if (rc != WAL_OK)
 		goto out;
 	for (size_t i = 0; i < t.ndirs; i++) {
@@ -210,6 +225,8 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 		if (rc != WAL_OK)
 			goto out;
 	}
+
+	res->empty = t.count == 0;
 
 	/* 2. the most conservative horizon of the options given */
 	if (opts->before)
