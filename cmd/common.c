@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
+#include "ahead/status.h"
+#include "archive/archive.h"
 #include "base/log.h"
 
 int wal_cmd_exit_code(wal_err code)
@@ -144,4 +146,15 @@ wal_err wal_cmd_load_config(wal_cmd *cmd, wal_error *e)
 			wal_log(WAL_LOG_WARNING, "%s", warning);
 	}
 	return rc;
+}
+
+void wal_cmd_status(const wal_cmd *cmd, const char *datadir, uint64_t fallback_id,
+		    const char *file, int exit_code, const char *message)
+{
+	uint64_t system_id = 0;
+	/* the cluster that runs this, rather than the one a foreign file names */
+	if (!wal_local_system_id(&cmd->cfg, datadir, &system_id))
+		system_id = fallback_id;
+	if (system_id)
+		wal_status_record(&cmd->cfg, system_id, cmd->program, file, exit_code, message, NULL);
 }

@@ -6,6 +6,7 @@
 #ifndef WAL_CMD_COMMON_H
 #define WAL_CMD_COMMON_H
 
+#include <stdint.h>
 #include "base/config.h"
 #include "base/error.h"
 
@@ -72,6 +73,16 @@ void wal_cmd_option_error(wal_cmd *cmd, int opt, char **argv, const struct optio
 
 /* Prints a usage error and exits 2. */
 void wal_cmd_usage_error(wal_cmd *cmd, const char *why) __attribute__((noreturn));
+
+/*
+ * Records a run's outcome (exit code 0: a success) as the program's status
+ * record in the spool (ahead/status.h), for the cluster of datadir's
+ * pg_control, else the system_id setting, else fallback_id (what the run
+ * found); nothing when none is known or the spool is not usable.  Never
+ * fails the run.
+ */
+void wal_cmd_status(const wal_cmd *cmd, const char *datadir, uint64_t fallback_id,
+		    const char *file, int exit_code, const char *message);
 
 /* Reads the configuration file, then the --set overrides; checks archive is set. */
 wal_err wal_cmd_load_config(wal_cmd *cmd, wal_error *e);

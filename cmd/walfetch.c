@@ -71,9 +71,11 @@ int main(int argc, char **argv)
 		wal_log(WAL_LOG_WARNING, "%s; fetch-ahead is off", spool_err.msg);
 	if (res.spool_note[0])
 		wal_log(WAL_LOG_WARNING, "%s: spooled copy dropped: %s", wal_name, res.spool_note);
+	char said[1024];
 	if (rc == WAL_OK) {
-		wal_log(WAL_LOG_INFO, "%s: restored from %s%s (%" PRIu64 " bytes)", wal_name,
-			res.from_spool ? "the spool, fetched ahead, " : "", res.object, res.bytes);
+		snprintf(said, sizeof(said), "%s: restored from %s%s (%" PRIu64 " bytes)", wal_name,
+			 res.from_spool ? "the spool, fetched ahead, " : "", res.object, res.bytes);
+		wal_log(WAL_LOG_INFO, "%s", said);
 	} else if (code == EXIT_NOTFOUND) {
 		/* PostgreSQL asks for files that do not exist yet: routine */
 		wal_log(WAL_LOG_INFO, "%s", err.msg);
@@ -84,9 +86,14 @@ int main(int argc, char **argv)
 			   (cmd.cfg.fetch_on_error == WAL_ONERR_AUTO && !wal_datadir_is_standby(datadir));
 		if (stop)
 			code = EXIT_STOP_RECOVERY;
-		wal_log(WAL_LOG_ERROR, "%s%s", err.msg,
-			stop ? "; stopping recovery (fetch_on_error)" : "");
+		snprintf(said, sizeof(said), "%s%s", err.msg,
+			 stop ? "; stopping recovery (fetch_on_error)" : "");
+		wal_log(WAL_LOG_ERROR, "%s", said);
 	}
+	/* for walcheck: this run's outcome, in the spool; "not in the archive"
+	 * is routine (PostgreSQL asks past the end of the WAL), neither */
+	if (configured && code != EXIT_NOTFOUND)
+		wal_cmd_status(&cmd, datadir, res.system_id, wal_name, code, said);
 	wal_config_free(&cmd.cfg);
 	return code;
 }

@@ -42,6 +42,35 @@ static void on_object(void *arg, const char *path, int64_t size)
 		wal_log(WAL_LOG_INFO, "removed %s", path);
 }
 
+/* The summary of a run that succeeded, one message per line. */
+static void report(const wal_prune_opts *opts, const wal_prune_result *res)
+{
+	if (res->empty && !res->system_id) {
+		/* a new archive, before the first walpush: not an error for cron to mail */
+		wal_log(WAL_LOG_NOTICE, "the archive holds no WAL yet (no cluster has pushed to it); "
+			"nothing to remove");
+		return;
+	}
+	if (res->empty && !res->stale_tmp) {
+		wal_log(WAL_LOG_NOTICE, "the archive holds no WAL of cluster %" PRIu64 " yet; nothing "
+			"to remove", res->system_id);
+		return;
+	}
+	if (opts->keep_backups > 0 && res->backups < opts->keep_backups)
+		wal_log(WAL_LOG_NOTICE, "the archive has %d backup%s, fewer than --keep-backups %d: "
+			"keeping all WAL they may need", res->backups, res->backups == 1 ? "" : "s",
+			opts->keep_backups);
+	wal_log(WAL_LOG_NOTICE, "%s %" PRIu64 " object%s (%" PRIu64 " bytes)%s%s",
+		opts->dry_run ? "would remove" : "removed", res->objects,
+		res->objects == 1 ? "" : "s", res->bytes,
+		res->horizon[0] ? " before " : "", res->horizon);
+	if (res->stale_tmp)
+		wal_log(WAL_LOG_NOTICE, "%s %" PRIu64 " temporary file%s (%" PRIu64
+			" bytes) left more than a day ago by writers that died",
+			opts->dry_run ? "would remove" : "removed", res->stale_tmp,
+			res->stale_tmp == 1 ? "" : "s", res->stale_tmp_bytes);
+}
+
 static int parse_count(const char *text, int min)
 {
 	char *end;
@@ -105,23 +134,10 @@ int main(int argc, char **argv)
 	wal_err rc = wal_cmd_load_config(&cmd, &err);
 	if (rc == WAL_OK)
 		rc = wal_prune(&cmd.cfg, &opts, &res, &err);
-	if (rc != WAL_OK) {
+	if (rc != WAL_OK)
 		wal_log(WAL_LOG_ERROR, "%s", err.msg);
-	} else {
-		if (opts.keep_backups > 0 && res.backups < opts.keep_backups)
-			wal_log(WAL_LOG_NOTICE, "the archive has %d backup%s, fewer than --keep-backups %d: "
-				"keeping all WAL they may need", res.backups, res.backups == 1 ? "" : "s",
-				opts.keep_backups);
-		wal_log(WAL_LOG_NOTICE, "%s %" PRIu64 " object%s (%" PRIu64 " bytes)%s%s",
-			opts.dry_run ? "would remove" : "removed", res.objects,
-			res.objects == 1 ? "" : "s", res.bytes,
-			res.horizon[0] ? " before " : "", res.horizon);
-		if (res.stale_tmp)
-			wal_log(WAL_LOG_NOTICE, "%s %" PRIu64 " temporary file%s (%" PRIu64
-				" bytes) left more than a day ago by writers that died",
-				opts.dry_run ? "would remove" : "removed", res.stale_tmp,
-				res.stale_tmp == 1 ? "" : "s", res.stale_tmp_bytes);
-	}
+	else
+		report(&opts, &res);
 	wal_config_free(&cmd.cfg);
 	return wal_cmd_exit_code(rc == WAL_ENOENT ? WAL_EIO : rc);
 }

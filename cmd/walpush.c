@@ -79,17 +79,26 @@ int main(int argc, char **argv)
 	if (configured && wal_ahead_push_count(&cmd.cfg) > 0 &&
 	    wal_ahead_spool_check(&cmd.cfg, res.system_id, &spool_err) == WAL_EPERM)
 		wal_log(WAL_LOG_WARNING, "%s; push-ahead is off", spool_err.msg);
-	if (rc != WAL_OK)
-		wal_log(WAL_LOG_ERROR, "%s", err.msg);
-	else if (res.outcome == WAL_PUSH_DUPLICATE)
-		wal_log(WAL_LOG_NOTICE, "%s: already archived with identical content at %s", wal_name,
-			res.object);
-	else if (res.outcome == WAL_PUSHED_AHEAD)
-		wal_log(WAL_LOG_INFO, "%s: archived ahead at %s, file unchanged since", wal_name,
-			res.object);
-	else
-		wal_log(WAL_LOG_INFO, "%s: archived at %s (%" PRIu64 " bytes stored)", wal_name,
-			res.object, res.stored_bytes);
+	char said[1024];
+	if (rc != WAL_OK) {
+		snprintf(said, sizeof(said), "%s", err.msg);
+		wal_log(WAL_LOG_ERROR, "%s", said);
+	} else if (res.outcome == WAL_PUSH_DUPLICATE) {
+		snprintf(said, sizeof(said), "%s: already archived with identical content at %s",
+			 wal_name, res.object);
+		wal_log(WAL_LOG_NOTICE, "%s", said);
+	} else if (res.outcome == WAL_PUSHED_AHEAD) {
+		snprintf(said, sizeof(said), "%s: archived ahead at %s, file unchanged since", wal_name,
+			 res.object);
+		wal_log(WAL_LOG_INFO, "%s", said);
+	} else {
+		snprintf(said, sizeof(said), "%s: archived at %s (%" PRIu64 " bytes stored)", wal_name,
+			 res.object, res.stored_bytes);
+		wal_log(WAL_LOG_INFO, "%s", said);
+	}
+	/* for walcheck: this run's outcome, in the spool */
+	if (configured)
+		wal_cmd_status(&cmd, datadir, res.system_id, wal_name, wal_cmd_exit_code(rc), said);
 
 	if (ahead.candidates)
 		wal_log(WAL_LOG_INFO, "pushed ahead %d of %d ready files", ahead.pushed,

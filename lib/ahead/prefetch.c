@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include "ahead/ahead.h"
 #include "ahead/spool.h"
+#include "ahead/status.h"
 #include "sys/fileio.h"
 
 /*
@@ -84,6 +85,44 @@ static int position_read(int cluster, wal_name *out)
 }
 
 /*
+ * The exit code walfetch gives for code (cmd/common.c), for the status
+ * record of a prefetcher's failure, which has no exit code of its own.
+ */
+static int fetch_exit_code(wal_err code)
+{
+	switch (code) {
+	case WAL_ECONFIG:
+	case WAL_EAMBIGUOUS:
+		return 3;
+	case WAL_ECORRUPT:
+		return 7;
+	case WAL_EAUTH:
+	case WAL_EHOSTKEY:
+		return 8;
+	default:
+		return 6;
+	}
+}
+
+/*
+ * Records a worker's outcome for name in the status records ("prefetch"):
+ * its stderr is /dev/null, so a fetch-ahead that keeps failing is seen
+ * only there.  A segment not archived yet is neither success nor failure.
+ */
+static void prefetch_status(const wal_config *cfg, uint64_t system_id, const wal_name *name,
+			    wal_err rc, const wal_error *err)
+{
+	char said[128];
+	if (rc == WAL_OK) {
+		snprintf(said, sizeof(said), "%s: fetched ahead into the spool", name->text);
+		wal_status_record(cfg, system_id, "prefetch", name->text, 0, said, NULL);
+	} else if (rc != WAL_ENOENT) {
+		wal_status_record(cfg, system_id, "prefetch", name->text, fetch_exit_code(rc),
+				  err->msg, NULL);
+	}
+}
+
+/*
  * A worker: takes segment names off the shared job pipe (one record per
  * read, as each is written whole and under PIPE_BUF), spools each on its
  * connection, opened at the first and again after a failure, and reports.
@@ -111,6 +150,7 @@ static void prefetch_worker(const wal_config *cfg, uint64_t system_id, int jobs,
 			wal_store_close(archive);   /* perhaps the connection: a new one next time */
 			archive = NULL;
 		}
+		prefetch_status(cfg, system_id, &name, rc, &err);
 		job[JOB_SIZE - 1] = (char)(rc == WAL_OK ? JOB_DONE : rc == WAL_ENOENT ? JOB_ABSENT : JOB_FAILED);
 		if (wal_sys_write_all(results, job, sizeof(job)) < 0)
 			break;

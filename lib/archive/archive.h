@@ -106,6 +106,8 @@ typedef struct wal_prune_result {
 	uint64_t stale_tmp;    /* temporary files of writers dead for a day, removed */
 	uint64_t stale_tmp_bytes;
 	char horizon[WAL_NAME_MAX];   /* first segment kept */
+	uint64_t system_id;    /* the cluster pruned, 0 if the archive holds none */
+	int empty;             /* the archive holds no WAL of the cluster yet (or no cluster) */
 } wal_prune_result;
 
 /*
@@ -114,6 +116,9 @@ typedef struct wal_prune_result {
  * more than a day ago.  History files are always kept.  Refuses
  * (without removing anything) if any directory cannot be listed.  When
  * keep_backups asks for more backups than the archive has, nothing is removed.
+ * An archive that is reachable but holds no WAL of the cluster yet (no
+ * cluster at all, no tree for this one, or a tree without segments) is
+ * WAL_OK with res->empty set; an archive root that does not exist is WAL_EIO.
  */
 wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_result *res,
 		  wal_error *e);

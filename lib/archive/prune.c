@@ -162,14 +162,137 @@ static uint64_t days_horizon(const tree *t, int days)
 	return oldest_recent != UINT64_MAX ? oldest_recent : newest;
 }
 
+/*
+ * Step 1: the cluster's whole tree into t, or an error and nothing is
+ * removed.  A reachable archive without any cluster, or without this
+ * cluster's tree, holds no WAL of it yet: WAL_OK with res->empty set.
+ */
+static wal_err list_tree(wal_store *store, const wal_config *cfg, const wal_prune_opts *opts,
+			 tree *t, wal_prune_result *res, wal_error *e)
+{
+	char root[32];
+	wal_err rc;
+	t->system_id = opts->system_id;
+	if (!t->system_id) {
+		rc = wal_archive_system_id(store, cfg, opts->datadir, &t->system_id, e);
+		if (rc == WAL_ENOENT) {
+			res->empty = 1;     /* a new archive that no cluster has pushed to yet */
+			return WAL_OK;
+		}
+		if (rc != WAL_OK)
+			return rc;
+	}
+	res->system_id = t->system_id;
+	snprintf(root, sizeof(root), "%llu", (unsigned long long)t->system_id);
+	rc = wal_store_list(store, root, collect_dir, t, e);
+	if (rc == WAL_ENOENT) {
+		res->empty = 1;
+		return WAL_OK;
+	}
+	for (size_t i = 0; rc == WAL_OK && i < t->ndirs; i++) {
+		char dir[64];
+		snprintf(dir, sizeof(dir), "%s/%s", root, t->dirs[i]);
+		t->current_dir = t->dirs[i];
+		rc = wal_store_list(store, dir, collect_file, t, e);
+	}
+	if (rc == WAL_OK)
+		res->empty = t->count == 0;
+	return rc;
+}
+
+/*
+ * Step 2: the most conservative horizon of the options given (UINT64_MAX:
+ * none), named in res->horizon as a file: the first segment kept, else the
+ * option's name.
+ */
+static uint64_t choose_horizon(const tree *t, const wal_prune_opts *opts, uint64_t before_pos,
+			       wal_prune_result *res)
+{
+	uint64_t horizon = UINT64_MAX;
+	if (opts->before)
+		horizon = before_pos;
+	if (opts->keep_backups > 0) {
+		int found = 0;
+		uint64_t h = backups_horizon(t, opts->keep_backups, &found);
+		res->backups = found;
+		if (h < horizon)
+			horizon = h;
+	}
+	if (opts->keep_days >= 0) {
+		uint64_t h = days_horizon(t, opts->keep_days);
+		if (h < horizon)
+			horizon = h;
+	}
+	if (horizon == UINT64_MAX || horizon == 0)
+		return horizon;
+	const object *first_kept = NULL;
+	for (size_t i = 0; i < t->count; i++) {
+		const object *o = &t->objs[i];
+		if (o->pos == horizon && (!first_kept || o->name.kind < first_kept->name.kind ||
+		    (o->name.kind == first_kept->name.kind && o->name.tli < first_kept->name.tli)))
+			first_kept = o;
+	}
+	if (first_kept)
+		snprintf(res->horizon, sizeof(res->horizon), "%.24s", first_kept->name.text);
+	else if (opts->before)
+		snprintf(res->horizon, sizeof(res->horizon), "%s", opts->before);
+	else
+		snprintf(res->horizon, sizeof(res->horizon), "%08X%08X",
+			 (unsigned)(horizon >> 32), (unsigned)horizon);
+	return horizon;
+}
+
+/*
+ * Step 3: removes what sorts before horizon, then temporary files that
+ * writers killed long ago left behind, then directories whose every
+ * segment is before it.
+ */
+static wal_err remove_before(wal_store *store, const tree *t, uint64_t horizon,
+			     const wal_prune_opts *opts, wal_prune_result *res, wal_error *e)
+{
+	for (size_t i = 0; i < t->count; i++) {
+		const object *o = &t->objs[i];
+		if (o->pos >= horizon)
+			continue;
+		if (!opts->dry_run) {
+			wal_err rc = wal_store_remove(store, o->path, e);
+			if (rc != WAL_OK && rc != WAL_ENOENT)
+				return rc;
+		}
+		if (opts->on_object)
+			opts->on_object(opts->arg, o->path, o->size);
+		res->objects++;
+		res->bytes += o->size > 0 ? (uint64_t)o->size : 0;
+	}
+	for (size_t i = 0; i < t->nstale; i++) {
+		if (!opts->dry_run && wal_store_remove(store, t->stale[i], NULL) != WAL_OK)
+			continue;
+		res->stale_tmp++;
+	}
+	if (res->stale_tmp)
+		res->stale_tmp_bytes = (uint64_t)t->stale_bytes;
+	for (size_t i = 0; i < t->ndirs && !opts->dry_run; i++) {
+		unsigned tli, log;
+		if (sscanf(t->dirs[i], "%8X%8X", &tli, &log) != 2)
+			continue;
+		uint64_t last = ((uint64_t)log << 32) | 0xFFFFFFFFu;
+		if (last >= horizon)
+			continue;
+		char dir[64];
+		snprintf(dir, sizeof(dir), "%llu/%s", (unsigned long long)t->system_id, t->dirs[i]);
+		/* a leftover temporary file keeps it; that is harmless */
+		if (wal_store_remove(store, dir, NULL) == WAL_OK)
+			res->dirs++;
+	}
+	return WAL_OK;
+}
+
 wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_result *res,
 		  wal_error *e)
 {
 	wal_store *store = NULL;
 	tree t;
-	char root[32];
 	wal_err rc;
-	uint64_t horizon = UINT64_MAX;
 
 	memset(res, 0, sizeof(*res));
 	memset(&t, 0, sizeof(t));
@@ -188,101 +311,14 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 	}
 
 	rc = wal_store_open(&store, cfg, e);
-	if (rc != WAL_OK)
-		goto out;
-	t.system_id = opts->system_id;
-	if (!t.system_id) {
-		rc = wal_archive_system_id(store, cfg, opts->datadir, &t.system_id, e);
-		if (rc != WAL_OK)
-			goto out;
-	}
-	snprintf(root, sizeof(root), "%llu", (unsigned long long)t.system_id);
-
+	if (rc == WAL_ENOENT)
+		rc = wal_error_recode(e, WAL_EIO);   /* no archive root: a broken setup */
 	/* 1. the whole listing, or nothing is removed */
-	rc = wal_store_list(store, root, collect_dir, &t, e);
-	if (rc != WAL_OK)
-		goto out;
-	for (size_t i = 0; i < t.ndirs; i++) {
-		char dir[64];
-		snprintf(dir, sizeof(dir), "%s/%s", root, t.dirs[i]);
-		t.current_dir = t.dirs[i];
-		rc = wal_store_list(store, dir, collect_file, &t, e);
-		if (rc != WAL_OK)
-			goto out;
-	}
-
-	/* 2. the most conservative horizon of the options given */
-	if (opts->before)
-		horizon = before_pos;
-	if (opts->keep_backups > 0) {
-		int found = 0;
-		uint64_t h = backups_horizon(&t, opts->keep_backups, &found);
-		res->backups = found;
-		if (h < horizon)
-			horizon = h;
-	}
-	if (opts->keep_days >= 0) {
-		uint64_t h = days_horizon(&t, opts->keep_days);
-		if (h < horizon)
-			horizon = h;
-	}
-	if (horizon != UINT64_MAX && horizon != 0) {
-		/* name the horizon as a file: the first segment kept, else the option's name */
-		const object *first_kept = NULL;
-		for (size_t i = 0; i < t.count; i++) {
-			const object *o = &t.objs[i];
-			if (o->pos == horizon && (!first_kept || o->name.kind < first_kept->name.kind ||
-			    (o->name.kind == first_kept->name.kind && o->name.tli < first_kept->name.tli)))
-				first_kept = o;
-		}
-		if (first_kept)
-			snprintf(res->horizon, sizeof(res->horizon), "%.24s", first_kept->name.text);
-		else if (opts->before)
-			snprintf(res->horizon, sizeof(res->horizon), "%s", opts->before);
-		else
-			snprintf(res->horizon, sizeof(res->horizon), "%08X%08X",
-				 (unsigned)(horizon >> 32), (unsigned)horizon);
-	}
-
-	/* 3. remove what sorts before it */
-	for (size_t i = 0; i < t.count; i++) {
-		const object *o = &t.objs[i];
-		if (o->pos >= horizon)
-			continue;
-		if (!opts->dry_run) {
-			rc = wal_store_remove(store, o->path, e);
-			if (rc != WAL_OK && rc != WAL_ENOENT)
-				goto out;
-		}
-		if (opts->on_object)
-			opts->on_object(opts->arg, o->path, o->size);
-		res->objects++;
-		res->bytes += o->size > 0 ? (uint64_t)o->size : 0;
-	}
-	/* temporary files that writers killed long ago left behind */
-	for (size_t i = 0; i < t.nstale; i++) {
-		if (!opts->dry_run && wal_store_remove(store, t.stale[i], NULL) != WAL_OK)
-			continue;
-		res->stale_tmp++;
-	}
-	if (res->stale_tmp)
-		res->stale_tmp_bytes = (uint64_t)t.stale_bytes;
-	rc = WAL_OK;
-	/* directories whose every segment is before the horizon go too */
-	for (size_t i = 0; i < t.ndirs && !opts->dry_run; i++) {
-		unsigned tli, log;
-		if (sscanf(t.dirs[i], "%8X%8X", &tli, &log) != 2)
-			continue;
-		uint64_t last = ((uint64_t)log << 32) | 0xFFFFFFFFu;
-		if (last >= horizon)
-			continue;
-		char dir[64];
-		snprintf(dir, sizeof(dir), "%s/%s", root, t.dirs[i]);
-		/* a leftover temporary file keeps it; that is harmless */
-		if (wal_store_remove(store, dir, NULL) == WAL_OK)
-			res->dirs++;
-	}
-out:
+	if (rc == WAL_OK)
+		rc = list_tree(store, cfg, opts, &t, res, e);
+	/* 2. the horizon, 3. what sorts before it */
+	if (rc == WAL_OK && res->system_id)
+		rc = remove_before(store, &t, choose_horizon(&t, opts, before_pos, res), opts, res, e);
 	free(t.objs);
 	free(t.dirs);
 	free(t.stale);

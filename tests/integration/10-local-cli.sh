@@ -4,7 +4,9 @@
 # The command-line contract of walpush, walfetch and walprune against a local
 # archive: bad names, bad input, other clusters, duplicates, corrupt objects,
 # missing files, unusable archives, bad configuration, compression on disk,
-# pruning semantics, --help/--version, and SIGKILL at any moment of walpush.
+# pruning semantics (and an archive without WAL yet), the status records
+# walpush, walfetch and the prefetcher keep in the spool, --help/--version,
+# and SIGKILL at any moment of walpush.
 # A real data directory (global/pg_control and a first WAL segment) comes from
 # initdb; other segments are made from it by rewriting the long page header.
 
@@ -496,6 +498,87 @@ t_eq "every line is a whole listed object or the summary" \
 t_eq "300 listed lines" "$(grep -c '^would remove' "$T/prune.log")" 300
 t_match "then the summary, as the last line" "$(tail -n 1 "$T/prune.log")" \
 	'^walprune: would remove 300 objects \(0 bytes\) before '
+
+# ---- walprune on an archive that holds no WAL yet ------------------------------
+# a new archive before the first push: exit 0 and a note, nothing cron would
+# mail as an error every night; an archive root that does not exist stays 6
+EP=$T/empty-prune
+mkdir -p "$EP"; chown postgres:postgres "$EP"
+run walprune "$DATA" -c "$CONF" --set "archive=$EP" --keep-backups 2
+t_eq "walprune on an archive without the cluster's tree: exit 0" "$RC" 0
+msg_ok "no tree for the cluster" walprune "^walprune: the archive holds no WAL of cluster $SYSID yet; nothing to remove\$"
+run walprune "$NODIR" -c "$CONF" --set "archive=$EP" --before "$SEG2"
+t_eq "walprune on an empty archive, no cluster known: exit 0" "$RC" 0
+msg_ok "no cluster in the archive" walprune "^walprune: the archive holds no WAL yet \\(no cluster has pushed to it\\); nothing to remove\$"
+as_pg mkdir "$EP/$SYSID"; as_pg touch "$EP/$SYSID/walarchive.info"
+run walprune "$DATA" -c "$CONF" --set "archive=$EP" --keep-days 3
+t_eq "walprune on a tree without segments (walarchive.info only): exit 0" "$RC" 0
+msg_ok "a tree without segments" walprune "holds no WAL of cluster $SYSID yet"
+t_eq "walprune removed nothing from it" "$(find "$EP" -mindepth 1 | wc -l)" 2
+run walprune "$DATA" -c "$CONF" --set "archive=$T/missing-archive" --keep-backups 2
+t_eq "walprune on an archive root that does not exist: still exit 6" "$RC" 6
+
+# ---- status records: each run's outcome, in the spool, for walcheck --------------
+SA=$T/status-archive
+SP=$T/status-spool
+mkdir -p "$SA" "$SP"; chown postgres:postgres "$SA" "$SP"; chmod 700 "$SP"
+sconf=$T/status.conf
+walarchive_conf "$sconf" "archive=$SA" "spool_dir=$SP" "push_ahead=0" "fetch_ahead=4" "parallel=2"
+ST=$SP/$SYSID/status
+# line N of a status record
+rec() { sed -n "${2}p" "$ST/$1" 2>/dev/null; }
+run walpush "$DATA" -c "$sconf" -v "$SRC1" "$SEG1"
+t_eq "walpush into the status archive: exit 0" "$RC" 0
+t_match "walpush.success: time, exit code 0, the file" "$(rec walpush.success 1)" "^[0-9]{10} 0 $SEG1\$"
+t_eq "walpush.success: the message walpush printed" "walpush: $(rec walpush.success 2)" \
+	"$(printf '%s\n' "$ERR" | grep -F "$SEG1: archived at")"
+t_eq "the record is postgres's, mode 600" "$(stat -c '%U %a' "$ST/walpush.success" 2>&1)" "postgres 600"
+t_eq "no walpush failure recorded yet" "$(ls "$ST")" "walpush.success"
+run walpush "$DATA" -c "$sconf" "$W/different" "$SEG1"
+t_eq "walpush of different content: exit 4" "$RC" 4
+t_match "walpush.failure: exit code 4, the file" "$(rec walpush.failure 1)" "^[0-9]{10} 4 $SEG1\$"
+t_eq "walpush.failure: the message walpush printed" "walpush: $(rec walpush.failure 2)" "$ERR"
+t_match "walpush.success is kept beside it" "$(rec walpush.success 1)" " 0 $SEG1\$"
+run walfetch "$DATA" -c "$sconf" "$SEG1" "$W/no/such/dir/RECOVERYXLOG"
+t_eq "walfetch into a missing directory: exit 126" "$RC" 126
+t_match "walfetch.failure: exit code 126, the file" "$(rec walfetch.failure 1)" "^[0-9]{10} 126 $SEG1\$"
+t_eq "walfetch.failure: the message walfetch printed, with its '; stopping recovery'" \
+	"walfetch: $(rec walfetch.failure 2)" "$ERR"
+failure_before=$(cat "$ST/walfetch.failure")
+run walfetch "$DATA" -c "$sconf" 000000010000000000000009 "$D/RECOVERYXLOG"
+t_eq "walfetch of a segment not archived: exit 1" "$RC" 1
+t_eq "not in the archive (routine) is recorded as neither success nor failure" \
+	"$(cat "$ST/walfetch.failure") $(ls "$ST" | grep -c walfetch.success)" "$failure_before 0"
+# the prefetcher: the segment after the one restored is damaged in the archive
+run walpush "$DATA" -c "$sconf" "$W/$SEG2" "$SEG2"
+t_eq "walpush of $SEG2: exit 0" "$RC" 0
+python3 - "$SA/$SYSID/${SEG2:0:16}/$SEG2.lz4" <<'PY'
+import os, sys
+p = sys.argv[1]; n = os.path.getsize(p)
+with open(p, "r+b") as f:
+    f.seek(n // 2); b = f.read(1); f.seek(n // 2); f.write(bytes([b[0] ^ 0x55]))
+PY
+run walfetch "$DATA" -c "$sconf" "$SEG1" "$D/RECOVERYXLOG"
+t_eq "walfetch of $SEG1 with fetch-ahead: exit 0" "$RC" 0
+t_match "walfetch.success: exit code 0, the file" "$(rec walfetch.success 1)" "^[0-9]{10} 0 $SEG1\$"
+t_wait 30 test -s "$ST/prefetch.failure"
+t_match "the prefetcher records its worker's failure: exit code 7, $SEG2" \
+	"$(rec prefetch.failure 1)" "^[0-9]{10} 7 $SEG2\$"
+t_match "with the error it met (its stderr is /dev/null)" "$(rec prefetch.failure 2)" "^.*$SEG2.*"
+t_check "no prefetch success: nothing else was there to fetch" test ! -e "$ST/prefetch.success"
+t_wait 30 flock -n "$SP/$SYSID/.prefetch.lock" true
+rm -f "$D"/*
+# an untrusted spool: nothing written
+success_before=$(cat "$ST/walpush.success")
+chmod 777 "$SP"
+run walpush "$DATA" -c "$sconf" "$SRC1" "$SEG1"
+t_eq "walpush with a spool others can write: exit 0 all the same" "$RC" 0
+t_eq "and its status record is not written there" "$(cat "$ST/walpush.success")" "$success_before"
+chmod 700 "$SP"
+run walpush "$DATA" -c "$sconf" "$SRC1" "$SEG1"
+t_match "a trusted spool again: the duplicate is recorded" "$(rec walpush.success 2)" \
+	"already archived with identical content"
+t_eq "no temporary file is left in the status directory" "$(ls -A "$ST" | grep -c '^\.')" 0
 
 # ---- SIGKILL at any moment of walpush ---------------------------------------------
 KA=$T/kill-archive

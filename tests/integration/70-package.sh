@@ -181,15 +181,54 @@ done < <(sed -n '/^void wal_config_init/,/^}/p' "$SRC/lib/base/config.c" |
 	sed -nE 's/^[[:space:]]*c->([a-z0-9_]+) = ([0-9]+);.*/\1 \2/p')
 t_eq "$CONF shows the numeric defaults of wal_config_init" "$wrong" ""
 
-# the cron job: shipped disabled, with an example that runs walprune as postgres
+# the cron jobs: shipped disabled, examples that run walprune and walcheck as
+# postgres, each guarded so that it does nothing once the package is removed
 t_eq "$CRON is root:root, mode 644 (as cron requires)" "$(stat -c '%U:%G %a' "$CRON")" "root:root 644"
 t_eq "$CRON has no active job (only comments and variables)" \
 	"$(grep -Ev '^[[:space:]]*(#|$)|^[A-Z_]+=' "$CRON")" ""
-EXAMPLE=$(grep -E '^#[0-9*]' "$CRON" | sed 's/^#//')
-t_eq "$CRON has one example job line" "$(echo "$EXAMPLE" | grep -c .)" 1
-read -r _ _ _ _ _ CRON_USER CRON_CMD <<<"$EXAMPLE"
-t_eq "the example job runs as postgres" "$CRON_USER" postgres
-t_match "the example job runs walprune" "$CRON_CMD" '^walprune '
+EXAMPLES=$(grep -E '^#[0-9*]' "$CRON" | sed 's/^#//')
+t_eq "$CRON has two example job lines" "$(echo "$EXAMPLES" | grep -c .)" 2
+for prog in walprune walcheck; do
+	read -r _ _ _ _ _ job_user job_cmd <<<"$(grep -F " $prog " <<<"$EXAMPLES")"
+	t_eq "the $prog example job runs as postgres" "$job_user" postgres
+	t_match "the $prog example job runs $prog only while it is installed" "$job_cmd" \
+		"^\\[ -x /usr/bin/$prog \\] && $prog "
+done
+CRON_CMD=$(grep -F ' walprune ' <<<"$EXAMPLES" | awk '{ $1 = $2 = $3 = $4 = $5 = $6 = ""; sub(/^ +/, ""); print }')
+
+# the systemd units: walprune and walcheck, each a oneshot service as postgres
+# and its timer, installed disabled (nothing enables or starts them)
+UNITS="walprune.service walprune.timer walcheck.service walcheck.timer"
+for u in $UNITS; do
+	t_check "/lib/systemd/system/$u is installed, from the package" \
+		sh -c "test -f /lib/systemd/system/$u && dpkg -S /lib/systemd/system/$u | grep -q '^walarchive: '"
+done
+for u in walprune.timer walcheck.timer; do
+	t_eq "$u is disabled (systemctl is-enabled)" "$(systemctl is-enabled "$u" 2>&1)" disabled
+	t_check "nothing links $u into timers.target.wants" test ! -e "/etc/systemd/system/timers.target.wants/$u"
+done
+for prog in walprune walcheck; do
+	t_eq "$prog.service runs as postgres" \
+		"$(sed -n 's/^User=//p' "/lib/systemd/system/$prog.service")" postgres
+	t_match "$prog.service runs /usr/bin/$prog" \
+		"$(sed -n 's/^ExecStart=//p' "/lib/systemd/system/$prog.service")" "^/usr/bin/$prog "
+done
+t_eq "walprune.service runs the cron example's command" \
+	"$(sed -n 's/^ExecStart=//p' /lib/systemd/system/walprune.service)" "/usr/bin/${CRON_CMD#*&& }"
+if command -v systemd-analyze >/dev/null; then
+	for u in $UNITS; do
+		# a unit whose program is not in this build cannot pass (ExecStart)
+		prog=${u%%.*}
+		if [ ! -x "/usr/bin/$prog" ]; then
+			t_skip "systemd-analyze verify $u: /usr/bin/$prog is not in this build"
+			continue
+		fi
+		out=$(systemd-analyze verify --man=no "/lib/systemd/system/$u" 2>&1)
+		t_eq "systemd-analyze verify $u" "$?:$out" "0:"
+	done
+else
+	t_skip "systemd-analyze verify: systemd-analyze is not installed"
+fi
 
 for f in copyright changelog.Debian.gz; do
 	t_check "/usr/share/doc/walarchive/$f is installed" test -f "/usr/share/doc/walarchive/$f"
@@ -282,6 +321,10 @@ t_check "the server log shows WAL restored from the archive" \
 	grep -q 'restored log file "0000000100000000000000' "$(pg_dir backup)/server.log"
 t_check "the programs keep their push/fetch-ahead state in the packaged spool_dir $SPOOL" \
 	test -d "$SPOOL/$SYSID"
+for prog in walpush walfetch; do
+	t_match "$prog recorded its last success in $SPOOL/$SYSID/status (for walcheck)" \
+		"$(head -n 1 "$SPOOL/$SYSID/status/$prog.success" 2>&1)" '^[0-9]+ 0 [0-9A-F]{24}$'
+done
 
 # ---- 7. walprune, as the cron example runs it ----------------------------
 
@@ -298,11 +341,21 @@ after=$(find "$ARCH" -type f | wc -l)
 t_check "walprune removed the WAL from before the only backup ($before -> $after objects)" \
 	test "$after" -lt "$before"
 
-# ---- 8. purge ------------------------------------------------------------
+# ---- 8. remove, then purge ----------------------------------------------
 
 pg_stop backup
 pg_stop prim
 dpkg -L walarchive >"$T/package.files"
+# removed but not purged, the cron file stays (a conffile): an enabled job
+# must then do nothing, and say nothing that cron would mail
+dpkg -r walarchive >"$T/remove.log" 2>&1
+t_eq "dpkg -r walarchive" "$?" 0
+t_check "$CRON stays after dpkg -r (a conffile)" test -f "$CRON"
+t_check "/usr/bin/walprune is gone after dpkg -r" test ! -e /usr/bin/walprune
+while read -r _ _ _ _ _ job_user job_cmd; do
+	out=$(as_pg env -i PATH=/usr/bin:/bin HOME=/var/lib/postgresql sh -c "cd && $job_cmd" 2>&1)
+	t_eq "once removed, the enabled job '$job_cmd' runs nothing and prints nothing" "$out" ""
+done <<<"$(grep -E '^#[0-9*]' "$CRON" | sed 's/^#//')"
 dpkg --purge walarchive >"$T/purge.log" 2>&1
 rc=$?
 [ $rc -eq 0 ] || sed 's/^/# /' "$T/purge.log"

@@ -1170,6 +1170,39 @@ Test(archive, prune_before, .init = setup, .fini = teardown)
 	cr_assert_eq(count_objects_in(root), 5);
 }
 
+/* A new archive, before the first push: nothing to do, not an error; a missing root is one. */
+Test(archive, prune_empty_archive, .init = setup, .fini = teardown)
+{
+	wal_prune_opts opts = { .keep_backups = 2, .keep_days = -1, .datadir = data15 };
+	wal_prune_result res;
+	wal_error e;
+	char missing[400];
+
+	/* the cluster known from pg_control, no tree for it */
+	cr_assert_eq(wal_prune(&cfg, &opts, &res, &e), WAL_OK, "%s", e.msg);
+	cr_assert(res.empty);
+	cr_assert_eq(res.system_id, 7712300585176830670ULL);
+	cr_assert_eq(res.objects, 0);
+	/* no cluster known and none in the archive */
+	opts.datadir = base_dir;
+	cr_assert_eq(wal_prune(&cfg, &opts, &res, &e), WAL_OK, "%s", e.msg);
+	cr_assert(res.empty);
+	cr_assert_eq(res.system_id, 0);
+	/* an archive root that does not exist is unreachable, not empty */
+	snprintf(missing, sizeof(missing), "%s/missing", base_dir);
+	free(cfg.archive);
+	cfg.archive = strdup(missing);
+	cr_assert_eq(wal_prune(&cfg, &opts, &res, &e), WAL_EIO);
+	cr_assert(strstr(e.msg, "does not exist"), "%s", e.msg);
+	/* with WAL archived, it is not empty */
+	free(cfg.archive);
+	cfg.archive = strdup(root);
+	push_timelines();
+	opts.datadir = data15;
+	cr_assert_eq(wal_prune(&cfg, &opts, &res, &e), WAL_OK, "%s", e.msg);
+	cr_assert_not(res.empty);
+}
+
 Test(archive, prune_removes_emptied_directories, .init = setup, .fini = teardown)
 {
 	wal_prune_opts opts = { .before = "000000030000000100000001", .keep_days = -1,
