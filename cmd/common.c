@@ -75,8 +75,8 @@ int wal_cmd_option(wal_cmd *cmd, int opt, const char *arg)
 }
 
 /* The option a failed getopt_long call was looking at, as the user wrote it. */
-static void bad_option_name(const char *arg, const struct option *longopts, char *out,
-			    size_t cap, int *is_long)
+static void bad_option_name(const char *arg, const struct option *longopts, char *out, size_t cap,
+			    int *is_long)
 {
 	/* a long option's element ends the call, and it is the one before optind;
 	 * optopt is 0 for an unknown one and its value for a known one (argument
@@ -101,7 +101,8 @@ void wal_cmd_option_error(wal_cmd *cmd, int opt, char **argv, const struct optio
 {
 	char name[128], why[512];
 	int is_long;
-	bad_option_name(optind > 0 ? argv[optind - 1] : NULL, longopts, name, sizeof(name), &is_long);
+	bad_option_name(optind > 0 ? argv[optind - 1] : NULL, longopts, name, sizeof(name),
+			&is_long);
 	if (opt == ':') {
 		snprintf(why, sizeof(why), "%s: missing argument", name);
 	} else if (is_long && optopt != 0) {
@@ -148,13 +149,14 @@ wal_err wal_cmd_load_config(wal_cmd *cmd, wal_error *e)
 	return rc;
 }
 
-void wal_cmd_status(const wal_cmd *cmd, const char *datadir, uint64_t fallback_id,
-		    const char *file, int exit_code, const char *message)
+void wal_cmd_status(const wal_cmd *cmd, const char *datadir, uint64_t fallback_id, const char *file,
+		    int exit_code, const char *message)
 {
 	uint64_t system_id = 0;
 	/* the cluster that runs this, rather than the one a foreign file names */
 	if (!wal_local_system_id(&cmd->cfg, datadir, &system_id))
 		system_id = fallback_id;
 	if (system_id)
-		wal_status_record(&cmd->cfg, system_id, cmd->program, file, exit_code, message, NULL);
+		wal_status_record(&cmd->cfg, system_id, cmd->program, file, exit_code, message,
+				  NULL);
 }

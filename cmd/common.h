@@ -19,24 +19,24 @@
  */
 enum {
 	EXIT_OK = 0,
-	EXIT_NOTFOUND = 1,     /* walfetch: not in the archive */
-	EXIT_USAGE = 2,        /* bad arguments or file name */
-	EXIT_CONFIG = 3,       /* bad configuration */
-	EXIT_DIFFERENT = 4,    /* walpush: archive holds different content */
-	EXIT_BADINPUT = 5,     /* input is not valid WAL for its name, or another cluster's */
-	EXIT_ARCHIVE = 6,      /* archive unreachable, I/O error, disk full */
-	EXIT_CORRUPT = 7,      /* walfetch: archived object fails verification */
-	EXIT_AUTH = 8,         /* authentication or host key/certificate refused */
+	EXIT_NOTFOUND = 1,  /* walfetch: not in the archive */
+	EXIT_USAGE = 2,	    /* bad arguments or file name */
+	EXIT_CONFIG = 3,    /* bad configuration */
+	EXIT_DIFFERENT = 4, /* walpush: archive holds different content */
+	EXIT_BADINPUT = 5,  /* input is not valid WAL for its name, or another cluster's */
+	EXIT_ARCHIVE = 6,   /* archive unreachable, I/O error, disk full */
+	EXIT_CORRUPT = 7,   /* walfetch: archived object fails verification */
+	EXIT_AUTH = 8,	    /* authentication or host key/certificate refused */
 	EXIT_STOP_RECOVERY = 126
 };
 
 typedef struct wal_cmd {
 	const char *program;
-	const char *usage;     /* printed by --help and on usage errors */
+	const char *usage; /* printed by --help and on usage errors */
 	wal_config cfg;
 	const char *config_path;
-	int dry_run;           /* --dry-run, where a program has it */
-	const char *sets[64];  /* --set key=value, applied after the file */
+	int dry_run;	      /* --dry-run, where a program has it */
+	const char *sets[64]; /* --set key=value, applied after the file */
 	int nsets;
 	int verbose;
 } wal_cmd;
@@ -44,12 +44,12 @@ typedef struct wal_cmd {
 /* The options every program takes, for getopt_long (-c, --set, -v, -h, -V);
  * first in each program's list: the ':' makes a missing argument return ':'. */
 #define WAL_CMD_SHORT_OPTS ":c:s:vhV"
-#define WAL_CMD_LONG_OPTS \
-	{ "config", required_argument, NULL, 'c' }, \
-	{ "set", required_argument, NULL, 's' }, \
-	{ "verbose", no_argument, NULL, 'v' }, \
-	{ "help", no_argument, NULL, 'h' }, \
-	{ "version", no_argument, NULL, 'V' }
+#define WAL_CMD_LONG_OPTS                                                                          \
+	{ "config", required_argument, NULL, 'c' }, { "set", required_argument, NULL, 's' },       \
+		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },         \
+	{                                                                                          \
+		"version", no_argument, NULL, 'V'                                                  \
+	}
 
 /* Maps an error kind to the exit code above. */
 int wal_cmd_exit_code(wal_err code);
@@ -81,8 +81,8 @@ void wal_cmd_usage_error(wal_cmd *cmd, const char *why) __attribute__((noreturn)
  * found); nothing when none is known or the spool is not usable.  Never
  * fails the run.
  */
-void wal_cmd_status(const wal_cmd *cmd, const char *datadir, uint64_t fallback_id,
-		    const char *file, int exit_code, const char *message);
+void wal_cmd_status(const wal_cmd *cmd, const char *datadir, uint64_t fallback_id, const char *file,
+		    int exit_code, const char *message);
 
 /* Reads the configuration file, then the --set overrides; checks archive is set. */
 wal_err wal_cmd_load_config(wal_cmd *cmd, wal_error *e);

@@ -55,9 +55,24 @@ static const char usage[] =
 	"non-zero for any other failure (the message names the step and what to fix).\n";
 
 enum {
-	OPT_STANDBY = 256, OPT_PRIMARY, OPT_USER, OPT_PASSWORD_FILE, OPT_RESTART, OPT_DRY_RUN,
-	OPT_ARCHIVE_COMMAND, OPT_LISTEN, OPT_PG_BIN, OPT_PGDATA, OPT_SLOT, OPT_REPLACE, OPT_START,
-	OPT_PASSFILE, OPT_RESTORE_COMMAND, OPT_PORT, OPT_APP_NAME, OPT_TIMEOUT
+	OPT_STANDBY = 256,
+	OPT_PRIMARY,
+	OPT_USER,
+	OPT_PASSWORD_FILE,
+	OPT_RESTART,
+	OPT_DRY_RUN,
+	OPT_ARCHIVE_COMMAND,
+	OPT_LISTEN,
+	OPT_PG_BIN,
+	OPT_PGDATA,
+	OPT_SLOT,
+	OPT_REPLACE,
+	OPT_START,
+	OPT_PASSFILE,
+	OPT_RESTORE_COMMAND,
+	OPT_PORT,
+	OPT_APP_NAME,
+	OPT_TIMEOUT
 };
 
 static int step_counter;
@@ -258,9 +273,8 @@ static int check_mode(wal_cmd *cmd, const char *mode, int argc, const rpl_primar
 	     so->restore_command || so->port || so->app_name || so->timeout))
 		wal_cmd_usage_error(cmd,
 				    "an option of replinit standby was given to replinit primary");
-	if (!is_primary &&
-	    (po->conninfo || po->standby || po->restart || po->archive_command ||
-	     po->listen_addresses))
+	if (!is_primary && (po->conninfo || po->standby || po->restart || po->archive_command ||
+			    po->listen_addresses))
 		wal_cmd_usage_error(cmd,
 				    "an option of replinit primary was given to replinit standby");
 	return is_primary;

@@ -60,8 +60,10 @@ static long parse_seconds(wal_cmd *cmd, const char *opt, const char *text)
 /* The exit code of the gravest problem: could not check, then incomplete, not wired, stale. */
 static int exit_code(const wal_check_report *r)
 {
-	static const int rank[] = { [WAL_CHECK_FAILED] = 0, [WAL_CHECK_INCOMPLETE] = 1,
-				    [WAL_CHECK_NOT_WIRED] = 2, [WAL_CHECK_STALE] = 3,
+	static const int rank[] = { [WAL_CHECK_FAILED] = 0,
+				    [WAL_CHECK_INCOMPLETE] = 1,
+				    [WAL_CHECK_NOT_WIRED] = 2,
+				    [WAL_CHECK_STALE] = 3,
 				    [WAL_CHECK_WARNING] = 4 };
 	const wal_check_problem *worst = NULL;
 	for (size_t i = 0; i < r->nproblems; i++)
@@ -83,19 +85,17 @@ static int exit_code(const wal_check_report *r)
 	}
 }
 
-static const struct option longopts[] = {
-	WAL_CMD_LONG_OPTS,
-	{ "pgdata", required_argument, NULL, 'D' },
-	{ "dbname", required_argument, NULL, 'd' },
-	{ "switch-wal", no_argument, NULL, OPT_SWITCH },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "from", required_argument, NULL, OPT_FROM },
-	{ "deep", no_argument, NULL, OPT_DEEP },
-	{ "max-age", required_argument, NULL, OPT_MAX_AGE },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "metrics", required_argument, NULL, OPT_METRICS },
-	{ NULL, 0, NULL, 0 }
-};
+static const struct option longopts[] = { WAL_CMD_LONG_OPTS,
+					  { "pgdata", required_argument, NULL, 'D' },
+					  { "dbname", required_argument, NULL, 'd' },
+					  { "switch-wal", no_argument, NULL, OPT_SWITCH },
+					  { "timeout", required_argument, NULL, OPT_TIMEOUT },
+					  { "from", required_argument, NULL, OPT_FROM },
+					  { "deep", no_argument, NULL, OPT_DEEP },
+					  { "max-age", required_argument, NULL, OPT_MAX_AGE },
+					  { "json", no_argument, NULL, OPT_JSON },
+					  { "metrics", required_argument, NULL, OPT_METRICS },
+					  { NULL, 0, NULL, 0 } };
 
 /* The options into opts, *json and *metrics; a bad one exits 2. */
 static void parse_options(wal_cmd *cmd, int argc, char **argv, wal_check_opts *opts, int *json,
@@ -153,8 +153,8 @@ int main(int argc, char **argv)
 	wal_cmd_init(&cmd, "walcheck", usage);
 	parse_options(&cmd, argc, argv, &opts, &json, &metrics);
 	/* libpq's environment names a server: ask it, as psql would */
-	opts.connect = getenv("PGHOST") || getenv("PGPORT") || getenv("PGSERVICE") ||
-		getenv("PGDATABASE");
+	opts.connect =
+		getenv("PGHOST") || getenv("PGPORT") || getenv("PGSERVICE") || getenv("PGDATABASE");
 
 	wal_error_clear(&err);
 	wal_err rc = wal_cmd_load_config(&cmd, &err);
@@ -182,7 +182,8 @@ int main(int argc, char **argv)
 	}
 	/* each problem on stderr, one line each, after the report */
 	for (size_t i = 0; i < report.nproblems; i++)
-		wal_log(report.problems[i].cls == WAL_CHECK_WARNING ? WAL_LOG_WARNING : WAL_LOG_ERROR,
+		wal_log(report.problems[i].cls == WAL_CHECK_WARNING ? WAL_LOG_WARNING
+								    : WAL_LOG_ERROR,
 			"%s", report.problems[i].text);
 	wal_check_report_free(&report);
 	wal_config_free(&cmd.cfg);

@@ -32,11 +32,9 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		WAL_CMD_LONG_OPTS,
-		{ "pgdata", required_argument, NULL, 'D' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option longopts[] = { WAL_CMD_LONG_OPTS,
+						  { "pgdata", required_argument, NULL, 'D' },
+						  { NULL, 0, NULL, 0 } };
 	wal_cmd cmd;
 	wal_error err;
 	wal_fetch_result res = { 0 };
@@ -83,7 +81,8 @@ int main(int argc, char **argv)
 		/* in archive recovery a plain failure means "end of WAL" and the
 		 * server promotes early; exit above 125 makes it stop instead */
 		int stop = cmd.cfg.fetch_on_error == WAL_ONERR_STOP ||
-			   (cmd.cfg.fetch_on_error == WAL_ONERR_AUTO && !wal_datadir_is_standby(datadir));
+			   (cmd.cfg.fetch_on_error == WAL_ONERR_AUTO &&
+			    !wal_datadir_is_standby(datadir));
 		if (stop)
 			code = EXIT_STOP_RECOVERY;
 		snprintf(said, sizeof(said), "%s%s", err.msg,

@@ -47,25 +47,30 @@ static void report(const wal_prune_opts *opts, const wal_prune_result *res)
 {
 	if (res->empty && !res->system_id) {
 		/* a new archive, before the first walpush: not an error for cron to mail */
-		wal_log(WAL_LOG_NOTICE, "the archive holds no WAL yet (no cluster has pushed to it); "
+		wal_log(WAL_LOG_NOTICE,
+			"the archive holds no WAL yet (no cluster has pushed to it); "
 			"nothing to remove");
 		return;
 	}
 	if (res->empty && !res->stale_tmp) {
-		wal_log(WAL_LOG_NOTICE, "the archive holds no WAL of cluster %" PRIu64 " yet; nothing "
-			"to remove", res->system_id);
+		wal_log(WAL_LOG_NOTICE,
+			"the archive holds no WAL of cluster %" PRIu64 " yet; nothing "
+			"to remove",
+			res->system_id);
 		return;
 	}
 	if (opts->keep_backups > 0 && res->backups < opts->keep_backups)
-		wal_log(WAL_LOG_NOTICE, "the archive has %d backup%s, fewer than --keep-backups %d: "
-			"keeping all WAL they may need", res->backups, res->backups == 1 ? "" : "s",
-			opts->keep_backups);
+		wal_log(WAL_LOG_NOTICE,
+			"the archive has %d backup%s, fewer than --keep-backups %d: "
+			"keeping all WAL they may need",
+			res->backups, res->backups == 1 ? "" : "s", opts->keep_backups);
 	wal_log(WAL_LOG_NOTICE, "%s %" PRIu64 " object%s (%" PRIu64 " bytes)%s%s",
 		opts->dry_run ? "would remove" : "removed", res->objects,
-		res->objects == 1 ? "" : "s", res->bytes,
-		res->horizon[0] ? " before " : "", res->horizon);
+		res->objects == 1 ? "" : "s", res->bytes, res->horizon[0] ? " before " : "",
+		res->horizon);
 	if (res->stale_tmp)
-		wal_log(WAL_LOG_NOTICE, "%s %" PRIu64 " temporary file%s (%" PRIu64
+		wal_log(WAL_LOG_NOTICE,
+			"%s %" PRIu64 " temporary file%s (%" PRIu64
 			" bytes) left more than a day ago by writers that died",
 			opts->dry_run ? "would remove" : "removed", res->stale_tmp,
 			res->stale_tmp == 1 ? "" : "s", res->stale_tmp_bytes);
@@ -82,15 +87,13 @@ static int parse_count(const char *text, int min)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		WAL_CMD_LONG_OPTS,
-		{ "before", required_argument, NULL, 'b' },
-		{ "keep-backups", required_argument, NULL, 'k' },
-		{ "keep-days", required_argument, NULL, 'd' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "pgdata", required_argument, NULL, 'D' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option longopts[] = { WAL_CMD_LONG_OPTS,
+						  { "before", required_argument, NULL, 'b' },
+						  { "keep-backups", required_argument, NULL, 'k' },
+						  { "keep-days", required_argument, NULL, 'd' },
+						  { "dry-run", no_argument, NULL, 'n' },
+						  { "pgdata", required_argument, NULL, 'D' },
+						  { NULL, 0, NULL, 0 } };
 	wal_cmd cmd;
 	wal_error err;
 	wal_prune_opts opts = { .keep_days = -1, .datadir = "." };
@@ -98,7 +101,8 @@ int main(int argc, char **argv)
 	int opt;
 
 	wal_cmd_init(&cmd, "walprune", usage);
-	while ((opt = getopt_long(argc, argv, WAL_CMD_SHORT_OPTS "b:k:d:nD:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, WAL_CMD_SHORT_OPTS "b:k:d:nD:", longopts, NULL)) !=
+	       -1) {
 		if (wal_cmd_option(&cmd, opt, optarg))
 			continue;
 		switch (opt) {
@@ -107,7 +111,8 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			if ((opts.keep_backups = parse_count(optarg, 1)) < 0)
-				wal_cmd_usage_error(&cmd, "--keep-backups wants a number of at least 1");
+				wal_cmd_usage_error(&cmd,
+						    "--keep-backups wants a number of at least 1");
 			break;
 		case 'd':
 			if ((opts.keep_days = parse_count(optarg, 0)) < 0)

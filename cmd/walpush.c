@@ -42,11 +42,9 @@ static void report_backlog(const wal_config *cfg, const char *wal_path)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		WAL_CMD_LONG_OPTS,
-		{ "pgdata", required_argument, NULL, 'D' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option longopts[] = { WAL_CMD_LONG_OPTS,
+						  { "pgdata", required_argument, NULL, 'D' },
+						  { NULL, 0, NULL, 0 } };
 	wal_cmd cmd;
 	wal_error err;
 	wal_push_result res;
@@ -88,12 +86,12 @@ int main(int argc, char **argv)
 			 wal_name, res.object);
 		wal_log(WAL_LOG_NOTICE, "%s", said);
 	} else if (res.outcome == WAL_PUSHED_AHEAD) {
-		snprintf(said, sizeof(said), "%s: archived ahead at %s, file unchanged since", wal_name,
-			 res.object);
+		snprintf(said, sizeof(said), "%s: archived ahead at %s, file unchanged since",
+			 wal_name, res.object);
 		wal_log(WAL_LOG_INFO, "%s", said);
 	} else {
-		snprintf(said, sizeof(said), "%s: archived at %s (%" PRIu64 " bytes stored)", wal_name,
-			 res.object, res.stored_bytes);
+		snprintf(said, sizeof(said), "%s: archived at %s (%" PRIu64 " bytes stored)",
+			 wal_name, res.object, res.stored_bytes);
 		wal_log(WAL_LOG_INFO, "%s", said);
 	}
 	/* for walcheck: this run's outcome, in the spool */

@@ -308,6 +308,9 @@ fi
 note "source checks"
 # lib/ has one folder per layer and includes only downward
 source_check layers python3 "$SRC/tests/lib/layers.py" "$SRC"
+# one style in the whole tree: every C file as .clang-format says
+mapfile -t c_files < <(cd "$SRC" && find lib cmd tests -name '*.[ch]' | sort)
+source_check format bash -c 'cd "$1" && shift && clang-format --dry-run -Werror "$@"' _ "$SRC" "${c_files[@]}"
 
 note "build"
 build "$WORK/build" || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }

@@ -49,9 +49,8 @@ wal_err wal_ahead_spool_check(const wal_config *cfg, uint64_t system_id, wal_err
  * Records that name was archived as object (stored bytes in the archive),
  * from size bytes with this XXH64.
  */
-wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *name,
-			 uint64_t size, const char *hash_hex, const char *object, uint64_t stored,
-			 wal_error *e);
+wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *name, uint64_t size,
+			 const char *hash_hex, const char *object, uint64_t stored, wal_error *e);
 
 /*
  * Whether a record says name was pushed ahead to cfg->archive and the file
@@ -66,9 +65,9 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 		       char *object, size_t cap, uint64_t *stored);
 
 typedef struct wal_push_ahead_result {
-	int candidates;        /* ready files taken into the batch */
-	int pushed;            /* of those, now archived and recorded */
-	char error[768];       /* the first failure, if any */
+	int candidates;	 /* ready files taken into the batch */
+	int pushed;	 /* of those, now archived and recorded */
+	char error[768]; /* the first failure, if any */
 } wal_push_ahead_result;
 
 /*
@@ -87,10 +86,10 @@ wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const ch
 			   wal_error *e);
 
 typedef struct wal_backlog {
-	int count;             /* files marked ready */
+	int count; /* files marked ready */
 	uint64_t bytes;
 	char oldest[WAL_NAME_MAX];
-	long oldest_age;       /* seconds since the oldest was marked ready */
+	long oldest_age; /* seconds since the oldest was marked ready */
 } wal_backlog;
 
 /* Reads the archive backlog from archive_status beside wal_path. */

@@ -27,7 +27,7 @@ static int clean_seg_dir(int dir, uint32_t tli, uint64_t first, uint64_t last, u
 	if (!d) {
 		if (listing >= 0)
 			close(listing);
-		return 1;              /* not knowing, keep the directory */
+		return 1; /* not knowing, keep the directory */
 	}
 	while ((ent = readdir(d))) {
 		char base[WAL_NAME_MAX];
@@ -66,7 +66,7 @@ static int clean_seg_dir(int dir, uint32_t tli, uint64_t first, uint64_t last, u
  * link, never followed.
  */
 void wal_spool_clean(const wal_config *cfg, int cluster, const wal_name *name, uint64_t segno,
-			uint32_t seg_size)
+		     uint32_t seg_size)
 {
 	int listing = dup(cluster);
 	DIR *d = listing >= 0 ? fdopendir(listing) : NULL;
@@ -116,7 +116,7 @@ int wal_spool_has(int cluster, const wal_name *name)
  * its XXH64, so that taking it is a rename.  WAL_ENOENT if absent.
  */
 wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t system_id,
-			 const wal_name *name, wal_error *e)
+			const wal_name *name, wal_error *e)
 {
 	char object[512], dir[4096], full[4200], hash[17], seg_dir[17];
 	int dir_fd;
@@ -140,8 +140,8 @@ wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t syst
 		/* the restored bytes are hashed on their way to the file, not read back */
 		rc = wal_hash_sink_init(&hashed, &f.sink, e);
 		if (rc == WAL_OK)
-			rc = wal_archive_restore(archive, object, framed, name, system_id, &hashed.base,
-						 &seg_size, e);
+			rc = wal_archive_restore(archive, object, framed, name, system_id,
+						 &hashed.base, &seg_size, e);
 		if (rc == WAL_OK)
 			rc = wal_atomic_flush(&f, e);
 		if (rc == WAL_OK)
@@ -153,11 +153,12 @@ wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t syst
 			rc = wal_atomic_retarget(&f, named, e);
 		}
 		if (rc == WAL_OK)
-			rc = wal_atomic_commit(&f, WAL_ATOMIC_REPLACE |
-					       (cfg->fetch_fsync ? 0 : WAL_ATOMIC_NO_SYNC), e);
+			rc = wal_atomic_commit(&f,
+					       WAL_ATOMIC_REPLACE |
+						       (cfg->fetch_fsync ? 0 : WAL_ATOMIC_NO_SYNC),
+					       e);
 		else
 			wal_atomic_abort(&f);
 	}
 	return rc;
 }
-

@@ -31,7 +31,7 @@
 #define ABSENT_RETRY_MS 1000
 #define POLL_MS 50
 #define PREFETCH_NICE 10
-#define JOB_SIZE 32            /* a segment name, NUL-padded; the last byte a status */
+#define JOB_SIZE 32 /* a segment name, NUL-padded; the last byte a status */
 
 enum { JOB_DONE, JOB_ABSENT, JOB_FAILED };
 
@@ -75,7 +75,8 @@ static int position_read(int cluster, wal_name *out)
 	if (fd < 0)
 		return 0;
 	ssize_t n = wal_spool_check_file(fd, POSITION_NAME, NULL) == WAL_OK
-		? wal_sys_read(fd, line, sizeof(line) - 1) : -1;
+			    ? wal_sys_read(fd, line, sizeof(line) - 1)
+			    : -1;
 	close(fd);
 	if (n <= 0)
 		return 0;
@@ -137,7 +138,7 @@ static void prefetch_worker(const wal_config *cfg, uint64_t system_id, int jobs,
 			got = read(jobs, job, sizeof(job));
 		while (got < 0 && errno == EINTR);
 		if (got != (ssize_t)sizeof(job))
-			break;         /* the prefetcher is done */
+			break; /* the prefetcher is done */
 		wal_name name;
 		wal_error err;
 		job[JOB_SIZE - 1] = '\0';
@@ -147,11 +148,13 @@ static void prefetch_worker(const wal_config *cfg, uint64_t system_id, int jobs,
 		if (rc == WAL_OK)
 			rc = wal_spool_fetch(cfg, archive, system_id, &name, &err);
 		if (rc != WAL_OK && rc != WAL_ENOENT) {
-			wal_store_close(archive);   /* perhaps the connection: a new one next time */
+			wal_store_close(archive); /* perhaps the connection: a new one next time */
 			archive = NULL;
 		}
 		prefetch_status(cfg, system_id, &name, rc, &err);
-		job[JOB_SIZE - 1] = (char)(rc == WAL_OK ? JOB_DONE : rc == WAL_ENOENT ? JOB_ABSENT : JOB_FAILED);
+		job[JOB_SIZE - 1] = (char)(rc == WAL_OK	      ? JOB_DONE
+					   : rc == WAL_ENOENT ? JOB_ABSENT
+							      : JOB_FAILED);
 		if (wal_sys_write_all(results, job, sizeof(job)) < 0)
 			break;
 	}
@@ -162,19 +165,19 @@ typedef struct prefetcher {
 	const wal_config *cfg;
 	uint64_t system_id;
 	uint32_t seg_size;
-	int cluster;               /* the cluster's directory in the spool */
-	char datadir[4096];        /* the data directory it serves (absolute), or "" */
-	dev_t datadir_dev;         /* ... and the directory it was when the prefetcher started */
+	int cluster;	    /* the cluster's directory in the spool */
+	char datadir[4096]; /* the data directory it serves (absolute), or "" */
+	dev_t datadir_dev;  /* ... and the directory it was when the prefetcher started */
 	ino_t datadir_ino;
-	pid_t postmaster;          /* its server (postmaster.pid), or 0 if none ran */
+	pid_t postmaster; /* its server (postmaster.pid), or 0 if none ran */
 	long long next_check;
-	int gone;                  /* the data directory or its server is gone: stop */
-	int jobs, results;         /* write end of the jobs, read end of the results */
+	int gone;	   /* the data directory or its server is gone: stop */
+	int jobs, results; /* write end of the jobs, read end of the results */
 	pid_t pids[64];
 	int workers;
-	wal_name *inflight;        /* sent to the workers, not reported yet */
+	wal_name *inflight; /* sent to the workers, not reported yet */
 	size_t n_inflight, cap_inflight;
-	uint32_t gate_tli;         /* nothing from gate_segno on, until gate_until */
+	uint32_t gate_tli; /* nothing from gate_segno on, until gate_until */
 	uint64_t gate_segno;
 	long long gate_until;
 } prefetcher;
@@ -239,7 +242,7 @@ static int worker_died(prefetcher *p)
 {
 	for (int i = 0; i < p->workers; i++) {
 		if (p->pids[i] > 0 && waitpid(p->pids[i], NULL, WNOHANG) == p->pids[i]) {
-			p->pids[i] = -1;       /* reaped */
+			p->pids[i] = -1; /* reaped */
 			return 1;
 		}
 	}
@@ -280,7 +283,7 @@ static void dispatch(prefetcher *p, const wal_name *pos, uint64_t pos_segno)
 		char job[JOB_SIZE] = { 0 };
 		memcpy(job, text, sizeof(text));
 		if (write(p->jobs, job, sizeof(job)) != (ssize_t)sizeof(job))
-			return;        /* the pipe is full: later */
+			return; /* the pipe is full: later */
 		p->inflight[p->n_inflight++] = next;
 	}
 }
@@ -344,7 +347,7 @@ static pid_t postmaster_of(const char *datadir)
 	line[n] = '\0';
 	long pid = strtol(line, NULL, 10);
 	if (pid < 0)
-		pid = -pid;            /* a single-user backend writes its pid negated */
+		pid = -pid; /* a single-user backend writes its pid negated */
 	return pid > 0 && process_runs((pid_t)pid) ? (pid_t)pid : 0;
 }
 
@@ -353,7 +356,7 @@ static int watch_start(prefetcher *p, const char *datadir)
 {
 	struct stat st;
 	if (!datadir)
-		return 1;              /* nothing to watch (a test of the prefetcher alone) */
+		return 1; /* nothing to watch (a test of the prefetcher alone) */
 	if (!realpath(datadir, p->datadir) || stat(p->datadir, &st) < 0 || !S_ISDIR(st.st_mode))
 		return 0;
 	p->datadir_dev = st.st_dev;
@@ -416,7 +419,7 @@ static void follow(prefetcher *p, wal_name *pos)
 			continue;
 		}
 		if (worker_died(p))
-			break;         /* its segment would never be reported: start over later */
+			break; /* its segment would never be reported: start over later */
 		struct pollfd pfd = { .fd = p->results, .events = POLLIN };
 		int ready = poll(&pfd, 1, POLL_MS);
 		if (ready < 0 && errno != EINTR)
@@ -426,7 +429,7 @@ static void follow(prefetcher *p, wal_name *pos)
 		char job[JOB_SIZE];
 		ssize_t got = wal_sys_read_full(p->results, job, sizeof(job));
 		if (got != (ssize_t)sizeof(job))
-			break;         /* every worker has gone: stop, the next walfetch starts over */
+			break; /* every worker has gone: stop, the next walfetch starts over */
 		if (report(p, job))
 			busy = now_ms();
 	}
@@ -458,7 +461,7 @@ void wal_fetch_ahead_run(const wal_config *cfg, uint64_t system_id, const wal_na
 	if (lock_fd < 0)
 		goto out;
 	while (watch_alive(&p) && flock(lock_fd, LOCK_EX | LOCK_NB) == 0) {
-		follow(&p, &pos);     /* which reads the position first */
+		follow(&p, &pos); /* which reads the position first */
 		flock(lock_fd, LOCK_UN);
 		/* a walfetch that found the lock held just now relies on this look */
 		if (!position_read(p.cluster, &latest) || strcmp(latest.text, pos.text) == 0)
@@ -478,7 +481,7 @@ void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_
 		return;
 	/* first the position: a prefetcher already running follows it */
 	if (!position_write(cfg, system_id, name))
-		return;        /* no trusted place for it: no prefetcher either */
+		return; /* no trusted place for it: no prefetcher either */
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
@@ -509,4 +512,3 @@ void wal_fetch_ahead_start(const wal_config *cfg, uint64_t system_id, const wal_
 	wal_fetch_ahead_run(cfg, system_id, name, seg_size, datadir);
 	_exit(0);
 }
-

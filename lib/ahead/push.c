@@ -43,7 +43,7 @@ static wal_err read_ready(const char *wal_dir, ready_list *list, wal_error *e)
 			continue;
 		if (list->count == list->cap) {
 			size_t cap = list->cap ? list->cap * 2 : 64;
-			char (*grown)[WAL_NAME_MAX] = realloc(list->names, cap * sizeof(*grown));
+			char(*grown)[WAL_NAME_MAX] = realloc(list->names, cap * sizeof(*grown));
 			if (!grown) {
 				closedir(d);
 				return wal_fail(e, WAL_ENOMEM, "out of memory");
@@ -79,7 +79,8 @@ wal_err wal_backlog_read(const char *wal_path, wal_backlog *b, wal_error *e)
 		b->count++;
 		if (!b->oldest[0] && !strstr(list.names[i], ".history")) {
 			snprintf(b->oldest, sizeof(b->oldest), "%s", list.names[i]);
-			snprintf(path, sizeof(path), "%s/archive_status/%s.ready", wal_dir, list.names[i]);
+			snprintf(path, sizeof(path), "%s/archive_status/%s.ready", wal_dir,
+				 list.names[i]);
 			if (stat(path, &st) == 0)
 				b->oldest_age = (long)(now - st.st_mtime);
 		}
@@ -104,8 +105,8 @@ typedef struct push_batch {
 	size_t n;
 	char wal_dir[4096];
 	uint64_t system_id;
-	int queue;             /* read end of the queue, or -1 */
-	int msg[2];            /* a failed child's message line */
+	int queue;  /* read end of the queue, or -1 */
+	int msg[2]; /* a failed child's message line */
 	pid_t pids[64];
 	int started;
 } push_batch;
@@ -139,13 +140,14 @@ static int push_from_queue(const wal_config *cfg, const push_batch *b, const cha
 		wal_error err;
 		snprintf(path, sizeof(path), "%s/%s", b->wal_dir, b->list.names[i]);
 		wal_error_clear(&err);
-		wal_err rc = wal_push_with(cfg, store, path, b->list.names[i], datadir, 1, &pr, &err);
+		wal_err rc =
+			wal_push_with(cfg, store, path, b->list.names[i], datadir, 1, &pr, &err);
 		if (rc == WAL_OK && pr.outcome != WAL_PUSHED_AHEAD)
-			rc = wal_ahead_record(cfg, pr.system_id, b->list.names[i], pr.in_bytes, pr.hash,
-					      pr.object, pr.stored_bytes, &err);
+			rc = wal_ahead_record(cfg, pr.system_id, b->list.names[i], pr.in_bytes,
+					      pr.hash, pr.object, pr.stored_bytes, &err);
 		if (rc != WAL_OK) {
 			snprintf(error, cap, "%s", err.msg);
-			return 1;  /* this slot stops; what it leaves, others or PostgreSQL take */
+			return 1; /* this slot stops; what it leaves, others or PostgreSQL take */
 		}
 	}
 	return 0;
@@ -183,7 +185,8 @@ static void batch_start(const wal_config *cfg, const char *wal_path, const char 
 		return;
 	int q[2];
 	if (pipe2(q, O_CLOEXEC) < 0) {
-		snprintf(res->error, sizeof(res->error), "cannot create a pipe: %s", strerror(errno));
+		snprintf(res->error, sizeof(res->error), "cannot create a pipe: %s",
+			 strerror(errno));
 		return;
 	}
 	/* push_ahead is at most 1024: 2 KiB of indexes, well within a pipe's buffer */
@@ -297,7 +300,7 @@ static int pushed_ahead(const wal_config *cfg, wal_store **store, uint64_t syste
 		return 0;
 	if (wal_store_stat(*store, res->object, &ost, NULL) != WAL_OK || ost.size < 0 ||
 	    (uint64_t)ost.size != stored)
-		return 0;       /* gone or changed: pushed again, and refused if it differs */
+		return 0; /* gone or changed: pushed again, and refused if it differs */
 	res->outcome = WAL_PUSHED_AHEAD;
 	res->system_id = system_id;
 	res->in_bytes = (uint64_t)st.st_size;
@@ -323,7 +326,8 @@ wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const ch
 	/* pushed ahead by an earlier call: done, once the archive confirms it */
 	int done = early && pushed_ahead(cfg, &store, system_id, wal_path, current, res);
 	if (early)
-		batch_start(cfg, wal_path, current, datadir, system_id, cfg->parallel - 1, &b, ahead);
+		batch_start(cfg, wal_path, current, datadir, system_id, cfg->parallel - 1, &b,
+			    ahead);
 	if (!done)
 		rc = wal_push_with(cfg, &store, wal_path, current, datadir, 0, res, e);
 	if (rc == WAL_OK && enabled && !early)
@@ -332,7 +336,8 @@ wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const ch
 	if (rc == WAL_OK && b.queue >= 0) {
 		/* then this process is a slot too, on its connection, warm by now */
 		char error[sizeof(((wal_error *)0)->msg)];
-		if (push_from_queue(cfg, &b, datadir, &store, error, sizeof(error)) && !ahead->error[0])
+		if (push_from_queue(cfg, &b, datadir, &store, error, sizeof(error)) &&
+		    !ahead->error[0])
 			snprintf(ahead->error, sizeof(ahead->error), "%s", error);
 	}
 	wal_store_close(store);
@@ -340,4 +345,3 @@ wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const ch
 	batch_finish(cfg, &b, ahead);
 	return rc;
 }
-

@@ -13,9 +13,8 @@
 #include "io/xxhash.h"
 #include "sys/fileio.h"
 
-wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *name,
-			 uint64_t size, const char *hash_hex, const char *object, uint64_t stored,
-			 wal_error *e)
+wal_err wal_ahead_record(const wal_config *cfg, uint64_t system_id, const char *name, uint64_t size,
+			 const char *hash_hex, const char *object, uint64_t stored, wal_error *e)
 {
 	char path[4096], line[1024];
 	int dir;
@@ -75,7 +74,8 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 	/* a record of an earlier release, without the object's size, fails here */
 	int parsed = fgets(line, sizeof(line), f) &&
 		     sscanf(line, "%llu %16s %511s %llu %n", &size, hash, obj, &stored_size,
-			    &archive_at) == 4 && archive_at > 0;
+			    &archive_at) == 4 &&
+		     archive_at > 0;
 	fclose(f);
 	/* used up either way: PostgreSQL marks the file done after this call */
 	unlink(path);
@@ -93,4 +93,3 @@ int wal_ahead_recorded(const wal_config *cfg, uint64_t system_id, const char *na
 	*stored = stored_size;
 	return 1;
 }
-

@@ -40,15 +40,20 @@ wal_err wal_spool_check_dir(const struct stat *st, const char *path, wal_error *
 	if (!S_ISDIR(st->st_mode))
 		return wal_fail(e, WAL_EPERM, "spool %s: not a directory", path);
 	if (st->st_uid != geteuid())
-		return wal_fail(e, WAL_EPERM, "spool %s: owned by %s, not by %s, who runs this: not "
-				"trusted", path,
-				user_name(st->st_uid, owner, sizeof(owner)),
+		return wal_fail(e, WAL_EPERM,
+				"spool %s: owned by %s, not by %s, who runs this: not "
+				"trusted",
+				path, user_name(st->st_uid, owner, sizeof(owner)),
 				user_name(geteuid(), me, sizeof(me)));
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return wal_fail(e, WAL_EPERM, "spool %s: writable by %s (mode %04o): not trusted "
-				"(chmod go-w %s)", path,
-				(st->st_mode & S_IWGRP) && (st->st_mode & S_IWOTH) ? "group and others"
-				: st->st_mode & S_IWGRP ? "group" : "others",
+		return wal_fail(e, WAL_EPERM,
+				"spool %s: writable by %s (mode %04o): not trusted "
+				"(chmod go-w %s)",
+				path,
+				(st->st_mode & S_IWGRP) && (st->st_mode & S_IWOTH)
+					? "group and others"
+				: st->st_mode & S_IWGRP ? "group"
+							: "others",
 				(unsigned)(st->st_mode & 07777), path);
 	return WAL_OK;
 }
@@ -63,12 +68,15 @@ wal_err wal_spool_check_file(int fd, const char *path, wal_error *e)
 	if (!S_ISREG(st.st_mode))
 		return wal_fail(e, WAL_EPERM, "%s: not a regular file", path);
 	if (st.st_uid != geteuid())
-		return wal_fail(e, WAL_EPERM, "%s: owned by %s, not by %s; not written by walarchive",
-				path, user_name(st.st_uid, owner, sizeof(owner)),
+		return wal_fail(e, WAL_EPERM,
+				"%s: owned by %s, not by %s; not written by walarchive", path,
+				user_name(st.st_uid, owner, sizeof(owner)),
 				user_name(geteuid(), me, sizeof(me)));
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return wal_fail(e, WAL_EPERM, "%s: writable by group or others (mode %04o); not "
-				"written by walarchive", path, (unsigned)(st.st_mode & 07777));
+		return wal_fail(e, WAL_EPERM,
+				"%s: writable by group or others (mode %04o); not "
+				"written by walarchive",
+				path, (unsigned)(st.st_mode & 07777));
 	return WAL_OK;
 }
 
@@ -102,11 +110,12 @@ static wal_err spool_root_open(const wal_config *cfg, int *out, wal_error *e)
 		return rc;
 	int fd = open(dir, flags);
 	if (fd < 0)
-		return wal_fail_errno(e, errno == ENOENT || errno == EACCES ? WAL_ENOENT : WAL_EPERM,
+		return wal_fail_errno(e,
+				      errno == ENOENT || errno == EACCES ? WAL_ENOENT : WAL_EPERM,
 				      errno, "spool %s", dir);
 	/* and after it: the directory opened is the one checked */
 	rc = fstat(fd, &st) < 0 ? wal_fail_errno(e, WAL_EIO, errno, "spool %s", dir)
-		: wal_spool_check_dir(&st, dir, e);
+				: wal_spool_check_dir(&st, dir, e);
 	/* not writable (a read-only file system, mode 0500): off, as if absent */
 	if (rc == WAL_OK && faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) < 0)
 		rc = wal_fail_errno(e, WAL_ENOENT, errno, "spool %s", dir);
@@ -134,7 +143,7 @@ static wal_err spool_subdir_open(int dir_fd, const char *name, const char *path,
 	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && create) {
 		if (mkdirat(dir_fd, name, 0700) == 0)
-			fsync(dir_fd);  /* the new entry is durable once its parent is */
+			fsync(dir_fd); /* the new entry is durable once its parent is */
 		else if (errno != EEXIST)
 			return wal_fail_errno(e, WAL_OK, errno, "spool %s: cannot create directory",
 					      path);
@@ -142,12 +151,14 @@ static wal_err spool_subdir_open(int dir_fd, const char *name, const char *path,
 	}
 	if (fd < 0) {
 		if (errno == ELOOP || errno == ENOTDIR)
-			return wal_fail(e, WAL_EPERM, "spool %s: a symbolic link or not a directory: "
-					"not followed", path);
+			return wal_fail(e, WAL_EPERM,
+					"spool %s: a symbolic link or not a directory: "
+					"not followed",
+					path);
 		return wal_fail_errno(e, WAL_OK, errno, "spool %s: cannot open", path);
 	}
 	wal_err rc = fstat(fd, &st) < 0 ? wal_fail_errno(e, WAL_EIO, errno, "spool %s", path)
-		: wal_spool_check_dir(&st, path, e);
+					: wal_spool_check_dir(&st, path, e);
 	if (rc != WAL_OK) {
 		close(fd);
 		return rc;
@@ -162,7 +173,7 @@ static wal_err spool_subdir_open(int dir_fd, const char *name, const char *path,
  * spool (never the spool itself, nor anything above it).
  */
 wal_err wal_spool_open(const wal_config *cfg, uint64_t system_id, const char *sub, int create,
-			  int *out, wal_error *e)
+		       int *out, wal_error *e)
 {
 	char id[32], path[4400];
 	int root, cluster;
@@ -215,7 +226,7 @@ wal_err wal_ahead_spool_check(const wal_config *cfg, uint64_t system_id, wal_err
 	close(root);
 	rc = wal_spool_open(cfg, system_id, NULL, 0, &cluster, e);
 	if (rc == WAL_ENOENT)
-		return WAL_OK;  /* nothing spooled for this cluster yet */
+		return WAL_OK; /* nothing spooled for this cluster yet */
 	if (rc != WAL_OK)
 		return rc;
 	int listing = dup(cluster);
@@ -250,7 +261,8 @@ int wal_ahead_push_count(const wal_config *cfg)
 {
 	if (cfg->push_ahead >= 0)
 		return cfg->push_ahead;
-	int local = cfg->archive && (cfg->archive[0] == '/' || strncmp(cfg->archive, "file:", 5) == 0);
+	int local =
+		cfg->archive && (cfg->archive[0] == '/' || strncmp(cfg->archive, "file:", 5) == 0);
 	return local ? 0 : WAL_PUSH_AHEAD_AUTO;
 }
 
@@ -265,15 +277,14 @@ int wal_ahead_fetch_enabled(const wal_config *cfg)
 }
 
 void wal_spool_record_path(const wal_config *cfg, uint64_t system_id, const char *name, char *out,
-			size_t cap)
+			   size_t cap)
 {
 	snprintf(out, cap, "%s/%" PRIu64 "/" PUSHED_DIR "/%s", cfg->spool_dir, system_id, name);
 }
 
-
 /* The spool directory that holds name's segments (for messages). */
-void wal_spool_seg_dir(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			  char *out, size_t cap)
+void wal_spool_seg_dir(const wal_config *cfg, uint64_t system_id, const wal_name *name, char *out,
+		       size_t cap)
 {
 	char dir[17];
 	wal_name_dir(name, dir);
@@ -308,8 +319,8 @@ int wal_spool_entry(const char *entry, char base[WAL_NAME_MAX], char hash[17])
  * link.  1 if it is there: that directory open in *dir_fd (if not NULL; the
  * caller closes it), the entry's name in entry and its hash in hash.
  */
-int wal_spool_find(int cluster, const wal_name *name, int *dir_fd,
-			char entry[SPOOL_ENTRY_SIZE], char hash[17])
+int wal_spool_find(int cluster, const wal_name *name, int *dir_fd, char entry[SPOOL_ENTRY_SIZE],
+		   char hash[17])
 {
 	char dir[17], base[WAL_NAME_MAX], h[17];
 	struct dirent *ent;
@@ -343,4 +354,3 @@ int wal_spool_find(int cluster, const wal_name *name, int *dir_fd,
 		close(fd);
 	return found;
 }
-

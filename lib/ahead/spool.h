@@ -16,7 +16,7 @@
 #define PUSHED_DIR "pushed"
 #define LOCK_NAME ".prefetch.lock"
 #define STALE_TMP_SECONDS 600
-#define SPOOL_ENTRY_SIZE (24 + 1 + 16 + 1)   /* "<segment>.<xxh64>" and its NUL */
+#define SPOOL_ENTRY_SIZE (24 + 1 + 16 + 1) /* "<segment>.<xxh64>" and its NUL */
 
 /* Whether st (of path) is a directory only the running user can change; WAL_EPERM if not. */
 wal_err wal_spool_check_dir(const struct stat *st, const char *path, wal_error *e);
@@ -30,18 +30,18 @@ wal_err wal_spool_check_file(int fd, const char *path, wal_error *e);
  * spool (never the spool itself, nor anything above it).
  */
 wal_err wal_spool_open(const wal_config *cfg, uint64_t system_id, const char *sub, int create,
-			  int *out, wal_error *e);
+		       int *out, wal_error *e);
 
 /* Whether s is the name of a directory of segments: 16 hex digits. */
 int wal_spool_is_seg_dir(const char *s);
 
 /* The path of name's push-ahead record. */
 void wal_spool_record_path(const wal_config *cfg, uint64_t system_id, const char *name, char *out,
-			size_t cap);
+			   size_t cap);
 
 /* The spool directory that holds name's segments (for messages). */
-void wal_spool_seg_dir(const wal_config *cfg, uint64_t system_id, const wal_name *name,
-			  char *out, size_t cap);
+void wal_spool_seg_dir(const wal_config *cfg, uint64_t system_id, const wal_name *name, char *out,
+		       size_t cap);
 
 /*
  * Whether entry is the name of a spooled segment, "<segment>.<xxh64>": the
@@ -56,8 +56,8 @@ int wal_spool_entry(const char *entry, char base[WAL_NAME_MAX], char hash[17]);
  * link.  1 if it is there: that directory open in *dir_fd (if not NULL; the
  * caller closes it), the entry's name in entry and its hash in hash.
  */
-int wal_spool_find(int cluster, const wal_name *name, int *dir_fd,
-			char entry[SPOOL_ENTRY_SIZE], char hash[17]);
+int wal_spool_find(int cluster, const wal_name *name, int *dir_fd, char entry[SPOOL_ENTRY_SIZE],
+		   char hash[17]);
 
 /*
  * Cleans the cluster's spool (open as cluster) for position name (segno):
@@ -66,7 +66,7 @@ int wal_spool_find(int cluster, const wal_name *name, int *dir_fd,
  * link, never followed.
  */
 void wal_spool_clean(const wal_config *cfg, int cluster, const wal_name *name, uint64_t segno,
-			uint32_t seg_size);
+		     uint32_t seg_size);
 
 /*
  * Downloads one object of the archive into the spool, restored: decompressed,
@@ -74,7 +74,7 @@ void wal_spool_clean(const wal_config *cfg, int cluster, const wal_name *name, u
  * its XXH64, so that taking it is a rename.  WAL_ENOENT if absent.
  */
 wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t system_id,
-			 const wal_name *name, wal_error *e);
+			const wal_name *name, wal_error *e);
 
 /* Whether the spool (the cluster's directory open as cluster) has name. */
 int wal_spool_has(int cluster, const wal_name *name);

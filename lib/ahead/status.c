@@ -56,7 +56,7 @@ wal_err wal_status_record(const wal_config *cfg, uint64_t system_id, const char 
 			  const char *file, int exit_code, const char *message, wal_error *e)
 {
 	char path[4400], text[64 + sizeof(((wal_status_event *)0)->file) +
-			     sizeof(((wal_status_event *)0)->message)];
+			      sizeof(((wal_status_event *)0)->message)];
 	char clean_file[sizeof(((wal_status_event *)0)->file)];
 	char clean_msg[sizeof(((wal_status_event *)0)->message)];
 	int dir;
@@ -97,7 +97,8 @@ static int status_load(int dir, const char *name, wal_status_event *ev)
 	if (fd < 0)
 		return 0;
 	ssize_t n = wal_spool_check_file(fd, name, NULL) == WAL_OK
-		? wal_sys_read_full(fd, buf, STATUS_READ_MAX) : -1;
+			    ? wal_sys_read_full(fd, buf, STATUS_READ_MAX)
+			    : -1;
 	close(fd);
 	if (n <= 0)
 		return 0;
@@ -114,8 +115,8 @@ static int status_load(int dir, const char *name, wal_status_event *ev)
 	return 1;
 }
 
-wal_err wal_status_read(const wal_config *cfg, uint64_t system_id, const char *prog,
-			wal_status *st, wal_error *e)
+wal_err wal_status_read(const wal_config *cfg, uint64_t system_id, const char *prog, wal_status *st,
+			wal_error *e)
 {
 	char name[PROG_MAX + 16];
 	int dir;

@@ -17,10 +17,10 @@
 #define WAL_STATUS_DIR "status"
 
 typedef struct wal_status_event {
-	time_t at;             /* when it happened (seconds since the epoch) */
-	int exit_code;         /* 0 for a success; else the program's exit code */
-	char file[64];         /* the WAL file it was about, "" if none */
-	char message[512];     /* the message the program printed, without "prog: " */
+	time_t at;	   /* when it happened (seconds since the epoch) */
+	int exit_code;	   /* 0 for a success; else the program's exit code */
+	char file[64];	   /* the WAL file it was about, "" if none */
+	char message[512]; /* the message the program printed, without "prog: " */
 } wal_status_event;
 
 typedef struct wal_status {
@@ -53,7 +53,7 @@ wal_err wal_status_record(const wal_config *cfg, uint64_t system_id, const char 
  * parse, counts as absent.  WAL_ENOENT if there is neither (no spool, no
  * record yet); WAL_EPERM if the spool is not trusted (the reason in e).
  */
-wal_err wal_status_read(const wal_config *cfg, uint64_t system_id, const char *prog,
-			wal_status *st, wal_error *e);
+wal_err wal_status_read(const wal_config *cfg, uint64_t system_id, const char *prog, wal_status *st,
+			wal_error *e);
 
 #endif

@@ -20,10 +20,12 @@ static wal_err check_spooled(int fd, const char *path, const wal_name *name, con
 			     const char *have, uint64_t size, wal_fetch_result *res, wal_error *e)
 {
 	if (strcmp(have, hash) != 0)
-		return wal_fail(e, WAL_ECORRUPT, "%s: content does not match its hash (xxh64 %s, "
-				"expected %s)", path, have, hash);
-	wal_err rc = wal_archive_verify_segment(fd, path, name, path, res->system_id, &res->seg_size,
-						e);
+		return wal_fail(e, WAL_ECORRUPT,
+				"%s: content does not match its hash (xxh64 %s, "
+				"expected %s)",
+				path, have, hash);
+	wal_err rc =
+		wal_archive_verify_segment(fd, path, name, path, res->system_id, &res->seg_size, e);
 	if (rc == WAL_OK)
 		res->bytes = size;
 	return rc;
@@ -43,8 +45,11 @@ static wal_err take_by_copy(const wal_config *cfg, int dir, const char *entry, c
 	wal_hash_source hashed;
 	int fd = wal_sys_openat(dir, entry, O_RDONLY | O_NOFOLLOW, 0);
 	if (fd < 0)
-		return wal_fail_errno(e, errno == ENOENT ? WAL_ENOENT : errno == ELOOP ? WAL_EPERM
-				      : WAL_EIO, errno, "%s: cannot open", path);
+		return wal_fail_errno(e,
+				      errno == ENOENT  ? WAL_ENOENT
+				      : errno == ELOOP ? WAL_EPERM
+						       : WAL_EIO,
+				      errno, "%s: cannot open", path);
 	wal_err rc = wal_spool_check_file(fd, path, e);
 	if (rc != WAL_OK) {
 		close(fd);
@@ -65,7 +70,8 @@ static wal_err take_by_copy(const wal_config *cfg, int dir, const char *entry, c
 		if (rc == WAL_OK)
 			rc = wal_atomic_flush(&f, e);
 		if (rc == WAL_OK)
-			rc = check_spooled(f.fd, f.tmp_path, name, hash, hashed.hex, hashed.bytes, res, e);
+			rc = check_spooled(f.fd, f.tmp_path, name, hash, hashed.hex, hashed.bytes,
+					   res, e);
 		wal_hash_source_free(&hashed);
 	}
 	close(fd);
@@ -76,7 +82,8 @@ static wal_err take_by_copy(const wal_config *cfg, int dir, const char *entry, c
 		wal_atomic_abort(&f);
 		return rc;
 	}
-	return wal_atomic_commit(&f, WAL_ATOMIC_REPLACE | (cfg->fetch_fsync ? 0 : WAL_ATOMIC_NO_SYNC),
+	return wal_atomic_commit(&f,
+				 WAL_ATOMIC_REPLACE | (cfg->fetch_fsync ? 0 : WAL_ATOMIC_NO_SYNC),
 				 e);
 }
 
@@ -94,13 +101,15 @@ static wal_err take_by_rename(const wal_config *cfg, int dir_fd, const char *ent
 	uint64_t size = 0;
 	wal_tmp_name(dest_path, tmp, sizeof(tmp));
 	if (wal_sys_renameat(dir_fd, entry, AT_FDCWD, tmp) < 0)
-		return wal_fail_errno(e, errno == EXDEV ? WAL_EUNSUPPORTED :
-				      errno == ENOENT ? WAL_ENOENT : WAL_EIO, errno,
-				      "%s: cannot move to %s", path, tmp);
+		return wal_fail_errno(e,
+				      errno == EXDEV	? WAL_EUNSUPPORTED
+				      : errno == ENOENT ? WAL_ENOENT
+							: WAL_EIO,
+				      errno, "%s: cannot move to %s", path, tmp);
 	int fd = wal_sys_open(tmp, O_RDONLY | O_NOFOLLOW, 0);
 	wal_err rc = fd < 0 ? wal_fail_errno(e, errno == ELOOP ? WAL_EPERM : WAL_EIO, errno,
 					     "%s: cannot open", path)
-		: wal_spool_check_file(fd, path, e);
+			    : wal_spool_check_file(fd, path, e);
 	if (rc == WAL_OK)
 		rc = wal_xxh64_fd(fd, tmp, &size, have, e);
 	if (rc == WAL_OK)
@@ -157,7 +166,6 @@ wal_err wal_ahead_take(const wal_config *cfg, uint64_t system_id, const wal_name
 		snprintf(res->spool_note, sizeof(res->spool_note), "%s", err.msg);
 	return wal_fail(e, WAL_ENOENT, "%s: not in the spool", name->text);
 }
-
 
 wal_err wal_fetch_and_ahead(const wal_config *cfg, const char *file_name, const char *dest_path,
 			    const char *datadir, wal_fetch_result *res, wal_error *e)

@@ -22,14 +22,14 @@
 #define WAL_INFO_NAME "walarchive.info"
 
 /* Object path of name under system_id, with ".lz4" when framed. */
-void wal_archive_object_path(uint64_t system_id, const wal_name *name, int framed,
-			     char *out, size_t cap);
+void wal_archive_object_path(uint64_t system_id, const wal_name *name, int framed, char *out,
+			     size_t cap);
 
 /* What walpush did. */
 typedef enum wal_push_outcome {
-	WAL_PUSHED,            /* stored now */
-	WAL_PUSH_DUPLICATE,    /* the archive already held identical content */
-	WAL_PUSHED_AHEAD       /* stored by an earlier push-ahead; file unchanged since */
+	WAL_PUSHED,	    /* stored now */
+	WAL_PUSH_DUPLICATE, /* the archive already held identical content */
+	WAL_PUSHED_AHEAD    /* stored by an earlier push-ahead; file unchanged since */
 } wal_push_outcome;
 
 typedef struct wal_push_result {
@@ -37,8 +37,8 @@ typedef struct wal_push_result {
 	uint64_t system_id;
 	uint64_t in_bytes;
 	uint64_t stored_bytes;
-	char object[512];      /* path of the object in the archive */
-	char hash[17];         /* XXH64 of the file's bytes, when asked for */
+	char object[512]; /* path of the object in the archive */
+	char hash[17];	  /* XXH64 of the file's bytes, when asked for */
 } wal_push_result;
 
 /*
@@ -65,9 +65,9 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store, const char *wal_
 typedef struct wal_fetch_result {
 	uint64_t system_id;
 	uint64_t bytes;
-	uint32_t seg_size;     /* from the header of a restored segment, else 0 */
-	int from_spool;        /* served by fetch-ahead */
-	char spool_note[768];  /* why a spooled copy was not used, if it was bad */
+	uint32_t seg_size;    /* from the header of a restored segment, else 0 */
+	int from_spool;	      /* served by fetch-ahead */
+	char spool_note[768]; /* why a spooled copy was not used, if it was bad */
 	char object[512];
 } wal_fetch_result;
 
@@ -87,11 +87,11 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 		  const char *datadir, wal_fetch_result *res, wal_error *e);
 
 typedef struct wal_prune_opts {
-	const char *before;    /* --before WAL_NAME, or NULL */
-	int keep_backups;      /* --keep-backups N, 0 = unset */
-	int keep_days;         /* --keep-days D, -1 = unset */
+	const char *before; /* --before WAL_NAME, or NULL */
+	int keep_backups;   /* --keep-backups N, 0 = unset */
+	int keep_days;	    /* --keep-days D, -1 = unset */
 	int dry_run;
-	uint64_t system_id;    /* 0 = from datadir, cfg, or the only cluster */
+	uint64_t system_id; /* 0 = from datadir, cfg, or the only cluster */
 	const char *datadir;
 	/* Called for each object removed (or that would be, in a dry run). */
 	void (*on_object)(void *arg, const char *path, int64_t size);
@@ -102,12 +102,12 @@ typedef struct wal_prune_result {
 	uint64_t objects;
 	uint64_t bytes;
 	uint64_t dirs;
-	int backups;           /* backups found (with keep_backups) */
-	uint64_t stale_tmp;    /* temporary files of writers dead for a day, removed */
+	int backups;	    /* backups found (with keep_backups) */
+	uint64_t stale_tmp; /* temporary files of writers dead for a day, removed */
 	uint64_t stale_tmp_bytes;
-	char horizon[WAL_NAME_MAX];   /* first segment kept */
-	uint64_t system_id;    /* the cluster pruned, 0 if the archive holds none */
-	int empty;             /* the archive holds no WAL of the cluster yet (or no cluster) */
+	char horizon[WAL_NAME_MAX]; /* first segment kept */
+	uint64_t system_id;	    /* the cluster pruned, 0 if the archive holds none */
+	int empty; /* the archive holds no WAL of the cluster yet (or no cluster) */
 } wal_prune_result;
 
 /*
@@ -132,9 +132,8 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
  * partial.  WAL_ENOENT if the object is not there, WAL_ECORRUPT if it is not
  * exactly name's file; `into` may then hold part of it.
  */
-wal_err wal_archive_restore(wal_store *store, const char *object, int framed,
-			    const wal_name *name, uint64_t system_id, wal_sink *into,
-			    uint32_t *seg_size, wal_error *e);
+wal_err wal_archive_restore(wal_store *store, const char *object, int framed, const wal_name *name,
+			    uint64_t system_id, wal_sink *into, uint32_t *seg_size, wal_error *e);
 
 /*
  * Restores one object into dest_path as wal_fetch does (wal_archive_restore

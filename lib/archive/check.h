@@ -18,7 +18,7 @@
 /* ---- the probe ------------------------------------------------------------ */
 
 typedef struct wal_probe_result {
-	char path[256];        /* the probe object's name in the archive */
+	char path[256]; /* the probe object's name in the archive */
 	double put_ms, get_ms, remove_ms;
 	int put_ok, get_ok, remove_ok;
 } wal_probe_result;
@@ -37,19 +37,19 @@ wal_err wal_check_probe(wal_store *store, const char *dir, wal_probe_result *res
 
 typedef struct wal_check_object {
 	wal_name name;
-	char path[128];        /* in the archive */
-	int framed;            /* an LZ4 frame (".lz4"), else a plain file */
+	char path[128]; /* in the archive */
+	int framed;	/* an LZ4 frame (".lz4"), else a plain file */
 	int64_t size;
 	time_t mtime;
 } wal_check_object;
 
 typedef struct wal_check_tree {
-	wal_check_object *objs;  /* segments, partials, backup and history files */
+	wal_check_object *objs; /* segments, partials, backup and history files */
 	size_t count, cap;
-	int have_info;         /* walarchive.info is there */
-	uint32_t seg_size;     /* from walarchive.info, else 16 MiB */
-	int64_t bytes;         /* stored bytes of all objects */
-	unsigned dirs;         /* 16-hex directories listed */
+	int have_info;	   /* walarchive.info is there */
+	uint32_t seg_size; /* from walarchive.info, else 16 MiB */
+	int64_t bytes;	   /* stored bytes of all objects */
+	unsigned dirs;	   /* 16-hex directories listed */
 } wal_check_tree;
 
 /*
@@ -80,9 +80,9 @@ typedef struct wal_history_entry {
 #define WAL_HISTORY_MAX 256
 
 typedef struct wal_history {
-	uint32_t tli;          /* the timeline whose history this is */
+	uint32_t tli; /* the timeline whose history this is */
 	int count;
-	wal_history_entry entries[WAL_HISTORY_MAX];  /* its ancestors, oldest first */
+	wal_history_entry entries[WAL_HISTORY_MAX]; /* its ancestors, oldest first */
 } wal_history;
 
 /*
@@ -99,43 +99,43 @@ typedef struct wal_check_seg {
 
 typedef struct wal_continuity_in {
 	uint32_t seg_size;
-	const wal_check_seg *segs;     /* complete segments in the archive, any order */
+	const wal_check_seg *segs; /* complete segments in the archive, any order */
 	size_t nsegs;
-	const wal_check_seg *backups;  /* start of each base backup (.backup files) */
+	const wal_check_seg *backups; /* start of each base backup (.backup files) */
 	size_t nbackups;
-	const wal_history *histories;  /* every history file the archive holds */
+	const wal_history *histories; /* every history file the archive holds */
 	size_t nhistories;
-	uint32_t target_tli;           /* 0: the newest timeline seen */
-	int have_from;                 /* --from: start there instead of the oldest backup */
+	uint32_t target_tli; /* 0: the newest timeline seen */
+	int have_from;	     /* --from: start there instead of the oldest backup */
 	uint64_t from_segno;
-	int have_end;                  /* the last segment that must be there (PostgreSQL's position) */
+	int have_end; /* the last segment that must be there (PostgreSQL's position) */
 	uint64_t end_segno;
 } wal_continuity_in;
 
 typedef enum wal_gap_kind {
-	WAL_GAP_SEGMENTS,      /* segments first..last of tli are missing */
-	WAL_GAP_HISTORY        /* tli's history file is missing */
+	WAL_GAP_SEGMENTS, /* segments first..last of tli are missing */
+	WAL_GAP_HISTORY	  /* tli's history file is missing */
 } wal_gap_kind;
 
 typedef struct wal_range {
 	uint32_t tli;
 	uint64_t first, last;
-	wal_gap_kind kind;     /* for gaps */
-	int waiting;           /* for gaps: every segment of it is still .ready in pg_wal */
+	wal_gap_kind kind; /* for gaps */
+	int waiting;	   /* for gaps: every segment of it is still .ready in pg_wal */
 } wal_range;
 
 typedef struct wal_continuity {
 	uint32_t target_tli;
-	int empty;             /* no segment to check: a new archive */
+	int empty; /* no segment to check: a new archive */
 	uint64_t start_segno, end_segno;
 	uint32_t start_tli, end_tli;
 	enum { WAL_START_BACKUP, WAL_START_FROM, WAL_START_OLDEST } start_from;
-	uint64_t needed, present;  /* segments needed from start to end, and of those present */
-	wal_range *ranges;     /* runs of complete segments present, by timeline and position */
+	uint64_t needed, present; /* segments needed from start to end, and of those present */
+	wal_range *ranges;	  /* runs of complete segments present, by timeline and position */
 	size_t nranges;
 	wal_range *gaps;
 	size_t ngaps;
-	wal_history_entry path[WAL_HISTORY_MAX + 1];  /* the timelines recovery follows */
+	wal_history_entry path[WAL_HISTORY_MAX + 1]; /* the timelines recovery follows */
 	int npath;
 } wal_continuity;
 

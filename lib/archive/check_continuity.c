@@ -14,12 +14,13 @@ wal_err wal_history_parse(uint32_t tli, const char *text, wal_history *h, wal_er
 	int line_no = 0;
 	memset(h, 0, sizeof(*h));
 	h->tli = tli;
-	for (const char *line = text; line && *line; ) {
+	for (const char *line = text; line && *line;) {
 		const char *nl = strchr(line, '\n');
 		size_t len = nl ? (size_t)(nl - line) : strlen(line);
 		char buf[512];
 		line_no++;
-		snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), line);
+		snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1),
+			 line);
 		line = nl ? nl + 1 : NULL;
 		char *p = buf;
 		while (*p == ' ' || *p == '\t' || *p == '\r')
@@ -31,13 +32,17 @@ wal_err wal_history_parse(uint32_t tli, const char *text, wal_history *h, wal_er
 		int used = 0;
 		if (sscanf(p, "%lu%*[ \t]%X/%X%n", &parent, &hi, &lo, &used) != 3 || parent == 0 ||
 		    parent >= tli)
-			return wal_fail(e, WAL_EINVAL, "%08X.history: line %d: not \"timeline<TAB>X/Y<TAB>reason\"",
-					tli, line_no);
+			return wal_fail(
+				e, WAL_EINVAL,
+				"%08X.history: line %d: not \"timeline<TAB>X/Y<TAB>reason\"", tli,
+				line_no);
 		uint64_t lsn = ((uint64_t)hi << 32) | lo;
 		if (h->count > 0 && (parent <= h->entries[h->count - 1].tli ||
 				     lsn < h->entries[h->count - 1].end_lsn))
-			return wal_fail(e, WAL_EINVAL, "%08X.history: line %d: timelines and switch points "
-					"must increase", tli, line_no);
+			return wal_fail(e, WAL_EINVAL,
+					"%08X.history: line %d: timelines and switch points "
+					"must increase",
+					tli, line_no);
 		if (h->count == WAL_HISTORY_MAX)
 			return wal_fail(e, WAL_EINVAL, "%08X.history: more than %d timelines", tli,
 					WAL_HISTORY_MAX);
@@ -63,8 +68,7 @@ typedef struct builder {
 	wal_error *e;
 } builder;
 
-static wal_err push_range(wal_range **arr, size_t *n, size_t *cap, const wal_range *r,
-			  wal_error *e)
+static wal_err push_range(wal_range **arr, size_t *n, size_t *cap, const wal_range *r, wal_error *e)
 {
 	if (*n == *cap) {
 		size_t grown_cap = *cap ? *cap * 2 : 16;
@@ -166,7 +170,8 @@ static int choose_bounds(const wal_continuity_in *in, wal_continuity *out)
 	int have_start = 0, have_newest = 0;
 	uint64_t newest = 0;
 	for (size_t i = 0; i < in->nsegs; i++)
-		if (on_path(out, &in->segs[i], in->seg_size) && (!have_newest || in->segs[i].segno > newest)) {
+		if (on_path(out, &in->segs[i], in->seg_size) &&
+		    (!have_newest || in->segs[i].segno > newest)) {
 			newest = in->segs[i].segno;
 			have_newest = 1;
 		}
@@ -177,7 +182,8 @@ static int choose_bounds(const wal_continuity_in *in, wal_continuity *out)
 	}
 	for (size_t i = 0; !have_start && i < in->nbackups; i++)
 		if (on_path(out, &in->backups[i], in->seg_size) &&
-		    (out->start_from != WAL_START_BACKUP || in->backups[i].segno < out->start_segno)) {
+		    (out->start_from != WAL_START_BACKUP ||
+		     in->backups[i].segno < out->start_segno)) {
 			out->start_segno = in->backups[i].segno;
 			out->start_from = WAL_START_BACKUP;
 		}
@@ -205,12 +211,14 @@ static int choose_bounds(const wal_continuity_in *in, wal_continuity *out)
 /* Runs of segments present, by timeline. */
 static wal_err collect_ranges(builder *b, const wal_check_seg *sorted, size_t n)
 {
-	for (size_t i = 0; i < n; ) {
+	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j + 1 < n && sorted[j + 1].tli == sorted[i].tli &&
 		       sorted[j + 1].segno == sorted[j].segno + 1)
 			j++;
-		wal_range r = { .tli = sorted[i].tli, .first = sorted[i].segno, .last = sorted[j].segno };
+		wal_range r = { .tli = sorted[i].tli,
+				.first = sorted[i].segno,
+				.last = sorted[j].segno };
 		wal_err rc = push_range(&b->out->ranges, &b->out->nranges, &b->rangecap, &r, b->e);
 		if (rc != WAL_OK)
 			return rc;
@@ -225,7 +233,7 @@ static wal_err stretch_gaps(builder *b, const wal_check_seg *sorted, size_t n, u
 {
 	wal_check_seg key = { tli, lo };
 	size_t i = 0, top = n;
-	while (i < top) {      /* the first segment at or after (tli, lo) */
+	while (i < top) { /* the first segment at or after (tli, lo) */
 		size_t mid = i + (top - i) / 2;
 		if (seg_cmp(&sorted[mid], &key) < 0)
 			i = mid + 1;
@@ -238,7 +246,8 @@ static wal_err stretch_gaps(builder *b, const wal_check_seg *sorted, size_t n, u
 	for (; i < n && sorted[i].tli == tli && sorted[i].segno <= hi; i++) {
 		if (sorted[i].segno > expect) {
 			wal_range r = { .tli = tli, .first = expect, .last = sorted[i].segno - 1 };
-			if ((rc = push_range(&b->out->gaps, &b->out->ngaps, &b->gapcap, &r, b->e)) != WAL_OK)
+			if ((rc = push_range(&b->out->gaps, &b->out->ngaps, &b->gapcap, &r,
+					     b->e)) != WAL_OK)
 				return rc;
 		}
 		expect = sorted[i].segno + 1;
@@ -282,7 +291,7 @@ wal_err wal_continuity_check(const wal_continuity_in *in, wal_continuity *out, w
 		memcpy(sorted, in->segs, in->nsegs * sizeof(*sorted));
 		qsort(sorted, in->nsegs, sizeof(*sorted), seg_cmp);
 	}
-	for (size_t i = 0; i < in->nsegs; i++)   /* a segment both framed and plain counts once */
+	for (size_t i = 0; i < in->nsegs; i++) /* a segment both framed and plain counts once */
 		if (n == 0 || seg_cmp(&sorted[i], &sorted[n - 1]) != 0)
 			sorted[n++] = sorted[i];
 	if ((rc = collect_ranges(&b, sorted, n)) != WAL_OK)
@@ -294,10 +303,12 @@ wal_err wal_continuity_check(const wal_continuity_in *in, wal_continuity *out, w
 	}
 	uint64_t begin = 0;
 	for (int i = 0; i < out->npath && out->end_segno >= out->start_segno; i++) {
-		uint64_t next = out->path[i].end_lsn == UINT64_MAX ? UINT64_MAX
-			: out->path[i].end_lsn / in->seg_size;
+		uint64_t next = out->path[i].end_lsn == UINT64_MAX
+					? UINT64_MAX
+					: out->path[i].end_lsn / in->seg_size;
 		uint64_t lo = begin > out->start_segno ? begin : out->start_segno;
-		uint64_t hi = next == UINT64_MAX || next - 1 > out->end_segno ? out->end_segno : next - 1;
+		uint64_t hi =
+			next == UINT64_MAX || next - 1 > out->end_segno ? out->end_segno : next - 1;
 		if (next > begin && lo <= hi &&
 		    (rc = stretch_gaps(&b, sorted, n, out->path[i].tli, lo, hi)) != WAL_OK)
 			goto out;

@@ -26,8 +26,8 @@ static wal_err discard_reset(wal_sink *sink, wal_error *e)
 }
 
 /* Verifies one object; a failure to reach the archive is not a verdict on it. */
-static wal_err verify_one(wal_store *store, const wal_check_object *o, uint64_t system_id,
-			  int *bad, wal_error *e)
+static wal_err verify_one(wal_store *store, const wal_check_object *o, uint64_t system_id, int *bad,
+			  wal_error *e)
 {
 	wal_sink discard = { discard_write, discard_reset };
 	uint32_t seg_size;
@@ -39,8 +39,8 @@ static wal_err verify_one(wal_store *store, const wal_check_object *o, uint64_t 
 
 /* A worker's stripe of objs, reported as lines on fd:
  * "B index code why" for a bad object, "E code why" to stop, "V count" at the end. */
-static int worker(const wal_config *cfg, uint64_t system_id, const wal_check_object *objs,
-		  size_t n, int w, int workers, int fd)
+static int worker(const wal_config *cfg, uint64_t system_id, const wal_check_object *objs, size_t n,
+		  int w, int workers, int fd)
 {
 	wal_store *store = NULL;
 	wal_error err;
@@ -53,8 +53,11 @@ static int worker(const wal_config *cfg, uint64_t system_id, const wal_check_obj
 		rc = verify_one(store, &objs[i], system_id, &bad, &err);
 		if (rc == WAL_OK && bad) {
 			/* one write under PIPE_BUF bytes: lines from workers never mix */
-			len = snprintf(line, sizeof(line), "B %zu %d %.900s\n", i, (int)err.code, err.msg);
-			if (write(fd, line, (size_t)(len < (int)sizeof(line) ? len : (int)sizeof(line) - 1)) < 0)
+			len = snprintf(line, sizeof(line), "B %zu %d %.900s\n", i, (int)err.code,
+				       err.msg);
+			if (write(fd, line,
+				  (size_t)(len < (int)sizeof(line) ? len : (int)sizeof(line) - 1)) <
+			    0)
 				rc = WAL_EIO;
 		} else if (rc == WAL_OK) {
 			verified++;
@@ -64,7 +67,8 @@ static int worker(const wal_config *cfg, uint64_t system_id, const wal_check_obj
 		len = snprintf(line, sizeof(line), "E %d %.900s\n", (int)rc, err.msg);
 	else
 		len = snprintf(line, sizeof(line), "V %zu\n", verified);
-	int wrote = write(fd, line, (size_t)(len < (int)sizeof(line) ? len : (int)sizeof(line) - 1)) > 0;
+	int wrote = write(fd, line,
+			  (size_t)(len < (int)sizeof(line) ? len : (int)sizeof(line) - 1)) > 0;
 	wal_store_close(store);
 	return rc == WAL_OK && wrote ? 0 : 1;
 }
@@ -88,7 +92,8 @@ wal_err wal_check_deep(const wal_config *cfg, uint64_t system_id, const wal_chec
 	if ((size_t)workers > n)
 		workers = (int)n;
 	if (pipe(fds) < 0)
-		return wal_fail_errno(e, WAL_EIO, errno, "cannot make a pipe for the verification workers");
+		return wal_fail_errno(e, WAL_EIO, errno,
+				      "cannot make a pipe for the verification workers");
 	fflush(NULL);
 	for (int w = 0; w < workers; w++) {
 		pid_t pid = fork();
@@ -97,7 +102,8 @@ wal_err wal_check_deep(const wal_config *cfg, uint64_t system_id, const wal_chec
 			_exit(worker(cfg, system_id, objs, n, w, workers, fds[1]));
 		}
 		if (pid < 0) {
-			rc = wal_fail_errno(e, WAL_EIO, errno, "cannot start a verification worker");
+			rc = wal_fail_errno(e, WAL_EIO, errno,
+					    "cannot start a verification worker");
 			break;
 		}
 		pids[started++] = pid;

@@ -15,7 +15,7 @@
 typedef struct lister {
 	wal_check_tree *tree;
 	uint64_t system_id;
-	const char *dir;       /* the 16-hex directory being listed, or NULL at the root */
+	const char *dir; /* the 16-hex directory being listed, or NULL at the root */
 	char (*dirs)[17];
 	size_t ndirs, dircap;
 } lister;
@@ -63,7 +63,8 @@ static wal_err add_object(lister *l, const char *entry, const wal_stat *st, wal_
 	o->size = st->size;
 	o->mtime = st->mtime;
 	if (l->dir)
-		snprintf(o->path, sizeof(o->path), "%" PRIu64 "/%s/%s", l->system_id, l->dir, entry);
+		snprintf(o->path, sizeof(o->path), "%" PRIu64 "/%s/%s", l->system_id, l->dir,
+			 entry);
 	else
 		snprintf(o->path, sizeof(o->path), "%" PRIu64 "/%s", l->system_id, entry);
 	t->bytes += st->size > 0 ? st->size : 0;
@@ -82,7 +83,7 @@ static wal_err on_root(void *arg, const char *entry, const wal_stat *st, wal_err
 		return WAL_OK;
 	if (l->ndirs == l->dircap) {
 		size_t cap = l->dircap ? l->dircap * 2 : 64;
-		char (*grown)[17] = realloc(l->dirs, cap * sizeof(*grown));
+		char(*grown)[17] = realloc(l->dirs, cap * sizeof(*grown));
 		if (!grown)
 			return wal_fail(e, WAL_ENOMEM, "out of memory");
 		l->dirs = grown;

@@ -29,14 +29,14 @@ wal_err wal_check_probe(wal_store *store, const char *dir, wal_probe_result *res
 	memset(res, 0, sizeof(*res));
 	if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
 		snprintf(host, sizeof(host), "localhost");
-	for (char *p = host; *p; p++)     /* a name the store accepts everywhere */
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '-' || *p == '.'))
+	for (char *p = host; *p; p++) /* a name the store accepts everywhere */
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
 			*p = '_';
 	snprintf(res->path, sizeof(res->path), "%s%s.walcheck-probe-%s-%ld.tmp", dir,
 		 dir[0] ? "/" : "", host, (long)getpid());
-	int len = snprintf(content, sizeof(content), "walcheck probe from %s, pid %ld, at %ld\n", host,
-			   (long)getpid(), (long)time(NULL));
+	int len = snprintf(content, sizeof(content), "walcheck probe from %s, pid %ld, at %ld\n",
+			   host, (long)getpid(), (long)time(NULL));
 
 	wal_mem_source_init(&src, content, (size_t)len);
 	t0 = now_ms();
@@ -56,9 +56,12 @@ wal_err wal_check_probe(wal_store *store, const char *dir, wal_probe_result *res
 	t0 = now_ms();
 	rc = wal_store_get(store, res->path, &sink.base, e);
 	res->get_ms = now_ms() - t0;
-	if (rc == WAL_OK && (sink.len != (size_t)len || memcmp(sink.buf, content, (size_t)len) != 0))
-		rc = wal_fail(e, WAL_ECORRUPT, "%s: the probe read back differs from what was written "
-			      "(%zu bytes instead of %d)", res->path, sink.len, len);
+	if (rc == WAL_OK &&
+	    (sink.len != (size_t)len || memcmp(sink.buf, content, (size_t)len) != 0))
+		rc = wal_fail(e, WAL_ECORRUPT,
+			      "%s: the probe read back differs from what was written "
+			      "(%zu bytes instead of %d)",
+			      res->path, sink.len, len);
 	free(sink.buf);
 	res->get_ok = rc == WAL_OK;
 

@@ -30,16 +30,15 @@ wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name 
 	    wal_verify_header(&hdr, name, (uint64_t)st.st_size, system_id, e) != WAL_OK) {
 		char why[sizeof(e->msg)];
 		snprintf(why, sizeof(why), "%s", e ? e->msg : "");
-		return wal_fail(e, WAL_ECORRUPT, "%s: archived object is not a valid %s: %s", object,
-				name->text, why);
+		return wal_fail(e, WAL_ECORRUPT, "%s: archived object is not a valid %s: %s",
+				object, name->text, why);
 	}
 	*seg_size = hdr.seg_size;
 	return WAL_OK;
 }
 
-wal_err wal_archive_restore(wal_store *store, const char *object, int framed,
-			    const wal_name *name, uint64_t system_id, wal_sink *into,
-			    uint32_t *seg_size, wal_error *e)
+wal_err wal_archive_restore(wal_store *store, const char *object, int framed, const wal_name *name,
+			    uint64_t system_id, wal_sink *into, uint32_t *seg_size, wal_error *e)
 {
 	wal_verify_sink verify;
 	wal_lz4_sink *lz = NULL;
@@ -66,7 +65,8 @@ wal_err wal_archive_fetch_object(wal_store *store, const char *object, int frame
 	if (rc != WAL_OK)
 		/* a missing destination directory is not a missing archive file */
 		return rc == WAL_ENOENT ? wal_error_recode(e, WAL_EIO) : rc;
-	rc = wal_archive_restore(store, object, framed, name, system_id, &f.sink, &res->seg_size, e);
+	rc = wal_archive_restore(store, object, framed, name, system_id, &f.sink, &res->seg_size,
+				 e);
 	if (rc == WAL_OK)
 		rc = wal_atomic_flush(&f, e);
 	if (rc != WAL_OK) {
@@ -79,8 +79,7 @@ wal_err wal_archive_fetch_object(wal_store *store, const char *object, int frame
 	return wal_atomic_commit(&f, WAL_ATOMIC_REPLACE | (durable ? 0 : WAL_ATOMIC_NO_SYNC), e);
 }
 
-wal_err wal_archive_absent(wal_store *store, uint64_t system_id, const wal_name *name,
-			   wal_error *e)
+wal_err wal_archive_absent(wal_store *store, uint64_t system_id, const wal_name *name, wal_error *e)
 {
 	char info[64];
 	wal_stat st;
@@ -90,10 +89,12 @@ wal_err wal_archive_absent(wal_store *store, uint64_t system_id, const wal_name 
 	if (rc == WAL_OK)
 		return wal_fail(e, WAL_ENOENT, "%s: not in the archive", name->text);
 	if (rc == WAL_ENOENT)
-		return wal_fail(e, WAL_EIO,
-				"%s: cannot tell whether the archive has it: no tree for cluster %" PRIu64
-				" there (%s is missing); check that the archive is mounted and that "
-				"archive names where this cluster pushes", name->text, system_id, info);
+		return wal_fail(
+			e, WAL_EIO,
+			"%s: cannot tell whether the archive has it: no tree for cluster %" PRIu64
+			" there (%s is missing); check that the archive is mounted and that "
+			"archive names where this cluster pushes",
+			name->text, system_id, info);
 	if (e)
 		*e = err;
 	return rc;
@@ -132,8 +133,8 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 	 * releases wrote with compress = none */
 	for (int framed = 1; framed >= 0; framed--) {
 		wal_archive_object_path(res->system_id, &name, framed, object, sizeof(object));
-		rc = wal_archive_fetch_object(store, object, framed, &name, res->system_id, dest_path,
-					      cfg->fetch_fsync, res, e);
+		rc = wal_archive_fetch_object(store, object, framed, &name, res->system_id,
+					      dest_path, cfg->fetch_fsync, res, e);
 		if (rc != WAL_ENOENT)
 			break;
 	}

@@ -10,8 +10,8 @@
 #include "io/compress.h"
 #include "pg/pgcontrol.h"
 
-void wal_archive_object_path(uint64_t system_id, const wal_name *name, int compressed,
-			     char *out, size_t cap)
+void wal_archive_object_path(uint64_t system_id, const wal_name *name, int compressed, char *out,
+			     size_t cap)
 {
 	const char *suffix = compressed ? WAL_LZ4_SUFFIX : "";
 	if (name->kind == WAL_NAME_HISTORY) {
@@ -76,10 +76,11 @@ wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *d
 	if (rc != WAL_OK)
 		return rc;
 	if (c.count > 1)
-		return wal_fail(e, WAL_EAMBIGUOUS,
-				"the archive holds %d clusters and there is no global/pg_control here "
-				"to tell which; set system_id", c.count);
+		return wal_fail(
+			e, WAL_EAMBIGUOUS,
+			"the archive holds %d clusters and there is no global/pg_control here "
+			"to tell which; set system_id",
+			c.count);
 	*system_id = c.first;
 	return WAL_OK;
 }
-

@@ -13,7 +13,7 @@
 typedef struct object {
 	char path[128];
 	wal_name name;
-	uint64_t pos;          /* log << 32 | seg */
+	uint64_t pos; /* log << 32 | seg */
 	int64_t size;
 	time_t mtime;
 } object;
@@ -24,7 +24,7 @@ typedef struct object {
 typedef struct tree {
 	object *objs;
 	size_t count, cap;
-	char (*stale)[160];    /* abandoned temporary files */
+	char (*stale)[160]; /* abandoned temporary files */
 	size_t nstale, stalecap;
 	int64_t stale_bytes;
 	char (*dirs)[17];
@@ -58,20 +58,20 @@ static wal_err collect_file(void *arg, const char *entry, const wal_stat *st, wa
 	size_t entry_len = strlen(entry);
 	if (entry[0] == '.') {
 		/* a temporary file: under way if recent, abandoned by a dead writer if old */
-		if (entry_len < 5 || strcmp(entry + entry_len - 4, ".tmp") != 0 ||
-		    st->mtime == 0 || st->mtime > time(NULL) - STALE_TMP_SECONDS)
+		if (entry_len < 5 || strcmp(entry + entry_len - 4, ".tmp") != 0 || st->mtime == 0 ||
+		    st->mtime > time(NULL) - STALE_TMP_SECONDS)
 			return WAL_OK;
 		if (t->nstale == t->stalecap) {
 			size_t cap = t->stalecap ? t->stalecap * 2 : 16;
-			char (*grown)[160] = realloc(t->stale, cap * sizeof(*grown));
+			char(*grown)[160] = realloc(t->stale, cap * sizeof(*grown));
 			if (!grown)
 				return wal_fail(e, WAL_ENOMEM, "out of memory");
 			t->stale = grown;
 			t->stalecap = cap;
 		}
 		if (snprintf(t->stale[t->nstale], sizeof(t->stale[0]), "%llu/%s/%s",
-			     (unsigned long long)t->system_id, t->current_dir, entry) <
-		    (int)sizeof(t->stale[0])) {
+			     (unsigned long long)t->system_id, t->current_dir,
+			     entry) < (int)sizeof(t->stale[0])) {
 			t->stale_bytes += st->size > 0 ? st->size : 0;
 			t->nstale++;
 		}
@@ -109,7 +109,7 @@ static wal_err collect_dir(void *arg, const char *entry, const wal_stat *st, wal
 		return WAL_OK;
 	if (t->ndirs == t->dircap) {
 		size_t cap = t->dircap ? t->dircap * 2 : 64;
-		char (*grown)[17] = realloc(t->dirs, cap * sizeof(*grown));
+		char(*grown)[17] = realloc(t->dirs, cap * sizeof(*grown));
 		if (!grown)
 			return wal_fail(e, WAL_ENOMEM, "out of memory");
 		t->dirs = grown;
@@ -176,7 +176,7 @@ static wal_err list_tree(wal_store *store, const wal_config *cfg, const wal_prun
 	if (!t->system_id) {
 		rc = wal_archive_system_id(store, cfg, opts->datadir, &t->system_id, e);
 		if (rc == WAL_ENOENT) {
-			res->empty = 1;     /* a new archive that no cluster has pushed to yet */
+			res->empty = 1; /* a new archive that no cluster has pushed to yet */
 			return WAL_OK;
 		}
 		if (rc != WAL_OK)
@@ -228,8 +228,9 @@ static uint64_t choose_horizon(const tree *t, const wal_prune_opts *opts, uint64
 	const object *first_kept = NULL;
 	for (size_t i = 0; i < t->count; i++) {
 		const object *o = &t->objs[i];
-		if (o->pos == horizon && (!first_kept || o->name.kind < first_kept->name.kind ||
-		    (o->name.kind == first_kept->name.kind && o->name.tli < first_kept->name.tli)))
+		if (o->pos == horizon &&
+		    (!first_kept || o->name.kind < first_kept->name.kind ||
+		     (o->name.kind == first_kept->name.kind && o->name.tli < first_kept->name.tli)))
 			first_kept = o;
 	}
 	if (first_kept)
@@ -237,8 +238,8 @@ static uint64_t choose_horizon(const tree *t, const wal_prune_opts *opts, uint64
 	else if (opts->before)
 		snprintf(res->horizon, sizeof(res->horizon), "%s", opts->before);
 	else
-		snprintf(res->horizon, sizeof(res->horizon), "%08X%08X",
-			 (unsigned)(horizon >> 32), (unsigned)horizon);
+		snprintf(res->horizon, sizeof(res->horizon), "%08X%08X", (unsigned)(horizon >> 32),
+			 (unsigned)horizon);
 	return horizon;
 }
 
@@ -297,7 +298,8 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 	memset(res, 0, sizeof(*res));
 	memset(&t, 0, sizeof(t));
 	if (!opts->before && opts->keep_backups <= 0 && opts->keep_days < 0)
-		return wal_fail(e, WAL_EINVAL, "nothing to do: give --before, --keep-backups or --keep-days");
+		return wal_fail(e, WAL_EINVAL,
+				"nothing to do: give --before, --keep-backups or --keep-days");
 
 	uint64_t before_pos = 0;
 	if (opts->before) {
@@ -306,19 +308,21 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 		if (rc != WAL_OK)
 			return rc;
 		if (b.kind == WAL_NAME_HISTORY)
-			return wal_fail(e, WAL_EINVAL, "--before %s: want a segment name", opts->before);
+			return wal_fail(e, WAL_EINVAL, "--before %s: want a segment name",
+					opts->before);
 		before_pos = name_pos(&b);
 	}
 
 	rc = wal_store_open(&store, cfg, e);
 	if (rc == WAL_ENOENT)
-		rc = wal_error_recode(e, WAL_EIO);   /* no archive root: a broken setup */
+		rc = wal_error_recode(e, WAL_EIO); /* no archive root: a broken setup */
 	/* 1. the whole listing, or nothing is removed */
 	if (rc == WAL_OK)
 		rc = list_tree(store, cfg, opts, &t, res, e);
 	/* 2. the horizon, 3. what sorts before it */
 	if (rc == WAL_OK && res->system_id)
-		rc = remove_before(store, &t, choose_horizon(&t, opts, before_pos, res), opts, res, e);
+		rc = remove_before(store, &t, choose_horizon(&t, opts, before_pos, res), opts, res,
+				   e);
 	free(t.objs);
 	free(t.dirs);
 	free(t.stale);

@@ -24,7 +24,7 @@ typedef struct compare_sink {
 	const char *path;
 	unsigned char *buf;
 	uint64_t offset;
-	uint64_t size;         /* the file's size: an object longer than it differs */
+	uint64_t size; /* the file's size: an object longer than it differs */
 	int differs;
 } compare_sink;
 
@@ -83,7 +83,7 @@ static wal_err object_matches(wal_store *s, const char *path, int compressed, in
 	if (rc == WAL_OK && compressed)
 		rc = wal_lz4_sink_finish(lz, e);
 	if (rc == WAL_ECORRUPT) {
-		rc = WAL_OK;            /* a damaged object is not the same content */
+		rc = WAL_OK; /* a damaged object is not the same content */
 		cmp.differs = 1;
 	}
 	if (rc == WAL_OK)
@@ -120,7 +120,7 @@ static wal_err ensure_info(wal_store *store, const wal_header *hdr, wal_error *e
 		wal_mem_source_init(&src, text, (size_t)len);
 		rc = wal_store_put(store, path, &src.base, e);
 		if (rc == WAL_EEXIST)
-			rc = WAL_OK;    /* another walpush wrote it first */
+			rc = WAL_OK; /* another walpush wrote it first */
 	}
 	if (rc == WAL_OK)
 		checked = hdr->system_id;
@@ -134,7 +134,8 @@ static wal_err check_text_file(int fd, const char *wal_path, const wal_name *nam
 	char head[32];
 	if (size == 0 || size > WAL_TEXT_FILE_MAX)
 		return wal_fail(e, WAL_ENOTWAL, "%s: size %" PRIu64 " is not that of a %s file",
-				wal_path, size, name->kind == WAL_NAME_HISTORY ? "history" : "backup");
+				wal_path, size,
+				name->kind == WAL_NAME_HISTORY ? "history" : "backup");
 	if (name->kind == WAL_NAME_BACKUP) {
 		ssize_t n = pread(fd, head, sizeof(head), 0);
 		if (n < 0)
@@ -209,22 +210,25 @@ static wal_err choose_cluster(const wal_config *cfg, const char *datadir, const 
 	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK) {
 		if (*system_id && *system_id != ctl.system_id)
 			return wal_fail(e, WAL_EFOREIGN,
-					"%s: system identifier %" PRIu64 " is not this cluster's (%"
-					PRIu64 " in %s/global/pg_control)", wal_path, *system_id,
-					ctl.system_id, datadir);
+					"%s: system identifier %" PRIu64
+					" is not this cluster's (%" PRIu64
+					" in %s/global/pg_control)",
+					wal_path, *system_id, ctl.system_id, datadir);
 		*system_id = ctl.system_id;
 	}
 	if (cfg->system_id) {
 		if (*system_id && *system_id != cfg->system_id)
 			return wal_fail(e, WAL_EFOREIGN,
 					"%s: system identifier %" PRIu64 " is not the configured "
-					"system_id %" PRIu64, wal_path, *system_id, cfg->system_id);
+					"system_id %" PRIu64,
+					wal_path, *system_id, cfg->system_id);
 		*system_id = cfg->system_id;
 	}
 	if (!*system_id)
 		return wal_fail(e, WAL_EINVAL,
 				"%s: cannot tell which cluster it belongs to: run in the data "
-				"directory or set system_id", wal_path);
+				"directory or set system_id",
+				wal_path);
 	return WAL_OK;
 }
 
@@ -233,8 +237,8 @@ static wal_err choose_cluster(const wal_config *cfg, const char *datadir, const 
  * level, hashing its bytes on the way with want_hash.  WAL_EEXIST if the
  * name is taken.
  */
-static wal_err store_file(wal_store *store, int fd, const char *wal_path, uint64_t size,
-			  int level, int want_hash, wal_push_result *res, wal_error *e)
+static wal_err store_file(wal_store *store, int fd, const char *wal_path, uint64_t size, int level,
+			  int want_hash, wal_push_result *res, wal_error *e)
 {
 	wal_fd_source file;
 	wal_hash_source hashing = { 0 };
@@ -311,14 +315,15 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	    (rc = open_input(wal_path, &fd, &st, e)) != WAL_OK)
 		return rc;
 	res->in_bytes = (uint64_t)st.st_size;
-	if ((rc = check_input(fd, wal_path, &name, res->in_bytes, &hdr, &res->system_id, e)) != WAL_OK ||
+	if ((rc = check_input(fd, wal_path, &name, res->in_bytes, &hdr, &res->system_id, e)) !=
+		    WAL_OK ||
 	    (rc = choose_cluster(cfg, datadir, wal_path, &res->system_id, e)) != WAL_OK)
 		goto out;
 
 	if (!*store_io) {
 		rc = wal_store_open(store_io, cfg, e);
 		if (rc == WAL_ENOENT)
-			rc = wal_error_recode(e, WAL_EIO);        /* no archive root: a broken setup */
+			rc = wal_error_recode(e, WAL_EIO); /* no archive root: a broken setup */
 		if (rc != WAL_OK)
 			goto out;
 	}
@@ -336,13 +341,13 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	/* the same WAL stored plain by an earlier release counts as the object */
 	rc = wal_store_stat(*store_io, plain, &ost, e);
 	if (rc == WAL_OK)
-		rc = check_existing(*store_io, plain, 0, fd, wal_path, res->in_bytes, &name, want_hash,
-				    res, e);
+		rc = check_existing(*store_io, plain, 0, fd, wal_path, res->in_bytes, &name,
+				    want_hash, res, e);
 	else if (rc == WAL_ENOENT) {
 		rc = store_file(*store_io, fd, wal_path, res->in_bytes, level, want_hash, res, e);
 		if (rc == WAL_EEXIST)
-			rc = check_existing(*store_io, object, 1, fd, wal_path, res->in_bytes, &name,
-					    want_hash, res, e);
+			rc = check_existing(*store_io, object, 1, fd, wal_path, res->in_bytes,
+					    &name, want_hash, res, e);
 	}
 out:
 	if (rc == WAL_OK && want_hash && !res->hash[0]) {

@@ -17,7 +17,8 @@ wal_err wal_verify_header(const wal_header *hdr, const wal_name *name, uint64_t 
 	if (system_id && hdr->system_id != system_id)
 		return wal_fail(e, WAL_EFOREIGN,
 				"it belongs to another cluster (system identifier %" PRIu64
-				", this cluster's is %" PRIu64 ")", hdr->system_id, system_id);
+				", this cluster's is %" PRIu64 ")",
+				hdr->system_id, system_id);
 	return wal_header_check(hdr, name, file_size, e);
 }
 
@@ -38,9 +39,12 @@ static wal_err verify_write(wal_sink *base, const void *buf, size_t len, wal_err
 		e = &local;
 	if (len > v->limit - v->written)
 		return wal_fail(e, WAL_ECORRUPT,
-				"%s: archived object expands beyond %" PRIu64 " bytes, more than a %s "
-				"can hold; refused", v->object, v->limit,
-				is_segment(v->name) ? "segment of its header's size" : "history or backup file");
+				"%s: archived object expands beyond %" PRIu64
+				" bytes, more than a %s "
+				"can hold; refused",
+				v->object, v->limit,
+				is_segment(v->name) ? "segment of its header's size"
+						    : "history or backup file");
 	if (v->written < sizeof(v->head)) {
 		size_t n = sizeof(v->head) - (size_t)v->written;
 		if (n > len)
@@ -49,7 +53,8 @@ static wal_err verify_write(wal_sink *base, const void *buf, size_t len, wal_err
 		if (is_segment(v->name) && v->written + n == sizeof(v->head)) {
 			/* the identity is known from the first 40 bytes: refuse early */
 			if (wal_header_decode(v->head, sizeof(v->head), &v->hdr, e) != WAL_OK ||
-			    wal_verify_header(&v->hdr, v->name, v->hdr.seg_size, v->system_id, e) != WAL_OK)
+			    wal_verify_header(&v->hdr, v->name, v->hdr.seg_size, v->system_id, e) !=
+				    WAL_OK)
 				return refuse(v, e);
 			v->have_hdr = 1;
 			v->limit = v->hdr.seg_size;

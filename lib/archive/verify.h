@@ -25,12 +25,12 @@ typedef struct wal_verify_sink {
 	wal_sink base;
 	wal_sink *inner;
 	const wal_name *name;
-	uint64_t system_id;    /* the cluster the object must belong to; 0: not checked */
-	const char *object;    /* names the object in messages */
+	uint64_t system_id; /* the cluster the object must belong to; 0: not checked */
+	const char *object; /* names the object in messages */
 	unsigned char head[WAL_LONG_HEADER_SIZE];
 	wal_header hdr;
 	int have_hdr;
-	uint64_t limit;        /* most bytes the object may restore to */
+	uint64_t limit; /* most bytes the object may restore to */
 	uint64_t written;
 } wal_verify_sink;
 

@@ -22,10 +22,10 @@ typedef struct setting {
 	const char *name;
 	setting_type type;
 	size_t offset;
-	int secret;             /* refused in files that others can read */
-	int min, max;           /* T_INT range */
-	const char *const *choices;  /* T_ENUM names, index = value */
-	int auto_ok;            /* T_INT: "auto" is accepted, stored as -1 */
+	int secret;		    /* refused in files that others can read */
+	int min, max;		    /* T_INT range */
+	const char *const *choices; /* T_ENUM names, index = value */
+	int auto_ok;		    /* T_INT: "auto" is accepted, stored as -1 */
 } setting;
 
 static const char *const compress_names[] = { "none", "lz4", NULL };
@@ -74,8 +74,8 @@ static const setting settings[] = {
 
 /* Where one setting's value came from, for messages about it. */
 struct wal_config_origin {
-	char *at;               /* "FILE:LINE" or "--set"; NULL while the default */
-	const char *value;      /* T_STRING: the string it was set to (see wal_config_origin) */
+	char *at;	   /* "FILE:LINE" or "--set"; NULL while the default */
+	const char *value; /* T_STRING: the string it was set to (see wal_config_origin) */
 };
 
 static const setting *find_setting(const char *key)
@@ -104,7 +104,7 @@ void wal_config_init(wal_config *c)
 	c->retries = 3;
 	c->fetch_on_error = WAL_ONERR_AUTO;
 	c->fetch_fsync = 1;
-	c->push_ahead = -1;             /* auto: on for network archives */
+	c->push_ahead = -1; /* auto: on for network archives */
 	c->fetch_ahead = 16;
 	c->parallel = 4;
 	c->spool_dir = strdup(WAL_SPOOL_DEFAULT);
@@ -139,7 +139,7 @@ void wal_config_free(wal_config *c)
 static void remember_origin(wal_config *c, const setting *s, const char *at)
 {
 	if (!c->origins && !(c->origins = calloc(NSETTINGS, sizeof(*c->origins))))
-		return;         /* messages then name no line; nothing else depends on it */
+		return; /* messages then name no line; nothing else depends on it */
 	struct wal_config_origin *o = &c->origins[s - settings];
 	char *copy = strdup(at);
 	if (!copy)
@@ -207,8 +207,8 @@ static int parse_bool(const char *v, int *out)
 static wal_err set_value(wal_config *c, const setting *s, const char *key, const char *value,
 			 const char *at, wal_error *e);
 
-wal_err wal_config_set(wal_config *c, const char *key, const char *value,
-		       const char *origin, int line, wal_error *e)
+wal_err wal_config_set(wal_config *c, const char *key, const char *value, const char *origin,
+		       int line, wal_error *e)
 {
 	char at[512];
 	where(at, sizeof(at), origin, line);
@@ -242,8 +242,9 @@ static wal_err set_value(wal_config *c, const setting *s, const char *key, const
 	}
 	case T_BOOL:
 		if (parse_bool(value, slot) < 0)
-			return wal_fail(e, WAL_ECONFIG, "%s: %s: invalid value \"%s\" (want on or off)",
-					at, key, value);
+			return wal_fail(e, WAL_ECONFIG,
+					"%s: %s: invalid value \"%s\" (want on or off)", at, key,
+					value);
 		return WAL_OK;
 	case T_INT: {
 		if (s->auto_ok && strcmp(value, "auto") == 0) {
@@ -253,9 +254,10 @@ static wal_err set_value(wal_config *c, const setting *s, const char *key, const
 		errno = 0;
 		long v = strtol(value, &end, 10);
 		if (errno || end == value || *end || v < s->min || v > s->max)
-			return wal_fail(e, WAL_ECONFIG,
-					"%s: %s: invalid value \"%s\" (want %san integer from %d to %d)",
-					at, key, value, s->auto_ok ? "auto or " : "", s->min, s->max);
+			return wal_fail(
+				e, WAL_ECONFIG,
+				"%s: %s: invalid value \"%s\" (want %san integer from %d to %d)",
+				at, key, value, s->auto_ok ? "auto or " : "", s->min, s->max);
 		*(int *)slot = (int)v;
 		return WAL_OK;
 	}
@@ -263,8 +265,9 @@ static wal_err set_value(wal_config *c, const setting *s, const char *key, const
 		errno = 0;
 		long v = strtol(value, &end, 8);
 		if (errno || end == value || *end || (v != 0600 && v != 0640))
-			return wal_fail(e, WAL_ECONFIG, "%s: %s: invalid value \"%s\" (want 0600 or 0640)",
-					at, key, value);
+			return wal_fail(e, WAL_ECONFIG,
+					"%s: %s: invalid value \"%s\" (want 0600 or 0640)", at, key,
+					value);
 		*(int *)slot = (int)v;
 		return WAL_OK;
 	}
@@ -272,9 +275,10 @@ static wal_err set_value(wal_config *c, const setting *s, const char *key, const
 		errno = 0;
 		unsigned long long v = strtoull(value, &end, 10);
 		if (errno || end == value || *end || v == 0 || value[0] == '-')
-			return wal_fail(e, WAL_ECONFIG,
-					"%s: %s: invalid value \"%s\" (want a decimal system identifier)",
-					at, key, value);
+			return wal_fail(
+				e, WAL_ECONFIG,
+				"%s: %s: invalid value \"%s\" (want a decimal system identifier)",
+				at, key, value);
 		*(uint64_t *)slot = v;
 		return WAL_OK;
 	}
@@ -292,8 +296,9 @@ static wal_err set_value(wal_config *c, const setting *s, const char *key, const
 				strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
 				strncat(list, s->choices[i], sizeof(list) - strlen(list) - 1);
 			}
-			return wal_fail(e, WAL_ECONFIG, "%s: %s: invalid value \"%s\" (want one of %s)",
-					at, key, value, list);
+			return wal_fail(e, WAL_ECONFIG,
+					"%s: %s: invalid value \"%s\" (want one of %s)", at, key,
+					value, list);
 		}
 	}
 	return wal_fail(e, WAL_ECONFIG, "%s: %s: unsupported setting type", at, key);
@@ -319,8 +324,10 @@ wal_err wal_config_set_arg(wal_config *c, const char *key_value, wal_error *e)
 	const setting *s = find_setting(key);
 	if (s && s->secret)
 		/* the command line is visible to every user of the machine */
-		return wal_fail(e, WAL_ECONFIG, "--set %s: secrets belong in the configuration file "
-				"(mode 0600 or 0640), never on the command line", key);
+		return wal_fail(e, WAL_ECONFIG,
+				"--set %s: secrets belong in the configuration file "
+				"(mode 0600 or 0640), never on the command line",
+				key);
 	return wal_config_set(c, key, value, "--set", 0, e);
 }
 
@@ -424,7 +431,8 @@ wal_err wal_config_read_file(wal_config *c, const char *path, wal_error *e)
 		if (s && s->secret && others_read) {
 			rc = wal_fail(e, WAL_ECONFIG,
 				      "%s:%d: %s is a secret but the file is readable by others; "
-				      "chmod o-r %s", path, lineno, key, path);
+				      "chmod o-r %s",
+				      path, lineno, key, path);
 			goto out;
 		}
 		rc = wal_config_set(c, key, value, path, lineno, e);
@@ -463,7 +471,9 @@ wal_err wal_config_check(const wal_config *c, char *warning, size_t cap, wal_err
 	if (!c->archive || !*c->archive) {
 		const char *at = wal_config_origin(c, "archive");
 		return wal_fail(e, WAL_ECONFIG, "%s: archive is not set",
-				at ? at : c->source ? c->source : "configuration");
+				at	    ? at
+				: c->source ? c->source
+					    : "configuration");
 	}
 	if (wal_url_parse(c->archive, &url, e) != WAL_OK)
 		return wal_config_blame(c, "archive", e);
@@ -471,13 +481,18 @@ wal_err wal_config_check(const wal_config *c, char *warning, size_t cap, wal_err
 	if (strcmp(url.scheme, "http") == 0 && c->http_password) {
 		wal_url_redact(c->archive, shown, sizeof(shown));
 		if (c->http_cleartext_auth == WAL_CLEARTEXT_REFUSE) {
-			wal_fail(e, WAL_ECONFIG, "%s: the password would be sent in clear "
-				 "(basic authentication over http://) and http_cleartext_auth = refuse; "
-				 "use https://", shown);
+			wal_fail(e, WAL_ECONFIG,
+				 "%s: the password would be sent in clear "
+				 "(basic authentication over http://) and http_cleartext_auth = "
+				 "refuse; "
+				 "use https://",
+				 shown);
 			rc = wal_config_blame(c, "archive", e);
 		} else if (warning && cap) {
-			snprintf(warning, cap, "%s: the password is sent in clear "
-				 "(basic authentication over http://); use https://", shown);
+			snprintf(warning, cap,
+				 "%s: the password is sent in clear "
+				 "(basic authentication over http://); use https://",
+				 shown);
 		}
 	}
 	wal_url_free(&url);

@@ -19,48 +19,49 @@ typedef enum { WAL_S3_HOST = 0, WAL_S3_PATH = 1 } wal_s3_style;
 typedef enum { WAL_CLEARTEXT_WARN = 0, WAL_CLEARTEXT_REFUSE = 1 } wal_cleartext;
 
 typedef struct wal_config {
-	char *archive;                  /* path, file://, sftp://, http(s)://, s3:// */
-	wal_compress compress;          /* default lz4 */
-	int compress_level;             /* default 1 */
-	int file_mode;                  /* mode of archived objects, default 0600 */
+	char *archive;	       /* path, file://, sftp://, http(s)://, s3:// */
+	wal_compress compress; /* default lz4 */
+	int compress_level;    /* default 1 */
+	int file_mode;	       /* mode of archived objects, default 0600 */
 
-	char *ssh_key;                  /* private key file */
-	char *ssh_key_passphrase_file;  /* first line is the passphrase */
-	char *ssh_known_hosts;          /* default ~/.ssh/known_hosts */
-	int ssh_agent;                  /* on|off, default off */
-	int sftp_require_fsync;         /* on|off, default on: refuse servers without fsync@openssh.com */
+	char *ssh_key;		       /* private key file */
+	char *ssh_key_passphrase_file; /* first line is the passphrase */
+	char *ssh_known_hosts;	       /* default ~/.ssh/known_hosts */
+	int ssh_agent;		       /* on|off, default off */
+	int sftp_require_fsync; /* on|off, default on: refuse servers without fsync@openssh.com */
 
 	char *http_user;
-	char *http_password;            /* secret */
+	char *http_password; /* secret */
 	char *tls_ca_file;
-	int tls_verify;                 /* on|off, default on */
-	wal_cleartext http_cleartext_auth; /* http_password over http://: warn (default) or refuse */
+	int tls_verify; /* on|off, default on */
+	wal_cleartext
+		http_cleartext_auth; /* http_password over http://: warn (default) or refuse */
 
-	char *s3_endpoint;              /* host[:port] or URL; default s3.<region>.amazonaws.com */
-	char *s3_region;                /* default us-east-1 */
-	wal_s3_style s3_uri_style;      /* default host */
-	char *s3_access_key;            /* secret-ish; else AWS_ACCESS_KEY_ID */
-	char *s3_secret_key;            /* secret; else AWS_SECRET_ACCESS_KEY */
-	char *s3_session_token;         /* secret; else AWS_SESSION_TOKEN */
+	char *s3_endpoint;	   /* host[:port] or URL; default s3.<region>.amazonaws.com */
+	char *s3_region;	   /* default us-east-1 */
+	wal_s3_style s3_uri_style; /* default host */
+	char *s3_access_key;	   /* secret-ish; else AWS_ACCESS_KEY_ID */
+	char *s3_secret_key;	   /* secret; else AWS_SECRET_ACCESS_KEY */
+	char *s3_session_token;	   /* secret; else AWS_SESSION_TOKEN */
 
-	int timeout;                    /* seconds for any one network operation, default 30 */
-	int retries;                    /* attempts after the first on transient errors, default 3 */
+	int timeout; /* seconds for any one network operation, default 30 */
+	int retries; /* attempts after the first on transient errors, default 3 */
 
-	uint64_t system_id;             /* 0 = not set */
-	wal_on_error fetch_on_error;    /* walfetch hard errors: auto|stop|continue */
-	int fetch_fsync;                /* on|off, default on: walfetch fsyncs what it restores */
+	uint64_t system_id;	     /* 0 = not set */
+	wal_on_error fetch_on_error; /* walfetch hard errors: auto|stop|continue */
+	int fetch_fsync;	     /* on|off, default on: walfetch fsyncs what it restores */
 
-	int push_ahead;                 /* ready files pushed beyond the one asked for;
+	int push_ahead;	  /* ready files pushed beyond the one asked for;
 					   -1 = auto (default): 64 over a network, 0 locally */
-	int fetch_ahead;                /* segments fetched beyond the one asked for, default 16 */
-	int parallel;                   /* transfers at once, default 4 */
-	char *spool_dir;                /* push/fetch-ahead state, outside the data directory;
+	int fetch_ahead;  /* segments fetched beyond the one asked for, default 16 */
+	int parallel;	  /* transfers at once, default 4 */
+	char *spool_dir;  /* push/fetch-ahead state, outside the data directory;
 					   default /var/spool/walarchive; off if not writable */
-	int backlog_warn;               /* ready segments before walpush reports a backlog */
+	int backlog_warn; /* ready segments before walpush reports a backlog */
 
-	int log_level;                  /* WAL_LOG_* from log.h, default notice */
+	int log_level; /* WAL_LOG_* from log.h, default notice */
 
-	char *source;                   /* the file that was read, or NULL */
+	char *source;			   /* the file that was read, or NULL */
 	struct wal_config_origin *origins; /* per setting, where its value was set (config.c) */
 } wal_config;
 
@@ -85,8 +86,8 @@ wal_err wal_config_read_file(wal_config *c, const char *path, wal_error *e);
 wal_err wal_config_set_arg(wal_config *c, const char *key_value, wal_error *e);
 
 /* Applies one key and value; origin and line (0 = none) name it in errors. */
-wal_err wal_config_set(wal_config *c, const char *key, const char *value,
-		       const char *origin, int line, wal_error *e);
+wal_err wal_config_set(wal_config *c, const char *key, const char *value, const char *origin,
+		       int line, wal_error *e);
 
 /* Whether key names a setting. */
 int wal_config_known(const char *key);

@@ -11,24 +11,24 @@
 
 typedef enum wal_err {
 	WAL_OK = 0,
-	WAL_ENOENT,            /* the object or file does not exist */
-	WAL_EEXIST,            /* the name is taken (put never replaces) */
-	WAL_EEXIST_DIFFERENT,  /* the archive holds different content under this name */
-	WAL_EINVAL,            /* bad argument: name, path, option */
-	WAL_ECONFIG,           /* bad configuration file or setting */
-	WAL_ENOTWAL,           /* input is not a WAL file of this name (header, size) */
-	WAL_EFOREIGN,          /* the WAL belongs to another cluster */
-	WAL_ECORRUPT,          /* an archived object fails verification */
-	WAL_EIO,               /* local I/O error */
-	WAL_ENOSPC,            /* disk or quota full */
-	WAL_EPERM,             /* permission denied */
-	WAL_EAUTH,             /* authentication refused */
-	WAL_EHOSTKEY,          /* server identity not trusted (host key, certificate) */
-	WAL_ENET,              /* network or server failure, may pass on retry */
-	WAL_ETIMEOUT,          /* a network operation timed out */
-	WAL_ENOMEM,            /* out of memory */
-	WAL_EUNSUPPORTED,      /* the server or build lacks a needed feature */
-	WAL_EAMBIGUOUS,        /* several candidates and nothing to choose by */
+	WAL_ENOENT,	      /* the object or file does not exist */
+	WAL_EEXIST,	      /* the name is taken (put never replaces) */
+	WAL_EEXIST_DIFFERENT, /* the archive holds different content under this name */
+	WAL_EINVAL,	      /* bad argument: name, path, option */
+	WAL_ECONFIG,	      /* bad configuration file or setting */
+	WAL_ENOTWAL,	      /* input is not a WAL file of this name (header, size) */
+	WAL_EFOREIGN,	      /* the WAL belongs to another cluster */
+	WAL_ECORRUPT,	      /* an archived object fails verification */
+	WAL_EIO,	      /* local I/O error */
+	WAL_ENOSPC,	      /* disk or quota full */
+	WAL_EPERM,	      /* permission denied */
+	WAL_EAUTH,	      /* authentication refused */
+	WAL_EHOSTKEY,	      /* server identity not trusted (host key, certificate) */
+	WAL_ENET,	      /* network or server failure, may pass on retry */
+	WAL_ETIMEOUT,	      /* a network operation timed out */
+	WAL_ENOMEM,	      /* out of memory */
+	WAL_EUNSUPPORTED,     /* the server or build lacks a needed feature */
+	WAL_EAMBIGUOUS,	      /* several candidates and nothing to choose by */
 	WAL_ERR_COUNT
 } wal_err;
 

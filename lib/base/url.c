@@ -101,7 +101,8 @@ static wal_err parse_authority(const char *rest, const char *auth_end, wal_url *
 		if (memchr(rest, ':', (size_t)(at - rest)))
 			return wal_fail(e, WAL_ECONFIG,
 					"archive \"%s\": a password does not belong in the URL; "
-					"use the configuration file", shown);
+					"use the configuration file",
+					shown);
 		url->user = decode(rest, (size_t)(at - rest));
 		if (!url->user || !*url->user)
 			return WAL_EINVAL;
@@ -143,7 +144,8 @@ static wal_err parse_path(const char *slash, wal_url *url, const char *shown, wa
 	if (strcmp(url->scheme, "s3") == 0) {
 		if (url->user || url->port)
 			return wal_fail(e, WAL_ECONFIG,
-					"archive \"%s\": want s3://bucket/prefix (the endpoint is s3_endpoint)",
+					"archive \"%s\": want s3://bucket/prefix (the endpoint is "
+					"s3_endpoint)",
 					shown);
 		/* the prefix: no leading slash, may be empty */
 		const char *prefix = slash ? slash + 1 : "";
@@ -182,19 +184,23 @@ static wal_err parse(const char *text, wal_url *url, wal_error *e)
 	} else if (!sep) {
 		return wal_fail(e, WAL_ECONFIG,
 				"archive \"%s\": want an absolute path or a URL "
-				"(file://, sftp://, http://, https://, s3://)", shown);
-	} else if (!parse_scheme(text, sep, url)) {
-		return wal_fail(e, WAL_ECONFIG,
-				"archive \"%s\": unknown scheme (want file, sftp, http, https or s3)",
+				"(file://, sftp://, http://, https://, s3://)",
 				shown);
+	} else if (!parse_scheme(text, sep, url)) {
+		return wal_fail(
+			e, WAL_ECONFIG,
+			"archive \"%s\": unknown scheme (want file, sftp, http, https or s3)",
+			shown);
 	} else {
 		const char *rest = sep + 3;
 		const char *slash = strchr(rest, '/');
 		const char *auth_end = slash ? slash : rest + strlen(rest);
 		if (strcmp(url->scheme, "file") == 0) {
-			if (auth_end != rest && strncmp(rest, "localhost", (size_t)(auth_end - rest)) != 0)
+			if (auth_end != rest &&
+			    strncmp(rest, "localhost", (size_t)(auth_end - rest)) != 0)
 				return wal_fail(e, WAL_ECONFIG,
-						"archive \"%s\": file URLs name a local path (file:///path)",
+						"archive \"%s\": file URLs name a local path "
+						"(file:///path)",
 						shown);
 			if (!slash)
 				return wal_fail(e, WAL_ECONFIG, "archive \"%s\": no path", shown);
@@ -211,7 +217,8 @@ static wal_err parse(const char *text, wal_url *url, wal_error *e)
 	}
 	if (strstr(url->path, "/../") || strncmp(url->path, "../", 3) == 0 ||
 	    (strlen(url->path) >= 3 && strcmp(url->path + strlen(url->path) - 3, "/..") == 0))
-		return wal_fail(e, WAL_ECONFIG, "archive \"%s\": path must not contain \"..\"", shown);
+		return wal_fail(e, WAL_ECONFIG, "archive \"%s\": path must not contain \"..\"",
+				shown);
 	return WAL_OK;
 
 bad_url:

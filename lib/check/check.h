@@ -18,35 +18,36 @@
 
 /* walcheck's own exit codes, beside the common ones (README, "Exit codes"). */
 enum {
-	WAL_CHECK_EXIT_INCOMPLETE = 9,   /* a segment or history file missing, or an object corrupt */
-	WAL_CHECK_EXIT_NOT_WIRED = 10,   /* PostgreSQL not set up to archive here, or not archiving */
-	WAL_CHECK_EXIT_STALE = 11        /* --max-age: nothing archived for that long while WAL was written */
+	WAL_CHECK_EXIT_INCOMPLETE = 9, /* a segment or history file missing, or an object corrupt */
+	WAL_CHECK_EXIT_NOT_WIRED = 10, /* PostgreSQL not set up to archive here, or not archiving */
+	WAL_CHECK_EXIT_STALE =
+		11 /* --max-age: nothing archived for that long while WAL was written */
 };
 
 typedef struct wal_check_opts {
-	const char *datadir;   /* -D: pg_control, pg_wal/archive_status, the server's socket */
-	const char *conninfo;  /* -d: a libpq connection string */
-	int connect;           /* connect with libpq's environment even without -d or -D */
-	int switch_wal;        /* --switch-wal */
-	int timeout;           /* --timeout seconds for --switch-wal */
-	const char *from;      /* --from NAME */
-	int deep;              /* --deep */
-	long max_age;          /* --max-age seconds, -1 unset */
+	const char *datadir;  /* -D: pg_control, pg_wal/archive_status, the server's socket */
+	const char *conninfo; /* -d: a libpq connection string */
+	int connect;	      /* connect with libpq's environment even without -d or -D */
+	int switch_wal;	      /* --switch-wal */
+	int timeout;	      /* --timeout seconds for --switch-wal */
+	const char *from;     /* --from NAME */
+	int deep;	      /* --deep */
+	long max_age;	      /* --max-age seconds, -1 unset */
 } wal_check_opts;
 
 /* What a problem makes of the run (cmd/ turns it into an exit code). */
 typedef enum wal_check_class {
-	WAL_CHECK_FAILED,      /* the check could not be made: err says why */
+	WAL_CHECK_FAILED, /* the check could not be made: err says why */
 	WAL_CHECK_INCOMPLETE,
 	WAL_CHECK_NOT_WIRED,
 	WAL_CHECK_STALE,
-	WAL_CHECK_WARNING      /* said loudly, but the archive works (a spool that is off) */
+	WAL_CHECK_WARNING /* said loudly, but the archive works (a spool that is off) */
 } wal_check_class;
 
 typedef struct wal_check_problem {
 	wal_check_class cls;
-	wal_err err;           /* for WAL_CHECK_FAILED */
-	char text[768];        /* one line that says what to fix */
+	wal_err err;	/* for WAL_CHECK_FAILED */
+	char text[768]; /* one line that says what to fix */
 } wal_check_problem;
 
 typedef struct wal_check_pg {
@@ -57,12 +58,12 @@ typedef struct wal_check_pg {
 	char archive_command[512], restore_command[512];
 	char data_directory[512];
 	uint64_t system_id;
-	char current_wal[WAL_NAME_MAX];       /* pg_walfile_name(pg_current_wal_lsn()): its timeline */
-	uint64_t current_lsn;                 /* pg_current_wal_lsn() (primary), 0 if unknown */
+	char current_wal[WAL_NAME_MAX]; /* pg_walfile_name(pg_current_wal_lsn()): its timeline */
+	uint64_t current_lsn;		/* pg_current_wal_lsn() (primary), 0 if unknown */
 	char last_archived_wal[WAL_NAME_MAX], last_failed_wal[WAL_NAME_MAX];
 	time_t last_archived_time, last_failed_time;
 	int64_t archived_count, failed_count;
-	int switch_done, switch_ok;           /* --switch-wal */
+	int switch_done, switch_ok; /* --switch-wal */
 	char switch_segment[WAL_NAME_MAX];
 	double switch_wait_s;
 } wal_check_pg;
@@ -75,15 +76,15 @@ typedef struct wal_check_corrupt {
 typedef struct wal_check_report {
 	const char *archive;
 	uint64_t system_id;
-	const char *system_id_from;   /* "pg_control", "system_id", "postgresql", "archive" */
-	int new_archive;       /* no tree for the cluster (or no cluster) yet */
+	const char *system_id_from; /* "pg_control", "system_id", "postgresql", "archive" */
+	int new_archive;	    /* no tree for the cluster (or no cluster) yet */
 	time_t checked_at;
 
 	int reachable;
 	double open_ms;
 	wal_probe_result probe;
 
-	int spool_wanted;      /* push-ahead or fetch-ahead configured */
+	int spool_wanted; /* push-ahead or fetch-ahead configured */
 	int spool_ok;
 	int push_ahead, fetch_ahead;
 	char spool_note[600];
@@ -97,7 +98,7 @@ typedef struct wal_check_report {
 	time_t newest_mtime;
 	int continuity_done;
 	wal_continuity cont;
-	uint64_t missing;      /* segments in gaps not waiting in pg_wal */
+	uint64_t missing; /* segments in gaps not waiting in pg_wal */
 
 	int deep_done;
 	size_t verified;
@@ -127,8 +128,8 @@ wal_err wal_check_run(const wal_config *cfg, const wal_check_opts *opts, wal_che
 void wal_check_report_free(wal_check_report *r);
 
 /* Records a problem (printf-style text). */
-void wal_check_problem_add(wal_check_report *r, wal_check_class cls, wal_err err,
-			   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void wal_check_problem_add(wal_check_report *r, wal_check_class cls, wal_err err, const char *fmt,
+			   ...) __attribute__((format(printf, 4, 5)));
 
 /* The report as text for people, one JSON document, or Prometheus text format. */
 void wal_check_print_text(const wal_check_report *r, FILE *out);

@@ -51,12 +51,28 @@ void wal_json_string(FILE *out, const char *text)
 	while (*s) {
 		int len;
 		switch (*s) {
-		case '"': fputs("\\\"", out); s++; continue;
-		case '\\': fputs("\\\\", out); s++; continue;
-		case '\n': fputs("\\n", out); s++; continue;
-		case '\r': fputs("\\r", out); s++; continue;
-		case '\t': fputs("\\t", out); s++; continue;
-		default: break;
+		case '"':
+			fputs("\\\"", out);
+			s++;
+			continue;
+		case '\\':
+			fputs("\\\\", out);
+			s++;
+			continue;
+		case '\n':
+			fputs("\\n", out);
+			s++;
+			continue;
+		case '\r':
+			fputs("\\r", out);
+			s++;
+			continue;
+		case '\t':
+			fputs("\\t", out);
+			s++;
+			continue;
+		default:
+			break;
 		}
 		if (*s < 0x20 || *s == 0x7F) {
 			fprintf(out, "\\u%04x", *s);

@@ -15,7 +15,7 @@
 typedef struct wal_json {
 	FILE *out;
 	int depth;
-	int count[WAL_JSON_DEPTH];   /* members written at each level */
+	int count[WAL_JSON_DEPTH]; /* members written at each level */
 } wal_json;
 
 void wal_json_init(wal_json *j, FILE *out);
@@ -29,7 +29,7 @@ void wal_json_array(wal_json *j, const char *key);
 /* Closes the innermost object or array; after the top one, a newline. */
 void wal_json_end(wal_json *j, char close);
 
-void wal_json_str(wal_json *j, const char *key, const char *value);  /* NULL: null */
+void wal_json_str(wal_json *j, const char *key, const char *value); /* NULL: null */
 void wal_json_int(wal_json *j, const char *key, int64_t value);
 void wal_json_uint(wal_json *j, const char *key, uint64_t value);
 void wal_json_num(wal_json *j, const char *key, double value);

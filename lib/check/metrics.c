@@ -13,7 +13,7 @@
 
 typedef struct metrics {
 	FILE *out;
-	char labels[160];      /* system_id="...", escaped */
+	char labels[160]; /* system_id="...", escaped */
 } metrics;
 
 /* A label value as the format wants it: \, " and newline escaped. */
@@ -36,7 +36,8 @@ static void escape_label(const char *text, char *out, size_t cap)
 
 static void family(metrics *m, const char *name, const char *type, const char *help)
 {
-	fprintf(m->out, "# HELP walarchive_%s %s\n# TYPE walarchive_%s %s\n", name, help, name, type);
+	fprintf(m->out, "# HELP walarchive_%s %s\n# TYPE walarchive_%s %s\n", name, help, name,
+		type);
 }
 
 static void sample(metrics *m, const char *name, const char *extra, double value)
@@ -61,15 +62,19 @@ static int healthy(const wal_check_report *r)
 
 static void program_times(metrics *m, const wal_check_report *r, int failure)
 {
-	const char *name = failure ? "last_failure_timestamp_seconds" : "last_success_timestamp_seconds";
-	family(m, name, "gauge", failure ? "time of the last failure a program recorded (0: none)"
-	       : "time of the last success a program recorded (0: none)");
+	const char *name =
+		failure ? "last_failure_timestamp_seconds" : "last_success_timestamp_seconds";
+	family(m, name, "gauge",
+	       failure ? "time of the last failure a program recorded (0: none)"
+		       : "time of the last success a program recorded (0: none)");
 	for (int i = 0; i < 3; i++) {
 		char extra[64];
 		const wal_status *st = &r->status[i];
-		time_t at = !r->have_status[i] ? 0 : failure ? (st->have_failure ? st->failure.at : 0)
-			: (st->have_success ? st->success.at : 0);
-		snprintf(extra, sizeof(extra), "program=\"%s\"", r->status_progs[i] ? r->status_progs[i] : "");
+		time_t at = !r->have_status[i] ? 0
+			    : failure	       ? (st->have_failure ? st->failure.at : 0)
+					       : (st->have_success ? st->success.at : 0);
+		snprintf(extra, sizeof(extra), "program=\"%s\"",
+			 r->status_progs[i] ? r->status_progs[i] : "");
 		sample(m, name, extra, (double)at);
 	}
 }
@@ -93,12 +98,13 @@ void wal_check_print_metrics(const wal_check_report *r, FILE *out)
 	      (double)gaps);
 	gauge(&m, "missing_segments", "segments a recovery needs that the archive lacks",
 	      (double)r->missing);
-	gauge(&m, "corrupt_objects", "objects that failed verification (--deep)", (double)r->ncorrupt);
+	gauge(&m, "corrupt_objects", "objects that failed verification (--deep)",
+	      (double)r->ncorrupt);
 	gauge(&m, "segments", "WAL segments in the archive", (double)r->segments);
 	gauge(&m, "objects", "objects in the cluster's tree", (double)r->tree.count);
 	gauge(&m, "bytes", "bytes stored in the cluster's tree", (double)r->tree.bytes);
-	gauge(&m, "newest_segment_timestamp_seconds", "when the newest segment was archived (0: none)",
-	      (double)r->newest_mtime);
+	gauge(&m, "newest_segment_timestamp_seconds",
+	      "when the newest segment was archived (0: none)", (double)r->newest_mtime);
 	gauge(&m, "newest_segment_age_seconds", "age of the newest archived segment (-1: none)",
 	      r->newest_mtime ? (double)(r->checked_at - r->newest_mtime) : -1);
 	program_times(&m, r, 0);
@@ -117,10 +123,10 @@ void wal_check_print_metrics(const wal_check_report *r, FILE *out)
 		      (double)r->pg.archived_count);
 		gauge(&m, "postgresql_failed_count", "pg_stat_archiver.failed_count",
 		      (double)r->pg.failed_count);
-		gauge(&m, "postgresql_last_archived_timestamp_seconds", "pg_stat_archiver.last_archived_time",
-		      (double)r->pg.last_archived_time);
-		gauge(&m, "postgresql_last_failed_timestamp_seconds", "pg_stat_archiver.last_failed_time",
-		      (double)r->pg.last_failed_time);
+		gauge(&m, "postgresql_last_archived_timestamp_seconds",
+		      "pg_stat_archiver.last_archived_time", (double)r->pg.last_archived_time);
+		gauge(&m, "postgresql_last_failed_timestamp_seconds",
+		      "pg_stat_archiver.last_failed_time", (double)r->pg.last_failed_time);
 	}
 }
 

@@ -65,17 +65,19 @@ static time_t parse_epoch(const char *text)
 void wal_check_pg_archiver(void *handle, wal_check_report *r)
 {
 	PGconn *conn = handle;
-	PGresult *res = PQexec(conn,
-		"SELECT coalesce(last_archived_wal, ''), "
-		"coalesce(extract(epoch from last_archived_time)::bigint::text, ''), "
-		"coalesce(last_failed_wal, ''), "
-		"coalesce(extract(epoch from last_failed_time)::bigint::text, ''), "
-		"archived_count, failed_count FROM pg_stat_archiver");
+	PGresult *res =
+		PQexec(conn, "SELECT coalesce(last_archived_wal, ''), "
+			     "coalesce(extract(epoch from last_archived_time)::bigint::text, ''), "
+			     "coalesce(last_failed_wal, ''), "
+			     "coalesce(extract(epoch from last_failed_time)::bigint::text, ''), "
+			     "archived_count, failed_count FROM pg_stat_archiver");
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
 		wal_check_pg *pg = &r->pg;
-		snprintf(pg->last_archived_wal, sizeof(pg->last_archived_wal), "%s", PQgetvalue(res, 0, 0));
+		snprintf(pg->last_archived_wal, sizeof(pg->last_archived_wal), "%s",
+			 PQgetvalue(res, 0, 0));
 		pg->last_archived_time = parse_epoch(PQgetvalue(res, 0, 1));
-		snprintf(pg->last_failed_wal, sizeof(pg->last_failed_wal), "%s", PQgetvalue(res, 0, 2));
+		snprintf(pg->last_failed_wal, sizeof(pg->last_failed_wal), "%s",
+			 PQgetvalue(res, 0, 2));
 		pg->last_failed_time = parse_epoch(PQgetvalue(res, 0, 3));
 		pg->archived_count = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
 		pg->failed_count = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
@@ -88,14 +90,18 @@ static void check_wiring(wal_check_report *r)
 {
 	wal_check_pg *pg = &r->pg;
 	if (strcmp(pg->wal_level, "replica") != 0 && strcmp(pg->wal_level, "logical") != 0)
-		wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
-				      "postgresql: wal_level is '%s': archiving needs 'replica' or 'logical' "
-				      "(ALTER SYSTEM SET wal_level = replica, then restart)", pg->wal_level);
+		wal_check_problem_add(
+			r, WAL_CHECK_NOT_WIRED, WAL_OK,
+			"postgresql: wal_level is '%s': archiving needs 'replica' or 'logical' "
+			"(ALTER SYSTEM SET wal_level = replica, then restart)",
+			pg->wal_level);
 	/* a standby archives only with 'always'; its primary archives otherwise */
-	if (!pg->standby && strcmp(pg->archive_mode, "on") != 0 && strcmp(pg->archive_mode, "always") != 0)
+	if (!pg->standby && strcmp(pg->archive_mode, "on") != 0 &&
+	    strcmp(pg->archive_mode, "always") != 0)
 		wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
 				      "postgresql: archive_mode is '%s': nothing is archived "
-				      "(ALTER SYSTEM SET archive_mode = on, then restart)", pg->archive_mode);
+				      "(ALTER SYSTEM SET archive_mode = on, then restart)",
+				      pg->archive_mode);
 	int archives = !pg->standby || strcmp(pg->archive_mode, "always") == 0;
 	if (archives && strcmp(pg->archive_library, "walarchive") != 0 &&
 	    !strstr(pg->archive_command, "walpush")) {
@@ -104,21 +110,24 @@ static void check_wiring(wal_check_report *r)
 					      "postgresql: archive_library is '%s', not walarchive",
 					      pg->archive_library);
 		else if (!pg->archive_command[0])
-			wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
-					      "postgresql: archive_command is not set: nothing is archived "
-					      "(ALTER SYSTEM SET archive_command = 'walpush %%p %%f', then "
-					      "SELECT pg_reload_conf())");
+			wal_check_problem_add(
+				r, WAL_CHECK_NOT_WIRED, WAL_OK,
+				"postgresql: archive_command is not set: nothing is archived "
+				"(ALTER SYSTEM SET archive_command = 'walpush %%p %%f', then "
+				"SELECT pg_reload_conf())");
 		else
-			wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
-					      "postgresql: archive_command '%s' does not run walpush",
-					      pg->archive_command);
+			wal_check_problem_add(
+				r, WAL_CHECK_NOT_WIRED, WAL_OK,
+				"postgresql: archive_command '%s' does not run walpush",
+				pg->archive_command);
 	}
 	if (pg->standby && !strstr(pg->restore_command, "walfetch"))
-		wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
-				      "postgresql: this standby's restore_command %s%s%s does not run walfetch "
-				      "(restore_command = 'walfetch %%f %%p')",
-				      pg->restore_command[0] ? "'" : "(empty)",
-				      pg->restore_command, pg->restore_command[0] ? "'" : "");
+		wal_check_problem_add(
+			r, WAL_CHECK_NOT_WIRED, WAL_OK,
+			"postgresql: this standby's restore_command %s%s%s does not run walfetch "
+			"(restore_command = 'walfetch %%f %%p')",
+			pg->restore_command[0] ? "'" : "(empty)", pg->restore_command,
+			pg->restore_command[0] ? "'" : "");
 }
 
 void wal_check_pg_inspect(const wal_check_opts *opts, wal_check_report *r, void **handle)
@@ -129,9 +138,9 @@ void wal_check_pg_inspect(const wal_check_opts *opts, wal_check_report *r, void 
 	if (opts->conninfo)
 		snprintf(conninfo, sizeof(conninfo), "%s", opts->conninfo);
 	else if (opts->datadir && datadir_conninfo(opts->datadir, conninfo, sizeof(conninfo)))
-		;      /* the server running in the data directory */
+		; /* the server running in the data directory */
 	else if (opts->connect)
-		conninfo[0] = '\0';   /* libpq's environment and defaults */
+		conninfo[0] = '\0'; /* libpq's environment and defaults */
 	else
 		return;
 	PGconn *conn = PQconnectdb(conninfo);
@@ -149,7 +158,8 @@ void wal_check_pg_inspect(const wal_check_opts *opts, wal_check_report *r, void 
 	pg->server_version = PQserverVersion(conn);
 	query_one(conn, "SELECT pg_is_in_recovery()::text", value, sizeof(value));
 	pg->standby = strcmp(value, "true") == 0;
-	query_one(conn, "SELECT current_setting('wal_level')", pg->wal_level, sizeof(pg->wal_level));
+	query_one(conn, "SELECT current_setting('wal_level')", pg->wal_level,
+		  sizeof(pg->wal_level));
 	query_one(conn, "SELECT current_setting('archive_mode')", pg->archive_mode,
 		  sizeof(pg->archive_mode));
 	query_one(conn, "SELECT current_setting('archive_command')", pg->archive_command,
@@ -167,7 +177,8 @@ void wal_check_pg_inspect(const wal_check_opts *opts, wal_check_report *r, void 
 		pg->system_id = strtoull(value, NULL, 10);
 	if (!pg->standby) {
 		char lsn[32];
-		if (query_one(conn, "SELECT (pg_current_wal_lsn() - '0/0')::text", lsn, sizeof(lsn)))
+		if (query_one(conn, "SELECT (pg_current_wal_lsn() - '0/0')::text", lsn,
+			      sizeof(lsn)))
 			pg->current_lsn = strtoull(lsn, NULL, 10);
 		query_one(conn, "SELECT pg_walfile_name(pg_current_wal_lsn())", pg->current_wal,
 			  sizeof(pg->current_wal));

@@ -30,13 +30,15 @@ static int healthy(const wal_check_report *r)
 
 static void seg_name(const wal_check_report *r, uint32_t tli, uint64_t segno, char out[25])
 {
-	wal_segment_name(tli, segno, r->tree.seg_size ? r->tree.seg_size : WAL_SEG_SIZE_DEFAULT, out);
+	wal_segment_name(tli, segno, r->tree.seg_size ? r->tree.seg_size : WAL_SEG_SIZE_DEFAULT,
+			 out);
 }
 
 static const char *start_why(const wal_continuity *c)
 {
 	return c->start_from == WAL_START_BACKUP ? "oldest backup"
-		: c->start_from == WAL_START_FROM ? "--from" : "oldest segment";
+	       : c->start_from == WAL_START_FROM ? "--from"
+						 : "oldest segment";
 }
 
 static void text_pg(const wal_check_report *r, FILE *out)
@@ -44,12 +46,13 @@ static void text_pg(const wal_check_report *r, FILE *out)
 	const wal_check_pg *pg = &r->pg;
 	char t1[40], t2[40];
 	if (!pg->connected) {
-		fprintf(out, "postgresql:  not connected (-d CONNSTR or -D DATADIR to check its settings)\n");
+		fprintf(out, "postgresql:  not connected (-d CONNSTR or -D DATADIR to check its "
+			     "settings)\n");
 		return;
 	}
 	fprintf(out, "postgresql:  %s %d, wal_level %s, archive_mode %s, %s '%s'%s%s%s\n",
-		pg->standby ? "standby" : "primary", pg->server_version, pg->wal_level, pg->archive_mode,
-		pg->archive_library[0] ? "archive_library" : "archive_command",
+		pg->standby ? "standby" : "primary", pg->server_version, pg->wal_level,
+		pg->archive_mode, pg->archive_library[0] ? "archive_library" : "archive_command",
 		pg->archive_library[0] ? pg->archive_library : pg->archive_command,
 		pg->standby ? ", restore_command '" : "", pg->standby ? pg->restore_command : "",
 		pg->standby ? "'" : "");
@@ -73,14 +76,18 @@ static void text_tree(const wal_check_report *r, FILE *out)
 	}
 	if (!r->listed)
 		return;
-	fprintf(out, "contents:    %zu objects, %" PRIu64 " segments, %" PRId64 " bytes in %u directories "
-		"(segment size %u MiB)\n", r->tree.count, r->segments, r->tree.bytes, r->tree.dirs,
-		r->tree.seg_size >> 20);
+	fprintf(out,
+		"contents:    %zu objects, %" PRIu64 " segments, %" PRId64
+		" bytes in %u directories "
+		"(segment size %u MiB)\n",
+		r->tree.count, r->segments, r->tree.bytes, r->tree.dirs, r->tree.seg_size >> 20);
 	if (r->continuity_done && !c->empty) {
 		seg_name(r, c->start_tli, c->start_segno, a);
 		seg_name(r, c->end_tli, c->end_segno, b);
-		fprintf(out, "continuity:  timeline %u, from %s (%s) to %s: %" PRIu64 " of %" PRIu64
-			" segments present\n", c->target_tli, a, start_why(c), b, c->present, c->needed);
+		fprintf(out,
+			"continuity:  timeline %u, from %s (%s) to %s: %" PRIu64 " of %" PRIu64
+			" segments present\n",
+			c->target_tli, a, start_why(c), b, c->present, c->needed);
 	}
 	for (size_t i = 0; i < c->nranges; i++) {
 		seg_name(r, c->ranges[i].tli, c->ranges[i].first, a);
@@ -90,7 +97,8 @@ static void text_tree(const wal_check_report *r, FILE *out)
 	for (size_t i = 0; i < c->ngaps; i++) {
 		const wal_range *g = &c->gaps[i];
 		if (g->kind == WAL_GAP_HISTORY) {
-			fprintf(out, "gap:         timeline %u: %08X.history missing\n", g->tli, g->tli);
+			fprintf(out, "gap:         timeline %u: %08X.history missing\n", g->tli,
+				g->tli);
 			continue;
 		}
 		seg_name(r, g->tli, g->first, a);
@@ -100,9 +108,11 @@ static void text_tree(const wal_check_report *r, FILE *out)
 	}
 	if (r->newest_segment[0])
 		fprintf(out, "newest:      %s, archived %s (%ld s ago)\n", r->newest_segment,
-			when(r->newest_mtime, t, sizeof(t)), (long)(r->checked_at - r->newest_mtime));
+			when(r->newest_mtime, t, sizeof(t)),
+			(long)(r->checked_at - r->newest_mtime));
 	if (r->deep_done)
-		fprintf(out, "deep:        %zu objects verified, %zu corrupt\n", r->verified, r->ncorrupt);
+		fprintf(out, "deep:        %zu objects verified, %zu corrupt\n", r->verified,
+			r->ncorrupt);
 }
 
 void wal_check_print_text(const wal_check_report *r, FILE *out)
@@ -113,7 +123,9 @@ void wal_check_print_text(const wal_check_report *r, FILE *out)
 		fprintf(out, ", cluster %" PRIu64 " (from %s)", r->system_id, r->system_id_from);
 	fputc('\n', out);
 	if (r->reachable)
-		fprintf(out, "reachable:   yes: connect %.1f ms, write %.1f ms, read %.1f ms, remove %.1f ms\n",
+		fprintf(out,
+			"reachable:   yes: connect %.1f ms, write %.1f ms, read %.1f ms, remove "
+			"%.1f ms\n",
 			r->open_ms, r->probe.put_ms, r->probe.get_ms, r->probe.remove_ms);
 	else
 		fprintf(out, "reachable:   no\n");
@@ -125,14 +137,18 @@ void wal_check_print_text(const wal_check_report *r, FILE *out)
 	text_tree(r, out);
 	for (int i = 0; i < 3; i++)
 		if (r->have_status[i])
-			fprintf(out, "%-12s last success %s, last failure %s%s%s\n", r->status_progs[i],
-				when(r->status[i].have_success ? r->status[i].success.at : 0, t1, sizeof(t1)),
-				when(r->status[i].have_failure ? r->status[i].failure.at : 0, t2, sizeof(t2)),
+			fprintf(out, "%-12s last success %s, last failure %s%s%s\n",
+				r->status_progs[i],
+				when(r->status[i].have_success ? r->status[i].success.at : 0, t1,
+				     sizeof(t1)),
+				when(r->status[i].have_failure ? r->status[i].failure.at : 0, t2,
+				     sizeof(t2)),
 				r->status[i].have_failure ? ": " : "",
 				r->status[i].have_failure ? r->status[i].failure.message : "");
 	if (r->have_backlog)
-		fprintf(out, "backlog:     %d files ready (%" PRIu64 " MiB)%s%s\n", r->backlog.count,
-			r->backlog.bytes >> 20, r->backlog.oldest[0] ? ", oldest " : "", r->backlog.oldest);
+		fprintf(out, "backlog:     %d files ready (%" PRIu64 " MiB)%s%s\n",
+			r->backlog.count, r->backlog.bytes >> 20,
+			r->backlog.oldest[0] ? ", oldest " : "", r->backlog.oldest);
 	fprintf(out, "result:      %s\n", healthy(r) ? "healthy" : "NOT healthy");
 }
 
@@ -163,9 +179,11 @@ static void json_pg(wal_json *j, const wal_check_pg *pg)
 		wal_json_str(j, "archive_library", pg->archive_library);
 		wal_json_str(j, "restore_command", pg->restore_command);
 		wal_json_str(j, "current_wal", pg->current_wal[0] ? pg->current_wal : NULL);
-		wal_json_str(j, "last_archived_wal", pg->last_archived_wal[0] ? pg->last_archived_wal : NULL);
+		wal_json_str(j, "last_archived_wal",
+			     pg->last_archived_wal[0] ? pg->last_archived_wal : NULL);
 		wal_json_int(j, "last_archived_time", (int64_t)pg->last_archived_time);
-		wal_json_str(j, "last_failed_wal", pg->last_failed_wal[0] ? pg->last_failed_wal : NULL);
+		wal_json_str(j, "last_failed_wal",
+			     pg->last_failed_wal[0] ? pg->last_failed_wal : NULL);
 		wal_json_int(j, "last_failed_time", (int64_t)pg->last_failed_time);
 		wal_json_int(j, "archived_count", pg->archived_count);
 		wal_json_int(j, "failed_count", pg->failed_count);

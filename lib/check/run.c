@@ -16,8 +16,8 @@
 #include "check/check.h"
 #include "pg/pgcontrol.h"
 
-void wal_check_problem_add(wal_check_report *r, wal_check_class cls, wal_err err,
-			   const char *fmt, ...)
+void wal_check_problem_add(wal_check_report *r, wal_check_class cls, wal_err err, const char *fmt,
+			   ...)
 {
 	wal_check_problem *grown = realloc(r->problems, (r->nproblems + 1) * sizeof(*grown));
 	if (!grown)
@@ -43,8 +43,9 @@ static double now_ms(void)
 static const char *visible_datadir(const wal_check_opts *opts, const wal_check_report *r)
 {
 	char path[1100];
-	const char *dd = opts->datadir ? opts->datadir
-		: r->pg.data_directory[0] ? r->pg.data_directory : NULL;
+	const char *dd = opts->datadir		   ? opts->datadir
+			 : r->pg.data_directory[0] ? r->pg.data_directory
+						   : NULL;
 	if (!dd)
 		return NULL;
 	snprintf(path, sizeof(path), "%s/pg_wal/archive_status", dd);
@@ -64,10 +65,11 @@ static void check_spool(const wal_config *cfg, wal_check_report *r)
 	if (rc == WAL_ENOENT)
 		snprintf(r->spool_note, sizeof(r->spool_note),
 			 "spool %s: not a writable directory: push-ahead and fetch-ahead are off "
-			 "(install -d -o postgres -m 700 %s)", cfg->spool_dir, cfg->spool_dir);
+			 "(install -d -o postgres -m 700 %s)",
+			 cfg->spool_dir, cfg->spool_dir);
 	else if (rc != WAL_OK)
-		snprintf(r->spool_note, sizeof(r->spool_note), "%.500s: push-ahead and fetch-ahead are off",
-			 err.msg);
+		snprintf(r->spool_note, sizeof(r->spool_note),
+			 "%.500s: push-ahead and fetch-ahead are off", err.msg);
 	if (rc != WAL_OK)
 		wal_check_problem_add(r, WAL_CHECK_WARNING, WAL_OK, "%s", r->spool_note);
 }
@@ -77,7 +79,9 @@ static wal_err resolve_system_id(const wal_config *cfg, const wal_check_opts *op
 				 wal_check_report *r, wal_store *store, wal_error *e)
 {
 	wal_pgcontrol ctl;
-	const char *dd = opts->datadir ? opts->datadir : r->pg.data_directory[0] ? r->pg.data_directory : NULL;
+	const char *dd = opts->datadir		   ? opts->datadir
+			 : r->pg.data_directory[0] ? r->pg.data_directory
+						   : NULL;
 	if (dd && wal_pgcontrol_read(dd, &ctl, NULL) == WAL_OK) {
 		r->system_id = ctl.system_id;
 		r->system_id_from = "pg_control";
@@ -96,12 +100,14 @@ static wal_err resolve_system_id(const wal_config *cfg, const wal_check_opts *op
 	if (r->pg.system_id && r->pg.system_id != r->system_id)
 		wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
 				      "postgresql: the server is cluster %" PRIu64 ", not %" PRIu64
-				      " (from %s)", r->pg.system_id, r->system_id, r->system_id_from);
+				      " (from %s)",
+				      r->pg.system_id, r->system_id, r->system_id_from);
 	return WAL_OK;
 }
 
 /* --switch-wal: switch, then wait until the closed segment is in the archive. */
-static void switch_wal(const wal_check_opts *opts, wal_check_report *r, wal_store *store, void *conn)
+static void switch_wal(const wal_check_opts *opts, wal_check_report *r, wal_store *store,
+		       void *conn)
 {
 	wal_error err;
 	wal_name name;
@@ -109,7 +115,7 @@ static void switch_wal(const wal_check_opts *opts, wal_check_report *r, wal_stor
 	if (!conn || pg->standby) {
 		wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK, "--switch-wal: %s",
 				      conn ? "the server is a standby: switch WAL on the primary"
-				      : "needs a connection to the primary (-d or -D)");
+					   : "needs a connection to the primary (-d or -D)");
 		return;
 	}
 	pg->switch_done = 1;
@@ -123,7 +129,8 @@ static void switch_wal(const wal_check_opts *opts, wal_check_report *r, wal_stor
 		char object[512];
 		wal_stat st;
 		for (int framed = 1; framed >= 0 && !pg->switch_ok; framed--) {
-			wal_archive_object_path(r->system_id, &name, framed, object, sizeof(object));
+			wal_archive_object_path(r->system_id, &name, framed, object,
+						sizeof(object));
 			pg->switch_ok = wal_store_stat(store, object, &st, NULL) == WAL_OK;
 		}
 		pg->switch_wait_s = (now_ms() - t0) / 1000.0;
@@ -137,12 +144,15 @@ static void switch_wal(const wal_check_opts *opts, wal_check_report *r, wal_stor
 	char when[32] = "never";
 	if (pg->last_failed_time) {
 		struct tm tm;
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&pg->last_failed_time, &tm));
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC",
+			 gmtime_r(&pg->last_failed_time, &tm));
 	}
-	wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,
-			      "--switch-wal: %s not in the archive after %d s; PostgreSQL's archiver "
-			      "last failed on %s at %s (see its log)", pg->switch_segment, opts->timeout,
-			      pg->last_failed_wal[0] ? pg->last_failed_wal : "nothing", when);
+	wal_check_problem_add(
+		r, WAL_CHECK_NOT_WIRED, WAL_OK,
+		"--switch-wal: %s not in the archive after %d s; PostgreSQL's archiver "
+		"last failed on %s at %s (see its log)",
+		pg->switch_segment, opts->timeout,
+		pg->last_failed_wal[0] ? pg->last_failed_wal : "nothing", when);
 }
 
 /* Every segment of gaps a running server still has to archive is only waiting. */
@@ -160,7 +170,8 @@ static void mark_waiting(const wal_check_opts *opts, wal_check_report *r, uint64
 				char seg[25], path[1200];
 				struct stat st;
 				wal_segment_name(g->tli, s, seg_size, seg);
-				snprintf(path, sizeof(path), "%s/pg_wal/archive_status/%s.ready", dd, seg);
+				snprintf(path, sizeof(path), "%s/pg_wal/archive_status/%s.ready",
+					 dd, seg);
 				g->waiting = stat(path, &st) == 0;
 			}
 		} else if (!dd && r->pg.connected && g->last == r->cont.end_segno &&
@@ -188,18 +199,21 @@ static void report_gaps(wal_check_report *r)
 		}
 		if (g->kind == WAL_GAP_HISTORY) {
 			wal_check_problem_add(r, WAL_CHECK_INCOMPLETE, WAL_OK,
-					      "gap: timeline %u: %08X.history is missing", g->tli, g->tli);
+					      "gap: timeline %u: %08X.history is missing", g->tli,
+					      g->tli);
 			continue;
 		}
 		wal_segment_name(g->tli, g->first, r->tree.seg_size, first);
 		wal_segment_name(g->tli, g->last, r->tree.seg_size, last);
 		wal_check_problem_add(r, WAL_CHECK_INCOMPLETE, WAL_OK,
-				      "gap: timeline %u: %s%s%s missing (%" PRIu64 " segment%s)", g->tli,
-				      first, g->first == g->last ? "" : "-", g->first == g->last ? "" : last,
-				      g->last - g->first + 1, g->last == g->first ? "" : "s");
+				      "gap: timeline %u: %s%s%s missing (%" PRIu64 " segment%s)",
+				      g->tli, first, g->first == g->last ? "" : "-",
+				      g->first == g->last ? "" : last, g->last - g->first + 1,
+				      g->last == g->first ? "" : "s");
 	}
 	if (hidden)
-		wal_check_problem_add(r, WAL_CHECK_INCOMPLETE, WAL_OK, "gap: and %zu more gaps", hidden);
+		wal_check_problem_add(r, WAL_CHECK_INCOMPLETE, WAL_OK, "gap: and %zu more gaps",
+				      hidden);
 }
 
 typedef struct tree_input {
@@ -237,13 +251,14 @@ static wal_err gather(wal_check_report *r, wal_store *store, tree_input *in, wal
 			wal_error err;
 			wal_err rc = wal_check_read_text(store, o, r->system_id, &text, &err);
 			if (rc == WAL_OK)
-				rc = wal_history_parse(o->name.tli, text, &in->histories[in->nhistories], &err);
+				rc = wal_history_parse(o->name.tli, text,
+						       &in->histories[in->nhistories], &err);
 			free(text);
 			if (rc == WAL_OK)
 				in->nhistories++;
 			else if (rc == WAL_EINVAL || rc == WAL_ECORRUPT)
-				wal_check_problem_add(r, WAL_CHECK_INCOMPLETE, WAL_OK, "%s: unreadable: %s",
-						      o->path, err.msg);
+				wal_check_problem_add(r, WAL_CHECK_INCOMPLETE, WAL_OK,
+						      "%s: unreadable: %s", o->path, err.msg);
 			else {
 				*e = err;
 				return rc;
@@ -279,7 +294,8 @@ static void newest_on_path(wal_check_report *r, tree_input *in)
 	uint64_t newest = 0;
 	uint32_t tli = 0;
 	for (size_t i = 0; i < in->nsegs; i++)
-		if (wal_continuity_tli_at(&r->cont, in->segs[i].segno, r->tree.seg_size) == in->segs[i].tli &&
+		if (wal_continuity_tli_at(&r->cont, in->segs[i].segno, r->tree.seg_size) ==
+			    in->segs[i].tli &&
 		    (!found || in->segs[i].segno > newest)) {
 			found = 1;
 			newest = in->segs[i].segno;
@@ -312,7 +328,8 @@ static wal_err check_tree(const wal_check_opts *opts, wal_check_report *r, wal_s
 	ci.nhistories = in.nhistories;
 	if (opts->from) {
 		wal_name from;
-		if (wal_name_parse(opts->from, &from, e) != WAL_OK || from.kind == WAL_NAME_HISTORY ||
+		if (wal_name_parse(opts->from, &from, e) != WAL_OK ||
+		    from.kind == WAL_NAME_HISTORY ||
 		    wal_name_segno(&from, ci.seg_size, &ci.from_segno, e) != WAL_OK) {
 			rc = wal_fail(e, WAL_EINVAL, "--from %s: want a segment name", opts->from);
 			goto out;
@@ -370,33 +387,35 @@ static void check_staleness(const wal_check_opts *opts, wal_check_report *r)
 		if (pg->last_archived_time > last)
 			last = pg->last_archived_time;
 		/* a segment finished since the last one archived: WAL was written */
-		if (pg->current_lsn && wal_name_parse(pg->last_archived_wal, &done, NULL) == WAL_OK &&
+		if (pg->current_lsn &&
+		    wal_name_parse(pg->last_archived_wal, &done, NULL) == WAL_OK &&
 		    done.kind != WAL_NAME_HISTORY &&
 		    wal_name_segno(&done, seg_size, &done_segno, NULL) == WAL_OK)
 			wrote = wrote || pg->current_lsn / seg_size > done_segno + 1;
 	} else if (!pg->connected && r->segments > 0) {
-		wrote = 1;      /* no server to ask: the newest segment's age alone */
+		wrote = 1; /* no server to ask: the newest segment's age alone */
 	}
 	if (wrote && last > 0 && now - last > opts->max_age)
 		wal_check_problem_add(r, WAL_CHECK_STALE, WAL_OK,
 				      "stale: nothing archived for %ld s (--max-age %ld)%s%s",
 				      (long)(now - last), opts->max_age,
-				      r->newest_segment[0] ? "; newest segment " : "", r->newest_segment);
+				      r->newest_segment[0] ? "; newest segment " : "",
+				      r->newest_segment);
 	else if (wrote && last == 0 && r->have_backlog && r->backlog.oldest_age > opts->max_age)
-		wal_check_problem_add(r, WAL_CHECK_STALE, WAL_OK,
-				      "stale: nothing archived yet, %s waiting for %ld s (--max-age %ld)",
-				      r->backlog.oldest, r->backlog.oldest_age, opts->max_age);
+		wal_check_problem_add(
+			r, WAL_CHECK_STALE, WAL_OK,
+			"stale: nothing archived yet, %s waiting for %ld s (--max-age %ld)",
+			r->backlog.oldest, r->backlog.oldest_age, opts->max_age);
 }
 
-static void read_local_state(const wal_config *cfg, const wal_check_opts *opts,
-			     wal_check_report *r)
+static void read_local_state(const wal_config *cfg, const wal_check_opts *opts, wal_check_report *r)
 {
 	static const char *progs[3] = { "walpush", "walfetch", "prefetch" };
 	wal_error err;
 	for (int i = 0; i < 3; i++) {
 		r->status_progs[i] = progs[i];
-		r->have_status[i] = r->system_id &&
-			wal_status_read(cfg, r->system_id, progs[i], &r->status[i], &err) == WAL_OK;
+		r->have_status[i] = r->system_id && wal_status_read(cfg, r->system_id, progs[i],
+								    &r->status[i], &err) == WAL_OK;
 	}
 	const char *dd = visible_datadir(opts, r);
 	if (dd) {
@@ -423,14 +442,14 @@ wal_err wal_check_run(const wal_config *cfg, const wal_check_opts *opts, wal_che
 	rc = wal_store_open(&store, cfg, &err);
 	r->open_ms = now_ms() - t0;
 	if (rc == WAL_ENOENT)
-		rc = wal_error_recode(&err, WAL_EIO);  /* no archive root: unreachable, not empty */
+		rc = wal_error_recode(&err, WAL_EIO); /* no archive root: unreachable, not empty */
 	if (rc != WAL_OK) {
 		wal_check_problem_add(r, WAL_CHECK_FAILED, rc, "%s", err.msg);
 		goto local;
 	}
 	rc = resolve_system_id(cfg, opts, r, store, &err);
 	if (rc == WAL_ENOENT) {
-		r->new_archive = 1;    /* no cluster at all yet: healthy */
+		r->new_archive = 1; /* no cluster at all yet: healthy */
 	} else if (rc != WAL_OK) {
 		wal_check_problem_add(r, WAL_CHECK_FAILED, rc, "%s", err.msg);
 		goto local;
@@ -445,7 +464,8 @@ wal_err wal_check_run(const wal_config *cfg, const wal_check_opts *opts, wal_che
 		snprintf(tree_dir, sizeof(tree_dir), "%" PRIu64, r->system_id);
 	rc = wal_check_probe(store, tree_dir, &r->probe, &err);
 	if (rc != WAL_OK) {
-		wal_check_problem_add(r, WAL_CHECK_FAILED, rc == WAL_ECORRUPT ? WAL_EIO : rc, "%s", err.msg);
+		wal_check_problem_add(r, WAL_CHECK_FAILED, rc == WAL_ECORRUPT ? WAL_EIO : rc, "%s",
+				      err.msg);
 		goto local;
 	}
 	r->reachable = 1;

@@ -27,7 +27,7 @@ struct wal_lz4_source {
 	size_t out_cap;
 	size_t out_len;
 	size_t out_pos;
-	int64_t produced;      /* frame bytes handed out so far */
+	int64_t produced; /* frame bytes handed out so far */
 	int begun;
 	int ended;
 	wal_lz4_blocks *blocks; /* the parallel encoder, when it is used */
@@ -100,8 +100,8 @@ static wal_err lz4_source_rewind(wal_source *base, wal_error *e)
 	return WAL_OK;
 }
 
-wal_err wal_lz4_source_new(wal_lz4_source **out, wal_source *inner, int64_t content_size,
-			   int level, wal_error *e)
+wal_err wal_lz4_source_new(wal_lz4_source **out, wal_source *inner, int64_t content_size, int level,
+			   wal_error *e)
 {
 	wal_lz4_source *src = calloc(1, sizeof(*src));
 	if (!src)
@@ -265,14 +265,15 @@ wal_err wal_lz4_sink_finish(wal_lz4_sink *sink, wal_error *e)
 {
 	if (!sink->frame_done)
 		return wal_fail(e, WAL_ECORRUPT, "%s: truncated lz4 frame", sink->what);
-	if (sink->flags & 0x04) {       /* FLG.ContentChecksum */
+	if (sink->flags & 0x04) { /* FLG.ContentChecksum */
 		uint32_t want = (uint32_t)sink->tail[0] | (uint32_t)sink->tail[1] << 8 |
 				(uint32_t)sink->tail[2] << 16 | (uint32_t)sink->tail[3] << 24;
 		uint32_t have = wal_xxh32_digest(&sink->content);
 		if (have != want)
-			return wal_fail(e, WAL_ECORRUPT,
-					"%s: corrupt lz4 data (content checksum %08x, the frame says %08x)",
-					sink->what, have, want);
+			return wal_fail(
+				e, WAL_ECORRUPT,
+				"%s: corrupt lz4 data (content checksum %08x, the frame says %08x)",
+				sink->what, have, want);
 	}
 	return WAL_OK;
 }

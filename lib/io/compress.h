@@ -14,7 +14,6 @@
 
 #define WAL_LZ4_SUFFIX ".lz4"
 
-
 typedef struct wal_lz4_source wal_lz4_source;
 typedef struct wal_lz4_sink wal_lz4_sink;
 
@@ -23,8 +22,8 @@ typedef struct wal_lz4_sink wal_lz4_sink;
  * is written into the frame header when >= 0).  level as lz4's -1..-12,
  * or WAL_LZ4_STORED (content_size must then be known).
  */
-wal_err wal_lz4_source_new(wal_lz4_source **out, wal_source *inner, int64_t content_size,
-			   int level, wal_error *e);
+wal_err wal_lz4_source_new(wal_lz4_source **out, wal_source *inner, int64_t content_size, int level,
+			   wal_error *e);
 wal_source *wal_lz4_source_base(wal_lz4_source *src);
 void wal_lz4_source_free(wal_lz4_source *src);
 

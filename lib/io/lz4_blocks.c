@@ -16,7 +16,7 @@
 #include "io/xxhash.h"
 
 #define BLOCK_SIZE (256 * 1024)
-#define BLOCK_SIZE_ID 5            /* 256 KiB in the frame descriptor */
+#define BLOCK_SIZE_ID 5 /* 256 KiB in the frame descriptor */
 #define MAX_THREADS 4
 #define LZ4_MAGIC 0x184D2204u
 
@@ -29,7 +29,7 @@ typedef struct slot {
 	uint64_t seq;
 	unsigned char *in;
 	size_t in_len;
-	unsigned char *out;    /* 4-byte block header, then the block */
+	unsigned char *out; /* 4-byte block header, then the block */
 	size_t out_len;
 } slot;
 
@@ -41,13 +41,13 @@ struct wal_lz4_blocks {
 	int nthreads;
 	pthread_t threads[MAX_THREADS];
 	pthread_mutex_t lock;
-	pthread_cond_t work;   /* a slot was queued, or stop */
-	pthread_cond_t done;   /* a slot was compressed */
+	pthread_cond_t work; /* a slot was queued, or stop */
+	pthread_cond_t done; /* a slot was compressed */
 	int stop;
 	slot *slots;
 	int nslots;
-	uint64_t next_read;    /* sequence number of the next block to read */
-	uint64_t next_emit;    /* ... and of the next block to hand out */
+	uint64_t next_read; /* sequence number of the next block to read */
+	uint64_t next_emit; /* ... and of the next block to hand out */
 	int inner_done;
 	uint64_t read_bytes;
 	wal_xxh32 content;
@@ -55,18 +55,20 @@ struct wal_lz4_blocks {
 	unsigned char small[32];
 	const unsigned char *out;
 	size_t out_len, out_pos;
-	int emitting_slot;     /* slot whose out is being handed out, or -1 */
-	int64_t produced;      /* frame bytes handed out so far */
+	int emitting_slot; /* slot whose out is being handed out, or -1 */
+	int64_t produced;  /* frame bytes handed out so far */
 	int header_done, trailer_done;
 };
 
 static void compress_slot(const wal_lz4_blocks *b, slot *s)
 {
 	int bound = LZ4_compressBound((int)s->in_len);
-	int n = b->level == WAL_LZ4_STORED ? 0 : b->level >= LZ4HC_CLEVEL_MIN ?
-		LZ4_compress_HC((const char *)s->in, (char *)s->out + 4, (int)s->in_len, bound, b->level) :
-		LZ4_compress_fast((const char *)s->in, (char *)s->out + 4, (int)s->in_len, bound,
-				  b->level < 0 ? -b->level : 1);
+	int n = b->level == WAL_LZ4_STORED ? 0
+		: b->level >= LZ4HC_CLEVEL_MIN
+			? LZ4_compress_HC((const char *)s->in, (char *)s->out + 4, (int)s->in_len,
+					  bound, b->level)
+			: LZ4_compress_fast((const char *)s->in, (char *)s->out + 4, (int)s->in_len,
+					    bound, b->level < 0 ? -b->level : 1);
 	uint32_t word;
 	if (n <= 0 || (size_t)n >= s->in_len) {
 		/* incompressible, or not to be compressed: stored as is, flagged by the high bit */
@@ -89,7 +91,8 @@ static void *worker(void *arg)
 	for (;;) {
 		slot *pick = NULL;
 		for (int i = 0; i < b->nslots; i++)
-			if (b->slots[i].state == SLOT_QUEUED && (!pick || b->slots[i].seq < pick->seq))
+			if (b->slots[i].state == SLOT_QUEUED &&
+			    (!pick || b->slots[i].seq < pick->seq))
 				pick = &b->slots[i];
 		if (!pick) {
 			if (b->stop)
@@ -122,7 +125,8 @@ static wal_err queue_blocks(wal_lz4_blocks *b, wal_error *e)
 		/* the slot is free: its block was handed out (only this thread frees) */
 		while (len < BLOCK_SIZE) {
 			size_t got = 0;
-			wal_err rc = b->inner->read(b->inner, s->in + len, BLOCK_SIZE - len, &got, e);
+			wal_err rc =
+				b->inner->read(b->inner, s->in + len, BLOCK_SIZE - len, &got, e);
 			if (rc != WAL_OK)
 				return rc;
 			if (got == 0) {
@@ -148,8 +152,10 @@ static wal_err queue_blocks(wal_lz4_blocks *b, wal_error *e)
 		}
 	}
 	if (b->inner_done && b->read_bytes != b->content_size)
-		return wal_fail(e, WAL_EIO, "input is %llu bytes, not the %llu announced (changed while read?)",
-				(unsigned long long)b->read_bytes, (unsigned long long)b->content_size);
+		return wal_fail(e, WAL_EIO,
+				"input is %llu bytes, not the %llu announced (changed while read?)",
+				(unsigned long long)b->read_bytes,
+				(unsigned long long)b->content_size);
 	return WAL_OK;
 }
 
@@ -208,7 +214,7 @@ static wal_err next_piece(wal_lz4_blocks *b, wal_error *e)
 		return WAL_OK;
 	}
 	if (!b->trailer_done) {
-		put_le32(b->small, 0);          /* end mark */
+		put_le32(b->small, 0); /* end mark */
 		put_le32(b->small + 4, wal_xxh32_digest(&b->content));
 		b->out = b->small;
 		b->out_len = 8;
@@ -335,7 +341,7 @@ wal_err wal_lz4_blocks_new(wal_lz4_blocks **out, wal_source *inner, uint64_t con
 	}
 	for (int i = 0; threads > 1 && i < threads; i++) {
 		if (pthread_create(&b->threads[i], NULL, worker, b) != 0)
-			break;          /* fewer workers, or none: still correct */
+			break; /* fewer workers, or none: still correct */
 		b->nthreads++;
 	}
 	*out = b;

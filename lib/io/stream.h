@@ -26,7 +26,7 @@ typedef struct wal_mem_sink {
 	unsigned char *buf;
 	size_t len;
 	size_t cap;
-	size_t limit;          /* fail with WAL_ENOMEM beyond this many bytes; 0 = none */
+	size_t limit; /* fail with WAL_ENOMEM beyond this many bytes; 0 = none */
 } wal_mem_sink;
 void wal_mem_sink_init(wal_mem_sink *sink, size_t limit);
 
@@ -34,8 +34,8 @@ void wal_mem_sink_init(wal_mem_sink *sink, size_t limit);
 typedef struct wal_fd_source {
 	wal_source base;
 	int fd;
-	const char *path;      /* for messages */
-	int64_t offset;        /* bytes read since the last rewind */
+	const char *path; /* for messages */
+	int64_t offset;	  /* bytes read since the last rewind */
 } wal_fd_source;
 void wal_fd_source_init(wal_fd_source *src, int fd, const char *path, int64_t size);
 
@@ -46,7 +46,6 @@ void wal_fd_source_init(wal_fd_source *src, int fd, const char *path, int64_t si
  */
 wal_err wal_source_measure(wal_source *src, char *sha256_hex, wal_error *e);
 
-
 /*
  * A source that passes inner's bytes through and hashes them (XXH64): once
  * inner ends, hex holds the digest.  A rewind starts the hash over.
@@ -54,7 +53,7 @@ wal_err wal_source_measure(wal_source *src, char *sha256_hex, wal_error *e);
 typedef struct wal_hash_source {
 	wal_source base;
 	wal_source *inner;
-	void *state;           /* wal_xxh64 */
+	void *state; /* wal_xxh64 */
 	char hex[17];
 	uint64_t bytes;
 } wal_hash_source;
@@ -68,7 +67,7 @@ void wal_hash_source_free(wal_hash_source *src);
 typedef struct wal_hash_sink {
 	wal_sink base;
 	wal_sink *inner;
-	void *state;           /* wal_xxh64 */
+	void *state; /* wal_xxh64 */
 	uint64_t bytes;
 } wal_hash_sink;
 wal_err wal_hash_sink_init(wal_hash_sink *sink, wal_sink *inner, wal_error *e);

@@ -13,9 +13,11 @@
 
 #define WAL_XXH_CHUNK (256 * 1024)
 
-_Static_assert(sizeof(XXH32_state_t) <= sizeof(((wal_xxh32 *)0)->state) && _Alignof(XXH32_state_t) <= 8,
+_Static_assert(sizeof(XXH32_state_t) <= sizeof(((wal_xxh32 *)0)->state) &&
+		       _Alignof(XXH32_state_t) <= 8,
 	       "wal_xxh32 has no room for libxxhash's XXH32_state_t");
-_Static_assert(sizeof(XXH64_state_t) <= sizeof(((wal_xxh64 *)0)->state) && _Alignof(XXH64_state_t) <= 8,
+_Static_assert(sizeof(XXH64_state_t) <= sizeof(((wal_xxh64 *)0)->state) &&
+		       _Alignof(XXH64_state_t) <= 8,
 	       "wal_xxh64 has no room for libxxhash's XXH64_state_t");
 
 void wal_xxh32_init(wal_xxh32 *h, uint32_t seed)

@@ -10,7 +10,7 @@
 
 typedef struct wal_pgcontrol {
 	uint64_t system_id;
-	uint32_t control_version;   /* pg_control_version, e.g. 1300 */
+	uint32_t control_version; /* pg_control_version, e.g. 1300 */
 	uint32_t catalog_version;
 } wal_pgcontrol;
 

@@ -11,7 +11,10 @@
 #define XLP_LONG_HEADER 0x0002
 #define XLP_ALL_FLAGS 0x000F
 
-static const struct { int version; uint16_t magic; } magics[] = {
+static const struct {
+	int version;
+	uint16_t magic;
+} magics[] = {
 	{ 11, 0xD098 }, { 12, 0xD101 }, { 13, 0xD106 }, { 14, 0xD10D },
 	{ 15, 0xD110 }, { 16, 0xD113 }, { 17, 0xD116 }, { 18, 0xD118 },
 };
@@ -52,10 +55,12 @@ wal_err wal_header_decode(const void *buf, size_t len, wal_header *hdr, wal_erro
 	if (!(hdr->info & XLP_LONG_HEADER) || (hdr->info & ~XLP_ALL_FLAGS))
 		return wal_fail(e, WAL_ENOTWAL, "no long page header (info 0x%04X)", hdr->info);
 	if (!wal_seg_size_valid(hdr->seg_size))
-		return wal_fail(e, WAL_ENOTWAL, "invalid segment size %u in wal header", hdr->seg_size);
+		return wal_fail(e, WAL_ENOTWAL, "invalid segment size %u in wal header",
+				hdr->seg_size);
 	if (hdr->block_size < 1024 || hdr->block_size > 32768 ||
 	    (hdr->block_size & (hdr->block_size - 1)))
-		return wal_fail(e, WAL_ENOTWAL, "invalid block size %u in wal header", hdr->block_size);
+		return wal_fail(e, WAL_ENOTWAL, "invalid block size %u in wal header",
+				hdr->block_size);
 	if (hdr->tli == 0)
 		return wal_fail(e, WAL_ENOTWAL, "timeline 0 in wal header");
 	return WAL_OK;

@@ -21,7 +21,7 @@ typedef struct wal_header {
 	uint64_t system_id;
 	uint32_t seg_size;
 	uint32_t block_size;
-	int pg_version;        /* major version from the magic, 0 if unknown */
+	int pg_version; /* major version from the magic, 0 if unknown */
 } wal_header;
 
 /* Major PostgreSQL version (11..18) that writes this magic, or 0. */
@@ -38,6 +38,7 @@ wal_err wal_header_decode(const void *buf, size_t len, wal_header *hdr, wal_erro
  * file_size bytes: segment size equal to the file size, timeline and page
  * address matching the name.  WAL_ENOTWAL with the disagreement otherwise.
  */
-wal_err wal_header_check(const wal_header *hdr, const wal_name *name, uint64_t file_size, wal_error *e);
+wal_err wal_header_check(const wal_header *hdr, const wal_name *name, uint64_t file_size,
+			 wal_error *e);
 
 #endif

@@ -29,7 +29,8 @@ wal_err wal_name_parse(const char *text, wal_name *name, wal_error *e)
 	if (len == 0)
 		return wal_fail(e, WAL_EINVAL, "empty wal file name");
 	if (strchr(text, '/') || strstr(text, ".."))
-		return wal_fail(e, WAL_EINVAL, "%.80s: not a wal file name (contains a path)", text);
+		return wal_fail(e, WAL_EINVAL, "%.80s: not a wal file name (contains a path)",
+				text);
 	if (len >= WAL_NAME_MAX)
 		return wal_fail(e, WAL_EINVAL, "%.80s...: not a wal file name (too long)", text);
 
@@ -49,12 +50,14 @@ wal_err wal_name_parse(const char *text, wal_name *name, wal_error *e)
 			name->kind = WAL_NAME_BACKUP;
 			name->backup_off = hex32(text + 25);
 		} else
-			return wal_fail(e, WAL_EINVAL,
-					"%s: not a wal file name (unknown suffix after the segment)", text);
+			return wal_fail(
+				e, WAL_EINVAL,
+				"%s: not a wal file name (unknown suffix after the segment)", text);
 	} else
 		return wal_fail(e, WAL_EINVAL,
 				"%s: not a wal file name (want 24 uppercase hex digits, "
-				"with .partial or .OFFSET.backup, or TIMELINE.history)", text);
+				"with .partial or .OFFSET.backup, or TIMELINE.history)",
+				text);
 
 	if (name->tli == 0)
 		return wal_fail(e, WAL_EINVAL, "%s: not a wal file name (timeline 0)", text);
@@ -76,7 +79,8 @@ uint64_t wal_segs_per_log(uint32_t seg_size)
 wal_err wal_name_segno(const wal_name *name, uint32_t seg_size, uint64_t *segno, wal_error *e)
 {
 	if (name->kind == WAL_NAME_HISTORY)
-		return wal_fail(e, WAL_EINVAL, "%s: a history file has no segment number", name->text);
+		return wal_fail(e, WAL_EINVAL, "%s: a history file has no segment number",
+				name->text);
 	if (!wal_seg_size_valid(seg_size))
 		return wal_fail(e, WAL_EINVAL, "%u: not a valid wal segment size", seg_size);
 	uint64_t per_log = wal_segs_per_log(seg_size);

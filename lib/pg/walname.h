@@ -27,9 +27,9 @@ typedef enum wal_name_kind {
 typedef struct wal_name {
 	wal_name_kind kind;
 	uint32_t tli;
-	uint32_t log;          /* high 32 bits of the segment's position (not history) */
-	uint32_t seg;          /* low part as written in the name (not history) */
-	uint32_t backup_off;   /* offset in .backup names */
+	uint32_t log;	     /* high 32 bits of the segment's position (not history) */
+	uint32_t seg;	     /* low part as written in the name (not history) */
+	uint32_t backup_off; /* offset in .backup names */
 	char text[WAL_NAME_MAX];
 } wal_name;
 

@@ -93,8 +93,8 @@ static int mask_bits(const rpl_net *mask, int max_bits)
 
 void rpl_hba_quote(const char *name, char *buf, size_t size)
 {
-	static const char *const keywords[] = { "all", "sameuser", "samerole", "samegroup",
-						"replication", NULL };
+	static const char *const keywords[] = { "all",	     "sameuser",    "samerole",
+						"samegroup", "replication", NULL };
 	const char *p;
 	size_t n = 0;
 	int quote = *name == '\0';

@@ -14,8 +14,13 @@
 #define MAX_STEPS 16
 
 typedef enum step_kind {
-	STEP_ROLE_CREATE, STEP_ROLE_ALTER, STEP_ROLE_PASSWORD, STEP_SETTING, STEP_HBA,
-	STEP_RELOAD, STEP_RESTART
+	STEP_ROLE_CREATE,
+	STEP_ROLE_ALTER,
+	STEP_ROLE_PASSWORD,
+	STEP_SETTING,
+	STEP_HBA,
+	STEP_RELOAD,
+	STEP_RESTART
 } step_kind;
 
 /* One step of the plan, with the line the dry run shows for it. */
@@ -50,7 +55,7 @@ typedef struct primary {
 	rpl_hba_match hba;
 	int ssl_on;
 	char hba_backup[PATH_MAX + 64]; /* the previous pg_hba.conf, once replaced */
-	char pending[256];              /* settings waiting for a restart, comma separated */
+	char pending[256];		/* settings waiting for a restart, comma separated */
 
 	step steps[MAX_STEPS];
 	int step_count;

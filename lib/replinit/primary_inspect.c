@@ -192,7 +192,7 @@ static void warn_loopback(primary *p, const char *listen_addresses)
 /* The settings as configured (what the next reload or restart will use), and so p->settings. */
 static wal_err inspect_settings(primary *p, wal_error *e)
 {
-	static const char *names[] = { "wal_level", "archive_mode", "archive_command",
+	static const char *names[] = { "wal_level",	  "archive_mode",  "archive_command",
 				       "max_wal_senders", NULL /* keep */, "hot_standby",
 				       "listen_addresses" };
 	char values[7][1024], archive_command[1024];

@@ -111,8 +111,10 @@ wal_err rpl_primary_do_reload(primary *p, wal_error *e)
 		int missing = 0;
 		PGresult *pr;
 		usleep(200000);
-		pr = rpl_primary_query(p, "SELECT string_agg(name, ', ' ORDER BY name) "
-				       "FROM pg_settings WHERE pending_restart", NULL, NULL, e);
+		pr = rpl_primary_query(p,
+				       "SELECT string_agg(name, ', ' ORDER BY name) "
+				       "FROM pg_settings WHERE pending_restart",
+				       NULL, NULL, e);
 		if (pr == NULL)
 			return e->code;
 		rpl_fmt(buf, sizeof buf, "%s", PQgetisnull(pr, 0, 0) ? "" : PQgetvalue(pr, 0, 0));

@@ -13,12 +13,12 @@
 
 /* What a report line is. */
 typedef enum rpl_msg {
-	RPL_MSG_PLAN,    /* a numbered step of the plan (dry run) */
-	RPL_MSG_STEP,    /* a step that was just performed */
-	RPL_MSG_INFO,    /* a fact found while inspecting (versions, paths) */
-	RPL_MSG_NOTICE,  /* nothing to do, restart needed, and the like */
+	RPL_MSG_PLAN,	 /* a numbered step of the plan (dry run) */
+	RPL_MSG_STEP,	 /* a step that was just performed */
+	RPL_MSG_INFO,	 /* a fact found while inspecting (versions, paths) */
+	RPL_MSG_NOTICE,	 /* nothing to do, restart needed, and the like */
 	RPL_MSG_WARNING, /* something the operator should look at */
-	RPL_MSG_OUTPUT   /* raw output of a child program (pg_basebackup progress) */
+	RPL_MSG_OUTPUT	 /* raw output of a child program (pg_basebackup progress) */
 } rpl_msg;
 
 /* Receives every line lib wants shown; text has no trailing newline except for RPL_MSG_OUTPUT. */
@@ -33,22 +33,22 @@ typedef wal_err (*rpl_prompt_fn)(void *ctx, const char *what, int confirm, char 
 
 /* Outcome of a run, for the exit code and the last message. */
 typedef struct rpl_result {
-	int steps_done;             /* steps performed (0 on a dry run) */
-	int steps_planned;          /* steps in the plan */
-	int restart_needed;         /* primary: settings wait for a restart */
+	int steps_done;		    /* steps performed (0 on a dry run) */
+	int steps_planned;	    /* steps in the plan */
+	int restart_needed;	    /* primary: settings wait for a restart */
 	char restart_settings[256]; /* their names, comma separated */
 } rpl_result;
 
 typedef struct rpl_primary_opts {
-	const char *conninfo;         /* libpq connection string; NULL = libpq defaults */
-	const char *standby;          /* ADDRESS[/BITS] of the standby */
-	const char *user;             /* replication role, default "replicator" */
+	const char *conninfo;	      /* libpq connection string; NULL = libpq defaults */
+	const char *standby;	      /* ADDRESS[/BITS] of the standby */
+	const char *user;	      /* replication role, default "replicator" */
 	const char *password_file;    /* first line is the password; NULL = prompt */
 	const char *archive_command;  /* NULL = walpush %p %f (path of this install) */
 	const char *listen_addresses; /* NULL = leave as is */
-	const char *pg_bin;           /* directory with pg_ctl; NULL = the server's own */
+	const char *pg_bin;	      /* directory with pg_ctl; NULL = the server's own */
 	const char *config_file;      /* -c FILE: passed on as walpush -c FILE */
-	int restart;                  /* restart when a setting needs it */
+	int restart;		      /* restart when a setting needs it */
 	int dry_run;
 	rpl_report_fn report;
 	rpl_prompt_fn prompt; /* NULL = no prompting possible */
@@ -63,20 +63,20 @@ typedef struct rpl_primary_opts {
 wal_err rpl_primary_run(const rpl_primary_opts *o, rpl_result *res, wal_error *e);
 
 typedef struct rpl_standby_opts {
-	const char *primary;         /* HOST[:PORT] */
-	const char *pgdata;          /* data directory of the standby */
-	const char *user;            /* default "replicator" */
+	const char *primary;	     /* HOST[:PORT] */
+	const char *pgdata;	     /* data directory of the standby */
+	const char *user;	     /* default "replicator" */
 	const char *password_file;   /* NULL = prompt */
-	const char *passfile;        /* .pgpass for the standby; NULL = PGDATA/replinit.pgpass */
-	const char *slot;            /* physical slot to create and use; NULL = none */
+	const char *passfile;	     /* .pgpass for the standby; NULL = PGDATA/replinit.pgpass */
+	const char *slot;	     /* physical slot to create and use; NULL = none */
 	const char *restore_command; /* NULL = walfetch %f %p (path of this install) */
-	const char *pg_bin;          /* directory with pg_basebackup / pg_ctl */
-	const char *app_name;        /* application_name; NULL = host name */
+	const char *pg_bin;	     /* directory with pg_basebackup / pg_ctl */
+	const char *app_name;	     /* application_name; NULL = host name */
 	const char *config_file;     /* -c FILE: passed on as walfetch -c FILE */
-	int port;                    /* port for the standby, 0 = as copied */
-	int replace;                 /* remove a non-empty data directory */
-	int start;                   /* start and wait for streaming */
-	int timeout;                 /* seconds to wait for streaming, 0 = 60 */
+	int port;		     /* port for the standby, 0 = as copied */
+	int replace;		     /* remove a non-empty data directory */
+	int start;		     /* start and wait for streaming */
+	int timeout;		     /* seconds to wait for streaming, 0 = 60 */
 	int dry_run;
 	rpl_report_fn report;
 	rpl_prompt_fn prompt;
@@ -200,9 +200,9 @@ void rpl_hba_line(const char *user, const rpl_net *net, const char *method, char
 
 /* Result of looking through pg_hba.conf for the line a standby would match. */
 typedef struct rpl_hba_match {
-	int line;        /* 1-based line of the first matching rule, 0 = none */
+	int line;	 /* 1-based line of the first matching rule, 0 = none */
 	char method[32]; /* its method */
-	int usable;      /* it lets the role in with a password (or trust) */
+	int usable;	 /* it lets the role in with a password (or trust) */
 } rpl_hba_match;
 
 /*

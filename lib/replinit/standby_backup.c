@@ -42,10 +42,17 @@ wal_err rpl_standby_password(standby *s, wal_error *e)
 static PGconn *connect_replication(standby *s, wal_error *e)
 {
 	char port[16];
-	const char *keys[] = { "host", "port", "user", "password", "dbname", "replication",
-			       "application_name", "connect_timeout", NULL };
-	const char *values[] = { s->host, port, s->user, s->password, "replication", "true",
-				 "replinit", "15", NULL };
+	const char *keys[] = { "host",
+			       "port",
+			       "user",
+			       "password",
+			       "dbname",
+			       "replication",
+			       "application_name",
+			       "connect_timeout",
+			       NULL };
+	const char *values[] = { s->host, port,	      s->user, s->password, "replication",
+				 "true",  "replinit", "15",    NULL };
 	PGconn *conn;
 
 	rpl_fmt(port, sizeof port, "%d", s->port);

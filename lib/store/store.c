@@ -117,17 +117,21 @@ wal_err wal_store_path_valid(const char *path, wal_error *e)
 	if (len == 0 || len > 1024)
 		return wal_fail(e, WAL_EINVAL, "invalid archive path (empty or too long)");
 	if (path[0] == '/')
-		return wal_fail(e, WAL_EINVAL, "%s: archive paths are relative to the archive root", path);
+		return wal_fail(e, WAL_EINVAL, "%s: archive paths are relative to the archive root",
+				path);
 	const char *part = path;
 	for (;;) {
 		const char *slash = strchr(part, '/');
 		size_t n = slash ? (size_t)(slash - part) : strlen(part);
-		if (n == 0 || (n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.'))
-			return wal_fail(e, WAL_EINVAL, "%s: invalid archive path (empty, . or .. component)",
+		if (n == 0 || (n == 1 && part[0] == '.') ||
+		    (n == 2 && part[0] == '.' && part[1] == '.'))
+			return wal_fail(e, WAL_EINVAL,
+					"%s: invalid archive path (empty, . or .. component)",
 					path);
 		for (size_t i = 0; i < n; i++)
 			if ((unsigned char)part[i] < 0x20 || part[i] == '\\' || part[i] == 0x7f)
-				return wal_fail(e, WAL_EINVAL, "invalid archive path (control character)");
+				return wal_fail(e, WAL_EINVAL,
+						"invalid archive path (control character)");
 		if (!slash)
 			break;
 		part = slash + 1;
@@ -135,7 +139,12 @@ wal_err wal_store_path_valid(const char *path, wal_error *e)
 	return WAL_OK;
 }
 
-#define CHECK_PATH(p) do { wal_err v_ = wal_store_path_valid(p, e); if (v_) return v_; } while (0)
+#define CHECK_PATH(p)                                                                              \
+	do {                                                                                       \
+		wal_err v_ = wal_store_path_valid(p, e);                                           \
+		if (v_)                                                                            \
+			return v_;                                                                 \
+	} while (0)
 
 wal_err wal_store_put(wal_store *s, const char *path, wal_source *src, wal_error *e)
 {

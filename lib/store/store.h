@@ -21,8 +21,8 @@
 typedef struct wal_store wal_store;
 
 typedef struct wal_stat {
-	int64_t size;          /* bytes, -1 if unknown */
-	time_t mtime;          /* seconds since the epoch, 0 if unknown */
+	int64_t size; /* bytes, -1 if unknown */
+	time_t mtime; /* seconds since the epoch, 0 if unknown */
 	int is_dir;
 } wal_stat;
 
@@ -31,7 +31,7 @@ typedef struct wal_stat {
 typedef wal_err (*wal_list_fn)(void *arg, const char *name, const wal_stat *st, wal_error *e);
 
 typedef struct wal_store_ops {
-	const char *scheme;    /* URL scheme(s) this driver serves, for messages */
+	const char *scheme; /* URL scheme(s) this driver serves, for messages */
 
 	/* Connects and checks that the archive root exists and is usable.
 	 * WAL_ENOENT if the root is missing; it is never created here. */
@@ -92,10 +92,10 @@ wal_err wal_store_sync(wal_store *s, const char *path, wal_error *e);
 wal_err wal_store_path_valid(const char *path, wal_error *e);
 
 /* Driver tables, one per transport file. */
-extern const wal_store_ops wal_store_posix_ops;  /* store_posix.c: file, plain paths */
-extern const wal_store_ops wal_store_sftp_ops;   /* store/sftp/: sftp */
+extern const wal_store_ops wal_store_posix_ops;	 /* store_posix.c: file, plain paths */
+extern const wal_store_ops wal_store_sftp_ops;	 /* store/sftp/: sftp */
 extern const wal_store_ops wal_store_webdav_ops; /* store_webdav.c: http, https */
-extern const wal_store_ops wal_store_s3_ops;     /* store_s3.c: s3 */
+extern const wal_store_ops wal_store_s3_ops;	 /* store_s3.c: s3 */
 
 /*
  * Retry pacing shared by the network drivers: sleeps before attempt number

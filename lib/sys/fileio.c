@@ -16,8 +16,14 @@
 #include <unistd.h>
 #include "sys/fileio.h"
 
-#define SEAM(kind) do { int injected_ = wal_sys_fault(kind); \
-	if (injected_) { errno = injected_; return -1; } } while (0)
+#define SEAM(kind)                                                                                 \
+	do {                                                                                       \
+		int injected_ = wal_sys_fault(kind);                                               \
+		if (injected_) {                                                                   \
+			errno = injected_;                                                         \
+			return -1;                                                                 \
+		}                                                                                  \
+	} while (0)
 
 int wal_sys_open(const char *path, int flags, mode_t mode)
 {
@@ -199,7 +205,7 @@ wal_err wal_mkdir_p(const char *dir, wal_error *e)
  * copy into the page cache costs no time of its own.
  */
 #define WRITER_BUF (512 * 1024)
-#define WRITER_MIN 65536       /* smaller writes never start a thread */
+#define WRITER_MIN 65536 /* smaller writes never start a thread */
 
 struct wal_writer {
 	pthread_t thread;
@@ -208,10 +214,10 @@ struct wal_writer {
 	int fd;
 	unsigned char *buf[2];
 	size_t len[2];
-	int filling;           /* the buffer the producer fills */
-	int pending;           /* the buffer handed to the thread, or -1 */
+	int filling; /* the buffer the producer fills */
+	int pending; /* the buffer handed to the thread, or -1 */
 	int stop;
-	int err;               /* errno of a failed write, 0 if none */
+	int err; /* errno of a failed write, 0 if none */
 };
 
 static void *writer_main(void *arg)
@@ -311,7 +317,7 @@ static wal_err atomic_sink_write(wal_sink *sink, const void *buf, size_t len, wa
 {
 	wal_atomic_file *f = (wal_atomic_file *)((char *)sink - offsetof(wal_atomic_file, sink));
 	if (!f->writer && len >= WRITER_MIN)
-		f->writer = writer_start(f->fd);     /* none: write directly, still correct */
+		f->writer = writer_start(f->fd); /* none: write directly, still correct */
 	struct wal_writer *w = f->writer;
 	if (!w) {
 		if (wal_sys_write_all(f->fd, buf, len) < 0)
@@ -329,7 +335,8 @@ static wal_err atomic_sink_write(wal_sink *sink, const void *buf, size_t len, wa
 		if (w->len[w->filling] == WRITER_BUF) {
 			int err = writer_hand_off(w);
 			if (err)
-				return wal_fail_errno(e, WAL_OK, err, "%s: cannot write", f->tmp_path);
+				return wal_fail_errno(e, WAL_OK, err, "%s: cannot write",
+						      f->tmp_path);
 		}
 	}
 	return WAL_OK;
@@ -491,7 +498,8 @@ wal_err wal_atomic_commit(wal_atomic_file *f, int flags, wal_error *e)
 		if (errno == EEXIST)
 			rc = wal_fail(e, WAL_EEXIST, "%s: already exists", f->path);
 		else
-			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot rename into place", f->path);
+			rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot rename into place",
+					    f->path);
 		goto out;
 	}
 	free(f->tmp_path);

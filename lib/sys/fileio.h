@@ -14,8 +14,16 @@
 
 /* The calls that can be made to fail.  */
 typedef enum wal_sys_call {
-	WAL_SYS_OPEN, WAL_SYS_READ, WAL_SYS_WRITE, WAL_SYS_FSYNC, WAL_SYS_RENAME,
-	WAL_SYS_LINK, WAL_SYS_UNLINK, WAL_SYS_MKDIR, WAL_SYS_NET_SEND, WAL_SYS_NET_RECV,
+	WAL_SYS_OPEN,
+	WAL_SYS_READ,
+	WAL_SYS_WRITE,
+	WAL_SYS_FSYNC,
+	WAL_SYS_RENAME,
+	WAL_SYS_LINK,
+	WAL_SYS_UNLINK,
+	WAL_SYS_MKDIR,
+	WAL_SYS_NET_SEND,
+	WAL_SYS_NET_RECV,
 	WAL_SYS_COUNT
 } wal_sys_call;
 
@@ -128,8 +136,8 @@ typedef struct wal_atomic_file {
 	int fd;
 	char *path;
 	char *tmp_path;
-	wal_sink sink;         /* writes to fd; reset truncates */
-	struct wal_writer *writer;  /* a writer thread once writes are large */
+	wal_sink sink;		   /* writes to fd; reset truncates */
+	struct wal_writer *writer; /* a writer thread once writes are large */
 } wal_atomic_file;
 wal_err wal_atomic_open(wal_atomic_file *f, const char *path, mode_t mode, wal_error *e);
 wal_err wal_atomic_commit(wal_atomic_file *f, int flags, wal_error *e);

@@ -15,22 +15,25 @@
 
 /* ---- fault seam ---------------------------------------------------------- */
 
-static long fault_nth;          /* fail the call with this count; 0 = off */
+static long fault_nth; /* fail the call with this count; 0 = off */
 static int fault_errno;
 static wal_sys_call fault_kind = WAL_SYS_COUNT;
 static long fault_calls;
 static int fault_env_read;
 
-static const char *const call_names[WAL_SYS_COUNT] = {
-	"open", "read", "write", "fsync", "rename", "link", "unlink", "mkdir", "send", "recv"
-};
+static const char *const call_names[WAL_SYS_COUNT] = { "open", "read",	 "write", "fsync", "rename",
+						       "link", "unlink", "mkdir", "send",  "recv" };
 
 static int errno_by_name(const char *name)
 {
-	static const struct { const char *name; int value; } names[] = {
-		{ "ENOSPC", ENOSPC }, { "EIO", EIO }, { "EACCES", EACCES }, { "EDQUOT", EDQUOT },
-		{ "EROFS", EROFS }, { "ECONNRESET", ECONNRESET }, { "ETIMEDOUT", ETIMEDOUT },
-		{ "EPIPE", EPIPE }, { "ENOMEM", ENOMEM }, { "EINTR", EINTR },
+	static const struct {
+		const char *name;
+		int value;
+	} names[] = {
+		{ "ENOSPC", ENOSPC },	    { "EIO", EIO },	{ "EACCES", EACCES },
+		{ "EDQUOT", EDQUOT },	    { "EROFS", EROFS }, { "ECONNRESET", ECONNRESET },
+		{ "ETIMEDOUT", ETIMEDOUT }, { "EPIPE", EPIPE }, { "ENOMEM", ENOMEM },
+		{ "EINTR", EINTR },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcmp(name, names[i].name) == 0)

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <xxhash.h>            /* libxxhash */
-#include "xxhash_ours.h"       /* walarchive's lib/xxhash.h of that revision */
+#include <xxhash.h>	 /* libxxhash */
+#include "xxhash_ours.h" /* walarchive's lib/xxhash.h of that revision */
 
 #define SEG_SIZE (16u << 20)
 #define CHUNK (256u << 10)
@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 		r[k] = malloc(sizeof(double) * (size_t)runs);
 	if (!seg || !r[0] || !r[1] || !r[2] || !r[3])
 		return 1;
-	uint64_t x = 0x9E3779B97F4A7C15ull;     /* xorshift: bytes no hash can shortcut */
+	uint64_t x = 0x9E3779B97F4A7C15ull; /* xorshift: bytes no hash can shortcut */
 	for (size_t i = 0; i < SEG_SIZE; i += 8) {
 		x ^= x << 13;
 		x ^= x >> 7;
@@ -126,7 +126,8 @@ int main(int argc, char **argv)
 		r[2][i] = rate(ours64);
 		r[3][i] = rate(lib64);
 	}
-	printf("16 MiB segment, %u KiB updates, median of %d runs; digests identical\n", CHUNK >> 10, runs);
+	printf("16 MiB segment, %u KiB updates, median of %d runs; digests identical\n",
+	       CHUNK >> 10, runs);
 	printf("%-6s %14s %14s %22s\n", "", "ours MB/s", "libxxhash MB/s", "ratio libxxhash/ours");
 	const char *names[2] = { "XXH32", "XXH64" };
 	for (int k = 0; k < 2; k++) {

@@ -28,8 +28,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define REAL(name) static __typeof__(name) *real_##name; \
-	if (!real_##name) real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+#define REAL(name)                                                                                 \
+	static __typeof__(name) *real_##name;                                                      \
+	if (!real_##name)                                                                          \
+	real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
 
 static int log_fd = -1;
 static unsigned long snap_seq;
@@ -44,7 +46,8 @@ static void log_line(const char *fmt, ...)
 		const char *path = getenv("POWERLOSS_LOG");
 		if (!path)
 			return;
-		log_fd = (int)syscall(SYS_open, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		log_fd = (int)syscall(SYS_open, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+				      0600);
 		if (log_fd < 0)
 			return;
 	}
@@ -285,7 +288,8 @@ static void synced(int fd)
 	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
 	int in = (int)syscall(SYS_open, link, O_RDONLY | O_CLOEXEC);
 	off_t off = 0;
-	while (in >= 0 && off < st.st_size && sendfile(out, in, &off, (size_t)(st.st_size - off)) > 0)
+	while (in >= 0 && off < st.st_size &&
+	       sendfile(out, in, &off, (size_t)(st.st_size - off)) > 0)
 		;
 	if (in >= 0)
 		close(in);

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	wal_config_init(&c);
 	if (wal_config_read_file(&c, path, &e) != WAL_OK && e.msg[0] == '\0')
-		abort();        /* every failure carries a message */
+		abort(); /* every failure carries a message */
 	wal_config_free(&c);
 
 	/* each line as a --set argument */

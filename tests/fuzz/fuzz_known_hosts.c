@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *host = take_line(&p, end);
 	char *port_text = take_line(&p, end);
 	char *key_text = take_line(&p, end);
-	size_t text_len = strnlen(p, (size_t)(end - p));   /* the rest, up to a NUL */
+	size_t text_len = strnlen(p, (size_t)(end - p)); /* the rest, up to a NUL */
 	char *text = malloc(text_len + 1);
 	int port = atoi(port_text) % 70000;
 	unsigned char blob[4096];
@@ -52,17 +52,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if ((line == 0) != (result == WAL_KH_NOTFOUND))
 		abort();
-	if (wal_known_hosts_check(text, host, port, blob, blob_len, &again_line) != result || again_line != line)
+	if (wal_known_hosts_check(text, host, port, blob, blob_len, &again_line) != result ||
+	    again_line != line)
 		abort();
 	(void)wal_known_hosts_check(text, host, port, blob, blob_len, NULL);
 
 	char methods[256], small[8], fp[80], type[64], name[300];
 	wal_known_hosts_methods(text, host, port, methods, sizeof(methods));
-	if (strnlen(methods, sizeof(methods)) == sizeof(methods) || strspn(methods,
-	    "abcdefghijklmnopqrstuvwxyz0123456789-,") != strlen(methods))
+	if (strnlen(methods, sizeof(methods)) == sizeof(methods) ||
+	    strspn(methods, "abcdefghijklmnopqrstuvwxyz0123456789-,") != strlen(methods))
 		abort();
 	wal_known_hosts_methods(text, host, port, small, sizeof(small));
-	if (strnlen(small, sizeof(small)) == sizeof(small) || strncmp(small, methods, strlen(small)) != 0)
+	if (strnlen(small, sizeof(small)) == sizeof(small) ||
+	    strncmp(small, methods, strlen(small)) != 0)
 		abort();
 	wal_ssh_key_fingerprint(blob, blob_len, fp, sizeof(fp));
 	if (strncmp(fp, "SHA256:", 7) != 0 || strlen(fp) != 7 + 43)

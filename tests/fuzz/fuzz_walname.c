@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			wal_name_dir(&name, dir);
 			if (strlen(dir) != 16)
 				abort();
-			for (uint32_t seg_size = WAL_SEG_SIZE_MIN; seg_size && seg_size <= WAL_SEG_SIZE_MAX;
-			     seg_size <<= 1)
+			for (uint32_t seg_size = WAL_SEG_SIZE_MIN;
+			     seg_size && seg_size <= WAL_SEG_SIZE_MAX; seg_size <<= 1)
 				if (wal_name_segno(&name, seg_size, &segno, &e) == WAL_OK) {
 					wal_segment_name(name.tli, segno, seg_size, seg);
 					/* the round trip gives back the name's segment part */

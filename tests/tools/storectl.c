@@ -35,7 +35,8 @@ static wal_err failing_read(wal_source *src, void *buf, size_t cap, size_t *got,
 {
 	failing_source *f = (failing_source *)src;
 	if (f->inner.pos >= f->fail_after)
-		return wal_fail(e, WAL_EIO, "source broken after %zu bytes (--fail-after)", f->fail_after);
+		return wal_fail(e, WAL_EIO, "source broken after %zu bytes (--fail-after)",
+				f->fail_after);
 	if (cap > f->fail_after - f->inner.pos)
 		cap = f->fail_after - f->inner.pos;
 	return f->inner.base.read(&f->inner.base, buf, cap, got, e);
@@ -111,7 +112,7 @@ static wal_err print_entry(void *arg, const char *name, const wal_stat *st, wal_
 static int usage(void)
 {
 	fprintf(stderr, "usage: storectl CONFIG put [--fail-after N] PATH < data\n"
-		"       storectl CONFIG get|stat|list|remove PATH\n");
+			"       storectl CONFIG get|stat|list|remove PATH\n");
 	return 64;
 }
 
@@ -146,7 +147,8 @@ int main(int argc, char **argv)
 			if (rc == WAL_OK)
 				printf("%lld\n", (long long)st.size);
 		} else if (strcmp(op, "list") == 0)
-			rc = wal_store_list(s, strcmp(path, ".") == 0 ? "" : path, print_entry, NULL, &e);
+			rc = wal_store_list(s, strcmp(path, ".") == 0 ? "" : path, print_entry,
+					    NULL, &e);
 		else if (strcmp(op, "remove") == 0)
 			rc = wal_store_remove(s, path, &e);
 		else

@@ -22,10 +22,10 @@
 typedef struct syslog_event {
 	wal_sys_call kind;
 	int fd;
-	char path[SYSLOG_PATH];     /* open, unlink, mkdir; rename and link: from */
-	char path2[SYSLOG_PATH];    /* rename and link: to */
-	char fd_path[SYSLOG_PATH];  /* read, write, fsync: what fd was opened on */
-	int watched_exists;         /* the watched path existed at this call */
+	char path[SYSLOG_PATH];	   /* open, unlink, mkdir; rename and link: from */
+	char path2[SYSLOG_PATH];   /* rename and link: to */
+	char fd_path[SYSLOG_PATH]; /* read, write, fsync: what fd was opened on */
+	int watched_exists;	   /* the watched path existed at this call */
 } syslog_event;
 
 static struct {
@@ -36,9 +36,8 @@ static struct {
 	char fds[SYSLOG_FDS][SYSLOG_PATH];
 } syslog_rec = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static const char *const syslog_kinds[] = {
-	"open", "read", "write", "fsync", "rename", "link", "unlink", "mkdir", "send", "recv"
-};
+static const char *const syslog_kinds[] = { "open", "read",   "write", "fsync", "rename",
+					    "link", "unlink", "mkdir", "send",	"recv" };
 
 /* Copies a path, cut to SYSLOG_PATH - 1 bytes. */
 static void syslog_copy(char *dst, const char *src)
@@ -50,8 +49,7 @@ static void syslog_copy(char *dst, const char *src)
 	dst[len] = '\0';
 }
 
-static void syslog_record(wal_sys_call kind, int fd, const char *path, const char *path2,
-			  void *arg)
+static void syslog_record(wal_sys_call kind, int fd, const char *path, const char *path2, void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&syslog_rec.lock);
@@ -99,11 +97,13 @@ static const char *syslog_dump(int from, int to)
 	static char out[8192];
 	size_t used = 0;
 	out[0] = '\0';
-	for (int i = from < 0 ? 0 : from; i < syslog_rec.n && i <= to && used < sizeof(out) - 1; i++) {
+	for (int i = from < 0 ? 0 : from; i < syslog_rec.n && i <= to && used < sizeof(out) - 1;
+	     i++) {
 		const syslog_event *ev = &syslog_rec.ev[i];
 		int n = snprintf(out + used, sizeof(out) - used, "\n  %d %s %s%s%s%s", i,
 				 syslog_kinds[ev->kind], ev->path[0] ? ev->path : ev->fd_path,
-				 ev->path2[0] ? " -> " : "", ev->path2, ev->watched_exists ? " [exists]" : "");
+				 ev->path2[0] ? " -> " : "", ev->path2,
+				 ev->watched_exists ? " [exists]" : "");
 		if (n < 0)
 			break;
 		used += (size_t)n < sizeof(out) - used ? (size_t)n : sizeof(out) - used - 1;
@@ -135,7 +135,8 @@ static void syslog_assert_durable(const char *final, int absent_before)
 	cr_assert_geq(renamed, 0, "%s: never renamed into place:%s", final,
 		      syslog_dump(0, syslog_rec.n));
 	const char *tmp = syslog_rec.ev[renamed].path;
-	cr_assert_str_neq(tmp, final, "%s: written under its final name, not a temporary one", final);
+	cr_assert_str_neq(tmp, final, "%s: written under its final name, not a temporary one",
+			  final);
 
 	int opened = -1, last_write = -1, synced = -1;
 	for (int i = 0; i < renamed; i++) {
@@ -161,7 +162,8 @@ static void syslog_assert_durable(const char *final, int absent_before)
 
 	int dir_synced = -1;
 	for (int i = renamed + 1; i < syslog_rec.n && dir_synced < 0; i++)
-		if (syslog_rec.ev[i].kind == WAL_SYS_FSYNC && strcmp(syslog_rec.ev[i].fd_path, dir) == 0)
+		if (syslog_rec.ev[i].kind == WAL_SYS_FSYNC &&
+		    strcmp(syslog_rec.ev[i].fd_path, dir) == 0)
 			dir_synced = i;
 	cr_assert_gt(dir_synced, renamed, "%s: directory %s not fsynced after the rename:%s", final,
 		     dir, syslog_dump(renamed, syslog_rec.n));
@@ -171,7 +173,8 @@ static void syslog_assert_durable(const char *final, int absent_before)
 	for (int i = 0; i < syslog_rec.n; i++) {
 		const syslog_event *ev = &syslog_rec.ev[i];
 		cr_assert(!(i < renamed && ev->watched_exists),
-			  "%s exists before its rename (call %d):%s", final, i, syslog_dump(0, renamed));
+			  "%s exists before its rename (call %d):%s", final, i,
+			  syslog_dump(0, renamed));
 		cr_assert(!(ev->kind == WAL_SYS_OPEN && strcmp(ev->path, final) == 0),
 			  "%s opened under its final name (call %d)", final, i);
 		cr_assert(!((ev->kind == WAL_SYS_WRITE || ev->kind == WAL_SYS_FSYNC) &&

@@ -24,7 +24,9 @@ static wal_config cfg;
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st; (void)flag; (void)ftw;
+	(void)st;
+	(void)flag;
+	(void)ftw;
 	return remove(path);
 }
 
@@ -70,7 +72,8 @@ Test(ahead, writable_spool_refused, .init = setup, .fini = teardown)
 	wal_error e;
 	cr_assert_eq(chmod(spool, 0777), 0);
 	cr_assert_eq(wal_ahead_spool_check(&cfg, 0, &e), WAL_EPERM);
-	cr_assert(strstr(e.msg, "writable by group and others (mode 0777): not trusted"), "%s", e.msg);
+	cr_assert(strstr(e.msg, "writable by group and others (mode 0777): not trusted"), "%s",
+		  e.msg);
 	cr_assert(strstr(e.msg, "chmod go-w"), "%s", e.msg);
 	cr_assert_not(wal_ahead_push_enabled(&cfg));
 	cr_assert_not(wal_ahead_fetch_enabled(&cfg));
@@ -155,8 +158,8 @@ static int data_file(char hash[17], uint64_t *size)
 static void record(const char *hash, uint64_t size)
 {
 	wal_error e;
-	cr_assert_eq(wal_ahead_record(&cfg, SYSID, NAME, size, hash, "42/x/" NAME ".lz4", 4242, &e), WAL_OK,
-		     "%s", e.msg);
+	cr_assert_eq(wal_ahead_record(&cfg, SYSID, NAME, size, hash, "42/x/" NAME ".lz4", 4242, &e),
+		     WAL_OK, "%s", e.msg);
 }
 
 Test(ahead, only_trusted_records_count, .init = setup, .fini = teardown)

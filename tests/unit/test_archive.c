@@ -38,7 +38,9 @@ static wal_config cfg;
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st; (void)flag; (void)ftw;
+	(void)st;
+	(void)flag;
+	(void)ftw;
 	return remove(path);
 }
 
@@ -205,8 +207,8 @@ static void put_header(unsigned char *buf, uint32_t tli, uint64_t pageaddr, uint
 }
 
 /* Segment bytes for name (segment or partial): fixture pages with a seed. */
-static unsigned char *make_segment_bytes(const char *name_text, uint32_t seg_size,
-					 uint64_t sysid, uint32_t seed)
+static unsigned char *make_segment_bytes(const char *name_text, uint32_t seg_size, uint64_t sysid,
+					 uint32_t seed)
 {
 	wal_name name;
 	wal_error e;
@@ -247,8 +249,7 @@ static const char *make_text(const char *file, const char *text)
 	return path;
 }
 
-static void obj_path(uint64_t sysid, const char *name_text, int compressed, char *out,
-		     size_t cap)
+static void obj_path(uint64_t sysid, const char *name_text, int compressed, char *out, size_t cap)
 {
 	wal_name name;
 	wal_error e;
@@ -283,7 +284,12 @@ static void push_seg(const char *name, uint32_t seg_size, uint64_t sysid, const 
 
 Test(archive, object_path_layout)
 {
-	static const struct { uint64_t sysid; const char *name; int lz4; const char *path; } cases[] = {
+	static const struct {
+		uint64_t sysid;
+		const char *name;
+		int lz4;
+		const char *path;
+	} cases[] = {
 		{ SYSID_15, "000000010000000000000001", 1,
 		  "7712300585176830670/0000000100000000/000000010000000000000001.lz4" },
 		{ SYSID_15, "000000010000000000000001", 0,
@@ -295,7 +301,8 @@ Test(archive, object_path_layout)
 		{ SYSID_15, "000000010000000000000002.00000028.backup", 0,
 		  "7712300585176830670/0000000100000000/000000010000000000000002.00000028.backup" },
 		{ SYSID_15, "000000010000000000000002.00000028.backup", 1,
-		  "7712300585176830670/0000000100000000/000000010000000000000002.00000028.backup.lz4" },
+		  "7712300585176830670/0000000100000000/"
+		  "000000010000000000000002.00000028.backup.lz4" },
 		{ SYSID_15, "00000002.history", 1, "7712300585176830670/00000002.history.lz4" },
 		{ SYSID_15, "00000002.history", 0, "7712300585176830670/00000002.history" },
 		{ 18446744073709551615ull, "000000010000000000000001", 0,
@@ -333,7 +340,8 @@ Test(archive, push_fetch_roundtrip_lz4, .init = setup, .fini = teardown)
 	cr_assert_gt(res.stored_bytes, 0);
 	cr_assert_lt(res.stored_bytes, SEG16, "compressible segment stored in %llu bytes",
 		     (unsigned long long)res.stored_bytes);
-	cr_assert_str_eq(res.object, "7712300585176830670/0000000100000000/000000010000000000000003.lz4");
+	cr_assert_str_eq(res.object,
+			 "7712300585176830670/0000000100000000/000000010000000000000003.lz4");
 
 	obj_path(SYSID_15, name, 1, object, sizeof(object));
 	struct stat st;
@@ -375,7 +383,8 @@ Test(archive, push_fetch_roundtrip_lz4, .init = setup, .fini = teardown)
 Test(archive, push_fetch_durability_order, .init = setup, .fini = teardown)
 {
 	for (int compressed = 1; compressed >= 0; compressed--) {
-		const char *name = compressed ? "000000010000000000000004" : "000000010000000000000005";
+		const char *name =
+			compressed ? "000000010000000000000004" : "000000010000000000000005";
 		const char *wal = make_segment(name, NULL, SEG16, SYSID_15, 4);
 		char wal_copy[600], object[700], info[700], dest[700];
 		wal_push_result res;
@@ -386,7 +395,7 @@ Test(archive, push_fetch_durability_order, .init = setup, .fini = teardown)
 		cfg.push_ahead = 0;
 		cfg.fetch_ahead = 0;
 		snprintf(wal_copy, sizeof(wal_copy), "%s", wal);
-		obj_path(SYSID_15, name, 1, object, sizeof(object));  /* framed either way */
+		obj_path(SYSID_15, name, 1, object, sizeof(object)); /* framed either way */
 		snprintf(info, sizeof(info), "%s/%llu/walarchive.info", root,
 			 (unsigned long long)SYSID_15);
 
@@ -397,7 +406,7 @@ Test(archive, push_fetch_durability_order, .init = setup, .fini = teardown)
 		cr_assert_eq(rc, WAL_OK, "%s", e.msg);
 		cr_assert_eq(res.outcome, WAL_PUSHED);
 		syslog_assert_durable(object, 1);
-		if (compressed)         /* the first push into this tree writes it */
+		if (compressed) /* the first push into this tree writes it */
 			syslog_assert_durable(info, 0);
 
 		snprintf(dest, sizeof(dest), "%s/%s", restore, name);
@@ -591,17 +600,17 @@ Test(archive, push_refuses_header_name_disagreement, .init = setup, .fini = tear
 	char p[600];
 
 	/* the header of segment 2 under the name of segment 3 */
-	snprintf(p, sizeof(p), "%s", make_segment("000000010000000000000002", "seg", SEG16,
-						  SYSID_15, 1));
+	snprintf(p, sizeof(p), "%s",
+		 make_segment("000000010000000000000002", "seg", SEG16, SYSID_15, 1));
 	push_refused(p, "000000010000000000000003", data15, WAL_ENOTWAL);
 	/* a timeline 2 header under a timeline 1 name (the reverse, a timeline 1
 	 * header under a timeline 2 name, is the first segment of a new timeline) */
-	snprintf(p, sizeof(p), "%s", make_segment("000000020000000000000002", "seg2", SEG16,
-						  SYSID_15, 1));
+	snprintf(p, sizeof(p), "%s",
+		 make_segment("000000020000000000000002", "seg2", SEG16, SYSID_15, 1));
 	push_refused(p, "000000010000000000000002", data15, WAL_ENOTWAL);
 	push_refused(p, "000000010000000000000002.partial", data15, WAL_ENOTWAL);
-	snprintf(p, sizeof(p), "%s", make_segment("000000010000000000000002", "seg", SEG16,
-						  SYSID_15, 1));
+	snprintf(p, sizeof(p), "%s",
+		 make_segment("000000010000000000000002", "seg", SEG16, SYSID_15, 1));
 	/* a segment's name that is out of range for its size */
 	push_refused(p, "000000010000000000000102", data15, WAL_ENOTWAL);
 }
@@ -611,8 +620,8 @@ Test(archive, push_refuses_foreign_cluster, .init = setup, .fini = teardown)
 	char p[600];
 
 	/* WAL of cluster 15 pushed from cluster 16's data directory */
-	snprintf(p, sizeof(p), "%s", make_segment("000000010000000000000002", NULL, SEG16,
-						  SYSID_15, 1));
+	snprintf(p, sizeof(p), "%s",
+		 make_segment("000000010000000000000002", NULL, SEG16, SYSID_15, 1));
 	push_refused(p, "000000010000000000000002", data16, WAL_EFOREIGN);
 }
 
@@ -635,8 +644,8 @@ Test(archive, push_unusable_archive, .init = setup, .fini = teardown)
 	wal_push_result res;
 	wal_error e;
 
-	snprintf(p, sizeof(p), "%s", make_segment("000000010000000000000002", NULL, SEG16,
-						  SYSID_15, 1));
+	snprintf(p, sizeof(p), "%s",
+		 make_segment("000000010000000000000002", NULL, SEG16, SYSID_15, 1));
 	snprintf(missing, sizeof(missing), "%s/no-such-archive", base_dir);
 	free(cfg.archive);
 	cfg.archive = strdup(missing);
@@ -680,8 +689,8 @@ Test(archive, push_partial_history_backup, .init = setup, .fini = teardown)
 	wal_fetch_result fres;
 	wal_error e;
 
-	snprintf(p, sizeof(p), "%s", make_segment("000000010000000000000007", partial, SEG16,
-						  SYSID_15, 3));
+	snprintf(p, sizeof(p), "%s",
+		 make_segment("000000010000000000000007", partial, SEG16, SYSID_15, 3));
 	push_ok(p, partial, data15, WAL_PUSHED);
 	obj_path(SYSID_15, partial, 1, object, sizeof(object));
 	cr_assert(exists(object), "%s missing", object);
@@ -717,8 +726,8 @@ Test(archive, fetch_missing, .init = setup, .fini = teardown)
 	cr_assert_eq(wal_fetch(&cfg, "000000010000000000000002", dest, data15, &fres, &e),
 		     WAL_ENOENT, "%s", e.msg);
 	cr_assert(!exists(dest), "destination created for a missing segment");
-	cr_assert_eq(wal_fetch(&cfg, "00000002.history", dest, data15, &fres, &e), WAL_ENOENT,
-		     "%s", e.msg);
+	cr_assert_eq(wal_fetch(&cfg, "00000002.history", dest, data15, &fres, &e), WAL_ENOENT, "%s",
+		     e.msg);
 	cr_assert_eq(wal_fetch(&cfg, "000000010000000000000001.partial", dest, data15, &fres, &e),
 		     WAL_ENOENT, "%s", e.msg);
 	cr_assert_eq(count_entries(restore), 0);
@@ -749,8 +758,10 @@ Test(archive, fetch_dest_dir_missing, .init = setup, .fini = teardown)
 	snprintf(dest, sizeof(dest), "%s/no-such-dir/RECOVERYXLOG", restore);
 	wal_err rc = wal_fetch(&cfg, "000000010000000000000001", dest, data15, &fres, &e);
 	cr_assert_neq(rc, WAL_OK);
-	cr_assert_neq(rc, WAL_ENOENT, "a missing destination directory reported as a missing "
-		      "segment (PostgreSQL would end recovery): %s", e.msg);
+	cr_assert_neq(rc, WAL_ENOENT,
+		      "a missing destination directory reported as a missing "
+		      "segment (PostgreSQL would end recovery): %s",
+		      e.msg);
 }
 
 static void fetch_corrupt(const char *name, const char *why)
@@ -882,18 +893,18 @@ Test(archive, fetch_corrupt_plain_object, .init = setup, .fini = teardown)
 	obj_path(SYSID_15, name, 0, object, sizeof(object));
 	buf = make_segment_bytes(name, SEG16, SYSID_15, 1);
 
-	buf[0] ^= 0xFF;                         /* magic */
+	buf[0] ^= 0xFF; /* magic */
 	spit(object, buf, SEG16);
 	fetch_corrupt(name, "bad magic");
 	buf[0] ^= 0xFF;
 
-	spit(object, buf, SEG16 - 8192);        /* truncated */
+	spit(object, buf, SEG16 - 8192); /* truncated */
 	fetch_corrupt(name, "truncated uncompressed object");
 	spit(object, buf, 0);
 	fetch_corrupt(name, "empty uncompressed object");
 	unsigned char *longer = calloc(1, SEG16 + 8192);
 	memcpy(longer, buf, SEG16);
-	spit(object, longer, SEG16 + 8192);     /* longer than its header says */
+	spit(object, longer, SEG16 + 8192); /* longer than its header says */
 	fetch_corrupt(name, "overlong uncompressed object");
 	free(longer);
 
@@ -994,7 +1005,8 @@ Test(archive, fetch_without_tree_is_an_error, .init = setup, .fini = teardown)
 	cr_assert_eq(rc, WAL_EIO, "other cluster only: %s (%s)", wal_err_name(rc), e.msg);
 	/* this cluster's tree without its walarchive.info: no evidence either */
 	push_seg("000000010000000000000001", SEG16, SYSID_15, data15);
-	snprintf(info, sizeof(info), "%s/%llu/%s", root, (unsigned long long)SYSID_15, WAL_INFO_NAME);
+	snprintf(info, sizeof(info), "%s/%llu/%s", root, (unsigned long long)SYSID_15,
+		 WAL_INFO_NAME);
 	snprintf(saved, sizeof(saved), "%s/saved-info", base_dir);
 	cr_assert_eq(rename(info, saved), 0);
 	rc = wal_fetch(&cfg, "000000010000000000000002", dest, data15, &fres, &e);
@@ -1102,12 +1114,15 @@ static int archived(const char *name)
 
 /* Two promotions: 1 -> 2 at segment 2, 2 -> 3 at 0000000100000001 (1 MiB segments). */
 static const char *timeline_removed[] = {
-	"000000010000000000000001", "000000010000000000000002.partial",
-	"000000020000000000000002", "000000020000000000000FFF", "000000020000000100000000",
+	"000000010000000000000001", "000000010000000000000002.partial", "000000020000000000000002",
+	"000000020000000000000FFF", "000000020000000100000000",
 };
 static const char *timeline_kept[] = {
-	"000000020000000100000001.partial", "000000030000000100000001", "000000030000000100000002",
-	"00000002.history", "00000003.history",
+	"000000020000000100000001.partial",
+	"000000030000000100000001",
+	"000000030000000100000002",
+	"00000002.history",
+	"00000003.history",
 };
 
 static void push_timelines(void)
@@ -1124,20 +1139,23 @@ static void push_timelines(void)
 		char seg[25];
 		memcpy(seg, n, 24);
 		seg[24] = '\0';
-		push_ok(make_segment(seg, n, SEG1, SYSID_15, 10 + (uint32_t)i), n, data15, WAL_PUSHED);
+		push_ok(make_segment(seg, n, SEG1, SYSID_15, 10 + (uint32_t)i), n, data15,
+			WAL_PUSHED);
 	}
 	push_ok(make_text("00000002.history", "1\t0/200000\tno recovery target specified\n"),
 		"00000002.history", data15, WAL_PUSHED);
 	push_ok(make_text("00000003.history", "1\t0/200000\tno recovery target specified\n"
-					       "2\t1/100000\tno recovery target specified\n"),
+					      "2\t1/100000\tno recovery target specified\n"),
 		"00000003.history", data15, WAL_PUSHED);
 	cr_assert_eq(count_objects_in(root), 10);
 }
 
 Test(archive, prune_before, .init = setup, .fini = teardown)
 {
-	wal_prune_opts opts = { .before = "000000030000000100000001", .keep_days = -1,
-				.datadir = data15, .on_object = on_object };
+	wal_prune_opts opts = { .before = "000000030000000100000001",
+				.keep_days = -1,
+				.datadir = data15,
+				.on_object = on_object };
 	wal_prune_result res;
 	removed_list removed = { 0 };
 	wal_error e;
@@ -1205,7 +1223,8 @@ Test(archive, prune_empty_archive, .init = setup, .fini = teardown)
 
 Test(archive, prune_removes_emptied_directories, .init = setup, .fini = teardown)
 {
-	wal_prune_opts opts = { .before = "000000030000000100000001", .keep_days = -1,
+	wal_prune_opts opts = { .before = "000000030000000100000001",
+				.keep_days = -1,
 				.datadir = data15 };
 	wal_prune_result res;
 	wal_error e;
@@ -1224,8 +1243,11 @@ Test(archive, prune_removes_emptied_directories, .init = setup, .fini = teardown
 
 Test(archive, prune_dry_run_removes_nothing, .init = setup, .fini = teardown)
 {
-	wal_prune_opts opts = { .before = "000000030000000100000001", .keep_days = -1,
-				.dry_run = 1, .datadir = data15, .on_object = on_object };
+	wal_prune_opts opts = { .before = "000000030000000100000001",
+				.keep_days = -1,
+				.dry_run = 1,
+				.datadir = data15,
+				.on_object = on_object };
 	wal_prune_result res;
 	removed_list removed = { 0 };
 	wal_error e;
@@ -1326,15 +1348,18 @@ Test(archive, prune_keep_backups_more_than_exist, .init = setup, .fini = teardow
 /* The most conservative horizon wins. */
 Test(archive, prune_combined_options, .init = setup, .fini = teardown)
 {
-	wal_prune_opts opts = { .before = "000000010000000000000006", .keep_backups = 2,
-				.keep_days = -1, .datadir = data15 };
+	wal_prune_opts opts = { .before = "000000010000000000000006",
+				.keep_backups = 2,
+				.keep_days = -1,
+				.datadir = data15 };
 	wal_prune_result res;
 	wal_error e;
 
 	push_backup_history();
 	cr_assert_eq(wal_prune(&cfg, &opts, &res, &e), WAL_OK, "%s", e.msg);
 	cr_assert_not(archived("000000010000000000000001"));
-	cr_assert(archived("000000010000000000000002"), "--before went past what a kept backup needs");
+	cr_assert(archived("000000010000000000000002"),
+		  "--before went past what a kept backup needs");
 	cr_assert(archived("000000010000000000000005"));
 }
 
@@ -1527,14 +1552,16 @@ Test(archive, fetch_fault_walk, .init = setup, .fini = teardown)
 			unlink(dest);
 		} else {
 			failures++;
-			cr_assert_neq(rc, WAL_ENOENT, "fault %ld/%ld: I/O error reported as a "
-				      "missing segment (%s)", n, total, e.msg);
+			cr_assert_neq(rc, WAL_ENOENT,
+				      "fault %ld/%ld: I/O error reported as a "
+				      "missing segment (%s)",
+				      n, total, e.msg);
 			cr_assert_eq(rc, WAL_EIO, "fault %ld/%ld: %s (%s)", n, total,
 				     wal_err_name(rc), e.msg);
 			/* a failure after the rename (directory fsync) may leave the whole file */
 			if (exists(dest)) {
-				cr_assert(same_files(dest, wal), "fault %ld/%ld: partial destination",
-					  n, total);
+				cr_assert(same_files(dest, wal),
+					  "fault %ld/%ld: partial destination", n, total);
 				unlink(dest);
 			}
 		}
@@ -1548,7 +1575,8 @@ Test(archive, fetch_fault_walk, .init = setup, .fini = teardown)
  * recent ones may belong to a write under way and are left alone. */
 Test(archive, prune_removes_only_stale_temporary_files, .init = setup, .fini = teardown)
 {
-	wal_prune_opts opts = { .before = "000000010000000000000001", .keep_days = -1,
+	wal_prune_opts opts = { .before = "000000010000000000000001",
+				.keep_days = -1,
 				.datadir = data15 };
 	wal_prune_result res;
 	wal_error e;
@@ -1556,11 +1584,14 @@ Test(archive, prune_removes_only_stale_temporary_files, .init = setup, .fini = t
 
 	push_timelines();
 	snprintf(dir, sizeof(dir), "%s/7712300585176830670/0000000300000001", root);
-	snprintf(old_tmp, sizeof(old_tmp), "%s/.000000030000000100000002.lz4.4242.0badf00d.tmp", dir);
-	snprintf(new_tmp, sizeof(new_tmp), "%s/.000000030000000100000003.lz4.4243.0badf00d.tmp", dir);
+	snprintf(old_tmp, sizeof(old_tmp), "%s/.000000030000000100000002.lz4.4242.0badf00d.tmp",
+		 dir);
+	snprintf(new_tmp, sizeof(new_tmp), "%s/.000000030000000100000003.lz4.4243.0badf00d.tmp",
+		 dir);
 	spit(old_tmp, "partial", 7);
 	spit(new_tmp, "partial", 7);
-	struct timeval two_days_ago[2] = { { time(NULL) - 2 * 86400, 0 }, { time(NULL) - 2 * 86400, 0 } };
+	struct timeval two_days_ago[2] = { { time(NULL) - 2 * 86400, 0 },
+					   { time(NULL) - 2 * 86400, 0 } };
 	cr_assert_eq(utimes(old_tmp, two_days_ago), 0);
 
 	/* a dry run lists nothing away */

@@ -17,7 +17,7 @@
 #include "io/stream.h"
 
 #define SEG (16u << 20)
-#define LSN(seg) ((uint64_t)(seg) * SEG)
+#define LSN(seg) ((uint64_t)(seg)*SEG)
 
 /* Segments first..last of tli appended to segs. */
 static size_t add_run(wal_check_seg *segs, size_t n, uint32_t tli, uint64_t first, uint64_t last)
@@ -34,13 +34,16 @@ static wal_history history(uint32_t tli, const char *text)
 	return h;
 }
 
-static void assert_gap(const wal_continuity *c, size_t i, uint32_t tli, uint64_t first, uint64_t last)
+static void assert_gap(const wal_continuity *c, size_t i, uint32_t tli, uint64_t first,
+		       uint64_t last)
 {
 	cr_assert_lt(i, c->ngaps, "gap %zu of %zu", i, c->ngaps);
 	cr_assert_eq(c->gaps[i].kind, WAL_GAP_SEGMENTS);
 	cr_assert_eq(c->gaps[i].tli, tli, "gap %zu timeline %u", i, c->gaps[i].tli);
-	cr_assert_eq(c->gaps[i].first, first, "gap %zu first %llu", i, (unsigned long long)c->gaps[i].first);
-	cr_assert_eq(c->gaps[i].last, last, "gap %zu last %llu", i, (unsigned long long)c->gaps[i].last);
+	cr_assert_eq(c->gaps[i].first, first, "gap %zu first %llu", i,
+		     (unsigned long long)c->gaps[i].first);
+	cr_assert_eq(c->gaps[i].last, last, "gap %zu last %llu", i,
+		     (unsigned long long)c->gaps[i].last);
 }
 
 Test(history, parses_and_refuses)
@@ -92,8 +95,9 @@ Test(continuity, starts_at_the_oldest_backup_or_from)
 {
 	wal_check_seg segs[64], backups[2] = { { 1, 6 }, { 1, 4 } };
 	size_t n = add_run(segs, 0, 1, 4, 10);
-	wal_continuity_in in = { .seg_size = SEG, .segs = segs, .nsegs = n, .backups = backups,
-				 .nbackups = 2 };
+	wal_continuity_in in = {
+		.seg_size = SEG, .segs = segs, .nsegs = n, .backups = backups, .nbackups = 2
+	};
 	wal_continuity c;
 	/* the backup at 4 needs 4..10, all there; older segments were pruned */
 	cr_assert_eq(wal_continuity_check(&in, &c, NULL), WAL_OK);
@@ -126,13 +130,14 @@ Test(continuity, timeline_switch_and_the_parent_past_its_switch_point)
 	size_t n = add_run(segs, 0, 1, 1, 9);
 	n = add_run(segs, n, 2, 7, 12);
 	wal_history h = history(2, "1\t0/7800000\tno recovery target specified\n");
-	wal_continuity_in in = { .seg_size = SEG, .segs = segs, .nsegs = n, .histories = &h,
-				 .nhistories = 1 };
+	wal_continuity_in in = {
+		.seg_size = SEG, .segs = segs, .nsegs = n, .histories = &h, .nhistories = 1
+	};
 	wal_continuity c;
 	cr_assert_eq(wal_continuity_check(&in, &c, NULL), WAL_OK);
 	cr_assert_eq(c.target_tli, 2);
 	cr_assert_eq(c.ngaps, 0, "%zu gaps", c.ngaps);
-	cr_assert_eq(c.needed, 12);   /* 1..6 on timeline 1, 7..12 on timeline 2 */
+	cr_assert_eq(c.needed, 12); /* 1..6 on timeline 1, 7..12 on timeline 2 */
 	cr_assert_eq(wal_continuity_tli_at(&c, 6, SEG), 1);
 	cr_assert_eq(wal_continuity_tli_at(&c, 7, SEG), 2);
 	cr_assert_eq(c.nranges, 2);
@@ -168,13 +173,18 @@ Test(continuity, three_timelines_and_an_abandoned_branch)
 	n = add_run(segs, n, 3, 9, 14);
 	wal_history hs[2] = { history(2, "1\t0/5000000\tx\n"),
 			      history(3, "1\t0/5000000\tx\n2\t0/9100000\ty\n") };
-	wal_continuity_in in = { .seg_size = SEG, .segs = segs, .nsegs = n, .histories = hs,
-				 .nhistories = 2, .backups = backups, .nbackups = 1 };
+	wal_continuity_in in = { .seg_size = SEG,
+				 .segs = segs,
+				 .nsegs = n,
+				 .histories = hs,
+				 .nhistories = 2,
+				 .backups = backups,
+				 .nbackups = 1 };
 	wal_continuity c;
 	cr_assert_eq(wal_continuity_check(&in, &c, NULL), WAL_OK);
 	cr_assert_eq(c.target_tli, 3);
 	cr_assert_eq(c.ngaps, 0);
-	cr_assert_eq(c.needed, 13);   /* 2..14 */
+	cr_assert_eq(c.needed, 13); /* 2..14 */
 	cr_assert_eq(c.start_tli, 1);
 	cr_assert_eq(c.end_tli, 3);
 	wal_continuity_free(&c);
@@ -196,8 +206,9 @@ Test(continuity, missing_history_is_a_gap)
 	n = add_run(segs, n, 3, 9, 14);
 	/* 00000002.history lost: 3's history still names the way, 2's is a gap */
 	wal_history h3 = history(3, "1\t0/5000000\tx\n2\t0/9100000\ty\n");
-	wal_continuity_in in = { .seg_size = SEG, .segs = segs, .nsegs = n, .histories = &h3,
-				 .nhistories = 1 };
+	wal_continuity_in in = {
+		.seg_size = SEG, .segs = segs, .nsegs = n, .histories = &h3, .nhistories = 1
+	};
 	wal_continuity c;
 	cr_assert_eq(wal_continuity_check(&in, &c, NULL), WAL_OK);
 	cr_assert_eq(c.ngaps, 1);
@@ -221,8 +232,12 @@ Test(continuity, postgres_position_and_an_empty_archive)
 {
 	wal_check_seg segs[64];
 	size_t n = add_run(segs, 0, 1, 1, 6);
-	wal_continuity_in in = { .seg_size = SEG, .segs = segs, .nsegs = n, .have_end = 1,
-				 .end_segno = 8, .target_tli = 1 };
+	wal_continuity_in in = { .seg_size = SEG,
+				 .segs = segs,
+				 .nsegs = n,
+				 .have_end = 1,
+				 .end_segno = 8,
+				 .target_tli = 1 };
 	wal_continuity c;
 	cr_assert_eq(wal_continuity_check(&in, &c, NULL), WAL_OK);
 	assert_gap(&c, 0, 1, 7, 8);
@@ -239,8 +254,9 @@ Test(continuity, large_positions_do_not_walk_segment_by_segment)
 {
 	/* --from far before anything: one gap, computed without a loop per segment */
 	wal_check_seg segs[4] = { { 1, 1ull << 40 }, { 1, (1ull << 40) + 1 } };
-	wal_continuity_in in = { .seg_size = SEG, .segs = segs, .nsegs = 2, .have_from = 1,
-				 .from_segno = 1 };
+	wal_continuity_in in = {
+		.seg_size = SEG, .segs = segs, .nsegs = 2, .have_from = 1, .from_segno = 1
+	};
 	wal_continuity c;
 	cr_assert_eq(wal_continuity_check(&in, &c, NULL), WAL_OK);
 	assert_gap(&c, 0, 1, 1, (1ull << 40) - 1);
@@ -273,12 +289,16 @@ static void one_member(wal_json *j, const char *text)
 
 Test(json, escapes_strings)
 {
-	char *out = json_of(one_member, "a\"b\\c\nd\te\x01" "f/\x7f");
-	cr_assert_str_eq(out, "{\"k\\\"ey\":\"a\\\"b\\\\c\\nd\\te\\u0001f/\\u007f\",\"list\":[-1,true,null]}\n");
+	char *out = json_of(one_member, "a\"b\\c\nd\te\x01"
+					"f/\x7f");
+	cr_assert_str_eq(
+		out,
+		"{\"k\\\"ey\":\"a\\\"b\\\\c\\nd\\te\\u0001f/\\u007f\",\"list\":[-1,true,null]}\n");
 	free(out);
 	/* UTF-8 passes, a byte that is not UTF-8 becomes U+FFFD, an overlong form too */
 	out = json_of(one_member, "caf\xc3\xa9 \xff \xc0\xaf \xe2\x82");
-	cr_assert_str_eq(out, "{\"k\\\"ey\":\"caf\xc3\xa9 \\ufffd \\ufffd\\ufffd \\ufffd\\ufffd\",\"list\":[-1,true,null]}\n");
+	cr_assert_str_eq(out, "{\"k\\\"ey\":\"caf\xc3\xa9 \\ufffd \\ufffd\\ufffd "
+			      "\\ufffd\\ufffd\",\"list\":[-1,true,null]}\n");
 	free(out);
 }
 
@@ -337,7 +357,8 @@ Test(local, lists_the_tree, .init = setup_archive, .fini = teardown_archive)
 {
 	wal_check_tree t;
 	wal_error e;
-	cr_assert_eq(wal_check_list_tree(store, 7712300585176830670ull, &t, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(wal_check_list_tree(store, 7712300585176830670ull, &t, &e), WAL_OK, "%s",
+		     e.msg);
 	cr_assert(t.have_info);
 	cr_assert_eq(t.seg_size, 32u << 20, "segment size from walarchive.info");
 	cr_assert_eq(t.dirs, 1);
@@ -353,20 +374,23 @@ Test(local, lists_the_tree, .init = setup_archive, .fini = teardown_archive)
 	for (size_t i = 0; i < t.count; i++)
 		if (t.objs[i].name.kind == WAL_NAME_HISTORY) {
 			char *text;
-			cr_assert_eq(wal_check_read_text(store, &t.objs[i], 7712300585176830670ull, &text, &e),
+			cr_assert_eq(wal_check_read_text(store, &t.objs[i], 7712300585176830670ull,
+							 &text, &e),
 				     WAL_OK, "%s", e.msg);
 			cr_assert_str_eq(text, "1\t0/5000000\tno recovery target specified\n");
 			free(text);
 		}
 	wal_check_tree_free(&t);
-	cr_assert_eq(wal_check_list_tree(store, 1234, &t, NULL), WAL_ENOENT, "no tree for that cluster");
+	cr_assert_eq(wal_check_list_tree(store, 1234, &t, NULL), WAL_ENOENT,
+		     "no tree for that cluster");
 }
 
 static void count_bad(void *arg, size_t index, wal_err code, const char *why)
 {
 	size_t *bad = arg;
 	(void)code;
-	cr_assert(strstr(why, "000000010000000000000001") || strstr(why, "000000010000000000000002"),
+	cr_assert(strstr(why, "000000010000000000000001") ||
+			  strstr(why, "000000010000000000000002"),
 		  "index %zu: %s", index, why);
 	(*bad)++;
 }
@@ -378,8 +402,9 @@ Test(local, deep_names_what_fails_verification, .init = setup_archive, .fini = t
 	size_t verified = 0, bad = 0;
 	cr_assert_eq(wal_check_list_tree(store, 7712300585176830670ull, &t, &e), WAL_OK);
 	/* the history is a good frame; both segments and the backup file are not */
-	cr_assert_eq(wal_check_deep(&cfg, 7712300585176830670ull, t.objs, t.count, 2, count_bad, &bad,
-				    &verified, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(wal_check_deep(&cfg, 7712300585176830670ull, t.objs, t.count, 2, count_bad,
+				    &bad, &verified, &e),
+		     WAL_OK, "%s", e.msg);
 	cr_assert_eq(verified, 1);
 	cr_assert_eq(bad, 3);
 	wal_check_tree_free(&t);
@@ -392,7 +417,8 @@ Test(local, probe_leaves_nothing, .init = setup_archive, .fini = teardown_archiv
 	char path[512];
 	cr_assert_eq(wal_check_probe(store, SYSID, &res, &e), WAL_OK, "%s", e.msg);
 	cr_assert(res.put_ok && res.get_ok && res.remove_ok);
-	cr_assert(strncmp(res.path, SYSID "/.walcheck-probe-", strlen(SYSID) + 17) == 0, "%s", res.path);
+	cr_assert(strncmp(res.path, SYSID "/.walcheck-probe-", strlen(SYSID) + 17) == 0, "%s",
+		  res.path);
 	snprintf(path, sizeof(path), "%s/%s", root, res.path);
 	cr_assert_neq(access(path, F_OK), 0, "the probe is removed");
 	cr_assert_eq(wal_check_probe(store, "", &res, &e), WAL_OK, "%s", e.msg);

@@ -18,7 +18,9 @@ static char dir[256];
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st; (void)flag; (void)ftw;
+	(void)st;
+	(void)flag;
+	(void)ftw;
 	return remove(path);
 }
 
@@ -40,7 +42,9 @@ static unsigned char *make_data(size_t len, uint32_t seed)
 	uint32_t x = seed * 2654435761u + 3;
 
 	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
 		if ((i / 4096) % 3 == 0)
 			buf[i] = 0;
 		else if ((i / 4096) % 3 == 1)
@@ -122,7 +126,7 @@ static void roundtrip(size_t len, int64_t content_size, int level, size_t read_s
 	cr_assert_eq(frame[2], 0x4D);
 	cr_assert_eq(frame[3], 0x18);
 	cr_assert(frame[4] & 0x04, "content checksum flag not set (FLG 0x%02X)", frame[4]);
-	if (content_size > 0)   /* LZ4F cannot record a size of 0 (0 means unknown) */
+	if (content_size > 0) /* LZ4F cannot record a size of 0 (0 means unknown) */
 		cr_assert(frame[4] & 0x08, "content size flag not set (FLG 0x%02X)", frame[4]);
 	cr_assert_eq(decompress_buf(frame, frame_len, write_step, &out, &e), WAL_OK,
 		     "%zu bytes: %s", len, e.msg);
@@ -135,8 +139,16 @@ static void roundtrip(size_t len, int64_t content_size, int level, size_t read_s
 
 Test(compress, roundtrip_sizes)
 {
-	size_t sizes[] = { 0, 1, 2, 100, 4096, WAL_IO_CHUNK - 1, WAL_IO_CHUNK, WAL_IO_CHUNK + 1,
-			   3 * WAL_IO_CHUNK + 17, (16u << 20) };
+	size_t sizes[] = { 0,
+			   1,
+			   2,
+			   100,
+			   4096,
+			   WAL_IO_CHUNK - 1,
+			   WAL_IO_CHUNK,
+			   WAL_IO_CHUNK + 1,
+			   3 * WAL_IO_CHUNK + 17,
+			   (16u << 20) };
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		roundtrip(sizes[i], (int64_t)sizes[i], 1, WAL_IO_CHUNK, WAL_IO_CHUNK);
 		roundtrip(sizes[i], -1, 1, WAL_IO_CHUNK, 65536);
@@ -146,8 +158,8 @@ Test(compress, roundtrip_sizes)
 Test(compress, roundtrip_odd_steps_and_levels)
 {
 	size_t len = 2 * WAL_IO_CHUNK + 999;
-	roundtrip(len, (int64_t)len, 1, 1000, 1);        /* byte by byte into the sink */
-	roundtrip(len, (int64_t)len, 1, 7, 13);          /* tiny reads from the source */
+	roundtrip(len, (int64_t)len, 1, 1000, 1); /* byte by byte into the sink */
+	roundtrip(len, (int64_t)len, 1, 7, 13);	  /* tiny reads from the source */
 	roundtrip(len, (int64_t)len, 9, WAL_IO_CHUNK, 4093);
 	roundtrip(len, -1, 12, 65536, WAL_IO_CHUNK + 5);
 	roundtrip(5, 5, 1, 1, 1);
@@ -192,8 +204,8 @@ Test(compress, frames_readable_by_lz4_cli, .init = setup, .fini = teardown)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t len = sizes[i], frame_len, back_len;
 		unsigned char *data = make_data(len, 7);
-		unsigned char *frame = compress_buf(data, len, (int64_t)len, 1, WAL_IO_CHUNK,
-						    &frame_len);
+		unsigned char *frame =
+			compress_buf(data, len, (int64_t)len, 1, WAL_IO_CHUNK, &frame_len);
 		char in[300], out[300], cmd[700];
 
 		snprintf(in, sizeof(in), "%s/obj%zu.lz4", dir, i);
@@ -260,24 +272,24 @@ static void corrupt_every_byte(size_t len, uint32_t seed)
 			frame[pos] ^= masks[m];
 			tried++;
 			if (rc == WAL_OK) {
-				cr_assert(pos >= header_len && pos < frame_len - 8,
-					  "byte %zu of %zu (header/end/checksum) xor 0x%02X accepted",
-					  pos, frame_len, masks[m]);
+				cr_assert(
+					pos >= header_len && pos < frame_len - 8,
+					"byte %zu of %zu (header/end/checksum) xor 0x%02X accepted",
+					pos, frame_len, masks[m]);
 				cr_assert(out.len == len && memcmp(out.buf, data, len) == 0,
 					  "byte %zu of %zu xor 0x%02X: wrong content accepted", pos,
 					  frame_len, masks[m]);
 			} else {
 				detected++;
 				cr_assert_eq(rc, WAL_ECORRUPT,
-					     "byte %zu of %zu xor 0x%02X: got %s (%s)", pos, frame_len,
-					     masks[m], wal_err_name(rc), e.msg);
+					     "byte %zu of %zu xor 0x%02X: got %s (%s)", pos,
+					     frame_len, masks[m], wal_err_name(rc), e.msg);
 				cr_assert(e.msg[0]);
 			}
 			free(out.buf);
 		}
 	}
-	cr_assert_gt(detected, tried * 9 / 10, "only %zu of %zu changes detected", detected,
-		     tried);
+	cr_assert_gt(detected, tried * 9 / 10, "only %zu of %zu changes detected", detected, tried);
 	free(frame);
 	free(data);
 }
@@ -311,8 +323,18 @@ Test(compress, truncated_frame_detected)
 	size_t len = 3 * WAL_IO_CHUNK + 100, frame_len;
 	unsigned char *data = make_data(len, 13);
 	unsigned char *frame = compress_buf(data, len, (int64_t)len, 1, WAL_IO_CHUNK, &frame_len);
-	size_t cuts[] = { 0, 1, 4, 6, 7, 11, frame_len / 3, frame_len / 2, frame_len - 8,
-			  frame_len - 5, frame_len - 4, frame_len - 1 };
+	size_t cuts[] = { 0,
+			  1,
+			  4,
+			  6,
+			  7,
+			  11,
+			  frame_len / 3,
+			  frame_len / 2,
+			  frame_len - 8,
+			  frame_len - 5,
+			  frame_len - 4,
+			  frame_len - 1 };
 
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		wal_mem_sink out;
@@ -550,7 +572,8 @@ Test(compress, xxh_reference_long_inputs)
 			wal_xxh64_update(&h64, p + off, n);
 			wal_xxh32_update(&h32, p + off, n);
 		}
-		cr_assert_eq(wal_xxh64_digest(&h64), 0x3b98e4b47391ed90ull, "XXH64, offset %zu", shift);
+		cr_assert_eq(wal_xxh64_digest(&h64), 0x3b98e4b47391ed90ull, "XXH64, offset %zu",
+			     shift);
 		cr_assert_eq(wal_xxh32_digest(&h32), 0x21f23bc5u, "XXH32, offset %zu", shift);
 	}
 	free(buf);

@@ -20,7 +20,9 @@ static char conf[300];
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st; (void)flag; (void)ftw;
+	(void)st;
+	(void)flag;
+	(void)ftw;
 	return remove(path);
 }
 
@@ -203,9 +205,12 @@ Test(config, unknown_keys, .init = setup, .fini = teardown)
 
 Test(config, booleans, .init = setup, .fini = teardown)
 {
-	static const struct { const char *text; int value; } ok[] = {
-		{ "on", 1 }, { "off", 0 }, { "true", 1 }, { "false", 0 }, { "yes", 1 },
-		{ "no", 0 }, { "1", 1 }, { "0", 0 },
+	static const struct {
+		const char *text;
+		int value;
+	} ok[] = {
+		{ "on", 1 },  { "off", 0 }, { "true", 1 }, { "false", 0 },
+		{ "yes", 1 }, { "no", 0 },  { "1", 1 },	   { "0", 0 },
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		char text[64];
@@ -266,8 +271,8 @@ Test(config, enums, .init = setup, .fini = teardown)
 	cr_assert_eq(c.compress, WAL_COMPRESS_LZ4);
 	cr_assert_eq(c.fetch_on_error, WAL_ONERR_STOP);
 	wal_config_free(&c);
-	cr_assert_eq(read_text(&c, "fetch_on_error = continue\ns3_uri_style = host\n", &e),
-		     WAL_OK, "%s", e.msg);
+	cr_assert_eq(read_text(&c, "fetch_on_error = continue\ns3_uri_style = host\n", &e), WAL_OK,
+		     "%s", e.msg);
 	cr_assert_eq(c.fetch_on_error, WAL_ONERR_CONTINUE);
 	cr_assert_eq(c.s3_uri_style, WAL_S3_HOST);
 	wal_config_free(&c);
@@ -426,8 +431,8 @@ Test(config, world_readable_secrets_refused, .init = setup, .fini = teardown)
 
 	cr_assert_eq(load_with_mode("archive = s3://b/p\ns3_secret_key = abc\n", 0600, &e), WAL_OK,
 		     "0600 refused: %s", e.msg);
-	cr_assert_eq(load_with_mode("archive = https://h/p\nhttp_password = x\n", 0600, &e),
-		     WAL_OK, "0600 refused: %s", e.msg);
+	cr_assert_eq(load_with_mode("archive = https://h/p\nhttp_password = x\n", 0600, &e), WAL_OK,
+		     "0600 refused: %s", e.msg);
 	cr_assert_eq(load_with_mode("archive = /var/lib/walarchive\n", 0644, &e), WAL_OK,
 		     "a file without secrets may be world-readable: %s", e.msg);
 }
@@ -559,7 +564,8 @@ Test(config, check_names_archive_line, .init = setup, .fini = teardown)
 			     "%s accepted", bad[i]);
 		snprintf(where, sizeof(where), "%s:3: archive \"", conf);
 		cr_assert(strncmp(e.msg, where, strlen(where)) == 0, "message: %s", e.msg);
-		cr_assert_null(strstr(e.msg, "PASSWORD"), "the message repeats the password: %s", e.msg);
+		cr_assert_null(strstr(e.msg, "PASSWORD"), "the message repeats the password: %s",
+			       e.msg);
 		wal_config_free(&c);
 	}
 	/* --set is named as such */
@@ -587,21 +593,27 @@ Test(config, check_cleartext_password, .init = setup, .fini = teardown)
 	wal_error e;
 	char warning[768], where[420];
 
-	cr_assert_eq(check_text(&c, "archive = http://dav.lan:8080/wal\nhttp_user = w\n"
-				"http_password = hunter2\n", warning, sizeof(warning), &e), WAL_OK,
-		     "%s", e.msg);
+	cr_assert_eq(check_text(&c,
+				"archive = http://dav.lan:8080/wal\nhttp_user = w\n"
+				"http_password = hunter2\n",
+				warning, sizeof(warning), &e),
+		     WAL_OK, "%s", e.msg);
 	cr_assert_str_eq(warning, "http://dav.lan:8080/wal: the password is sent in clear "
-			 "(basic authentication over http://); use https://");
+				  "(basic authentication over http://); use https://");
 	cr_assert_eq(c.http_cleartext_auth, WAL_CLEARTEXT_WARN, "warn is the default");
 	wal_config_free(&c);
 
 	cr_assert_eq(check_text(&c, "archive = HTTP://w@dav.lan/wal\nhttp_password = hunter2\n",
-				warning, sizeof(warning), &e), WAL_OK, "%s", e.msg);
+				warning, sizeof(warning), &e),
+		     WAL_OK, "%s", e.msg);
 	cr_assert(warning[0], "the scheme is matched in any case");
 	wal_config_free(&c);
 
-	cr_assert_eq(check_text(&c, "archive = https://dav.lan/wal\nhttp_user = w\n"
-				"http_password = hunter2\n", warning, sizeof(warning), &e), WAL_OK);
+	cr_assert_eq(check_text(&c,
+				"archive = https://dav.lan/wal\nhttp_user = w\n"
+				"http_password = hunter2\n",
+				warning, sizeof(warning), &e),
+		     WAL_OK);
 	cr_assert_str_eq(warning, "", "https does not warn");
 	wal_config_free(&c);
 	cr_assert_eq(check_text(&c, "archive = http://dav.lan/wal\n", warning, sizeof(warning), &e),
@@ -609,18 +621,22 @@ Test(config, check_cleartext_password, .init = setup, .fini = teardown)
 	cr_assert_str_eq(warning, "", "no password, nothing sent in clear");
 	wal_config_free(&c);
 
-	cr_assert_eq(check_text(&c, "archive = http://dav.lan/wal\nhttp_user = w\n"
+	cr_assert_eq(check_text(&c,
+				"archive = http://dav.lan/wal\nhttp_user = w\n"
 				"http_password = hunter2\nhttp_cleartext_auth = refuse\n",
-				warning, sizeof(warning), &e), WAL_ECONFIG);
-	snprintf(where, sizeof(where), "%s:1: http://dav.lan/wal: the password would be sent in clear",
-		 conf);
+				warning, sizeof(warning), &e),
+		     WAL_ECONFIG);
+	snprintf(where, sizeof(where),
+		 "%s:1: http://dav.lan/wal: the password would be sent in clear", conf);
 	cr_assert(strncmp(e.msg, where, strlen(where)) == 0, "message: %s", e.msg);
 	cr_assert_null(strstr(e.msg, "hunter2"));
 	cr_assert_str_eq(warning, "");
 	wal_config_free(&c);
-	cr_assert_eq(check_text(&c, "archive = https://dav.lan/wal\nhttp_user = w\n"
+	cr_assert_eq(check_text(&c,
+				"archive = https://dav.lan/wal\nhttp_user = w\n"
 				"http_password = hunter2\nhttp_cleartext_auth = refuse\n",
-				warning, sizeof(warning), &e), WAL_OK, "refuse accepts https: %s", e.msg);
+				warning, sizeof(warning), &e),
+		     WAL_OK, "refuse accepts https: %s", e.msg);
 	wal_config_free(&c);
 	refused_at("http_cleartext_auth = allow\n", 1);
 }

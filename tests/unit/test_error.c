@@ -17,7 +17,8 @@ Test(error, fail_records_code_and_message)
 	wal_error_clear(&e);
 	cr_assert_eq(e.code, WAL_OK);
 	cr_assert_str_eq(e.msg, "");
-	cr_assert_eq(wal_fail(&e, WAL_ENOTWAL, "%s: not a wal file (%d bytes)", "000000010000000000000001", 12),
+	cr_assert_eq(wal_fail(&e, WAL_ENOTWAL, "%s: not a wal file (%d bytes)",
+			      "000000010000000000000001", 12),
 		     WAL_ENOTWAL);
 	cr_assert_eq(e.code, WAL_ENOTWAL);
 	cr_assert_str_eq(e.msg, "000000010000000000000001: not a wal file (12 bytes)");
@@ -101,7 +102,8 @@ Test(error, names)
 		cr_assert_not_null(na, "code %d has no name", a);
 		cr_assert(na[0], "code %d has an empty name", a);
 		for (int b = 0; b < a; b++)
-			cr_assert_str_neq(na, wal_err_name((wal_err)b), "codes %d and %d share a name", a, b);
+			cr_assert_str_neq(na, wal_err_name((wal_err)b),
+					  "codes %d and %d share a name", a, b);
 	}
 }
 
@@ -109,9 +111,10 @@ Test(error, transient)
 {
 	cr_assert(wal_err_transient(WAL_ENET));
 	cr_assert(wal_err_transient(WAL_ETIMEOUT));
-	wal_err permanent[] = { WAL_OK, WAL_ENOENT, WAL_EEXIST, WAL_EEXIST_DIFFERENT, WAL_EINVAL,
-				WAL_ECONFIG, WAL_ENOTWAL, WAL_EFOREIGN, WAL_ECORRUPT, WAL_EPERM,
-				WAL_EAUTH, WAL_EHOSTKEY, WAL_EUNSUPPORTED, WAL_EAMBIGUOUS };
+	wal_err permanent[] = { WAL_OK,		  WAL_ENOENT,	 WAL_EEXIST,  WAL_EEXIST_DIFFERENT,
+				WAL_EINVAL,	  WAL_ECONFIG,	 WAL_ENOTWAL, WAL_EFOREIGN,
+				WAL_ECORRUPT,	  WAL_EPERM,	 WAL_EAUTH,   WAL_EHOSTKEY,
+				WAL_EUNSUPPORTED, WAL_EAMBIGUOUS };
 	for (size_t i = 0; i < sizeof(permanent) / sizeof(permanent[0]); i++)
 		cr_assert_not(wal_err_transient(permanent[i]), "%s must not be retried",
 			      wal_err_name(permanent[i]));

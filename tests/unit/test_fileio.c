@@ -24,7 +24,9 @@ static char dir[256];
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st; (void)flag; (void)ftw;
+	(void)st;
+	(void)flag;
+	(void)ftw;
 	return remove(path);
 }
 
@@ -45,7 +47,9 @@ static void fill(unsigned char *buf, size_t len, uint32_t seed)
 {
 	uint32_t x = seed * 2654435761u + 1;
 	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
 		buf[i] = (i % 3 == 0) ? (unsigned char)x : (unsigned char)(i >> 10);
 	}
 }
@@ -230,8 +234,9 @@ Test(fileio, fsync_dir, .init = setup, .fini = teardown)
 
 Test(fileio, atomic_write_content_exact, .init = setup, .fini = teardown)
 {
-	size_t sizes[] = { 0, 1, 4096, WAL_IO_CHUNK - 1, WAL_IO_CHUNK, WAL_IO_CHUNK + 1,
-			   5 * WAL_IO_CHUNK + 333 };
+	size_t sizes[] = {
+		0, 1, 4096, WAL_IO_CHUNK - 1, WAL_IO_CHUNK, WAL_IO_CHUNK + 1, 5 * WAL_IO_CHUNK + 333
+	};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t len = sizes[i];
 		unsigned char *data = malloc(len + 1);

@@ -94,7 +94,8 @@ static wal_err stop_at_second(void *arg, const char *path, const char *text, wal
 {
 	int *calls = arg;
 
-	(void)path; (void)text;
+	(void)path;
+	(void)text;
 	if (++*calls == 2)
 		return wal_fail(e, WAL_EIO, "stop");
 	return WAL_OK;
@@ -133,11 +134,13 @@ Test(http, error_text_from_s3_body)
 		"<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>SignatureDoesNotMatch</Code>"
 		"<Message>The request signature we calculated does not match.\n</Message>"
 		"<RequestId>tx1</RequestId></Error>";
-	static const char html[] = "<html><head><title>401 Authorization Required</title></head></html>";
+	static const char html[] =
+		"<html><head><title>401 Authorization Required</title></head></html>";
 	char out[256];
 
 	wal_http_error_text(body, strlen(body), out, sizeof out);
-	cr_assert_str_eq(out, "SignatureDoesNotMatch: The request signature we calculated does not match.");
+	cr_assert_str_eq(
+		out, "SignatureDoesNotMatch: The request signature we calculated does not match.");
 	wal_http_error_text(html, strlen(html), out, sizeof out);
 	cr_assert_str_eq(out, "");
 	wal_http_error_text("not xml", 7, out, sizeof out);
@@ -148,7 +151,8 @@ Test(http, error_text_from_s3_body)
 
 static wal_err status_of(long status, const char *body, wal_error *e)
 {
-	wal_http_resp r = { .status = status, .body = (char *)body,
+	wal_http_resp r = { .status = status,
+			    .body = (char *)body,
 			    .body_len = body ? strlen(body) : 0 };
 
 	return wal_http_status_err("s3://b/k", "PUT", &r, e);
@@ -164,8 +168,12 @@ Test(http, status_mapping)
 	cr_assert_str_eq(e.msg, "s3://b/k: PUT failed: 404 not found: NoSuchKey");
 	cr_assert_eq(status_of(401, NULL, &e), WAL_EAUTH);
 	cr_assert(strstr(e.msg, "401 unauthorized") != NULL, "%s", e.msg);
-	cr_assert_eq(status_of(403, "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
-			       &e), WAL_EAUTH);
+	cr_assert_eq(
+		status_of(
+			403,
+			"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+			&e),
+		WAL_EAUTH);
 	cr_assert_str_eq(e.msg, "s3://b/k: PUT failed: 403 forbidden: AccessDenied: Access Denied");
 	cr_assert_eq(status_of(412, NULL, &e), WAL_EEXIST);
 	cr_assert_eq(status_of(507, NULL, &e), WAL_ENOSPC);
@@ -173,8 +181,11 @@ Test(http, status_mapping)
 	cr_assert_eq(status_of(503, "<Error><Code>SlowDown</Code></Error>", &e), WAL_ENET);
 	cr_assert_eq(status_of(429, NULL, &e), WAL_ENET);
 	cr_assert_eq(status_of(400, "<Error><Code>BadDigest</Code></Error>", &e), WAL_ENET);
-	cr_assert_eq(status_of(400, "<Error><Code>AuthorizationHeaderMalformed</Code>"
-				    "<Message>the region 'x' is wrong</Message></Error>", &e), WAL_ECONFIG);
+	cr_assert_eq(status_of(400,
+			       "<Error><Code>AuthorizationHeaderMalformed</Code>"
+			       "<Message>the region 'x' is wrong</Message></Error>",
+			       &e),
+		     WAL_ECONFIG);
 	cr_assert_eq(status_of(400, "<Error><Code>InvalidArgument</Code></Error>", &e), WAL_EINVAL);
 }
 
@@ -197,12 +208,15 @@ Test(http, webdav_refuses_cleartext_password_when_asked)
 	wal_store *s = NULL;
 
 	wal_config_init(&c);
-	cr_assert_eq(wal_config_set(&c, "archive", "http://127.0.0.1:9/dav", "/etc/w.conf", 1, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "archive", "http://127.0.0.1:9/dav", "/etc/w.conf", 1, &e),
+		     WAL_OK);
 	cr_assert_eq(wal_config_set(&c, "http_user", "w", "/etc/w.conf", 2, &e), WAL_OK);
 	cr_assert_eq(wal_config_set(&c, "http_password", "hunter2", "/etc/w.conf", 3, &e), WAL_OK);
-	cr_assert_eq(wal_config_set(&c, "http_cleartext_auth", "refuse", "/etc/w.conf", 4, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "http_cleartext_auth", "refuse", "/etc/w.conf", 4, &e),
+		     WAL_OK);
 	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
-	cr_assert_str_eq(e.msg, "/etc/w.conf:1: http://127.0.0.1:9/dav: the password would be sent "
+	cr_assert_str_eq(e.msg,
+			 "/etc/w.conf:1: http://127.0.0.1:9/dav: the password would be sent "
 			 "in clear (basic authentication over http://) and http_cleartext_auth = "
 			 "refuse; use https://");
 	cr_assert_null(s);
@@ -214,7 +228,8 @@ Test(http, webdav_refuses_cleartext_password_when_asked)
 /* A listening socket on 127.0.0.1; its port in *port. */
 static int listen_local(int *port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof sa;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_geq(fd, 0);

@@ -10,14 +10,20 @@
 
 #include "store/sftp/known_hosts.h"
 
-enum { KH_MATCH = WAL_KH_MATCH, KH_MISMATCH = WAL_KH_MISMATCH, KH_NOTFOUND = WAL_KH_NOTFOUND,
-       KH_REVOKED = WAL_KH_REVOKED };
+enum {
+	KH_MATCH = WAL_KH_MATCH,
+	KH_MISMATCH = WAL_KH_MISMATCH,
+	KH_NOTFOUND = WAL_KH_NOTFOUND,
+	KH_REVOKED = WAL_KH_REVOKED
+};
 
 /* Keys made with ssh-keygen; fingerprints as `ssh-keygen -lf` printed them. */
 #define K1 "AAAAC3NzaC1lZDI1NTE5AAAAIA13vmWTp6E4gQl7Gj+nYBJmVjC9HzX4OcPPPOzWR+pl"
 #define K1_FP "SHA256:nlzTHcUbqSOp7ZyyEzxltnzgBe5qqWOj0b3bmYe0jwQ"
 #define K2 "AAAAC3NzaC1lZDI1NTE5AAAAIMD5Q5gZTB7iT20OC27OlEONHJxduP2kPXFw/W7BHzNP"
-#define K3 "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBN1KbgvBefoKJfl4twxgTPn6nupKObr4H8ZP7wj3+pKt3+/uzWHfn7Gu2rCwJOU7NimAD/mvJdkL2PP1Oe55P5A="
+#define K3                                                                                         \
+	"AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBN1KbgvBefoKJfl4twxgTPn6nupKObr4H8ZP" \
+	"7wj3+pKt3+/uzWHfn7Gu2rCwJOU7NimAD/mvJdkL2PP1Oe55P5A="
 #define K3_FP "SHA256:/Hy3lofaChOQAI9cmxTRLbdJvJOdhDLyIAC5c2RgAxE"
 /* `ssh-keygen -H` of "[db.example.com]:2222 ssh-ed25519 K1" */
 #define K1_HASHED_2222 "|1|N2YhCGWMKIiBJ0zrfEWBnXw43CY=|y1EKOmcIJ1YBC66TUJ8JHBo5JCk="
@@ -58,8 +64,10 @@ Test(sftp_base64, decodes_with_and_without_padding)
 	cr_assert_eq(wal_ssh_base64_decode("aGk=", 4, out, sizeof(out)), 2);
 	cr_assert_eq(memcmp(out, "hi", 2), 0);
 	cr_assert_eq(wal_ssh_base64_decode("aGk", 3, out, sizeof(out)), 2);
-	cr_assert_eq(wal_ssh_base64_decode("a*k=", 4, out, sizeof(out)), 0, "bad characters are refused");
-	cr_assert_eq(wal_ssh_base64_decode("aGVsbG8gd29ybGQ=", 16, out, 4), 0, "too long for the buffer");
+	cr_assert_eq(wal_ssh_base64_decode("a*k=", 4, out, sizeof(out)), 0,
+		     "bad characters are refused");
+	cr_assert_eq(wal_ssh_base64_decode("aGVsbG8gd29ybGQ=", 16, out, 4), 0,
+		     "too long for the buffer");
 }
 
 Test(sftp_known_hosts, plain_host_on_port_22)
@@ -68,7 +76,8 @@ Test(sftp_known_hosts, plain_host_on_port_22)
 	int line = -1;
 	cr_assert_eq(check(kh, "backup.example.com", 22, K1, &line), KH_MATCH);
 	cr_assert_eq(line, 3);
-	cr_assert_eq(check(kh, "BACKUP.example.com", 22, K1, NULL), KH_MATCH, "host names are case-insensitive");
+	cr_assert_eq(check(kh, "BACKUP.example.com", 22, K1, NULL), KH_MATCH,
+		     "host names are case-insensitive");
 	cr_assert_eq(check(kh, "backup.example.com", 22, K2, &line), KH_MISMATCH, "changed key");
 	cr_assert_eq(line, 3);
 	cr_assert_eq(check(kh, "other.example.com", 22, K1, NULL), KH_NOTFOUND);
@@ -100,7 +109,8 @@ Test(sftp_known_hosts, patterns_lists_and_negation)
 			 "db?.example.com ssh-ed25519 " K1 "\r\n";
 	cr_assert_eq(check(kh, "alpha", 22, K1, NULL), KH_MATCH);
 	cr_assert_eq(check(kh, "x.backup.example.com", 22, K1, NULL), KH_MATCH);
-	cr_assert_eq(check(kh, "bad.backup.example.com", 22, K1, NULL), KH_NOTFOUND, "negated pattern");
+	cr_assert_eq(check(kh, "bad.backup.example.com", 22, K1, NULL), KH_NOTFOUND,
+		     "negated pattern");
 	cr_assert_eq(check(kh, "db1.example.com", 22, K1, NULL), KH_MATCH, "CRLF line end");
 	cr_assert_eq(check(kh, "db12.example.com", 22, K1, NULL), KH_NOTFOUND);
 }
@@ -124,13 +134,15 @@ Test(sftp_known_hosts, revoked_wins)
 	cr_assert_eq(line, 2);
 	cr_assert_eq(check(kh, "h", 22, K2, NULL), KH_MISMATCH);
 	/* @cert-authority lines are skipped, not taken as host keys */
-	cr_assert_eq(check("@cert-authority h ssh-ed25519 " K1 "\n", "h", 22, K1, NULL), KH_NOTFOUND);
+	cr_assert_eq(check("@cert-authority h ssh-ed25519 " K1 "\n", "h", 22, K1, NULL),
+		     KH_NOTFOUND);
 }
 
 Test(sftp_known_hosts, garbage_is_not_a_match)
 {
 	cr_assert_eq(check("h ssh-ed25519 not*base64\n", "h", 22, K1, NULL), KH_MISMATCH);
-	cr_assert_eq(check("h\nh ssh-ed25519\n", "h", 22, K1, NULL), KH_NOTFOUND, "truncated lines");
+	cr_assert_eq(check("h\nh ssh-ed25519\n", "h", 22, K1, NULL), KH_NOTFOUND,
+		     "truncated lines");
 	cr_assert_eq(check("", "h", 22, K1, NULL), KH_NOTFOUND);
 }
 

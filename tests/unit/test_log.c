@@ -35,11 +35,26 @@ static void capture(void (*fn)(void))
 	captured[n < 0 ? 0 : n] = '\0';
 }
 
-static void log_error(void) { wal_log(WAL_LOG_ERROR, "%s: archive has different content", "000000010000000000000005"); }
-static void log_warning(void) { wal_log(WAL_LOG_WARNING, "backlog of %d segments", 12); }
-static void log_notice(void) { wal_log(WAL_LOG_NOTICE, "000000010000000000000005 already archived"); }
-static void log_info(void) { wal_log(WAL_LOG_INFO, "info line"); }
-static void log_debug(void) { wal_log(WAL_LOG_DEBUG, "debug line"); }
+static void log_error(void)
+{
+	wal_log(WAL_LOG_ERROR, "%s: archive has different content", "000000010000000000000005");
+}
+static void log_warning(void)
+{
+	wal_log(WAL_LOG_WARNING, "backlog of %d segments", 12);
+}
+static void log_notice(void)
+{
+	wal_log(WAL_LOG_NOTICE, "000000010000000000000005 already archived");
+}
+static void log_info(void)
+{
+	wal_log(WAL_LOG_INFO, "info line");
+}
+static void log_debug(void)
+{
+	wal_log(WAL_LOG_DEBUG, "debug line");
+}
 
 static int count_lines(const char *s)
 {
@@ -54,7 +69,8 @@ Test(log, error_line)
 {
 	wal_log_init("walpush");
 	capture(log_error);
-	cr_assert_str_eq(captured, "walpush: 000000010000000000000005: archive has different content\n");
+	cr_assert_str_eq(captured,
+			 "walpush: 000000010000000000000005: archive has different content\n");
 }
 
 Test(log, program_name_without_directory)
@@ -70,7 +86,8 @@ Test(log, warning_line)
 	capture(log_warning);
 	cr_assert_eq(count_lines(captured), 1, "got \"%s\"", captured);
 	cr_assert_eq(strncmp(captured, "walfetch: ", 10), 0, "got \"%s\"", captured);
-	cr_assert_eq(strncmp(captured, "walfetch: warning: ", 19), 0, "warnings say so after the prefix: \"%s\"", captured);
+	cr_assert_eq(strncmp(captured, "walfetch: warning: ", 19), 0,
+		     "warnings say so after the prefix: \"%s\"", captured);
 	cr_assert_not_null(strstr(captured, "backlog of 12 segments\n"), "got \"%s\"", captured);
 }
 
@@ -136,7 +153,10 @@ Test(log, long_message_stays_one_line)
 	cr_assert_eq(strncmp(captured, "walpush: ", 9), 0);
 }
 
-static void log_multiline(void) { wal_log(WAL_LOG_ERROR, "server said: %s", "line one\nline two\r\n"); }
+static void log_multiline(void)
+{
+	wal_log(WAL_LOG_ERROR, "server said: %s", "line one\nline two\r\n");
+}
 
 /* A detail from a server may carry newlines: still one line. */
 Test(log, embedded_newlines_stay_one_line)
@@ -164,12 +184,13 @@ Test(log, message_after_stdout_printed_before)
 	int out = dup(1), err = dup(2);
 	dup2(fd, 1);
 	dup2(fd, 2);
-	setvbuf(stdout, NULL, _IOFBF, 4096);      /* as when stdout is a file */
+	setvbuf(stdout, NULL, _IOFBF, 4096); /* as when stdout is a file */
 	wal_log_init("walprune");
 	wal_log_set_level(WAL_LOG_NOTICE);
 	for (int i = 0; i < 100; i++) {
 		char line[128];
-		snprintf(line, sizeof(line), "would remove 1/0000000100000000/%024d (16777216 bytes)\n", i);
+		snprintf(line, sizeof(line),
+			 "would remove 1/0000000100000000/%024d (16777216 bytes)\n", i);
 		fputs(line, stdout);
 		used += (size_t)snprintf(want + used, sizeof(want) - used, "%s", line);
 	}

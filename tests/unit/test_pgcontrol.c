@@ -15,7 +15,7 @@
 
 #include "pg/pgcontrol.h"
 
-static const char *fixture_dirs[] = { "pg11", "pg12", "pg13", "pg14", "pg15",
+static const char *fixture_dirs[] = { "pg11",	  "pg12", "pg13", "pg14", "pg15",
 				      "pg15-1mb", "pg16", "pg17", "pg18" };
 #define N_FIXTURES (sizeof(fixture_dirs) / sizeof(fixture_dirs[0]))
 
@@ -23,7 +23,9 @@ static char datadir[256];
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st; (void)flag; (void)ftw;
+	(void)st;
+	(void)flag;
+	(void)ftw;
 	return remove(path);
 }
 

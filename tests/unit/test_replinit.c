@@ -25,8 +25,7 @@ static const int versions[] = { 110022, 120022, 130023, 140023, 150020, 160014, 
 #define NVERSIONS (int)(sizeof versions / sizeof versions[0])
 
 /* The value generated for name, or NULL. */
-static const char *
-find(const rpl_setting *set, int n, const char *name)
+static const char *find(const rpl_setting *set, int n, const char *name)
 {
 	for (int i = 0; i < n; i++)
 		if (strcmp(set[i].name, name) == 0)
@@ -35,13 +34,19 @@ find(const rpl_setting *set, int n, const char *name)
 }
 
 /* A primary straight from initdb of that version, as pg_settings shows it. */
-static rpl_primary_state
-initdb_state(int version)
+static rpl_primary_state initdb_state(int version)
 {
 	rpl_primary_state st = {
-		.version_num = version, .seg_mb = 16, .wal_level = "replica", .archive_mode = "off",
-		.archive_command = version >= 150000 ? "" : "(disabled)", .max_wal_senders = "10",
-		.keep = "0", .hot_standby = "on", .listen_addresses = "localhost", .senders_in_use = 0,
+		.version_num = version,
+		.seg_mb = 16,
+		.wal_level = "replica",
+		.archive_mode = "off",
+		.archive_command = version >= 150000 ? "" : "(disabled)",
+		.max_wal_senders = "10",
+		.keep = "0",
+		.hot_standby = "on",
+		.listen_addresses = "localhost",
+		.senders_in_use = 0,
 	};
 	return st;
 }
@@ -50,8 +55,9 @@ Test(replinit_versions, keep_setting_name_per_version)
 {
 	for (int i = 0; i < NVERSIONS; i++) {
 		int v = versions[i];
-		cr_expect_str_eq(rpl_keep_setting(v), v < 130000 ? "wal_keep_segments" : "wal_keep_size",
-				 "version %d", v);
+		cr_expect_str_eq(rpl_keep_setting(v),
+				 v < 130000 ? "wal_keep_segments" : "wal_keep_size", "version %d",
+				 v);
 	}
 }
 
@@ -65,7 +71,8 @@ Test(replinit_versions, primary_settings_never_both_keep_settings)
 		const char *segments = find(set, n, "wal_keep_segments");
 		const char *size = find(set, n, "wal_keep_size");
 
-		cr_expect((segments == NULL) != (size == NULL), "version %d: exactly one keep setting", v);
+		cr_expect((segments == NULL) != (size == NULL),
+			  "version %d: exactly one keep setting", v);
 		if (v < 130000)
 			cr_expect_str_eq(segments, "64", "version %d: 1 GB of 16 MB segments", v);
 		else
@@ -113,7 +120,8 @@ Test(replinit_settings, values_are_only_raised)
 	n = rpl_primary_settings(&st, "walpush %p %f", 0, NULL, set);
 	cr_expect_str_eq(find(set, n, "wal_keep_size"), "1GB");
 	cr_expect_str_eq(find(set, n, "wal_level"), "replica");
-	cr_expect_str_eq(find(set, n, "max_wal_senders"), "12", "9 in use + base backup (2) + standby");
+	cr_expect_str_eq(find(set, n, "max_wal_senders"), "12",
+			 "9 in use + base backup (2) + standby");
 }
 
 Test(replinit_settings, existing_walpush_kept_unless_explicit)
@@ -160,7 +168,8 @@ Test(replinit_versions, recovery_configuration_per_version)
 		} else {
 			cr_expect(!rpl_uses_recovery_conf(v), "version %d", v);
 			cr_expect_str_eq(rpl_recovery_file(v), "postgresql.auto.conf");
-			cr_expect_null(find(set, n, "standby_mode"), "version %d: 12+ refuses standby_mode", v);
+			cr_expect_null(find(set, n, "standby_mode"),
+				       "version %d: 12+ refuses standby_mode", v);
 		}
 		cr_expect_str_eq(find(set, n, "primary_conninfo"), r.conninfo);
 		cr_expect_str_eq(find(set, n, "restore_command"), "walfetch %f %p");
@@ -180,8 +189,9 @@ Test(replinit_conninfo, no_password_and_quoted_values)
 
 	rpl_conninfo("10.0.0.1", 5433, "replicator", "/var/lib/postgresql/15/main/replinit.pgpass",
 		     "db2", buf, sizeof buf);
-	cr_expect_str_eq(buf, "host=10.0.0.1 port=5433 user=replicator "
-			 "passfile=/var/lib/postgresql/15/main/replinit.pgpass application_name=db2");
+	cr_expect_str_eq(
+		buf, "host=10.0.0.1 port=5433 user=replicator "
+		     "passfile=/var/lib/postgresql/15/main/replinit.pgpass application_name=db2");
 	cr_expect_null(strstr(buf, "password="));
 	rpl_conninfo("h", 5432, "rep user", "/a dir/it's", NULL, buf, sizeof buf);
 	cr_expect_str_eq(buf, "host=h port=5432 user='rep user' passfile='/a dir/it\\'s'");
@@ -247,8 +257,7 @@ Test(replinit_hba, line_and_network)
 	cr_expect_eq(rpl_net_parse("10.0.0.1/33", &net, NULL), WAL_EINVAL);
 }
 
-static rpl_hba_match
-hba_find(const char *text, const char *user, const char *addr, int ssl)
+static rpl_hba_match hba_find(const char *text, const char *user, const char *addr, int ssl)
 {
 	rpl_net net;
 	rpl_hba_match m;
@@ -260,11 +269,12 @@ hba_find(const char *text, const char *user, const char *addr, int ssl)
 
 Test(replinit_hba, equivalent_lines)
 {
-	const char *debian = "# comment\n"
-			     "local   all             postgres                                peer\n"
-			     "host    all             all             0.0.0.0/0               scram-sha-256\n"
-			     "local   replication     all                                     peer\n"
-			     "host    replication     all             127.0.0.1/32            scram-sha-256\n";
+	const char *debian =
+		"# comment\n"
+		"local   all             postgres                                peer\n"
+		"host    all             all             0.0.0.0/0               scram-sha-256\n"
+		"local   replication     all                                     peer\n"
+		"host    replication     all             127.0.0.1/32            scram-sha-256\n";
 	rpl_hba_match m = hba_find(debian, "replicator", "127.0.0.1", 0);
 	cr_expect_eq(m.line, 5, "'all' users from 127.0.0.1 already match");
 	cr_expect(m.usable);
@@ -273,7 +283,8 @@ Test(replinit_hba, equivalent_lines)
 	m = hba_find(debian, "replicator", "10.0.0.2", 0);
 	cr_expect_eq(m.line, 0, "database 'all' does not cover replication connections");
 
-	m = hba_find("host replication replicator 10.0.0.0/8 md5\n", "replicator", "10.0.0.2/32", 0);
+	m = hba_find("host replication replicator 10.0.0.0/8 md5\n", "replicator", "10.0.0.2/32",
+		     0);
 	cr_expect_eq(m.line, 1, "a wider network covers the standby");
 	cr_expect(m.usable);
 	m = hba_find("host replication replicator 10.0.0.0/8 md5\n", "replicator", "11.0.0.0/7", 0);
@@ -281,7 +292,8 @@ Test(replinit_hba, equivalent_lines)
 	m = hba_find("host replication,\"other\" \"replicator\" 10.0.0.2 255.255.255.255 trust\n",
 		     "replicator", "10.0.0.2", 0);
 	cr_expect_eq(m.line, 1, "address with netmask, quoted user, database list");
-	m = hba_find("host \"replication\" replicator 10.0.0.2/32 md5\n", "replicator", "10.0.0.2", 0);
+	m = hba_find("host \"replication\" replicator 10.0.0.2/32 md5\n", "replicator", "10.0.0.2",
+		     0);
 	cr_expect_eq(m.line, 0, "a quoted \"replication\" is a database name");
 	m = hba_find("host replication replicator2 10.0.0.2/32 md5\n", "replicator", "10.0.0.2", 0);
 	cr_expect_eq(m.line, 0, "another role");
@@ -337,24 +349,36 @@ Test(replinit_misc, connection_errors_say_what_to_fix)
 {
 	char buf[1024];
 
-	cr_expect_eq(rpl_classify_conn_error("connection to server at \"10.0.0.1\", port 5432 failed: "
-					     "FATAL:  password authentication failed for user \"replicator\"\n",
-					     buf, sizeof buf), WAL_EAUTH);
-	cr_expect_str_eq(buf, "password authentication failed for user \"replicator\"; check the password "
-			 "file against the password replinit primary set for the role");
-	cr_expect_eq(rpl_classify_conn_error("FATAL:  no pg_hba.conf entry for replication connection from "
-					     "host \"10.0.0.2\", user \"replicator\", no encryption\n",
-					     buf, sizeof buf), WAL_EPERM);
+	cr_expect_eq(rpl_classify_conn_error(
+			     "connection to server at \"10.0.0.1\", port 5432 failed: "
+			     "FATAL:  password authentication failed for user \"replicator\"\n",
+			     buf, sizeof buf),
+		     WAL_EAUTH);
+	cr_expect_str_eq(
+		buf, "password authentication failed for user \"replicator\"; check the password "
+		     "file against the password replinit primary set for the role");
+	cr_expect_eq(rpl_classify_conn_error(
+			     "FATAL:  no pg_hba.conf entry for replication connection from "
+			     "host \"10.0.0.2\", user \"replicator\", no encryption\n",
+			     buf, sizeof buf),
+		     WAL_EPERM);
 	cr_expect_not_null(strstr(buf, "; run replinit primary --standby ADDRESS on the primary"));
-	cr_expect_eq(rpl_classify_conn_error("pg_basebackup: error: connection to server at \"h\", port 1 "
-					     "failed: FATAL:  number of requested standby connections exceeds "
-					     "max_wal_senders (currently 1)\npg_basebackup: removing data directory\n",
-					     buf, sizeof buf), WAL_ECONFIG);
-	cr_expect_str_eq(buf, "number of requested standby connections exceeds max_wal_senders (currently 1); "
-			 "raise max_wal_senders on the primary (replinit primary does) and restart it");
-	cr_expect_eq(rpl_classify_conn_error("connection to server at \"10.0.0.1\", port 5432 failed: "
-					     "Connection refused\n\tIs the server running on that host?\n",
-					     buf, sizeof buf), WAL_ENET);
+	cr_expect_eq(
+		rpl_classify_conn_error(
+			"pg_basebackup: error: connection to server at \"h\", port 1 "
+			"failed: FATAL:  number of requested standby connections exceeds "
+			"max_wal_senders (currently 1)\npg_basebackup: removing data directory\n",
+			buf, sizeof buf),
+		WAL_ECONFIG);
+	cr_expect_str_eq(
+		buf,
+		"number of requested standby connections exceeds max_wal_senders (currently 1); "
+		"raise max_wal_senders on the primary (replinit primary does) and restart it");
+	cr_expect_eq(rpl_classify_conn_error(
+			     "connection to server at \"10.0.0.1\", port 5432 failed: "
+			     "Connection refused\n\tIs the server running on that host?\n",
+			     buf, sizeof buf),
+		     WAL_ENET);
 	cr_expect_null(strchr(buf, '\n'), "one line");
 }
 
@@ -379,26 +403,36 @@ Test(replinit_misc, scram_verifier_check)
 
 Test(replinit_names, control_characters_refused_with_option_and_character)
 {
-	static const struct { const char *value; const char *shown; } bad[] = {
-		{ "db2\vport=6699", "\\v" }, { "a\nb", "\\n" }, { "a\rb", "\\r" }, { "a\fb", "\\f" },
-		{ "a\tb", "\\t" }, { "a\033b", "0x1b" }, { "a\177", "0x7f" }, { "\bx", "\\b" },
+	static const struct {
+		const char *value;
+		const char *shown;
+	} bad[] = {
+		{ "db2\vport=6699", "\\v" }, { "a\nb", "\\n" }, { "a\rb", "\\r" },
+		{ "a\fb", "\\f" },	     { "a\tb", "\\t" }, { "a\033b", "0x1b" },
+		{ "a\177", "0x7f" },	     { "\bx", "\\b" },
 	};
 	wal_error e;
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char want[64];
-		cr_expect_eq(rpl_check_text("--application-name", bad[i].value, &e), WAL_EINVAL, "case %zu", i);
-		cr_expect_eq(strncmp(e.msg, "--application-name '", 20), 0, "names the option: %s", e.msg);
+		cr_expect_eq(rpl_check_text("--application-name", bad[i].value, &e), WAL_EINVAL,
+			     "case %zu", i);
+		cr_expect_eq(strncmp(e.msg, "--application-name '", 20), 0, "names the option: %s",
+			     e.msg);
 		snprintf(want, sizeof want, "control character %s at byte", bad[i].shown);
 		cr_expect_not_null(strstr(e.msg, want), "names the character: %s", e.msg);
 		cr_expect_null(strpbrk(e.msg, "\n\r\v\f\t"), "one line: %s", e.msg);
 	}
-	cr_expect_eq(rpl_check_text("--user", "r 0.0.0.0/0 trust\nhost all all 0.0.0.0/0 trust #", &e),
+	cr_expect_eq(rpl_check_text("--user", "r 0.0.0.0/0 trust\nhost all all 0.0.0.0/0 trust #",
+				    &e),
 		     WAL_EINVAL);
-	cr_expect_str_eq(e.msg, "--user 'r 0.0.0.0/0 trust\\nhost all all 0.0.0.0/0 trust #': control "
-			 "character \\n at byte 18; pg_hba.conf, configuration files and connection "
-			 "strings cannot carry it");
-	cr_expect_eq(rpl_check_text("--passfile", "/var/lib/postgresql/15/main/replinit.pgpass", &e), WAL_OK);
+	cr_expect_str_eq(
+		e.msg, "--user 'r 0.0.0.0/0 trust\\nhost all all 0.0.0.0/0 trust #': control "
+		       "character \\n at byte 18; pg_hba.conf, configuration files and connection "
+		       "strings cannot carry it");
+	cr_expect_eq(rpl_check_text("--passfile", "/var/lib/postgresql/15/main/replinit.pgpass",
+				    &e),
+		     WAL_OK);
 	cr_expect_eq(rpl_check_text("--user", "rép user \"x\", 'y' \\z #", &e), WAL_OK,
 		     "quotes, backslash, blanks and UTF-8 can be quoted");
 	cr_expect_eq(rpl_check_text("--application-name", "", &e), WAL_OK);
@@ -416,7 +450,8 @@ Test(replinit_names, roles_pg_hba_cannot_express)
 	cr_expect_eq(rpl_check_role("--user", long_name, &e), WAL_EINVAL);
 	long_name[RPL_NAME_MAX] = '\0';
 	cr_expect_eq(rpl_check_role("--user", long_name, &e), WAL_OK, "63 bytes fit");
-	cr_expect_eq(rpl_check_role("--user", "/.*", &e), WAL_EINVAL, "a regular expression from 16 on");
+	cr_expect_eq(rpl_check_role("--user", "/.*", &e), WAL_EINVAL,
+		     "a regular expression from 16 on");
 	cr_expect_not_null(strstr(e.msg, "starts with '/'"));
 	cr_expect_eq(rpl_check_role("--user", "a\nb", &e), WAL_EINVAL);
 	cr_expect_eq(rpl_check_role("--user", "+members", &e), WAL_OK, "quoted, + is literal");
@@ -425,7 +460,10 @@ Test(replinit_names, roles_pg_hba_cannot_express)
 
 Test(replinit_names, pg_hba_tokens)
 {
-	static const struct { const char *name; const char *token; } cases[] = {
+	static const struct {
+		const char *name;
+		const char *token;
+	} cases[] = {
 		{ "replicator", "replicator" },
 		{ "repl_2.x-y", "repl_2.x-y" },
 		{ "rep user", "\"rep user\"" },
@@ -452,8 +490,9 @@ Test(replinit_names, pg_hba_tokens)
 
 Test(replinit_names, pg_hba_line_round_trips)
 {
-	static const char *const names[] = { "replicator", "rep user", "odd \"user\", #x", "all", "+g",
-					      "@f", "a\\b", "it's" };
+	static const char *const names[] = { "replicator", "rep user", "odd \"user\", #x",
+					     "all",	   "+g",       "@f",
+					     "a\\b",	   "it's" };
 	rpl_net net;
 	char line[512];
 
@@ -463,7 +502,8 @@ Test(replinit_names, pg_hba_line_round_trips)
 		cr_expect_null(strchr(line, '\n'));
 		rpl_hba_match m;
 		rpl_hba_find(line, names[i], &net, 0, &m);
-		cr_expect_eq(m.line, 1, "%s: the line written matches its role: %s", names[i], line);
+		cr_expect_eq(m.line, 1, "%s: the line written matches its role: %s", names[i],
+			     line);
 		rpl_hba_find(line, "someone_else", &net, 0, &m);
 		cr_expect_eq(m.line, 0, "%s: and no other role: %s", names[i], line);
 	}
@@ -472,8 +512,7 @@ Test(replinit_names, pg_hba_line_round_trips)
 }
 
 /* What libpq reads back for key in conninfo, or NULL; *count gets the number of options set. */
-static char *
-conninfo_value(const char *conninfo, const char *key, int *count)
+static char *conninfo_value(const char *conninfo, const char *key, int *count)
 {
 	char *err = NULL, *value = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
@@ -494,9 +533,22 @@ conninfo_value(const char *conninfo, const char *key, int *count)
 Test(replinit_conninfo, every_value_reads_back_as_given)
 {
 	static const char *const values[] = {
-		"db2", "db2\vport=6699", "db2\fport=6699", "db2\rport=6699", "db2\nport=6699",
-		"db2\tport=6699", "db 2 port=6699", "it's", "back\\slash", "'", "\\", "", "a=b",
-		"rép", "x\xa0port=6699", "/a dir/it's \\ 'x'",
+		"db2",
+		"db2\vport=6699",
+		"db2\fport=6699",
+		"db2\rport=6699",
+		"db2\nport=6699",
+		"db2\tport=6699",
+		"db 2 port=6699",
+		"it's",
+		"back\\slash",
+		"'",
+		"\\",
+		"",
+		"a=b",
+		"rép",
+		"x\xa0port=6699",
+		"/a dir/it's \\ 'x'",
 	};
 	char buf[1024];
 
@@ -507,7 +559,8 @@ Test(replinit_conninfo, every_value_reads_back_as_given)
 		char *user = conninfo_value(buf, "user", &count);
 		char *port = conninfo_value(buf, "port", &count);
 		cr_expect_str_eq(port, "5432", "case %zu: %s", i, buf);
-		cr_expect_eq(count, values[i][0] ? 5 : 4, "case %zu: no extra keyword in %s", i, buf);
+		cr_expect_eq(count, values[i][0] ? 5 : 4, "case %zu: no extra keyword in %s", i,
+			     buf);
 		if (values[i][0]) {
 			cr_expect_str_eq(app, values[i], "case %zu: %s", i, buf);
 		}
@@ -517,7 +570,9 @@ Test(replinit_conninfo, every_value_reads_back_as_given)
 		free(port);
 	}
 	rpl_conninfo("h", 5432, "replicator", "", "db2\vport=6699", buf, sizeof buf);
-	cr_expect_str_eq(buf, "host=h port=5432 user=replicator passfile='' application_name='db2\vport=6699'");
+	cr_expect_str_eq(
+		buf,
+		"host=h port=5432 user=replicator passfile='' application_name='db2\vport=6699'");
 }
 
 Test(replinit_conninfo, commands_quote_paths_for_sh_and_percent)
@@ -525,7 +580,8 @@ Test(replinit_conninfo, commands_quote_paths_for_sh_and_percent)
 	char buf[1024];
 	const char *tail;
 
-	rpl_default_command("walfetch", "%f %p", "/etc/wal archive/it's 100%.conf", buf, sizeof buf);
+	rpl_default_command("walfetch", "%f %p", "/etc/wal archive/it's 100%.conf", buf,
+			    sizeof buf);
 	tail = strstr(buf, " -c ");
 	cr_assert_not_null(tail, "%s", buf);
 	cr_expect_str_eq(tail, " -c '/etc/wal archive/it'\\''s 100%%.conf' %f %p");
@@ -536,16 +592,14 @@ Test(replinit_conninfo, commands_quote_paths_for_sh_and_percent)
 
 /* ---- private atomic files and their backups ---- */
 
-static char *
-make_dir(void)
+static char *make_dir(void)
 {
 	char *dir = strdup("/tmp/test_replinit.XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	return dir;
 }
 
-static int
-count_entries(const char *dir)
+static int count_entries(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -559,8 +613,7 @@ count_entries(const char *dir)
 	return n;
 }
 
-static char *
-slurp(const char *path)
+static char *slurp(const char *path)
 {
 	char *text = NULL;
 	wal_error e;
@@ -577,7 +630,8 @@ Test(replinit_files, private_file_is_0600_whatever_umask_and_old_mode)
 	FILE *f;
 
 	snprintf(path, sizeof path, "%s/replinit.pgpass", dir);
-	cr_expect_eq(rpl_write_atomic(path, "h:1:replication:r:pw\n", 0600, 0, NULL, NULL, 0, &e), WAL_OK);
+	cr_expect_eq(rpl_write_atomic(path, "h:1:replication:r:pw\n", 0600, 0, NULL, NULL, 0, &e),
+		     WAL_OK);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_expect_eq(st.st_mode & 07777, 0600, "umask 0 does not widen it: %o", st.st_mode & 07777);
 	/* an older file that others could read: the new one is still private */
@@ -612,8 +666,10 @@ Test(replinit_files, kept_mode_and_unique_backups)
 	fclose(f);
 	chmod(path, 0640);
 	/* two runs in the same second ask for the same backup name */
-	cr_assert_eq(rpl_write_atomic(path, "two\n", 0600, 1, base, first, sizeof first, &e), WAL_OK, "%s", e.msg);
-	cr_assert_eq(rpl_write_atomic(path, "three\n", 0600, 1, base, second, sizeof second, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(rpl_write_atomic(path, "two\n", 0600, 1, base, first, sizeof first, &e),
+		     WAL_OK, "%s", e.msg);
+	cr_assert_eq(rpl_write_atomic(path, "three\n", 0600, 1, base, second, sizeof second, &e),
+		     WAL_OK, "%s", e.msg);
 	cr_expect_str_eq(first, base);
 	cr_expect_neq(strcmp(first, second), 0, "a second name: %s", second);
 	char *text = slurp(first);
@@ -648,7 +704,8 @@ Test(replinit_files, failed_write_leaves_file_and_no_backup)
 	fclose(f);
 	/* the rename into place fails */
 	wal_sys_fault_arm(1, EIO, WAL_SYS_RENAME);
-	cr_expect_neq(rpl_write_atomic(path, "two\n", 0600, 1, base, backup, sizeof backup, &e), WAL_OK);
+	cr_expect_neq(rpl_write_atomic(path, "two\n", 0600, 1, base, backup, sizeof backup, &e),
+		      WAL_OK);
 	wal_sys_fault_arm(0, 0, WAL_SYS_COUNT);
 	char *text = slurp(path);
 	cr_expect_str_eq(text, "one\n");

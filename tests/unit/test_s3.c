@@ -11,7 +11,8 @@
 #include "store/s3/s3.h"
 #include "store/store.h"
 
-static const char *base(const char *endpoint, const char *region, const char *bucket, int path_style)
+static const char *base(const char *endpoint, const char *region, const char *bucket,
+			int path_style)
 {
 	static char out[1024];
 	wal_error e;
@@ -23,10 +24,14 @@ static const char *base(const char *endpoint, const char *region, const char *bu
 
 Test(s3, base_url_styles_and_endpoints)
 {
-	cr_assert_str_eq(base(NULL, "eu-west-1", "wal", 0), "https://wal.s3.eu-west-1.amazonaws.com");
-	cr_assert_str_eq(base(NULL, "eu-west-1", "wal", 1), "https://s3.eu-west-1.amazonaws.com/wal");
-	cr_assert_str_eq(base("minio.lan:9000", "us-east-1", "wal", 1), "https://minio.lan:9000/wal");
-	cr_assert_str_eq(base("http://127.0.0.1:8080/", "us-east-1", "wal", 1), "http://127.0.0.1:8080/wal");
+	cr_assert_str_eq(base(NULL, "eu-west-1", "wal", 0),
+			 "https://wal.s3.eu-west-1.amazonaws.com");
+	cr_assert_str_eq(base(NULL, "eu-west-1", "wal", 1),
+			 "https://s3.eu-west-1.amazonaws.com/wal");
+	cr_assert_str_eq(base("minio.lan:9000", "us-east-1", "wal", 1),
+			 "https://minio.lan:9000/wal");
+	cr_assert_str_eq(base("http://127.0.0.1:8080/", "us-east-1", "wal", 1),
+			 "http://127.0.0.1:8080/wal");
 	cr_assert_str_eq(base("HTTPS://rgw.example", "r", "wal", 0), "https://wal.rgw.example");
 }
 
@@ -88,7 +93,8 @@ static const char page1[] =
 	"<Contents><Key>fleet/00000002.history.lz4</Key>"
 	"<LastModified>2009-10-12T17:50:30.000Z</LastModified><Size>1234</Size></Contents>"
 	"<CommonPrefixes><Prefix>fleet/7712/</Prefix></CommonPrefixes>"
-	"<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+	"<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</"
+	"NextContinuationToken>"
 	"</ListBucketResult>";
 
 Test(s3, parse_list_page)
@@ -99,7 +105,8 @@ Test(s3, parse_list_page)
 	wal_error e;
 
 	cr_assert_eq(wal_s3_parse_list(page1, strlen(page1), "t", "fleet/", collect, &g, &truncated,
-				       token, sizeof token, &entries, &e), WAL_OK);
+				       token, sizeof token, &entries, &e),
+		     WAL_OK);
 	cr_assert_eq(truncated, 1);
 	cr_assert_str_eq(token, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=");
 	cr_assert_eq(g.count, 2, "the prefix itself is not an entry");
@@ -124,15 +131,17 @@ Test(s3, parse_list_last_page_and_refusals)
 	int truncated = -1, entries = 0;
 	wal_error e;
 
-	cr_assert_eq(wal_s3_parse_list(last, strlen(last), "t", "", collect, &g, &truncated,
-				       token, sizeof token, &entries, &e), WAL_OK);
+	cr_assert_eq(wal_s3_parse_list(last, strlen(last), "t", "", collect, &g, &truncated, token,
+				       sizeof token, &entries, &e),
+		     WAL_OK);
 	cr_assert_eq(truncated, 0);
 	cr_assert_eq(entries, 0);
 	cr_assert_eq(wal_s3_parse_list(no_token, strlen(no_token), "t", "", collect, &g, &truncated,
-				       token, sizeof token, &entries, &e), WAL_ENET,
-		     "a truncated page without a token would end the listing early");
+				       token, sizeof token, &entries, &e),
+		     WAL_ENET, "a truncated page without a token would end the listing early");
 	cr_assert_eq(wal_s3_parse_list(other, strlen(other), "t", "", collect, &g, &truncated,
-				       token, sizeof token, &entries, &e), WAL_ENET);
+				       token, sizeof token, &entries, &e),
+		     WAL_ENET);
 }
 
 /* The settings s3 checks as it opens are named by their file and line, and
@@ -144,26 +153,30 @@ Test(s3, open_names_the_setting_at_fault)
 	wal_store *s = NULL;
 
 	wal_config_init(&c);
-	cr_assert_eq(wal_config_set(&c, "archive", "s3://Bad_Bucket/x", "/etc/w.conf", 2, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "archive", "s3://Bad_Bucket/x", "/etc/w.conf", 2, &e),
+		     WAL_OK);
 	cr_assert_eq(wal_config_set(&c, "s3_access_key", "AKIA", "/etc/w.conf", 3, &e), WAL_OK);
 	cr_assert_eq(wal_config_set(&c, "s3_secret_key", "S3KRIT", "/etc/w.conf", 4, &e), WAL_OK);
 	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
 	cr_assert(strncmp(e.msg, "/etc/w.conf:2: s3 bucket \"Bad_Bucket\"", 36) == 0, "%s", e.msg);
 
 	cr_assert_eq(wal_config_set(&c, "archive", "s3://bucket/x", "/etc/w.conf", 2, &e), WAL_OK);
-	cr_assert_eq(wal_config_set(&c, "s3_endpoint", "https://u:PASSWORD@minio.lan", "/etc/w.conf",
-				    5, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "s3_endpoint", "https://u:PASSWORD@minio.lan",
+				    "/etc/w.conf", 5, &e),
+		     WAL_OK);
 	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
 	cr_assert_str_eq(e.msg, "/etc/w.conf:5: s3_endpoint \"https://u:***@minio.lan\": "
-			 "want host[:port] or a URL without a path");
+				"want host[:port] or a URL without a path");
 
-	cr_assert_eq(wal_config_set(&c, "s3_endpoint", "u:PASSWORD@minio.lan", "/etc/w.conf", 5, &e),
+	cr_assert_eq(wal_config_set(&c, "s3_endpoint", "u:PASSWORD@minio.lan", "/etc/w.conf", 5,
+				    &e),
 		     WAL_OK);
 	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
 	cr_assert_str_eq(e.msg, "/etc/w.conf:5: s3_endpoint \"u:***@minio.lan\": "
-			 "want host[:port] or a URL without a path");
+				"want host[:port] or a URL without a path");
 
-	cr_assert_eq(wal_config_set(&c, "s3_endpoint", "127.0.0.1:9", "/etc/w.conf", 5, &e), WAL_OK);
+	cr_assert_eq(wal_config_set(&c, "s3_endpoint", "127.0.0.1:9", "/etc/w.conf", 5, &e),
+		     WAL_OK);
 	cr_assert_eq(wal_config_set(&c, "s3_region", "eu_west", "--set", 0, &e), WAL_OK);
 	cr_assert_eq(wal_store_open(&s, &c, &e), WAL_ECONFIG);
 	cr_assert_str_eq(e.msg, "--set: s3_region \"eu_west\": invalid");

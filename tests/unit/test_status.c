@@ -26,7 +26,9 @@ static wal_config cfg;
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st; (void)flag; (void)ftw;
+	(void)st;
+	(void)flag;
+	(void)ftw;
 	return remove(path);
 }
 
@@ -80,10 +82,11 @@ Test(status, success_and_failure_recorded, .init = setup, .fini = teardown)
 	time_t before = time(NULL);
 	cr_assert_eq(wal_status_read(&cfg, SYSID, "walpush", &st, &e), WAL_ENOENT);
 	cr_assert_eq(wal_status_record(&cfg, SYSID, "walpush", SEG, 0,
-				       SEG ": archived at 42/x (12 bytes stored)", &e), WAL_OK, "%s", e.msg);
+				       SEG ": archived at 42/x (12 bytes stored)", &e),
+		     WAL_OK, "%s", e.msg);
 	cr_assert_eq(wal_status_record(&cfg, SYSID, "walpush", SEG, 6,
-				       "/nonexistent: archive directory does not exist", &e), WAL_OK, "%s",
-		     e.msg);
+				       "/nonexistent: archive directory does not exist", &e),
+		     WAL_OK, "%s", e.msg);
 	cr_assert_eq(wal_status_read(&cfg, SYSID, "walpush", &st, &e), WAL_OK, "%s", e.msg);
 	cr_assert(st.have_success && st.have_failure);
 	cr_assert_eq(st.success.exit_code, 0);
@@ -121,8 +124,8 @@ Test(status, replaced_atomically, .init = setup, .fini = teardown)
 	for (int i = 0; i < 5; i++) {
 		char msg[64];
 		snprintf(msg, sizeof(msg), "failure %d", i);
-		cr_assert_eq(wal_status_record(&cfg, SYSID, "walfetch", SEG, 7, msg, &e), WAL_OK, "%s",
-			     e.msg);
+		cr_assert_eq(wal_status_record(&cfg, SYSID, "walfetch", SEG, 7, msg, &e), WAL_OK,
+			     "%s", e.msg);
 	}
 	cr_assert_eq(wal_status_read(&cfg, SYSID, "walfetch", &st, &e), WAL_OK);
 	cr_assert_not(st.have_success);
@@ -213,8 +216,11 @@ static int clean_utf8(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
-		int follow = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
-			: (*p & 0xF8) == 0xF0 ? 3 : -1;
+		int follow = *p < 0x80		   ? 0
+			     : (*p & 0xE0) == 0xC0 ? 1
+			     : (*p & 0xF0) == 0xE0 ? 2
+			     : (*p & 0xF8) == 0xF0 ? 3
+						   : -1;
 		if (follow < 0 || *p < 0x20 || *p == 0x7f)
 			return 0;
 		p++;
@@ -245,7 +251,8 @@ Test(status, long_message_truncated_safely, .init = setup, .fini = teardown)
 	cr_assert_eq(st.failure.exit_code, 126);
 	size_t len = strlen(st.failure.message);
 	cr_assert_leq(len, sizeof(st.failure.message) - 1);
-	cr_assert_geq(len, sizeof(st.failure.message) - 3, "cut near the end, not emptied (%zu)", len);
+	cr_assert_geq(len, sizeof(st.failure.message) - 3, "cut near the end, not emptied (%zu)",
+		      len);
 	cr_assert(clean_utf8(st.failure.message), "no character cut in half");
 	cr_assert_eq(strncmp(st.failure.message, msg, len), 0);
 	/* the file name stays one token on one line, cut to fit */
@@ -253,7 +260,8 @@ Test(status, long_message_truncated_safely, .init = setup, .fini = teardown)
 	cr_assert_eq(strchr(st.failure.file, ' '), NULL);
 	cr_assert_eq(strchr(st.failure.file, '\n'), NULL);
 	/* a short message with a line break: one line */
-	cr_assert_eq(wal_status_record(&cfg, SYSID, "walfetch", SEG, 6, "first\nsecond", &e), WAL_OK);
+	cr_assert_eq(wal_status_record(&cfg, SYSID, "walfetch", SEG, 6, "first\nsecond", &e),
+		     WAL_OK);
 	cr_assert_eq(wal_status_read(&cfg, SYSID, "walfetch", &st, &e), WAL_OK);
 	cr_assert_str_eq(st.failure.message, "first second");
 	/* no file: read back as empty */

@@ -19,14 +19,16 @@
 #include "sys/fileio.h"
 #include "store/store.h"
 
-static char base_dir[256];   /* holds root/ and an outside/ directory */
+static char base_dir[256]; /* holds root/ and an outside/ directory */
 static char root[300];
 static wal_config cfg;
 static wal_store *store;
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st; (void)flag; (void)ftw;
+	(void)st;
+	(void)flag;
+	(void)ftw;
 	return remove(path);
 }
 
@@ -63,7 +65,9 @@ static void fill(unsigned char *buf, size_t len, uint32_t seed)
 {
 	uint32_t x = seed * 2654435761u + 5;
 	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
 		buf[i] = (unsigned char)x;
 	}
 }
@@ -124,7 +128,8 @@ Test(store_posix, put_get_roundtrip, .init = setup, .fini = teardown)
 
 		fill(data, sizes[i], (uint32_t)i);
 		snprintf(path, sizeof(path), "7712300585176830670/0000000100000000/obj%zu", i);
-		cr_assert_eq(put_bytes(path, data, sizes[i], &e), WAL_OK, "put %s: %s", path, e.msg);
+		cr_assert_eq(put_bytes(path, data, sizes[i], &e), WAL_OK, "put %s: %s", path,
+			     e.msg);
 		assert_object(path, data, sizes[i]);
 		free(data);
 	}
@@ -142,8 +147,7 @@ Test(store_posix, put_creates_parents_and_mode, .init = setup, .fini = teardown)
 	snprintf(path, sizeof(path), "%s/a/b/c/d", root);
 	cr_assert_eq(stat(path, &st), 0, "object not stored under the root");
 	cr_assert(S_ISREG(st.st_mode));
-	cr_assert_eq(st.st_mode & 0777, 0600, "file_mode default 0600, got %o",
-		     st.st_mode & 0777);
+	cr_assert_eq(st.st_mode & 0777, 0600, "file_mode default 0600, got %o", st.st_mode & 0777);
 }
 
 Test(store_posix, put_honours_file_mode, .init = setup_dirs, .fini = teardown)
@@ -188,8 +192,8 @@ Test(store_posix, stat, .init = setup, .fini = teardown)
 	cr_assert_eq(wal_store_stat(store, "d/obj", &st, &e), WAL_OK, "%s", e.msg);
 	cr_assert_eq(st.size, 5);
 	cr_assert_eq(st.is_dir, 0);
-	cr_assert(st.mtime >= now - 5 && st.mtime <= now + 5, "mtime %ld, now %ld",
-		  (long)st.mtime, (long)now);
+	cr_assert(st.mtime >= now - 5 && st.mtime <= now + 5, "mtime %ld, now %ld", (long)st.mtime,
+		  (long)now);
 	cr_assert_eq(wal_store_stat(store, "d", &st, &e), WAL_OK, "%s", e.msg);
 	cr_assert_eq(st.is_dir, 1);
 	cr_assert_eq(wal_store_stat(store, "d/missing", &st, &e), WAL_ENOENT);
@@ -375,8 +379,8 @@ Test(store_posix, open_unset_or_unknown, .init = setup_dirs, .fini = teardown)
 }
 
 static const char *bad_paths[] = {
-	"../x", "..", ".", "/abs", "/", "a//b", "a/./b", "a/../b", "a/..", "./a", "a/.", "a/",
-	"", "../../etc/passwd",
+	"../x",	  "..",	  ".",	 "/abs", "/",  "a//b", "a/./b",
+	"a/../b", "a/..", "./a", "a/.",	 "a/", "",     "../../etc/passwd",
 };
 
 Test(store_posix, invalid_paths_refused, .init = setup, .fini = teardown)
@@ -420,7 +424,8 @@ Test(store_posix, driver_refuses_invalid_paths, .init = setup, .fini = teardown)
 		wal_mem_source_init(&src, "x", 1);
 		wal_error_clear(&e);
 		wal_err rc = store->ops->put(store, p, &src.base, &e);
-		cr_assert_eq(rc, WAL_EINVAL, "driver put \"%s\": %s (%s)", p, wal_err_name(rc), e.msg);
+		cr_assert_eq(rc, WAL_EINVAL, "driver put \"%s\": %s (%s)", p, wal_err_name(rc),
+			     e.msg);
 		cr_assert_eq(store->ops->stat(store, p, &st, &e), WAL_EINVAL, "stat \"%s\"", p);
 		cr_assert_eq(store->ops->remove(store, p, &e), WAL_EINVAL, "remove \"%s\"", p);
 	}
@@ -443,7 +448,8 @@ Test(store_posix, very_long_names_refused, .init = setup, .fini = teardown)
 
 	path[0] = '\0';
 	for (int i = 0; i < 40; i++)
-		strcat(path, "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789/");
+		strcat(path, "012345678901234567890123456789012345678901234567890123456789012345678"
+			     "9012345678901234567890123456789/");
 	strcat(path, "obj");
 	cr_assert_eq(put_bytes(path, "x", 1, &e), WAL_EINVAL, "4 KiB path: %s",
 		     wal_err_name(e.code));
@@ -519,17 +525,18 @@ Test(store_posix, put_fault_walk, .init = setup, .fini = teardown)
 			rc = put_bytes(path, data, len, &e);
 			wal_sys_fault_arm(0, 0, WAL_SYS_COUNT);
 			if (rc != WAL_OK)
-				cr_assert_eq(rc, codes[k], "fault %ld: %s (%s)", n, wal_err_name(rc),
-					     e.msg);
+				cr_assert_eq(rc, codes[k], "fault %ld: %s (%s)", n,
+					     wal_err_name(rc), e.msg);
 			wal_err g = get_bytes(path, &sink, &e);
 			if (g == WAL_OK)
 				cr_assert(sink.len == len && memcmp(sink.buf, data, len) == 0,
-					  "fault %ld: partial object (%zu of %zu bytes)", n, sink.len,
-					  len);
+					  "fault %ld: partial object (%zu of %zu bytes)", n,
+					  sink.len, len);
 			else
 				cr_assert_eq(g, WAL_ENOENT);
 			if (rc == WAL_OK)
-				cr_assert_eq(g, WAL_OK, "fault %ld: put said OK, object missing", n);
+				cr_assert_eq(g, WAL_OK, "fault %ld: put said OK, object missing",
+					     n);
 			free(sink.buf);
 		}
 	}
@@ -581,7 +588,9 @@ static int count_at(const char *dir)
 
 static wal_err count_entry(void *arg, const char *entry, const wal_stat *st, wal_error *e)
 {
-	(void)entry; (void)st; (void)e;
+	(void)entry;
+	(void)st;
+	(void)e;
 	(*(int *)arg)++;
 	return WAL_OK;
 }

@@ -16,7 +16,9 @@ static void fill(unsigned char *buf, size_t len, uint32_t seed)
 {
 	uint32_t x = seed * 2654435761u + 7;
 	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
 		buf[i] = (unsigned char)x;
 	}
 }
@@ -280,7 +282,8 @@ Test(stream, hash_sink_passes_on_and_hashes)
 	cr_assert_eq(hs.base.write(&hs.base, "garbage", 7, &e), WAL_OK);
 	cr_assert_eq(hs.base.reset(&hs.base, &e), WAL_OK);
 	for (size_t off = 0; off < len; off += 1000)
-		cr_assert_eq(hs.base.write(&hs.base, data + off, len - off < 1000 ? len - off : 1000, &e),
+		cr_assert_eq(hs.base.write(&hs.base, data + off,
+					   len - off < 1000 ? len - off : 1000, &e),
 			     WAL_OK, "%s", e.msg);
 	wal_hash_sink_digest(&hs, hex);
 	cr_assert_eq(hs.bytes, len);

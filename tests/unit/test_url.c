@@ -152,12 +152,12 @@ Test(url, refusals_never_repeat_a_password)
 	static const char *const texts[] = {
 		"https://u:PASSWORD@dav.example/x",
 		"http://walarchive:PASSWORD@127.0.0.1:8080/dav",
-		"https://u:PASS/WORD@dav.example/x",       /* '/' ends the authority early */
-		"https://u:PASS@WORD@dav.example/x",       /* '@' in the password */
+		"https://u:PASS/WORD@dav.example/x", /* '/' ends the authority early */
+		"https://u:PASS@WORD@dav.example/x", /* '@' in the password */
 		"sftp://u:PASSWORD@backup/srv/wal",
 		"file://u:PASSWORD@localhost/srv/wal",
 		"s3://u:PASSWORD@bucket/prefix",
-		"ftp://u:PASSWORD@host/x",                 /* unknown scheme */
+		"ftp://u:PASSWORD@host/x", /* unknown scheme */
 		"https://u:PASSWORD@dav.example:99999/x",
 		"https://:PASSWORD@dav.example/x",
 	};
@@ -166,16 +166,21 @@ Test(url, refusals_never_repeat_a_password)
 		wal_error e;
 		memset(&u, 0, sizeof(u));
 		wal_error_clear(&e);
-		cr_assert_eq(wal_url_parse(texts[i], &u, &e), WAL_ECONFIG, "\"%s\" accepted", texts[i]);
-		cr_assert_null(strstr(e.msg, "PASS"), "the message repeats the password: %s", e.msg);
-		cr_assert_null(strstr(e.msg, "WORD"), "the message repeats the password: %s", e.msg);
+		cr_assert_eq(wal_url_parse(texts[i], &u, &e), WAL_ECONFIG, "\"%s\" accepted",
+			     texts[i]);
+		cr_assert_null(strstr(e.msg, "PASS"), "the message repeats the password: %s",
+			       e.msg);
+		cr_assert_null(strstr(e.msg, "WORD"), "the message repeats the password: %s",
+			       e.msg);
 		cr_assert(strstr(e.msg, "archive \""), "the message shows the archive: %s", e.msg);
 	}
 }
 
 Test(url, redact)
 {
-	static const struct { const char *in, *out; } cases[] = {
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
 		{ "https://u:secret@dav.example/x", "https://u:***@dav.example/x" },
 		{ "https://u:se/cr@et@dav.example:8443/x", "https://u:***@dav.example:8443/x" },
 		{ "https://:secret@h/x", "https://:***@h/x" },

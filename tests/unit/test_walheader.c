@@ -25,7 +25,7 @@ typedef struct fixture_info {
 	int major;
 } fixture_info;
 
-static const char *fixture_dirs[] = { "pg11", "pg12", "pg13", "pg14", "pg15",
+static const char *fixture_dirs[] = { "pg11",	  "pg12", "pg13", "pg14", "pg15",
 				      "pg15-1mb", "pg16", "pg17", "pg18" };
 #define N_FIXTURES (sizeof(fixture_dirs) / sizeof(fixture_dirs[0]))
 
@@ -82,9 +82,18 @@ static void read_page(const char *dir, unsigned char *buf, size_t len)
 	fclose(f);
 }
 
-static void put16(unsigned char *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static void put16(unsigned char *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+static void put32(unsigned char *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+static void put64(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
 
 /* XLogLongPageHeaderData, little-endian as on x86-64. */
 static void build_header(unsigned char *buf, uint16_t magic, uint16_t info, uint32_t tli,
@@ -95,7 +104,7 @@ static void build_header(unsigned char *buf, uint16_t magic, uint16_t info, uint
 	put16(buf + 2, info);
 	put32(buf + 4, tli);
 	put64(buf + 8, pageaddr);
-	put32(buf + 16, 0);          /* xlp_rem_len */
+	put32(buf + 16, 0); /* xlp_rem_len */
 	put64(buf + 24, sysid);
 	put32(buf + 32, seg_size);
 	put32(buf + 36, blcksz);
@@ -112,13 +121,16 @@ static wal_name parse(const char *text)
 
 Test(walheader, magic_table)
 {
-	static const struct { int v; uint16_t magic; } known[] = {
+	static const struct {
+		int v;
+		uint16_t magic;
+	} known[] = {
 		{ 11, 0xD098 }, { 12, 0xD101 }, { 13, 0xD106 }, { 14, 0xD10D },
 		{ 15, 0xD110 }, { 16, 0xD113 }, { 17, 0xD116 }, { 18, 0xD118 },
 	};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		cr_assert_eq(wal_magic_version(known[i].magic), known[i].v,
-			     "magic 0x%04X", known[i].magic);
+		cr_assert_eq(wal_magic_version(known[i].magic), known[i].v, "magic 0x%04X",
+			     known[i].magic);
 		cr_assert_eq(wal_version_magic(known[i].v), known[i].magic, "version %d",
 			     known[i].v);
 	}
@@ -142,12 +154,12 @@ Test(walheader, real_fixtures_decode)
 		read_info(fixture_dirs[i], &fi);
 		read_page(fixture_dirs[i], page, sizeof(page));
 		wal_error_clear(&e);
-		cr_assert_eq(wal_header_decode(page, sizeof(page), &h, &e), WAL_OK,
-			     "%s: %s", fixture_dirs[i], e.msg);
+		cr_assert_eq(wal_header_decode(page, sizeof(page), &h, &e), WAL_OK, "%s: %s",
+			     fixture_dirs[i], e.msg);
 		cr_assert_eq(h.magic, fi.magic, "%s magic", fixture_dirs[i]);
 		cr_assert_eq(h.info, fi.info, "%s info", fixture_dirs[i]);
-		cr_assert_eq(h.pg_version, fi.major, "%s version %d, expected %d",
-			     fixture_dirs[i], h.pg_version, fi.major);
+		cr_assert_eq(h.pg_version, fi.major, "%s version %d, expected %d", fixture_dirs[i],
+			     h.pg_version, fi.major);
 		cr_assert_eq(wal_magic_version(h.magic), fi.major, "%s", fixture_dirs[i]);
 		cr_assert_eq(h.system_id, fi.system_id, "%s system id", fixture_dirs[i]);
 		cr_assert_eq(h.seg_size, fi.seg_size, "%s seg size", fixture_dirs[i]);
@@ -178,13 +190,13 @@ Test(walheader, real_fixtures_check)
 		read_page(fixture_dirs[i], page, sizeof(page));
 		cr_assert_eq(wal_header_decode(page, sizeof(page), &h, &e), WAL_OK, "%s", e.msg);
 		n = parse(fi.segment);
-		cr_assert_eq(wal_header_check(&h, &n, fi.seg_size, &e), WAL_OK,
-			     "%s: %s", fixture_dirs[i], e.msg);
+		cr_assert_eq(wal_header_check(&h, &n, fi.seg_size, &e), WAL_OK, "%s: %s",
+			     fixture_dirs[i], e.msg);
 
 		snprintf(partial, sizeof(partial), "%s.partial", fi.segment);
 		n = parse(partial);
-		cr_assert_eq(wal_header_check(&h, &n, fi.seg_size, &e), WAL_OK,
-			     "%s partial: %s", fixture_dirs[i], e.msg);
+		cr_assert_eq(wal_header_check(&h, &n, fi.seg_size, &e), WAL_OK, "%s partial: %s",
+			     fixture_dirs[i], e.msg);
 
 		/* wrong size: truncated, one byte more, the other common size */
 		n = parse(fi.segment);
@@ -242,8 +254,8 @@ Test(walheader, synthetic_all_versions_and_sizes)
 			cr_assert_eq(h.block_size, 8192);
 			wal_segment_name(5, segno, seg_size, name);
 			n = parse(name);
-			cr_assert_eq(wal_header_check(&h, &n, seg_size, &e), WAL_OK,
-				     "v%d %s: %s", v, name, e.msg);
+			cr_assert_eq(wal_header_check(&h, &n, seg_size, &e), WAL_OK, "v%d %s: %s",
+				     v, name, e.msg);
 		}
 	}
 }

@@ -112,9 +112,9 @@ Test(walname, refuses_paths)
 Test(walname, refuses_wrong_length)
 {
 	parse_refused("");
-	parse_refused("00000001000000000000001");      /* 23 */
-	parse_refused("0000000100000000000000011");    /* 25 */
-	parse_refused("0000000100000000000000010");    /* 25 */
+	parse_refused("00000001000000000000001");   /* 23 */
+	parse_refused("0000000100000000000000011"); /* 25 */
+	parse_refused("0000000100000000000000010"); /* 25 */
 	parse_refused("0000002.history");
 	parse_refused("000000002.history");
 	parse_refused("00000001000000000000002.00000028.backup");
@@ -225,7 +225,12 @@ Test(walname, arithmetic_all_sizes)
 	for (int k = 20; k <= 30; k++) {
 		uint32_t seg_size = 1u << k;
 		uint64_t per_log = 1ull << (32 - k);
-		uint64_t samples[] = { 0, 1, per_log - 1, per_log, per_log + 1, 5 * per_log + 3,
+		uint64_t samples[] = { 0,
+				       1,
+				       per_log - 1,
+				       per_log,
+				       per_log + 1,
+				       5 * per_log + 3,
 				       0xFFFFFFFFull * per_log + per_log - 1 };
 		for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
 			uint64_t segno = samples[i];
@@ -334,10 +339,12 @@ Test(walname, order)
 	cr_assert_lt(cmp_names("000000010000000000000003", "000000010000000000000003.partial"), 0);
 	cr_assert_gt(cmp_names("000000010000000000000003.partial", "000000010000000000000003"), 0);
 	cr_assert_lt(cmp_names("000000010000000000000003",
-			       "000000010000000000000003.00000028.backup"), 0);
+			       "000000010000000000000003.00000028.backup"),
+		     0);
 	cr_assert_eq(cmp_names("000000010000000000000003", "000000010000000000000003"), 0);
 	cr_assert_lt(cmp_names("000000010000000000000003.00000028.backup",
-			       "000000010000000000000004"), 0);
+			       "000000010000000000000004"),
+		     0);
 }
 
 Test(walname, dir)

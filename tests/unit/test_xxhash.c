@@ -115,7 +115,7 @@ Test(xxhash, known_vectors_streaming_in_uneven_pieces)
 		const struct vector *v = &vectors[i];
 		for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
 			if (v->len > 100000 && pieces[k] < 4096)
-				continue;   /* the long ones in bigger pieces only */
+				continue; /* the long ones in bigger pieces only */
 			wal_xxh32 h32;
 			wal_xxh64 h64;
 			wal_xxh32_init(&h32, v->seeded ? SEED32 : 0);
@@ -126,10 +126,10 @@ Test(xxhash, known_vectors_streaming_in_uneven_pieces)
 				wal_xxh64_update(&h64, seg + off, n);
 			}
 			wal_xxh32_update(&h32, NULL, 0);
-			cr_assert_eq(wal_xxh32_digest(&h32), v->xxh32, "XXH32 of %zu bytes in pieces of %zu",
-				     v->len, pieces[k]);
-			cr_assert_eq(wal_xxh64_digest(&h64), v->xxh64, "XXH64 of %zu bytes in pieces of %zu",
-				     v->len, pieces[k]);
+			cr_assert_eq(wal_xxh32_digest(&h32), v->xxh32,
+				     "XXH32 of %zu bytes in pieces of %zu", v->len, pieces[k]);
+			cr_assert_eq(wal_xxh64_digest(&h64), v->xxh64,
+				     "XXH64 of %zu bytes in pieces of %zu", v->len, pieces[k]);
 		}
 	}
 }
@@ -143,9 +143,11 @@ Test(xxhash, digest_leaves_the_state_usable)
 	(void)wal_xxh64_digest(&h);
 	wal_xxh64 copy = h;
 	wal_xxh64_update(&h, seg + 500, 500);
-	cr_assert_eq(wal_xxh64_digest(&h), 0xc3cf7108b1dbbeeeull, "XXH64 of 1000 bytes, digested half way");
+	cr_assert_eq(wal_xxh64_digest(&h), 0xc3cf7108b1dbbeeeull,
+		     "XXH64 of 1000 bytes, digested half way");
 	wal_xxh64_update(&copy, seg + 500, 500);
-	cr_assert_eq(wal_xxh64_digest(&copy), 0xc3cf7108b1dbbeeeull, "a copied state goes on alone");
+	cr_assert_eq(wal_xxh64_digest(&copy), 0xc3cf7108b1dbbeeeull,
+		     "a copied state goes on alone");
 }
 
 /* The spool names and push-ahead records: 16 lowercase hex digits of XXH64. */

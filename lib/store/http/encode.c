@@ -51,7 +51,8 @@ void wal_http_decode(char *s)
 	for (; *s; s++) {
 		if (s[0] == '%' && hexval((unsigned char)s[1]) >= 0 &&
 		    hexval((unsigned char)s[2]) >= 0) {
-			*w++ = (char)(hexval((unsigned char)s[1]) * 16 + hexval((unsigned char)s[2]));
+			*w++ = (char)(hexval((unsigned char)s[1]) * 16 +
+				      hexval((unsigned char)s[2]));
 			s += 2;
 		} else {
 			*w++ = *s;

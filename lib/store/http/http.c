@@ -107,8 +107,8 @@ static void lower_line(const char *s, char *out, size_t cap)
 	for (i = 0; s[i] && i + 1 < cap; i++)
 		out[i] = (char)tolower((unsigned char)s[i]);
 	out[i] = '\0';
-	while (i > 0 && (out[i - 1] == '\n' || out[i - 1] == '\r' || out[i - 1] == '.' ||
-			 out[i - 1] == ' '))
+	while (i > 0 &&
+	       (out[i - 1] == '\n' || out[i - 1] == '\r' || out[i - 1] == '.' || out[i - 1] == ' '))
 		out[--i] = '\0';
 }
 
@@ -193,14 +193,16 @@ wal_err wal_http_do(wal_http *h, const wal_http_req *req, wal_http_resp *resp, w
 		resp->mtime = filetime > 0 ? (time_t)filetime : 0;
 		if (cc == CURLE_OK) {
 			rc = WAL_OK;
-			if (!wal_http_status_transient(resp->status) && !wal_http_body_code_transient(resp))
+			if (!wal_http_status_transient(resp->status) &&
+			    !wal_http_body_code_transient(resp))
 				return WAL_OK;
 			/* a 5xx on the last attempt is still an answer: the caller maps it */
 			continue;
 		}
 		rc = curl_err(h, &x, cc, e);
 		/* an injected loss of the connection is retried like a real one */
-		if (!x.net_fault && !x.idle && (x.src_failed || x.sink_failed || !curl_transient(cc)))
+		if (!x.net_fault && !x.idle &&
+		    (x.src_failed || x.sink_failed || !curl_transient(cc)))
 			return rc;
 		resp->status = 0;
 	}

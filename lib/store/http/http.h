@@ -17,39 +17,39 @@ typedef struct wal_http wal_http;
 
 /* How a connection authenticates and verifies its peer. */
 typedef struct wal_http_opts {
-	const char *user;          /* basic auth user, or the S3 access key; NULL = none */
-	const char *password;      /* basic auth password, or the S3 secret key */
-	const char *aws_sigv4;     /* e.g. "aws:amz:us-east-1:s3" to sign with SigV4; NULL = basic */
-	const char *ca_file;       /* extra trust anchors (PEM), NULL = system store */
-	int tls_verify;            /* verify the peer certificate and host name */
-	int timeout;               /* seconds: connect, and a transfer stalled this long */
-	int retries;               /* attempts after the first on transient failures */
+	const char *user;      /* basic auth user, or the S3 access key; NULL = none */
+	const char *password;  /* basic auth password, or the S3 secret key */
+	const char *aws_sigv4; /* e.g. "aws:amz:us-east-1:s3" to sign with SigV4; NULL = basic */
+	const char *ca_file;   /* extra trust anchors (PEM), NULL = system store */
+	int tls_verify;	       /* verify the peer certificate and host name */
+	int timeout;	       /* seconds: connect, and a transfer stalled this long */
+	int retries;	       /* attempts after the first on transient failures */
 } wal_http_opts;
 
 /* One request.  Unset members are zero. */
 typedef struct wal_http_req {
-	const char *method;        /* "GET", "PUT", "HEAD", "DELETE", "MOVE", ... */
-	const char *url;           /* full URL, already percent-encoded */
-	const char *what;          /* the object named in error messages */
-	const char *const *headers;/* extra "Name: value" lines, NULL-terminated; may be NULL */
-	wal_source *upload;        /* request body, rewound before each attempt; sent
+	const char *method;	    /* "GET", "PUT", "HEAD", "DELETE", "MOVE", ... */
+	const char *url;	    /* full URL, already percent-encoded */
+	const char *what;	    /* the object named in error messages */
+	const char *const *headers; /* extra "Name: value" lines, NULL-terminated; may be NULL */
+	wal_source *upload;	    /* request body, rewound before each attempt; sent
 				    * chunked while its size is unknown (-1) */
-	const char *body;          /* or a small in-memory request body */
+	const char *body;	    /* or a small in-memory request body */
 	size_t body_len;
-	wal_sink *sink;            /* 2xx response body goes here; reset before a retry */
-	int no_retry;              /* one attempt only (the caller handles repeats) */
+	wal_sink *sink; /* 2xx response body goes here; reset before a retry */
+	int no_retry;	/* one attempt only (the caller handles repeats) */
 } wal_http_req;
 
 /* What came back.  body holds the response body when there was no sink or
  * the status was not 2xx (at most WAL_HTTP_BODY_MAX bytes); free with
  * wal_http_resp_free(). */
 typedef struct wal_http_resp {
-	long status;               /* 0 if no HTTP answer */
+	long status; /* 0 if no HTTP answer */
 	char *body;
 	size_t body_len;
-	int64_t content_length;    /* -1 if unknown */
-	time_t mtime;              /* Last-Modified, 0 if unknown */
-	int attempts;              /* how many times the request was sent */
+	int64_t content_length; /* -1 if unknown */
+	time_t mtime;		/* Last-Modified, 0 if unknown */
+	int attempts;		/* how many times the request was sent */
 } wal_http_resp;
 
 #define WAL_HTTP_BODY_MAX (4 * 1024 * 1024)

@@ -52,4 +52,3 @@ out:
 	free(buf);
 	return rc;
 }
-

@@ -16,10 +16,9 @@ int wal_http_status_ok(long status)
 /* S3 answers a body damaged in transit with a 400 that a resend may cure. */
 int wal_http_body_code_transient(const wal_http_resp *resp)
 {
-	static const char *const codes[] = {
-		"<Code>BadDigest<", "<Code>XAmzContentSHA256Mismatch<", "<Code>RequestTimeout<",
-		"<Code>IncompleteBody<", NULL
-	};
+	static const char *const codes[] = { "<Code>BadDigest<", "<Code>XAmzContentSHA256Mismatch<",
+					     "<Code>RequestTimeout<", "<Code>IncompleteBody<",
+					     NULL };
 	int i;
 
 	if (resp->status != 400 || !resp->body)
@@ -38,28 +37,50 @@ int wal_http_status_transient(long status)
 static const char *reason(long status)
 {
 	switch (status) {
-	case 400: return "bad request";
-	case 401: return "unauthorized";
-	case 403: return "forbidden";
-	case 404: return "not found";
-	case 405: return "method not allowed";
-	case 408: return "request timeout";
-	case 409: return "conflict";
-	case 410: return "gone";
-	case 411: return "length required";
-	case 412: return "precondition failed";
-	case 413: return "payload too large";
-	case 415: return "unsupported media type";
-	case 416: return "range not satisfiable";
-	case 423: return "locked";
-	case 429: return "too many requests";
-	case 500: return "internal server error";
-	case 501: return "not implemented";
-	case 502: return "bad gateway";
-	case 503: return "service unavailable";
-	case 504: return "gateway timeout";
-	case 507: return "insufficient storage";
-	default: return "unexpected status";
+	case 400:
+		return "bad request";
+	case 401:
+		return "unauthorized";
+	case 403:
+		return "forbidden";
+	case 404:
+		return "not found";
+	case 405:
+		return "method not allowed";
+	case 408:
+		return "request timeout";
+	case 409:
+		return "conflict";
+	case 410:
+		return "gone";
+	case 411:
+		return "length required";
+	case 412:
+		return "precondition failed";
+	case 413:
+		return "payload too large";
+	case 415:
+		return "unsupported media type";
+	case 416:
+		return "range not satisfiable";
+	case 423:
+		return "locked";
+	case 429:
+		return "too many requests";
+	case 500:
+		return "internal server error";
+	case 501:
+		return "not implemented";
+	case 502:
+		return "bad gateway";
+	case 503:
+		return "service unavailable";
+	case 504:
+		return "gateway timeout";
+	case 507:
+		return "insufficient storage";
+	default:
+		return "unexpected status";
 	}
 }
 
@@ -87,7 +108,7 @@ wal_err wal_http_status_err(const char *what, const char *method, const wal_http
 		 (strstr(resp->body, "<Code>AuthorizationHeaderMalformed<") ||
 		  strstr(resp->body, "<Code>InvalidRegion<") ||
 		  strstr(resp->body, "<Code>InvalidBucketName<")))
-		code = WAL_ECONFIG;    /* region or bucket settings */
+		code = WAL_ECONFIG; /* region or bucket settings */
 	else if (wal_http_status_transient(st) || wal_http_body_code_transient(resp))
 		code = WAL_ENET;
 	else

@@ -31,7 +31,7 @@ static void body_append(xfer *x, const char *data, size_t len)
 			cap *= 2;
 		grown = realloc(r->body, cap);
 		if (!grown)
-			return;        /* the body is informative only: keep what fits */
+			return; /* the body is informative only: keep what fits */
 		r->body = grown;
 		x->body_cap = cap;
 	}
@@ -53,7 +53,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 	if (wal_http_status_ok(status) && x->req->sink) {
 		if (x->req->sink->write(x->req->sink, data, len, &x->cb_err) != WAL_OK) {
 			x->sink_failed = 1;
-			return 0;      /* makes curl stop with CURLE_WRITE_ERROR */
+			return 0; /* makes curl stop with CURLE_WRITE_ERROR */
 		}
 		x->sink_used = 1;
 		return len;
@@ -131,7 +131,8 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 		x->last_move = now;
 		return 0;
 	}
-	if ((now.tv_sec - x->last_move.tv_sec) * 1000 + (now.tv_nsec - x->last_move.tv_nsec) / 1000000 >=
+	if ((now.tv_sec - x->last_move.tv_sec) * 1000 +
+		    (now.tv_nsec - x->last_move.tv_nsec) / 1000000 >=
 	    (long)x->h->timeout * 1000) {
 		x->idle = 1;
 		return 1;
@@ -145,7 +146,7 @@ static void set_connection(wal_http *h, xfer *x)
 {
 	CURL *c = h->curl;
 
-	curl_easy_reset(c);    /* keeps the connection cache: keep-alive across requests */
+	curl_easy_reset(c); /* keeps the connection cache: keep-alive across requests */
 	h->errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, x->req->url);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);

@@ -28,16 +28,16 @@ typedef struct xfer {
 	const wal_http_req *req;
 	wal_http_resp *resp;
 	size_t body_cap;
-	const char *mem_pos;       /* in-memory request body still to send */
+	const char *mem_pos; /* in-memory request body still to send */
 	size_t mem_left;
-	int sink_used;             /* bytes went to req->sink in this attempt */
+	int sink_used; /* bytes went to req->sink in this attempt */
 	int src_failed;
 	int sink_failed;
-	int net_fault;             /* errno injected by the fault seam, 0 if none */
-	curl_off_t moved;          /* bytes sent and received so far */
+	int net_fault;		   /* errno injected by the fault seam, 0 if none */
+	curl_off_t moved;	   /* bytes sent and received so far */
 	struct timespec last_move; /* when that count last changed */
-	int idle;                  /* abandoned: nothing moved for timeout seconds */
-	wal_error cb_err;          /* the source's or sink's error */
+	int idle;		   /* abandoned: nothing moved for timeout seconds */
+	wal_error cb_err;	   /* the source's or sink's error */
 } xfer;
 
 /*

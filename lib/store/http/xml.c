@@ -21,13 +21,13 @@ typedef struct xml_state {
 	wal_err rc;
 	char path[1024];
 	size_t path_len;
-	size_t path_starts[64];    /* path_len before each open element */
+	size_t path_starts[64]; /* path_len before each open element */
 	size_t text_starts[64];
 	int depth;
 	char *text;
 	size_t text_len;
 	size_t text_cap;
-	int refused;               /* a DTD entity declaration was seen */
+	int refused; /* a DTD entity declaration was seen */
 } xml_state;
 
 static const char *local_name(const char *name)
@@ -127,8 +127,14 @@ static void xml_entity(void *arg, const XML_Char *name, int is_param, const XML_
 {
 	xml_state *st = arg;
 
-	(void)name; (void)is_param; (void)value; (void)value_len; (void)base;
-	(void)system_id; (void)public_id; (void)notation;
+	(void)name;
+	(void)is_param;
+	(void)value;
+	(void)value_len;
+	(void)base;
+	(void)system_id;
+	(void)public_id;
+	(void)notation;
 	st->refused = 1;
 	XML_StopParser(st->parser, XML_FALSE);
 }
@@ -154,7 +160,8 @@ wal_err wal_xml_parse(const char *xml, size_t len, const char *what, wal_xml_fn 
 		if (st.rc != WAL_OK)
 			rc = st.rc;
 		else if (st.refused)
-			rc = wal_fail(e, WAL_ENET, "%s: xml with entity declarations refused", what);
+			rc = wal_fail(e, WAL_ENET, "%s: xml with entity declarations refused",
+				      what);
 		else
 			rc = wal_fail(e, WAL_ENET, "%s: malformed xml at line %lu: %s", what,
 				      (unsigned long)XML_GetCurrentLineNumber(st.parser),

@@ -26,15 +26,22 @@ typedef struct posix_store {
 
 static int full_path(const posix_store *s, const char *rel, char *out, size_t cap)
 {
-	int n = *rel ? snprintf(out, cap, "%s/%s", s->root, rel) : snprintf(out, cap, "%s", s->root);
+	int n = *rel ? snprintf(out, cap, "%s/%s", s->root, rel)
+		     : snprintf(out, cap, "%s", s->root);
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 /* Checks rel (the driver refuses bad paths itself) and joins it to the root. */
-#define FULL(s, rel, buf) do { \
-	if (*(rel)) { wal_err v_ = wal_store_path_valid(rel, e); if (v_ != WAL_OK) return v_; } \
-	if (full_path(s, rel, buf, sizeof(buf)) < 0) \
-		return wal_fail(e, WAL_EINVAL, "%s: path too long", rel); } while (0)
+#define FULL(s, rel, buf)                                                                          \
+	do {                                                                                       \
+		if (*(rel)) {                                                                      \
+			wal_err v_ = wal_store_path_valid(rel, e);                                 \
+			if (v_ != WAL_OK)                                                          \
+				return v_;                                                         \
+		}                                                                                  \
+		if (full_path(s, rel, buf, sizeof(buf)) < 0)                                       \
+			return wal_fail(e, WAL_EINVAL, "%s: path too long", rel);                  \
+	} while (0)
 
 /*
  * Opens the directory of rel's last component, walking from the root one
@@ -76,8 +83,10 @@ static wal_err walk_fail(const char *full, int errnum, const char *what, wal_err
 	if (errnum == ENOENT)
 		return wal_fail(e, WAL_ENOENT, "%s: not in the archive", full);
 	if (errnum == ELOOP || errnum == ENOTDIR)
-		return wal_fail(e, WAL_EIO, "%s: cannot %s: a symbolic link (or not a directory) on "
-				"the way; links inside the archive are not followed", full, what);
+		return wal_fail(e, WAL_EIO,
+				"%s: cannot %s: a symbolic link (or not a directory) on "
+				"the way; links inside the archive are not followed",
+				full, what);
 	return wal_fail_errno(e, WAL_OK, errnum, "%s: cannot %s", full, what);
 }
 
@@ -86,7 +95,8 @@ static wal_err posix_open(wal_store **out, const wal_url *url, const wal_config 
 	struct stat st;
 	if (stat(url->path, &st) < 0) {
 		if (errno == ENOENT)
-			return wal_fail(e, WAL_ENOENT, "archive %s: directory does not exist", url->path);
+			return wal_fail(e, WAL_ENOENT, "archive %s: directory does not exist",
+					url->path);
 		return wal_fail_errno(e, WAL_OK, errno, "archive %s", url->path);
 	}
 	if (!S_ISDIR(st.st_mode))
@@ -215,7 +225,7 @@ static wal_err posix_list(wal_store *base, const char *dir, wal_list_fn fn, void
 	if (parent < 0)
 		return walk_fail(full, errno, "list", e);
 	int fd = *leaf ? openat(parent, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-		: dup(parent);
+		       : dup(parent);
 	int saved = errno;
 	close(parent);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -239,8 +249,9 @@ static wal_err posix_list(wal_store *base, const char *dir, wal_list_fn fn, void
 		struct stat sb;
 		if (fstatat(dirfd(d), ent->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
-				continue;       /* removed while we listed */
-			rc = wal_fail_errno(e, WAL_OK, errno, "%s/%s: cannot stat", full, ent->d_name);
+				continue; /* removed while we listed */
+			rc = wal_fail_errno(e, WAL_OK, errno, "%s/%s: cannot stat", full,
+					    ent->d_name);
 			break;
 		}
 		wal_stat st = { sb.st_size, sb.st_mtime, S_ISDIR(sb.st_mode) };
@@ -268,7 +279,7 @@ static wal_err posix_remove(wal_store *base, const char *path, wal_error *e)
 	/* a link is removed as a link; what it points at is never touched.
 	 * No directory fsync: a removal lost in a crash only leaves old WAL behind */
 	else if ((S_ISDIR(sb.st_mode) ? unlinkat(dir, leaf, AT_REMOVEDIR)
-		  : wal_sys_unlinkat(dir, leaf, 0)) < 0)
+				      : wal_sys_unlinkat(dir, leaf, 0)) < 0)
 		rc = wal_fail_errno(e, WAL_OK, errno, "%s: cannot remove", full);
 	close(dir);
 	return rc;

@@ -29,15 +29,16 @@ wal_err wal_s3_base_url(const char *endpoint, const char *region, const char *bu
 		sep = strstr(endpoint, "://");
 		if (sep) {
 			if ((size_t)(sep - endpoint) >= sizeof scheme)
-				return wal_fail(e, WAL_ECONFIG, "s3_endpoint \"%s\": unknown scheme",
-						shown);
+				return wal_fail(e, WAL_ECONFIG,
+						"s3_endpoint \"%s\": unknown scheme", shown);
 			memcpy(scheme, endpoint, (size_t)(sep - endpoint));
 			scheme[sep - endpoint] = '\0';
 			for (i = 0; scheme[i]; i++)
 				scheme[i] = (char)tolower((unsigned char)scheme[i]);
 			if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
 				return wal_fail(e, WAL_ECONFIG,
-						"s3_endpoint \"%s\": want http:// or https://", shown);
+						"s3_endpoint \"%s\": want http:// or https://",
+						shown);
 			endpoint = sep + 3;
 		}
 		if (snprintf(host, sizeof host, "%s", endpoint) >= (int)sizeof host)
@@ -46,9 +47,10 @@ wal_err wal_s3_base_url(const char *endpoint, const char *region, const char *bu
 		while (n > 0 && host[n - 1] == '/')
 			host[--n] = '\0';
 		if (!host[0] || strchr(host, '/') || strchr(host, '?') || strchr(host, '@'))
-			return wal_fail(e, WAL_ECONFIG,
-					"s3_endpoint \"%s\": want host[:port] or a URL without a path",
-					shown);
+			return wal_fail(
+				e, WAL_ECONFIG,
+				"s3_endpoint \"%s\": want host[:port] or a URL without a path",
+				shown);
 	}
 	if (!bucket || !bucket[0])
 		return wal_fail(e, WAL_ECONFIG, "s3 archive without a bucket");
@@ -78,8 +80,7 @@ wal_err wal_s3_list_query(const char *prefix, const char *token, int max_keys, c
 	/* SigV4 signs the query as sent: names in byte order, values RFC 3986 encoded */
 	if (token) {
 		if (snprintf(out, cap, "continuation-token=") >= (int)cap ||
-		    wal_http_encode(token, 0, out, cap, e) != WAL_OK ||
-		    strlen(out) + 1 >= cap)
+		    wal_http_encode(token, 0, out, cap, e) != WAL_OK || strlen(out) + 1 >= cap)
 			return wal_fail(e, WAL_EINVAL, "s3 listing query too long");
 		strcat(out, "&");
 	}
@@ -118,7 +119,7 @@ typedef struct list_page {
 	int *entries;
 	char key[1024];
 	wal_stat st;
-	int seen_root;         /* the document's root element is ListBucketResult */
+	int seen_root; /* the document's root element is ListBucketResult */
 } list_page;
 
 static wal_err emit_child(list_page *pg, const char *full, int is_dir, wal_error *e)
@@ -195,7 +196,8 @@ wal_err wal_s3_parse_list(const char *xml, size_t len, const char *what, const c
 		return rc;
 	/* the root element must be the listing: anything else is not an answer */
 	if (!pg.seen_root)
-		return wal_fail(e, WAL_ENET, "%s: the server's answer is not a bucket listing", what);
+		return wal_fail(e, WAL_ENET, "%s: the server's answer is not a bucket listing",
+				what);
 	if (*truncated && !next_token[0])
 		return wal_fail(e, WAL_ENET, "%s: truncated listing without a continuation token",
 				what);

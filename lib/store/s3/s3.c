@@ -21,13 +21,13 @@
 typedef struct s3_store {
 	wal_store base;
 	wal_http *http;
-	char base_url[1024];       /* bucket URL, no trailing '/' */
+	char base_url[1024]; /* bucket URL, no trailing '/' */
 	int path_style;
 	char bucket[256];
-	char prefix[1024];         /* key prefix, no leading or trailing '/'; may be "" */
-	char token_hdr[4096];      /* "x-amz-security-token: ..." or "" */
-	int max_keys;              /* 0 = server default (1000) */
-	int no_conditional_put;    /* the server refuses If-None-Match on PUT */
+	char prefix[1024];	/* key prefix, no leading or trailing '/'; may be "" */
+	char token_hdr[4096];	/* "x-amz-security-token: ..." or "" */
+	int max_keys;		/* 0 = server default (1000) */
+	int no_conditional_put; /* the server refuses If-None-Match on PUT */
 } s3_store;
 
 /* ---- requests ---- */
@@ -62,8 +62,13 @@ static wal_err s3_send(s3_store *s, const char *method, const char *url, const c
 	char sha_hdr[128];
 	const char *headers[4];
 	int n = 0;
-	wal_http_req req = { .method = method, .url = url, .what = what, .upload = upload,
-			     .sink = sink, .headers = headers, .no_retry = no_retry };
+	wal_http_req req = { .method = method,
+			     .url = url,
+			     .what = what,
+			     .upload = upload,
+			     .sink = sink,
+			     .headers = headers,
+			     .no_retry = no_retry };
 
 	/* the server checks the body against this hash and refuses a damaged one */
 	snprintf(sha_hdr, sizeof sha_hdr, "x-amz-content-sha256: %s",
@@ -116,8 +121,8 @@ static wal_err head_key(s3_store *s, const char *key, wal_stat *st, wal_error *e
 
 /* Lists the direct children of key prefix lp (ending in '/' or ""),
  * all pages; *entries counts them. */
-static wal_err list_prefix(s3_store *s, const char *lp, int max_keys, int one_page,
-			   wal_list_fn fn, void *arg, int *entries, wal_error *e)
+static wal_err list_prefix(s3_store *s, const char *lp, int max_keys, int one_page, wal_list_fn fn,
+			   void *arg, int *entries, wal_error *e)
 {
 	char query[3072], url[S3_URL_MAX + 3072], what[1400];
 	char *token = NULL;
@@ -142,8 +147,8 @@ static wal_err list_prefix(s3_store *s, const char *lp, int max_keys, int one_pa
 		if (rc == WAL_OK)
 			rc = wal_http_status_err(what, "list", &resp, e);
 		if (rc == WAL_OK)
-			rc = wal_s3_parse_list(resp.body, resp.body_len, what, lp, fn, arg, &truncated,
-					       token, 2048, entries, e);
+			rc = wal_s3_parse_list(resp.body, resp.body_len, what, lp, fn, arg,
+					       &truncated, token, 2048, entries, e);
 		if (rc == WAL_OK && resp.body_len >= WAL_HTTP_BODY_MAX)
 			rc = wal_fail(e, WAL_ENET, "%s: listing page too large", what);
 		wal_http_resp_free(&resp);
@@ -155,7 +160,10 @@ static wal_err list_prefix(s3_store *s, const char *lp, int max_keys, int one_pa
 
 static wal_err count_only(void *arg, const char *name, const wal_stat *st, wal_error *e)
 {
-	(void)arg; (void)name; (void)st; (void)e;
+	(void)arg;
+	(void)name;
+	(void)st;
+	(void)e;
 	return WAL_OK;
 }
 
@@ -181,7 +189,8 @@ static wal_err check_settings(const wal_url *url, const wal_config *cfg, const c
 	if (!access || !access[0] || !secret || !secret[0])
 		return wal_fail(e, WAL_ECONFIG,
 				"s3://%s: no credentials (set s3_access_key and s3_secret_key, or "
-				"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", url->host);
+				"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+				url->host);
 	for (const char *p = region; *p; p++)
 		if (!(isalnum((unsigned char)*p) || *p == '-')) {
 			wal_fail(e, WAL_ECONFIG, "s3_region \"%s\": invalid", region);
@@ -204,9 +213,9 @@ static wal_err locate(s3_store *s, const wal_url *url, const wal_config *cfg, co
 		memmove(s->prefix, s->prefix + 1, strlen(s->prefix));
 	if (token && token[0] &&
 	    snprintf(s->token_hdr, sizeof s->token_hdr, "x-amz-security-token: %s", token) >=
-	    (int)sizeof s->token_hdr)
+		    (int)sizeof s->token_hdr)
 		return wal_fail(e, WAL_ECONFIG, "s3 session token too long");
-	/* a test hook: small pages prove that pagination works */
+		/* a test hook: small pages prove that pagination works */
 #ifdef WALARCHIVE_TEST_SEAMS
 	/* the tests' build: short pages, to walk a paginated listing */
 	const char *max_keys = getenv("WALARCHIVE_S3_MAX_KEYS");
@@ -217,8 +226,10 @@ static wal_err locate(s3_store *s, const wal_url *url, const wal_config *cfg, co
 			     sizeof s->base_url, e);
 	if (rc == WAL_ECONFIG)
 		/* the endpoint's messages start with its name; the others are the bucket's */
-		rc = wal_config_blame(cfg, strncmp(e->msg, "s3_endpoint", 11) == 0 ? "s3_endpoint"
-				      : "archive", e);
+		rc = wal_config_blame(cfg,
+				      strncmp(e->msg, "s3_endpoint", 11) == 0 ? "s3_endpoint"
+									      : "archive",
+				      e);
 	return rc;
 }
 
@@ -246,10 +257,10 @@ static wal_err connect_signed(s3_store *s, const wal_config *cfg, const char *ac
 static wal_err s3_open(wal_store **out, const wal_url *url, const wal_config *cfg, wal_error *e)
 {
 	const char *access = cfg->s3_access_key ? cfg->s3_access_key : getenv("AWS_ACCESS_KEY_ID");
-	const char *secret = cfg->s3_secret_key ? cfg->s3_secret_key
-						: getenv("AWS_SECRET_ACCESS_KEY");
-	const char *token = cfg->s3_session_token ? cfg->s3_session_token
-						  : getenv("AWS_SESSION_TOKEN");
+	const char *secret =
+		cfg->s3_secret_key ? cfg->s3_secret_key : getenv("AWS_SECRET_ACCESS_KEY");
+	const char *token =
+		cfg->s3_session_token ? cfg->s3_session_token : getenv("AWS_SESSION_TOKEN");
 	const char *region = cfg->s3_region && cfg->s3_region[0] ? cfg->s3_region : "us-east-1";
 	s3_store *s;
 	int yes = 0;
@@ -310,7 +321,8 @@ static wal_err s3_put(wal_store *store, const char *path, wal_source *src, wal_e
 		 * plain PUT below has the usual retries */
 		rc = s3_do_once(s, "PUT", url, what, sha256, "If-None-Match: *", src, &resp, e);
 		if ((rc != WAL_OK && wal_err_transient(rc)) ||
-		    (rc == WAL_OK && (resp.status == 501 || wal_http_status_transient(resp.status)))) {
+		    (rc == WAL_OK &&
+		     (resp.status == 501 || wal_http_status_transient(resp.status)))) {
 			if (rc == WAL_OK && resp.status == 501)
 				s->no_conditional_put = 1;
 			wal_http_resp_free(&resp);

@@ -12,8 +12,7 @@
 
 #include "store/sftp/known_hosts.h"
 
-static const char b64_chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Decodes base64 (padding optional); returns the length, 0 on bad input. */
 size_t wal_ssh_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t cap)
@@ -69,7 +68,8 @@ void wal_ssh_key_type(const unsigned char *blob, size_t len, char *out, size_t c
 	out[0] = '\0';
 	if (len < 4)
 		return;
-	size_t n = ((size_t)blob[0] << 24) | ((size_t)blob[1] << 16) | ((size_t)blob[2] << 8) | blob[3];
+	size_t n = ((size_t)blob[0] << 24) | ((size_t)blob[1] << 16) | ((size_t)blob[2] << 8) |
+		   blob[3];
 	if (n > len - 4 || n >= cap)
 		return;
 	memcpy(out, blob + 4, n);
@@ -95,14 +95,15 @@ void wal_known_hosts_name(const char *host, int port, char *out, size_t cap)
  * pattern of many '*'. */
 static int pattern_match(const char *pattern, size_t plen, const char *name)
 {
-	size_t pi = 0, star_pi = 0;    /* star_pi: the pattern just after the last '*' */
-	const char *star_name = NULL;  /* where the name stood when that '*' was met */
+	size_t pi = 0, star_pi = 0;   /* star_pi: the pattern just after the last '*' */
+	const char *star_name = NULL; /* where the name stood when that '*' was met */
 	while (*name) {
 		if (pi < plen && pattern[pi] == '*') {
 			star_pi = ++pi;
 			star_name = name;
-		} else if (pi < plen && (pattern[pi] == '?' ||
-			   tolower((unsigned char)pattern[pi]) == tolower((unsigned char)*name))) {
+		} else if (pi < plen &&
+			   (pattern[pi] == '?' ||
+			    tolower((unsigned char)pattern[pi]) == tolower((unsigned char)*name))) {
 			pi++;
 			name++;
 		} else if (star_name) {
@@ -128,9 +129,10 @@ static int hashed_match(const char *field, size_t len, const char *name)
 	if (!bar)
 		return 0;
 	unsigned char salt_raw[64], hash_raw[64], mac[EVP_MAX_MD_SIZE];
-	size_t salt_len = wal_ssh_base64_decode(salt, (size_t)(bar - salt), salt_raw, sizeof(salt_raw));
-	size_t hash_len = wal_ssh_base64_decode(bar + 1, len - (size_t)(bar + 1 - field),
-						 hash_raw, sizeof(hash_raw));
+	size_t salt_len =
+		wal_ssh_base64_decode(salt, (size_t)(bar - salt), salt_raw, sizeof(salt_raw));
+	size_t hash_len = wal_ssh_base64_decode(bar + 1, len - (size_t)(bar + 1 - field), hash_raw,
+						sizeof(hash_raw));
 	size_t mac_len = 0;
 	if (!salt_len || hash_len != 20)
 		return 0;
@@ -186,7 +188,8 @@ static int next_field(const char **p, const char *end, const char **f, size_t *f
 /* Calls visit for each known_hosts line that names host:port. */
 typedef void (*kh_visit_fn)(void *arg, int revoked, const char *type, size_t type_len,
 			    const char *key, size_t key_len, int line);
-static void known_hosts_each(const char *text, const char *host, int port, kh_visit_fn visit, void *arg)
+static void known_hosts_each(const char *text, const char *host, int port, kh_visit_fn visit,
+			     void *arg)
 {
 	char name[300];
 	wal_known_hosts_name(host, port, name, sizeof(name));
@@ -205,7 +208,7 @@ static void known_hosts_each(const char *text, const char *host, int port, kh_vi
 				if (flen == 8 && memcmp(f, "@revoked", 8) == 0)
 					revoked = 1;
 				else
-					skip = 1;   /* @cert-authority: certificates are not supported */
+					skip = 1; /* @cert-authority: certificates are not supported */
 				if (!next_field(&cur, end, &f, &flen))
 					skip = 1;
 			}
@@ -263,8 +266,8 @@ static void kh_check_visit(void *arg, int revoked, const char *type, size_t type
  * "[host]:port" off port 22, @revoked).  Returns a WAL_KH_* result; *line
  * gets the line of the deciding entry (0 if none).
  */
-int wal_known_hosts_check(const char *text, const char *host, int port,
-			       const unsigned char *blob, size_t len, int *line)
+int wal_known_hosts_check(const char *text, const char *host, int port, const unsigned char *blob,
+			  size_t len, int *line)
 {
 	kh_check c = { .blob = blob, .len = len, .result = WAL_KH_NOTFOUND, .line = 0 };
 	wal_ssh_key_type(blob, len, c.type, sizeof(c.type));
@@ -275,11 +278,14 @@ int wal_known_hosts_check(const char *text, const char *host, int port,
 }
 
 typedef struct kh_types {
-	unsigned int seen;     /* bit per entry of kh_methods */
+	unsigned int seen; /* bit per entry of kh_methods */
 } kh_types;
 
 /* known_hosts key types and the libssh2 host key methods that produce them, in preference order. */
-static const struct { const char *type; const char *methods; } kh_methods[] = {
+static const struct {
+	const char *type;
+	const char *methods;
+} kh_methods[] = {
 	{ "ssh-ed25519", "ssh-ed25519" },
 	{ "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256" },
 	{ "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384" },
@@ -297,7 +303,8 @@ static void kh_types_visit(void *arg, int revoked, const char *type, size_t type
 	if (revoked)
 		return;
 	for (size_t i = 0; i < sizeof(kh_methods) / sizeof(kh_methods[0]); i++)
-		if (strlen(kh_methods[i].type) == type_len && memcmp(kh_methods[i].type, type, type_len) == 0)
+		if (strlen(kh_methods[i].type) == type_len &&
+		    memcmp(kh_methods[i].type, type, type_len) == 0)
 			t->seen |= 1u << i;
 }
 

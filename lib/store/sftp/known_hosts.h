@@ -13,10 +13,10 @@
 
 /* Results of wal_known_hosts_check. */
 enum {
-	WAL_KH_MATCH = 0,      /* an entry for this host holds this key */
-	WAL_KH_MISMATCH,       /* entries for this host hold other keys of this type */
-	WAL_KH_NOTFOUND,       /* no entry for this host and key type */
-	WAL_KH_REVOKED         /* the key is listed under @revoked */
+	WAL_KH_MATCH = 0, /* an entry for this host holds this key */
+	WAL_KH_MISMATCH,  /* entries for this host hold other keys of this type */
+	WAL_KH_NOTFOUND,  /* no entry for this host and key type */
+	WAL_KH_REVOKED	  /* the key is listed under @revoked */
 };
 
 /*
@@ -27,8 +27,8 @@ enum {
  * (certificates are not supported).  Returns a WAL_KH_* result; *line (if
  * line is not NULL) gets the 1-based line of the deciding entry, 0 if none.
  */
-int wal_known_hosts_check(const char *text, const char *host, int port,
-			  const unsigned char *blob, size_t len, int *line);
+int wal_known_hosts_check(const char *text, const char *host, int port, const unsigned char *blob,
+			  size_t len, int *line);
 
 /*
  * The host key methods to ask the server for, as OpenSSH does: the key types

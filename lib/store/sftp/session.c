@@ -88,13 +88,15 @@ static wal_err tcp_connect(sftp_store *s, wal_error *e)
 	int gai = getaddrinfo(s->host, port_text, &hints, &res);
 	if (gai != 0) {
 		char why[128];
-		return wal_fail(e, gai == EAI_AGAIN ? WAL_ENET : WAL_ECONFIG, "%s: cannot resolve host %s: %s",
-				s->where, s->host, lower_copy(gai_strerror(gai), why, sizeof(why)));
+		return wal_fail(e, gai == EAI_AGAIN ? WAL_ENET : WAL_ECONFIG,
+				"%s: cannot resolve host %s: %s", s->where, s->host,
+				lower_copy(gai_strerror(gai), why, sizeof(why)));
 	}
 	wal_err rc = WAL_ENET;
 	int last_errno = ECONNREFUSED;
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+				ai->ai_protocol);
 		if (fd < 0) {
 			last_errno = errno;
 			continue;
@@ -112,7 +114,8 @@ static wal_err tcp_connect(sftp_store *s, wal_error *e)
 		if (ready == 0) {
 			close(fd);
 			freeaddrinfo(res);
-			return wal_fail(e, WAL_ETIMEOUT, "%s: connect timed out after %d s", s->where, s->timeout);
+			return wal_fail(e, WAL_ETIMEOUT, "%s: connect timed out after %d s",
+					s->where, s->timeout);
 		}
 		int soerr = 0;
 		socklen_t len = sizeof(soerr);
@@ -131,8 +134,8 @@ static wal_err tcp_connect(sftp_store *s, wal_error *e)
 	}
 	freeaddrinfo(res);
 	if (rc != WAL_OK)
-		return wal_fail_errno(e, last_errno == ETIMEDOUT ? WAL_ETIMEOUT : WAL_ENET, last_errno,
-				      "%s: cannot connect", s->where);
+		return wal_fail_errno(e, last_errno == ETIMEDOUT ? WAL_ETIMEOUT : WAL_ENET,
+				      last_errno, "%s: cannot connect", s->where);
 	return WAL_OK;
 }
 
@@ -185,10 +188,12 @@ static wal_err check_host_key(sftp_store *s, const char *kh_text, int kh_errno, 
 	wal_ssh_key_type((const unsigned char *)blob, len, key_type, sizeof(key_type));
 	wal_known_hosts_name(s->host, s->port, name, sizeof(name));
 	if (!kh_text)
-		return wal_fail_errno(e, WAL_EHOSTKEY, kh_errno, "%s: cannot verify host key %s %s: known_hosts file %s",
+		return wal_fail_errno(e, WAL_EHOSTKEY, kh_errno,
+				      "%s: cannot verify host key %s %s: known_hosts file %s",
 				      s->where, key_type, fp, s->known_hosts);
 	int line = 0;
-	switch (wal_known_hosts_check(kh_text, s->host, s->port, (const unsigned char *)blob, len, &line)) {
+	switch (wal_known_hosts_check(kh_text, s->host, s->port, (const unsigned char *)blob, len,
+				      &line)) {
 	case WAL_KH_MATCH:
 		return WAL_OK;
 	case WAL_KH_REVOKED:
@@ -196,14 +201,16 @@ static wal_err check_host_key(sftp_store *s, const char *kh_text, int kh_errno, 
 				s->where, key_type, fp, s->known_hosts, line);
 	case WAL_KH_MISMATCH:
 		return wal_fail(e, WAL_EHOSTKEY,
-				"%s: host key changed: server offered %s %s, which does not match %s line %d; "
+				"%s: host key changed: server offered %s %s, which does not match "
+				"%s line %d; "
 				"possible man-in-the-middle attack, or the server was reinstalled",
 				s->where, key_type, fp, s->known_hosts, line);
 	default:
-		return wal_fail(e, WAL_EHOSTKEY,
-				"%s: unknown host key: %s has no %s key for %s; server offered %s %s; "
-				"check the fingerprint and add the key (ssh-keyscan)",
-				s->where, s->known_hosts, key_type, name, key_type, fp);
+		return wal_fail(
+			e, WAL_EHOSTKEY,
+			"%s: unknown host key: %s has no %s key for %s; server offered %s %s; "
+			"check the fingerprint and add the key (ssh-keyscan)",
+			s->where, s->known_hosts, key_type, name, key_type, fp);
 	}
 }
 
@@ -216,7 +223,8 @@ static wal_err read_passphrase(sftp_store *s, char **out, wal_error *e)
 	int err = 0;
 	char *text = slurp(s->passphrase_file, &err);
 	if (!text)
-		return wal_fail_errno(e, WAL_ECONFIG, err, "ssh_key_passphrase_file %s", s->passphrase_file);
+		return wal_fail_errno(e, WAL_ECONFIG, err, "ssh_key_passphrase_file %s",
+				      s->passphrase_file);
 	text[strcspn(text, "\r\n")] = '\0';
 	*out = text;
 	return WAL_OK;
@@ -260,11 +268,13 @@ wal_err wal_sftp_ssh_fail(sftp_store *s, int rc, const char *remote, const char 
 	char msg[256];
 	ssh_message(s, msg, sizeof(msg));
 	if (rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_SOCKET_TIMEOUT)
-		return wal_fail(e, WAL_ETIMEOUT, "%s%s: %s: timed out after %d s", s->where, remote, what, s->timeout);
+		return wal_fail(e, WAL_ETIMEOUT, "%s%s: %s: timed out after %d s", s->where, remote,
+				what, s->timeout);
 	if (rc == LIBSSH2_ERROR_ALLOC)
 		return wal_fail(e, WAL_ENOMEM, "%s%s: %s: out of memory", s->where, remote, what);
 	if (ssh_transient(rc))
-		return wal_fail(e, WAL_ENET, "%s%s: %s: connection lost (%s)", s->where, remote, what, msg);
+		return wal_fail(e, WAL_ENET, "%s%s: %s: connection lost (%s)", s->where, remote,
+				what, msg);
 	return wal_fail(e, WAL_ENET, "%s%s: %s: %s", s->where, remote, what, msg);
 }
 
@@ -283,8 +293,9 @@ static int auth_agent(sftp_store *s, char *tried, size_t cap, int *net_rc)
 		return 0;
 	}
 	if (libssh2_agent_connect(agent) != 0) {
-		append(tried, cap, getenv("SSH_AUTH_SOCK") ? "ssh-agent (cannot connect to SSH_AUTH_SOCK)"
-			: "ssh-agent (SSH_AUTH_SOCK is not set)");
+		append(tried, cap,
+		       getenv("SSH_AUTH_SOCK") ? "ssh-agent (cannot connect to SSH_AUTH_SOCK)"
+					       : "ssh-agent (SSH_AUTH_SOCK is not set)");
 		libssh2_agent_free(agent);
 		return 0;
 	}
@@ -311,11 +322,12 @@ static int auth_agent(sftp_store *s, char *tried, size_t cap, int *net_rc)
 }
 
 /* Tries one private key file; 1 if accepted, 0 if refused, -1 (and e) if unusable. */
-static int auth_key_file(sftp_store *s, const char *path, const char *passphrase,
-			 char *tried, size_t cap, int *net_rc, wal_error *e)
+static int auth_key_file(sftp_store *s, const char *path, const char *passphrase, char *tried,
+			 size_t cap, int *net_rc, wal_error *e)
 {
-	int rc = libssh2_userauth_publickey_fromfile_ex(s->session, s->user, (unsigned int)strlen(s->user),
-							NULL, path, passphrase);
+	int rc = libssh2_userauth_publickey_fromfile_ex(s->session, s->user,
+							(unsigned int)strlen(s->user), NULL, path,
+							passphrase);
 	char note[600];
 	if (rc == 0)
 		return 1;
@@ -328,7 +340,9 @@ static int auth_key_file(sftp_store *s, const char *path, const char *passphrase
 		ssh_message(s, msg, sizeof(msg));
 		wal_fail(e, WAL_EAUTH, "%s: cannot use private key %s: %s (%s)", s->where, path,
 			 passphrase ? "wrong passphrase or unsupported key format"
-			 : "unsupported key format, or it needs a passphrase (ssh_key_passphrase_file)", msg);
+				    : "unsupported key format, or it needs a passphrase "
+				      "(ssh_key_passphrase_file)",
+			 msg);
 		return -1;
 	}
 	snprintf(note, sizeof(note), "publickey %s", path);
@@ -351,8 +365,10 @@ static wal_err authenticate(sftp_store *s, wal_error *e)
 	char server_methods[256];
 	snprintf(server_methods, sizeof(server_methods), "%s", methods);
 	if (!strstr(server_methods, "publickey"))
-		return wal_fail(e, WAL_EAUTH, "%s: server does not accept public key authentication for user %s "
-				"(it accepts: %s)", s->where, s->user, server_methods);
+		return wal_fail(e, WAL_EAUTH,
+				"%s: server does not accept public key authentication for user %s "
+				"(it accepts: %s)",
+				s->where, s->user, server_methods);
 
 	if (s->use_agent && auth_agent(s, tried, sizeof(tried), &net_rc))
 		return WAL_OK;
@@ -365,16 +381,20 @@ static wal_err authenticate(sftp_store *s, wal_error *e)
 		return err;
 	int result = 0;
 	if (s->key_file) {
-		result = auth_key_file(s, s->key_file, passphrase, tried, sizeof(tried), &net_rc, e);
+		result =
+			auth_key_file(s, s->key_file, passphrase, tried, sizeof(tried), &net_rc, e);
 	} else if (!s->use_agent) {
 		/* as ssh does without -i: the user's default identities */
 		static const char *const defaults[] = { "id_ed25519", "id_ecdsa", "id_rsa" };
 		struct passwd *pw = getpwuid(geteuid());
-		for (size_t i = 0; pw && result == 0 && !net_rc && i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+		for (size_t i = 0;
+		     pw && result == 0 && !net_rc && i < sizeof(defaults) / sizeof(defaults[0]);
+		     i++) {
 			char path[1024];
 			snprintf(path, sizeof(path), "%s/.ssh/%s", pw->pw_dir, defaults[i]);
 			if (access(path, R_OK) == 0)
-				result = auth_key_file(s, path, passphrase, tried, sizeof(tried), &net_rc, e);
+				result = auth_key_file(s, path, passphrase, tried, sizeof(tried),
+						       &net_rc, e);
 		}
 		if (!tried[0] && result == 0)
 			append(tried, sizeof(tried), "no key: set ssh_key or ssh_agent");
@@ -389,7 +409,8 @@ static wal_err authenticate(sftp_store *s, wal_error *e)
 		return e->code;
 	if (net_rc)
 		return ssh_fail(s, net_rc, "authentication", e);
-	return wal_fail(e, WAL_EAUTH, "%s: authentication refused for user %s (tried: %s; server accepts: %s)",
+	return wal_fail(e, WAL_EAUTH,
+			"%s: authentication refused for user %s (tried: %s; server accepts: %s)",
 			s->where, s->user, tried, server_methods);
 }
 
@@ -430,8 +451,10 @@ wal_err wal_sftp_connect(sftp_store *s, wal_error *e)
 	s->sftp = libssh2_sftp_init(s->session);
 	if (!s->sftp) {
 		int err = libssh2_session_last_errno(s->session);
-		rc = ssh_transient(err) ? ssh_fail(s, err, "starting sftp", e)
-			: wal_fail(e, WAL_EUNSUPPORTED, "%s: the server offers no sftp subsystem", s->where);
+		rc = ssh_transient(err)
+			     ? ssh_fail(s, err, "starting sftp", e)
+			     : wal_fail(e, WAL_EUNSUPPORTED,
+					"%s: the server offers no sftp subsystem", s->where);
 		goto out;
 	}
 out:

@@ -31,22 +31,22 @@ typedef struct sftp_store {
 	char *user;
 	char *host;
 	int port;
-	char *root;            /* absolute remote path of the archive root */
-	char where[512];       /* "sftp://user@host:port", for messages */
+	char *root;	 /* absolute remote path of the archive root */
+	char where[512]; /* "sftp://user@host:port", for messages */
 
-	char *key_file;        /* NULL: the default identities */
+	char *key_file; /* NULL: the default identities */
 	char *passphrase_file;
 	char *known_hosts;
 	int use_agent;
 	int require_fsync;
 	int file_mode;
-	int timeout;           /* seconds */
+	int timeout; /* seconds */
 	int retries;
 
 	int sock;
 	LIBSSH2_SESSION *session;
 	LIBSSH2_SFTP *sftp;
-	int dir_fsync_broken;  /* the server cannot fsync a directory handle */
+	int dir_fsync_broken; /* the server cannot fsync a directory handle */
 	unsigned char *buf;
 } sftp_store;
 
@@ -63,7 +63,8 @@ void wal_sftp_disconnect(sftp_store *s, int broken);
 /* A libssh2 failure rc that is not an SFTP status (link, timeout, memory),
  * during what on remote ("" for the session itself): WAL_ETIMEOUT,
  * WAL_ENOMEM or WAL_ENET, with libssh2's message. */
-wal_err wal_sftp_ssh_fail(sftp_store *s, int rc, const char *remote, const char *what, wal_error *e);
+wal_err wal_sftp_ssh_fail(sftp_store *s, int rc, const char *remote, const char *what,
+			  wal_error *e);
 
 /* ---- store.c ------------------------------------------------------------ */
 

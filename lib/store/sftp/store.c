@@ -38,17 +38,21 @@ wal_err wal_sftp_op_fail_status(sftp_store *s, int rc, unsigned long status, con
 	switch (status) {
 	case LIBSSH2_FX_NO_SUCH_FILE:
 	case LIBSSH2_FX_NO_SUCH_PATH:
-		return wal_fail(e, WAL_ENOENT, "%s%s: %s: no such file or directory", s->where, remote, what);
+		return wal_fail(e, WAL_ENOENT, "%s%s: %s: no such file or directory", s->where,
+				remote, what);
 	case LIBSSH2_FX_PERMISSION_DENIED:
 	case LIBSSH2_FX_WRITE_PROTECT:
-		return wal_fail(e, WAL_EPERM, "%s%s: %s: permission denied", s->where, remote, what);
+		return wal_fail(e, WAL_EPERM, "%s%s: %s: permission denied", s->where, remote,
+				what);
 	case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM:
 	case LIBSSH2_FX_QUOTA_EXCEEDED:
-		return wal_fail(e, WAL_ENOSPC, "%s%s: %s: no space left on the server", s->where, remote, what);
+		return wal_fail(e, WAL_ENOSPC, "%s%s: %s: no space left on the server", s->where,
+				remote, what);
 	case LIBSSH2_FX_FILE_ALREADY_EXISTS:
 		return wal_fail(e, WAL_EEXIST, "%s%s: %s: already exists", s->where, remote, what);
 	case LIBSSH2_FX_OP_UNSUPPORTED:
-		return wal_fail(e, WAL_EUNSUPPORTED, "%s%s: %s: not supported by the server", s->where, remote, what);
+		return wal_fail(e, WAL_EUNSUPPORTED, "%s%s: %s: not supported by the server",
+				s->where, remote, what);
 	case LIBSSH2_FX_CONNECTION_LOST:
 	case LIBSSH2_FX_NO_CONNECTION:
 		return wal_fail(e, WAL_ENET, "%s%s: %s: connection lost", s->where, remote, what);
@@ -79,7 +83,8 @@ wal_err wal_sftp_op_fail(sftp_store *s, int rc, const char *what, const char *re
 /* Stat of a remote path: 1 exists (attrs filled), 0 absent, <0 libssh2 error. */
 int wal_sftp_remote_stat(sftp_store *s, const char *remote, LIBSSH2_SFTP_ATTRIBUTES *attrs)
 {
-	int rc = libssh2_sftp_stat_ex(s->sftp, remote, (unsigned int)strlen(remote), LIBSSH2_SFTP_STAT, attrs);
+	int rc = libssh2_sftp_stat_ex(s->sftp, remote, (unsigned int)strlen(remote),
+				      LIBSSH2_SFTP_STAT, attrs);
 	if (rc == 0)
 		return 1;
 	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL) {
@@ -112,7 +117,8 @@ static wal_err get_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 	LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(s->sftp, remote, (unsigned int)strlen(remote),
 						      LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
 	if (!h)
-		return wal_sftp_op_fail(s, libssh2_session_last_errno(s->session), "open", remote, e);
+		return wal_sftp_op_fail(s, libssh2_session_last_errno(s->session), "open", remote,
+					e);
 	for (;;) {
 		ssize_t n = libssh2_sftp_read(h, (char *)s->buf, SFTP_READ_SIZE);
 		if (n < 0) {
@@ -132,17 +138,22 @@ static wal_err get_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 
 static wal_err stat_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 {
-	struct { const char *path; wal_stat *st; } *a = arg;
+	struct {
+		const char *path;
+		wal_stat *st;
+	} *a = arg;
 	char remote[2048];
 	LIBSSH2_SFTP_ATTRIBUTES attrs;
 	(void)attempt;
 	wal_sftp_remote_path(s, a->path, remote, sizeof(remote));
-	int rc = libssh2_sftp_stat_ex(s->sftp, remote, (unsigned int)strlen(remote), LIBSSH2_SFTP_STAT, &attrs);
+	int rc = libssh2_sftp_stat_ex(s->sftp, remote, (unsigned int)strlen(remote),
+				      LIBSSH2_SFTP_STAT, &attrs);
 	if (rc != 0)
 		return wal_sftp_op_fail(s, rc, "stat", remote, e);
 	a->st->size = (attrs.flags & LIBSSH2_SFTP_ATTR_SIZE) ? (int64_t)attrs.filesize : -1;
 	a->st->mtime = (attrs.flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (time_t)attrs.mtime : 0;
-	a->st->is_dir = (attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && LIBSSH2_SFTP_S_ISDIR(attrs.permissions);
+	a->st->is_dir = (attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) &&
+			LIBSSH2_SFTP_S_ISDIR(attrs.permissions);
 	return WAL_OK;
 }
 
@@ -175,10 +186,11 @@ static wal_err list_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 	(void)attempt;
 	list_clear(a);
 	wal_sftp_remote_path(s, a->dir, remote, sizeof(remote));
-	LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(s->sftp, remote, (unsigned int)strlen(remote), 0, 0,
-						      LIBSSH2_SFTP_OPENDIR);
+	LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(s->sftp, remote, (unsigned int)strlen(remote),
+						      0, 0, LIBSSH2_SFTP_OPENDIR);
 	if (!h)
-		return wal_sftp_op_fail(s, libssh2_session_last_errno(s->session), "list", remote, e);
+		return wal_sftp_op_fail(s, libssh2_session_last_errno(s->session), "list", remote,
+					e);
 	for (;;) {
 		LIBSSH2_SFTP_ATTRIBUTES attrs;
 		int n = libssh2_sftp_readdir_ex(h, name, sizeof(name) - 1, NULL, 0, &attrs);
@@ -195,7 +207,8 @@ static wal_err list_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 			size_t cap = a->cap ? a->cap * 2 : 64;
 			list_entry *bigger = realloc(a->entries, cap * sizeof(*bigger));
 			if (!bigger) {
-				rc = wal_fail(e, WAL_ENOMEM, "%s%s: list: out of memory", s->where, remote);
+				rc = wal_fail(e, WAL_ENOMEM, "%s%s: list: out of memory", s->where,
+					      remote);
 				break;
 			}
 			a->entries = bigger;
@@ -207,10 +220,12 @@ static wal_err list_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 			rc = wal_fail(e, WAL_ENOMEM, "%s%s: list: out of memory", s->where, remote);
 			break;
 		}
-		ent->st.size = (attrs.flags & LIBSSH2_SFTP_ATTR_SIZE) ? (int64_t)attrs.filesize : -1;
-		ent->st.mtime = (attrs.flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (time_t)attrs.mtime : 0;
+		ent->st.size =
+			(attrs.flags & LIBSSH2_SFTP_ATTR_SIZE) ? (int64_t)attrs.filesize : -1;
+		ent->st.mtime =
+			(attrs.flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? (time_t)attrs.mtime : 0;
 		ent->st.is_dir = (attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) &&
-			LIBSSH2_SFTP_S_ISDIR(attrs.permissions);
+				 LIBSSH2_SFTP_S_ISDIR(attrs.permissions);
 		a->count++;
 	}
 	wal_sftp_close_handle(s, h, rc);
@@ -223,9 +238,11 @@ static wal_err remove_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 	char remote[2048];
 	LIBSSH2_SFTP_ATTRIBUTES attrs;
 	wal_sftp_remote_path(s, path, remote, sizeof(remote));
-	int rc = libssh2_sftp_stat_ex(s->sftp, remote, (unsigned int)strlen(remote), LIBSSH2_SFTP_LSTAT, &attrs);
+	int rc = libssh2_sftp_stat_ex(s->sftp, remote, (unsigned int)strlen(remote),
+				      LIBSSH2_SFTP_LSTAT, &attrs);
 	if (rc == 0) {
-		if ((attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && LIBSSH2_SFTP_S_ISDIR(attrs.permissions))
+		if ((attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) &&
+		    LIBSSH2_SFTP_S_ISDIR(attrs.permissions))
 			rc = libssh2_sftp_rmdir_ex(s->sftp, remote, (unsigned int)strlen(remote));
 		else
 			rc = libssh2_sftp_unlink_ex(s->sftp, remote, (unsigned int)strlen(remote));
@@ -291,7 +308,10 @@ static wal_err sftp_stat(wal_store *base, const char *path, wal_stat *st, wal_er
 	wal_err rc = check_path(s, path, e);
 	if (rc != WAL_OK)
 		return rc;
-	struct { const char *path; wal_stat *st; } a = { path, st };
+	struct {
+		const char *path;
+		wal_stat *st;
+	} a = { path, st };
 	return wal_sftp_with_retries(s, stat_once, &a, e);
 }
 
@@ -318,7 +338,6 @@ static wal_err sftp_remove(wal_store *base, const char *path, wal_error *e)
 		return rc;
 	return wal_sftp_with_retries(s, remove_once, (void *)path, e);
 }
-
 
 static wal_err sftp_sync(wal_store *base, const char *path, wal_error *e)
 {
@@ -366,15 +385,19 @@ static wal_err check_root(sftp_store *s, void *arg, int attempt, wal_error *e)
 	LIBSSH2_SFTP_ATTRIBUTES attrs;
 	(void)arg;
 	(void)attempt;
-	int rc = libssh2_sftp_stat_ex(s->sftp, s->root, (unsigned int)strlen(s->root), LIBSSH2_SFTP_STAT, &attrs);
+	int rc = libssh2_sftp_stat_ex(s->sftp, s->root, (unsigned int)strlen(s->root),
+				      LIBSSH2_SFTP_STAT, &attrs);
 	if (rc != 0) {
 		wal_err err = wal_sftp_op_fail(s, rc, "archive root", s->root, e);
 		if (err == WAL_ENOENT)
-			return wal_fail(e, WAL_ENOENT, "%s%s: archive root does not exist on the server", s->where, s->root);
+			return wal_fail(e, WAL_ENOENT,
+					"%s%s: archive root does not exist on the server", s->where,
+					s->root);
 		return err;
 	}
 	if (!LIBSSH2_SFTP_S_ISDIR(attrs.permissions))
-		return wal_fail(e, WAL_ECONFIG, "%s%s: archive root is not a directory", s->where, s->root);
+		return wal_fail(e, WAL_ECONFIG, "%s%s: archive root is not a directory", s->where,
+				s->root);
 	return WAL_OK;
 }
 
@@ -402,8 +425,9 @@ static wal_err sftp_open(wal_store **out, const wal_url *url, const wal_config *
 	s->root = strdup(url->path && *url->path ? url->path : "/");
 	s->key_file = expand_home(cfg->ssh_key);
 	s->passphrase_file = expand_home(cfg->ssh_key_passphrase_file);
-	s->known_hosts = expand_home(cfg->ssh_known_hosts && *cfg->ssh_known_hosts
-				     ? cfg->ssh_known_hosts : "~/.ssh/known_hosts");
+	s->known_hosts =
+		expand_home(cfg->ssh_known_hosts && *cfg->ssh_known_hosts ? cfg->ssh_known_hosts
+									  : "~/.ssh/known_hosts");
 	s->use_agent = cfg->ssh_agent;
 	s->require_fsync = cfg->sftp_require_fsync;
 	s->file_mode = cfg->file_mode > 0 ? cfg->file_mode : 0600;
@@ -412,12 +436,14 @@ static wal_err sftp_open(wal_store **out, const wal_url *url, const wal_config *
 	s->buf = malloc(SFTP_BUF_SIZE > SFTP_READ_SIZE ? SFTP_BUF_SIZE : SFTP_READ_SIZE);
 	if (!s->user || !s->host || !s->root || !s->known_hosts || !s->buf ||
 	    (cfg->ssh_key && *cfg->ssh_key && !s->key_file) ||
-	    (cfg->ssh_key_passphrase_file && *cfg->ssh_key_passphrase_file && !s->passphrase_file)) {
+	    (cfg->ssh_key_passphrase_file && *cfg->ssh_key_passphrase_file &&
+	     !s->passphrase_file)) {
 		rc = wal_fail(e, WAL_ENOMEM, "sftp store: out of memory");
 		goto out;
 	}
 	if (strchr(s->host, ':'))
-		snprintf(s->where, sizeof(s->where), "sftp://%s@[%s]:%d", s->user, s->host, s->port);
+		snprintf(s->where, sizeof(s->where), "sftp://%s@[%s]:%d", s->user, s->host,
+			 s->port);
 	else
 		snprintf(s->where, sizeof(s->where), "sftp://%s@%s:%d", s->user, s->host, s->port);
 	if (s->root[0] != '/') {
@@ -434,8 +460,11 @@ static wal_err sftp_open(wal_store **out, const wal_url *url, const wal_config *
 	if (rc == WAL_ECONFIG)
 		/* the host or the root of the archive, or the passphrase file the
 		 * login read (whose messages start with its name) */
-		rc = wal_config_blame(cfg, strncmp(e->msg, "ssh_key_passphrase_file", 23) == 0
-				      ? "ssh_key_passphrase_file" : "archive", e);
+		rc = wal_config_blame(cfg,
+				      strncmp(e->msg, "ssh_key_passphrase_file", 23) == 0
+					      ? "ssh_key_passphrase_file"
+					      : "archive",
+				      e);
 out:
 	if (rc != WAL_OK) {
 		sftp_close(&s->base);

@@ -46,14 +46,17 @@ static wal_err remote_mkdir_p(sftp_store *s, const char *dir, wal_error *e)
 		char saved = *p;
 		*p = '\0';
 		wal_sftp_remote_path(s, rel, remote, sizeof(remote));
-		int rc = libssh2_sftp_mkdir_ex(s->sftp, remote, (unsigned int)strlen(remote), dir_mode);
+		int rc = libssh2_sftp_mkdir_ex(s->sftp, remote, (unsigned int)strlen(remote),
+					       dir_mode);
 		if (rc == 0) {
-			fsync_remote_dir(s, remote);   /* the new entry in its parent */
+			fsync_remote_dir(s, remote); /* the new entry in its parent */
 		} else {
 			/* usually it exists already; anything else, report mkdir's cause */
 			unsigned long status = wal_sftp_status(s, rc);
 			LIBSSH2_SFTP_ATTRIBUTES attrs;
-			int have = rc == LIBSSH2_ERROR_SFTP_PROTOCOL ? wal_sftp_remote_stat(s, remote, &attrs) : rc;
+			int have = rc == LIBSSH2_ERROR_SFTP_PROTOCOL
+					   ? wal_sftp_remote_stat(s, remote, &attrs)
+					   : rc;
 			if (have < 0 && have != LIBSSH2_ERROR_SFTP_PROTOCOL)
 				return wal_sftp_op_fail(s, have, "mkdir", remote, e);
 			if (have != 1 || !LIBSSH2_SFTP_S_ISDIR(attrs.permissions))
@@ -69,7 +72,7 @@ static wal_err remote_mkdir_p(sftp_store *s, const char *dir, wal_error *e)
 typedef struct put_args {
 	const char *path;
 	wal_source *src;
-	char stale_tmp[2048];  /* left by an attempt that lost the link; removed on the next */
+	char stale_tmp[2048]; /* left by an attempt that lost the link; removed on the next */
 } put_args;
 
 /* Removes a temporary upload after a failure, if the link still works. */
@@ -85,8 +88,9 @@ static wal_err create_tmp(sftp_store *s, const char *path, const char *remote_tm
 			  LIBSSH2_SFTP_HANDLE **out, wal_error *e)
 {
 	unsigned long flags = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL;
-	LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(s->sftp, remote_tmp, (unsigned int)strlen(remote_tmp),
-						      flags, s->file_mode, LIBSSH2_SFTP_OPENFILE);
+	LIBSSH2_SFTP_HANDLE *h =
+		libssh2_sftp_open_ex(s->sftp, remote_tmp, (unsigned int)strlen(remote_tmp), flags,
+				     s->file_mode, LIBSSH2_SFTP_OPENFILE);
 	if (!h && libssh2_session_last_errno(s->session) == LIBSSH2_ERROR_SFTP_PROTOCOL &&
 	    libssh2_sftp_last_error(s->sftp) == LIBSSH2_FX_NO_SUCH_FILE && strchr(path, '/')) {
 		char parent[1100];
@@ -95,18 +99,19 @@ static wal_err create_tmp(sftp_store *s, const char *path, const char *remote_tm
 		wal_err rc = remote_mkdir_p(s, parent, e);
 		if (rc != WAL_OK)
 			return rc;
-		h = libssh2_sftp_open_ex(s->sftp, remote_tmp, (unsigned int)strlen(remote_tmp), flags,
-					 s->file_mode, LIBSSH2_SFTP_OPENFILE);
+		h = libssh2_sftp_open_ex(s->sftp, remote_tmp, (unsigned int)strlen(remote_tmp),
+					 flags, s->file_mode, LIBSSH2_SFTP_OPENFILE);
 	}
 	if (!h)
-		return wal_sftp_op_fail(s, libssh2_session_last_errno(s->session), "create", remote_tmp, e);
+		return wal_sftp_op_fail(s, libssh2_session_last_errno(s->session), "create",
+					remote_tmp, e);
 	*out = h;
 	return WAL_OK;
 }
 
 /* Writes all of src to h. */
-static wal_err send_all(sftp_store *s, wal_source *src, LIBSSH2_SFTP_HANDLE *h, const char *remote_tmp,
-			wal_error *e)
+static wal_err send_all(sftp_store *s, wal_source *src, LIBSSH2_SFTP_HANDLE *h,
+			const char *remote_tmp, wal_error *e)
 {
 	/* Keep the window [start, end) of the buffer full: libssh2 pipelines
 	 * all of it, returns as soon as some is acknowledged, and wants the
@@ -142,20 +147,24 @@ static wal_err send_all(sftp_store *s, wal_source *src, LIBSSH2_SFTP_HANDLE *h, 
 
 /* fsync@openssh.com on the upload; a server without it is accepted only
  * when sftp_require_fsync is off. */
-static wal_err fsync_tmp(sftp_store *s, LIBSSH2_SFTP_HANDLE *h, const char *remote, const char *remote_tmp,
-			 wal_error *e)
+static wal_err fsync_tmp(sftp_store *s, LIBSSH2_SFTP_HANDLE *h, const char *remote,
+			 const char *remote_tmp, wal_error *e)
 {
 	int frc = libssh2_sftp_fsync(h);
 	if (frc == 0)
 		return WAL_OK;
-	unsigned long st = frc == LIBSSH2_ERROR_SFTP_PROTOCOL ? libssh2_sftp_last_error(s->sftp) : 0;
+	unsigned long st =
+		frc == LIBSSH2_ERROR_SFTP_PROTOCOL ? libssh2_sftp_last_error(s->sftp) : 0;
 	/* OpenSSH answers "unsupported" when it lacks the extension and
 	 * "permission denied" when it is configured to refuse it */
 	if (st == LIBSSH2_FX_OP_UNSUPPORTED || st == LIBSSH2_FX_PERMISSION_DENIED) {
 		if (s->require_fsync)
-			return wal_fail(e, WAL_EUNSUPPORTED, "%s%s: the server does not allow fsync@openssh.com, "
-					"so the upload would not be durable; set sftp_require_fsync = off "
-					"to accept that risk", s->where, remote);
+			return wal_fail(
+				e, WAL_EUNSUPPORTED,
+				"%s%s: the server does not allow fsync@openssh.com, "
+				"so the upload would not be durable; set sftp_require_fsync = off "
+				"to accept that risk",
+				s->where, remote);
 		return WAL_OK;
 	}
 	return wal_sftp_op_fail(s, frc, "fsync", remote_tmp, e);
@@ -250,7 +259,8 @@ static wal_err sync_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 	LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(s->sftp, remote, (unsigned int)strlen(remote),
 						      LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
 	if (!h)
-		return wal_sftp_op_fail(s, libssh2_session_last_errno(s->session), "open", remote, e);
+		return wal_sftp_op_fail(s, libssh2_session_last_errno(s->session), "open", remote,
+					e);
 	int rc = libssh2_sftp_fsync(h);
 	wal_sftp_close_handle(s, h, WAL_OK);
 	if (rc != 0 && s->require_fsync)
@@ -267,7 +277,6 @@ static wal_err sync_once(sftp_store *s, void *arg, int attempt, wal_error *e)
 	fsync_remote_dir(s, remote);
 	return WAL_OK;
 }
-
 
 wal_err wal_sftp_sync(sftp_store *s, const char *path, wal_error *e)
 {

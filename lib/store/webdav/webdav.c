@@ -15,9 +15,9 @@
 typedef struct dav_store {
 	wal_store base;
 	wal_http *http;
-	char origin[512];          /* "https://host:port" */
-	char root_enc[1024];       /* encoded root path, no trailing '/', "" for "/" */
-	char root_show[1024];      /* "https://host:port/root" for messages */
+	char origin[512];     /* "https://host:port" */
+	char root_enc[1024];  /* encoded root path, no trailing '/', "" for "/" */
+	char root_show[1024]; /* "https://host:port/root" for messages */
 } dav_store;
 
 #define DAV_URL_MAX 4096
@@ -113,8 +113,12 @@ static wal_err propfind(dav_store *s, const char *url, const char *what, int dep
 {
 	const char *headers[] = { depth ? "Depth: 1" : "Depth: 0",
 				  "Content-Type: application/xml; charset=utf-8", NULL };
-	wal_http_req req = { .method = "PROPFIND", .url = url, .what = what, .headers = headers,
-			     .body = propfind_body, .body_len = sizeof propfind_body - 1 };
+	wal_http_req req = { .method = "PROPFIND",
+			     .url = url,
+			     .what = what,
+			     .headers = headers,
+			     .body = propfind_body,
+			     .body_len = sizeof propfind_body - 1 };
 	wal_http_resp resp;
 	propfind_ctx ctx;
 	wal_err rc;
@@ -217,9 +221,11 @@ static wal_err dav_open(wal_store **out, const wal_url *url, const wal_config *c
 	    cfg->http_cleartext_auth == WAL_CLEARTEXT_REFUSE) {
 		char shown[512];
 		wal_url_redact(cfg->archive, shown, sizeof shown);
-		wal_fail(e, WAL_ECONFIG, "%s: the password would be sent in clear "
+		wal_fail(e, WAL_ECONFIG,
+			 "%s: the password would be sent in clear "
 			 "(basic authentication over http://) and http_cleartext_auth = refuse; "
-			 "use https://", shown);
+			 "use https://",
+			 shown);
 		return wal_config_blame(cfg, "archive", e);
 	}
 	s = calloc(1, sizeof *s);
@@ -230,8 +236,8 @@ static wal_err dav_open(wal_store **out, const wal_url *url, const wal_config *c
 		snprintf(s->origin, sizeof s->origin, "%s://%s%s%s:%d", url->scheme,
 			 ipv6 ? "[" : "", url->host, ipv6 ? "]" : "", url->port);
 	else
-		snprintf(s->origin, sizeof s->origin, "%s://%s%s%s", url->scheme,
-			 ipv6 ? "[" : "", url->host, ipv6 ? "]" : "");
+		snprintf(s->origin, sizeof s->origin, "%s://%s%s%s", url->scheme, ipv6 ? "[" : "",
+			 url->host, ipv6 ? "]" : "");
 	if (strcmp(url->path, "/") != 0 && url->path[0]) {
 		if (url->path[0] != '/')
 			strcpy(s->root_enc, "/");
@@ -381,7 +387,7 @@ static wal_err dav_get(wal_store *store, const char *path, wal_sink *sink, wal_e
 }
 
 typedef struct list_ctx {
-	char self[2048];           /* decoded path of the listed collection */
+	char self[2048]; /* decoded path of the listed collection */
 	wal_list_fn fn;
 	void *arg;
 } list_ctx;
@@ -425,7 +431,9 @@ static wal_err dav_list(wal_store *store, const char *dir, wal_list_fn fn, void 
 
 static wal_err count_child(void *arg, const char *name, const wal_stat *st, wal_error *e)
 {
-	(void)name; (void)st; (void)e;
+	(void)name;
+	(void)st;
+	(void)e;
 	(*(int *)arg)++;
 	return WAL_OK;
 }
@@ -458,7 +466,7 @@ static wal_err dav_remove(wal_store *store, const char *path, wal_error *e)
 			return rc;
 	}
 	if (rc == WAL_OK && resp.status == 404 && resp.attempts > 1)
-		resp.status = 204;     /* an earlier attempt removed it */
+		resp.status = 204; /* an earlier attempt removed it */
 	if (rc == WAL_OK)
 		rc = wal_http_status_err(what, "DELETE", &resp, e);
 	wal_http_resp_free(&resp);
