@@ -78,7 +78,7 @@ void wal_spool_clean(const wal_config *cfg, int cluster, const wal_name *name, u
 	}
 	while ((ent = readdir(d))) {
 		struct stat st;
-		if (!wal_spool_is_seg_dir(ent->d_name))
+		if (!wal_name_is_dir(ent->d_name))
 			continue;
 		int dir = openat(cluster, ent->d_name,
 				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

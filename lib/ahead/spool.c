@@ -204,16 +204,6 @@ static int spool_usable(const wal_config *cfg)
 	return 1;
 }
 
-int wal_spool_is_seg_dir(const char *s)
-{
-	if (strlen(s) != 16)
-		return 0;
-	for (int i = 0; i < 16; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
-}
-
 wal_err wal_ahead_spool_check(const wal_config *cfg, uint64_t system_id, wal_error *e)
 {
 	int root, cluster;
@@ -236,7 +226,7 @@ wal_err wal_ahead_spool_check(const wal_config *cfg, uint64_t system_id, wal_err
 		struct stat st;
 		char path[4400];
 		/* the directories walarchive uses; links are never followed, so they do not count */
-		if ((strcmp(ent->d_name, PUSHED_DIR) != 0 && !wal_spool_is_seg_dir(ent->d_name)) ||
+		if ((strcmp(ent->d_name, PUSHED_DIR) != 0 && !wal_name_is_dir(ent->d_name)) ||
 		    fstatat(cluster, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISDIR(st.st_mode))
 			continue;

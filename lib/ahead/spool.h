@@ -32,9 +32,6 @@ wal_err wal_spool_check_file(int fd, const char *path, wal_error *e);
 wal_err wal_spool_open(const wal_config *cfg, uint64_t system_id, const char *sub, int create,
 		       int *out, wal_error *e);
 
-/* Whether s is the name of a directory of segments: 16 hex digits. */
-int wal_spool_is_seg_dir(const char *s);
-
 /* The path of name's push-ahead record. */
 void wal_spool_record_path(const wal_config *cfg, uint64_t system_id, const char *name, char *out,
 			   size_t cap);

@@ -20,16 +20,6 @@ typedef struct lister {
 	size_t ndirs, dircap;
 } lister;
 
-static int is_hex16(const char *s)
-{
-	if (strlen(s) != 16)
-		return 0;
-	for (int i = 0; i < 16; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
-}
-
 static wal_err add_object(lister *l, const char *entry, const wal_stat *st, wal_error *e)
 {
 	char base[WAL_NAME_MAX + 8];
@@ -79,7 +69,7 @@ static wal_err on_root(void *arg, const char *entry, const wal_stat *st, wal_err
 			l->tree->have_info = 1;
 		return add_object(l, entry, st, e);
 	}
-	if (!is_hex16(entry))
+	if (!wal_name_is_dir(entry))
 		return WAL_OK;
 	if (l->ndirs == l->dircap) {
 		size_t cap = l->dircap ? l->dircap * 2 : 64;

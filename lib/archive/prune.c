@@ -38,16 +38,6 @@ static uint64_t name_pos(const wal_name *n)
 	return ((uint64_t)n->log << 32) | n->seg;
 }
 
-static int is_hex16(const char *s)
-{
-	if (strlen(s) != 16)
-		return 0;
-	for (int i = 0; i < 16; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
-}
-
 static wal_err collect_file(void *arg, const char *entry, const wal_stat *st, wal_error *e)
 {
 	tree *t = arg;
@@ -105,7 +95,7 @@ static wal_err collect_file(void *arg, const char *entry, const wal_stat *st, wa
 static wal_err collect_dir(void *arg, const char *entry, const wal_stat *st, wal_error *e)
 {
 	tree *t = arg;
-	if (!st->is_dir || !is_hex16(entry))
+	if (!st->is_dir || !wal_name_is_dir(entry))
 		return WAL_OK;
 	if (t->ndirs == t->dircap) {
 		size_t cap = t->dircap ? t->dircap * 2 : 64;

@@ -128,3 +128,13 @@ void wal_name_dir(const wal_name *name, char out[17])
 {
 	snprintf(out, 17, "%08X%08X", name->tli, name->log);
 }
+
+int wal_name_is_dir(const char *s)
+{
+	if (strlen(s) != 16)
+		return 0;
+	for (int i = 0; i < 16; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return 1;
+}

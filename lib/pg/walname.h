@@ -64,4 +64,7 @@ int wal_name_cmp(const wal_name *a, const wal_name *b);
 /* The 16-hex archive directory of a segment-like name (TTTTTTTTLLLLLLLL). */
 void wal_name_dir(const wal_name *name, char out[17]);
 
+/* Whether s names such a directory: 16 uppercase hex digits. */
+int wal_name_is_dir(const char *s);
+
 #endif
