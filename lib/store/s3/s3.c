@@ -291,6 +291,19 @@ fail:
 	return rc;
 }
 
+/* The key, URL and shown name of the object at path (the buffers of put, get and remove). */
+static wal_err object_of(s3_store *s, const char *path, char key[1100], char url[S3_URL_MAX],
+			 char what[1400], wal_error *e)
+{
+	wal_err rc;
+	if ((rc = wal_store_path_valid(path, e)) != WAL_OK ||
+	    (rc = make_key(s, path, key, 1100, e)) != WAL_OK ||
+	    (rc = object_url(s, key, url, S3_URL_MAX, e)) != WAL_OK)
+		return rc;
+	show_name(s, key, what, 1400);
+	return WAL_OK;
+}
+
 static wal_err s3_put(wal_store *store, const char *path, wal_source *src, wal_error *e)
 {
 	s3_store *s = (s3_store *)store;
@@ -299,11 +312,8 @@ static wal_err s3_put(wal_store *store, const char *path, wal_source *src, wal_e
 	wal_stat st;
 	wal_err rc;
 
-	if ((rc = wal_store_path_valid(path, e)) != WAL_OK ||
-	    (rc = make_key(s, path, key, sizeof key, e)) != WAL_OK ||
-	    (rc = object_url(s, key, url, sizeof url, e)) != WAL_OK)
+	if ((rc = object_of(s, path, key, url, what, e)) != WAL_OK)
 		return rc;
-	show_name(s, key, what, sizeof what);
 	/* S3 has no atomic "create only": look first, then ask the server to
 	 * refuse an existing name (If-None-Match), which AWS and most others honour */
 	rc = head_key(s, key, &st, e);
@@ -346,11 +356,8 @@ static wal_err s3_get(wal_store *store, const char *path, wal_sink *sink, wal_er
 	wal_http_resp resp;
 	wal_err rc;
 
-	if ((rc = wal_store_path_valid(path, e)) != WAL_OK ||
-	    (rc = make_key(s, path, key, sizeof key, e)) != WAL_OK ||
-	    (rc = object_url(s, key, url, sizeof url, e)) != WAL_OK)
+	if ((rc = object_of(s, path, key, url, what, e)) != WAL_OK)
 		return rc;
-	show_name(s, key, what, sizeof what);
 	rc = s3_do(s, "GET", url, what, NULL, NULL, NULL, sink, &resp, e);
 	if (rc == WAL_OK)
 		rc = wal_http_status_err(what, "GET", &resp, e);
@@ -415,11 +422,8 @@ static wal_err s3_remove(wal_store *store, const char *path, wal_error *e)
 	wal_stat st;
 	wal_err rc;
 
-	if ((rc = wal_store_path_valid(path, e)) != WAL_OK ||
-	    (rc = make_key(s, path, key, sizeof key, e)) != WAL_OK ||
-	    (rc = object_url(s, key, url, sizeof url, e)) != WAL_OK)
+	if ((rc = object_of(s, path, key, url, what, e)) != WAL_OK)
 		return rc;
-	show_name(s, key, what, sizeof what);
 	/* DELETE answers 204 for absent keys too; HEAD tells absent apart */
 	rc = head_key(s, key, &st, e);
 	if (rc == WAL_ENOENT) {
