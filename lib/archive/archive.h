@@ -75,9 +75,10 @@ typedef struct wal_fetch_result {
  * Restores file_name (%f) into dest_path (%p): the bytes go to a temporary file in
  * dest_path's directory, are verified (LZ4 checksum; cluster, timeline,
  * position and size from the WAL header of segments) and renamed into place, so dest_path never holds a partial or
- * corrupt file.  They are fsynced with cfg->fetch_fsync (the default); without
- * it PostgreSQL makes what it keeps durable itself (durable_rename) and
- * fetches again after a crash whatever it had not kept.  WAL_ENOENT only
+ * corrupt file.  They are fsynced with cfg->fetch_fsync; without it (the
+ * default) PostgreSQL makes what it keeps durable itself (durable_rename
+ * fsyncs the file before renaming it) and fetches again after a crash
+ * whatever it had not kept.  WAL_ENOENT only
  * when the archive holds this cluster's tree and no such object
  * (wal_archive_absent).  The cluster is datadir's pg_control system id, else
  * cfg->system_id, else the only cluster in the archive (WAL_EAMBIGUOUS if

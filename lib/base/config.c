@@ -103,7 +103,7 @@ void wal_config_init(wal_config *c)
 	c->timeout = 30;
 	c->retries = 3;
 	c->fetch_on_error = WAL_ONERR_AUTO;
-	c->fetch_fsync = 1;
+	c->fetch_fsync = 0; /* PostgreSQL fsyncs what it keeps (README) */
 	c->push_ahead = -1; /* auto: on for network archives */
 	c->fetch_ahead = 16;
 	c->parallel = 4;

@@ -49,7 +49,7 @@ typedef struct wal_config {
 
 	uint64_t system_id;	     /* 0 = not set */
 	wal_on_error fetch_on_error; /* walfetch hard errors: auto|stop|continue */
-	int fetch_fsync;	     /* on|off, default on: walfetch fsyncs what it restores */
+	int fetch_fsync;	     /* on|off, default off: PostgreSQL fsyncs what it keeps */
 
 	int push_ahead;	  /* ready files pushed beyond the one asked for;
 					   -1 = auto (default): 64 over a network, 0 locally */

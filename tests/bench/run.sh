@@ -80,6 +80,8 @@ for d in wa-lz4 wa-none base-lz4 base-none cpdir restore pgbr pgbr/repo pgbr/loc
 done
 printf 'archive = %s\ncompress = lz4\n' "$B/wa-lz4" > "$B/wa-lz4.conf"
 printf 'archive = %s\ncompress = none\n' "$B/wa-none" > "$B/wa-none.conf"
+# the same archive, restored with a flush before the rename (not the default)
+printf 'archive = %s\ncompress = lz4\nfetch_fsync = on\n' "$B/wa-lz4" > "$B/wa-lz4-sync.conf"
 printf 'archive = %s\ncompress = lz4\n' "$B/base-lz4" > "$B/wa-base-lz4.conf"
 printf 'archive = %s\ncompress = none\n' "$B/base-none" > "$B/wa-base-none.conf"
 BASE_BIN=
@@ -144,7 +146,7 @@ for s in $SEGS; do
 	done
 done
 
-echo "== fetch: per segment, interleaved (walfetch, pgbackrest archive-get, lz4 -d+sync+mv)"
+echo "== fetch: per segment, interleaved (walfetch at the default fetch_fsync = off and with on, pgbackrest archive-get, lz4 -d+sync+mv)"
 SYSID=$(pg_sql bench "select system_identifier from pg_control_system()")
 R=$B/restore
 i=0
@@ -152,7 +154,7 @@ for s in $SEGS; do
 	i=$((i + 1))
 	[ "$BENCH_FAILURES" -le 10 ] || { echo "bench: more than 10 failed runs; stopping" >&2; break; }
 	obj=$B/wa-lz4/$SYSID/${s:0:16}/$s.lz4
-	NFETCH=4; [ -n "$BASE_BIN" ] && NFETCH=6
+	NFETCH=5; [ -n "$BASE_BIN" ] && NFETCH=7
 	for k in $(seq 0 $((NFETCH - 1))); do
 		case $(( (i + k) % NFETCH )) in
 		0) bench_run "walfetch (lz4 object)" "${AS_PG[@]}" "$WALARCHIVE_BIN/walfetch" -c "$B/wa-lz4.conf" "$s" "$R/RECOVERYXLOG" ;;
@@ -161,8 +163,9 @@ for s in $SEGS; do
 			"${AS_PG[@]}" sync "$R/.tmp" -- "${AS_PG[@]}" mv "$R/.tmp" "$R/RECOVERYXLOG"
 		   rm -f "$R/RECOVERYXLOG"; continue ;;
 		3) bench_run "walfetch (none object)" "${AS_PG[@]}" "$WALARCHIVE_BIN/walfetch" -c "$B/wa-none.conf" "$s" "$R/RECOVERYXLOG" ;;
-		4) bench_run "base walfetch (lz4 object)" "${AS_PG[@]}" "$BASE_BIN/walfetch" -c "$B/wa-base-lz4.conf" "$s" "$R/RECOVERYXLOG" ;;
-		5) bench_run "base walfetch (none object)" "${AS_PG[@]}" "$BASE_BIN/walfetch" -c "$B/wa-base-none.conf" "$s" "$R/RECOVERYXLOG" ;;
+		4) bench_run "walfetch (lz4, fetch_fsync on)" "${AS_PG[@]}" "$WALARCHIVE_BIN/walfetch" -c "$B/wa-lz4-sync.conf" "$s" "$R/RECOVERYXLOG" ;;
+		5) bench_run "base walfetch (lz4 object)" "${AS_PG[@]}" "$BASE_BIN/walfetch" -c "$B/wa-base-lz4.conf" "$s" "$R/RECOVERYXLOG" ;;
+		6) bench_run "base walfetch (none object)" "${AS_PG[@]}" "$BASE_BIN/walfetch" -c "$B/wa-base-none.conf" "$s" "$R/RECOVERYXLOG" ;;
 		esac
 		cmp -s "$R/RECOVERYXLOG" "$CORPUS/$s" || { echo "bench: fetch method $k, $s: content differs" >&2; BENCH_FAILURES=$((BENCH_FAILURES + 1)); }
 		rm -f "$R/RECOVERYXLOG"
@@ -174,7 +177,7 @@ pg_stop bench fast
 echo
 echo "== results: $NSEG segments of 16 MiB, $(df -P "$B" | awk 'NR==2 {print $1}') ($(findmnt -no FSTYPE -T "$B" 2>/dev/null || echo '?')), $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC')"
 bench_table "walpush lz4" "walpush none" "cp+sync+mv" "pgbackrest archive-push" \
-	"walfetch (lz4 object)" "walfetch (none object)" "pgbackrest archive-get" "lz4 -d+sync+mv" \
+	"walfetch (lz4 object)" "walfetch (none object)" "walfetch (lz4, fetch_fsync on)" "pgbackrest archive-get" "lz4 -d+sync+mv" \
 	${BASE_BIN:+"base walpush lz4" "base walpush none" "base walfetch (lz4 object)" "base walfetch (none object)"}
 echo
 if [ -n "$BASE_BIN" ]; then
@@ -187,6 +190,7 @@ fi
 bench_ratio "walpush lz4" "pgbackrest archive-push" 0.4
 bench_ratio "walpush none" "cp+sync+mv" 1.15
 bench_ratio "walfetch (lz4 object)" "pgbackrest archive-get" 0.4
+bench_ratio "walfetch (lz4, fetch_fsync on)" "pgbackrest archive-get" -
 bench_ratio "walfetch (lz4 object)" "lz4 -d+sync+mv" -
 bench_ratio "walpush lz4" "cp+sync+mv" -
 bench_rss "walpush lz4" 8192

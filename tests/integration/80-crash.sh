@@ -55,7 +55,8 @@ open(sys.argv[2], "wb").write(page + os.urandom((16 << 20) - len(page)))
 PY
 ARCH=$T/archive
 CONF=$T/walarchive.conf
-printf 'archive = %s\n' "$ARCH" > "$CONF"
+# fetch_fsync = on: exit 0 of walfetch then means durable, as the replay checks
+printf 'archive = %s\nfetch_fsync = on\n' "$ARCH" > "$CONF"
 # the tree's description that walpush writes beside the objects
 INFO=$T/walarchive.info
 printf '# walarchive: the cluster whose WAL this tree holds\nsystem_id = %s\npg_version = 15\nwal_seg_size = 16777216\nwal_block_size = 8192\n' "$SYSID" > "$INFO"

@@ -394,6 +394,7 @@ Test(archive, push_fetch_durability_order, .init = setup, .fini = teardown)
 		cfg.compress = compressed ? WAL_COMPRESS_LZ4 : WAL_COMPRESS_NONE;
 		cfg.push_ahead = 0;
 		cfg.fetch_ahead = 0;
+		cfg.fetch_fsync = 1; /* off by default: PostgreSQL fsyncs what it keeps */
 		snprintf(wal_copy, sizeof(wal_copy), "%s", wal);
 		obj_path(SYSID_15, name, 1, object, sizeof(object)); /* framed either way */
 		snprintf(info, sizeof(info), "%s/%llu/walarchive.info", root,
@@ -1534,6 +1535,7 @@ Test(archive, fetch_fault_walk, .init = setup, .fini = teardown)
 	snprintf(wal, sizeof(wal), "%s", make_segment(name, NULL, 4 * SEG1, SYSID_15, 41));
 	push_ok(wal, name, data15, WAL_PUSHED);
 	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
+	cfg.fetch_fsync = 1; /* the file's and the directory's fsync fail too */
 
 	wal_sys_fault_arm(0, 0, WAL_SYS_COUNT);
 	cr_assert_eq(wal_fetch(&cfg, name, dest, data15, &fres, &e), WAL_OK, "%s", e.msg);

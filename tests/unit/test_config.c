@@ -97,6 +97,7 @@ Test(config, defaults)
 	cr_assert_eq(c.retries, 3);
 	cr_assert_eq(c.system_id, 0);
 	cr_assert_eq(c.fetch_on_error, WAL_ONERR_AUTO);
+	cr_assert_eq(c.fetch_fsync, 0);
 	cr_assert_eq(c.log_level, WAL_LOG_NOTICE);
 	cr_assert_null(c.http_password);
 	cr_assert_null(c.s3_secret_key);
