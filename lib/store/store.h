@@ -97,6 +97,12 @@ extern const wal_store_ops wal_store_sftp_ops;	 /* store/sftp/: sftp */
 extern const wal_store_ops wal_store_webdav_ops; /* store_webdav.c: http, https */
 extern const wal_store_ops wal_store_s3_ops;	 /* store_s3.c: s3 */
 
+#ifdef WALARCHIVE_TEST_SEAMS
+/* posix/: how old, in seconds, an entry must be for the directories above
+ * it to be taken as synced (60; a test sets -1 for "all", or more) */
+extern long wal_posix_settled_seconds;
+#endif
+
 /*
  * Retry pacing shared by the network drivers: sleeps before attempt number
  * attempt (1 = the first retry) with exponential backoff and jitter, capped.

@@ -6,8 +6,10 @@
 #    with pgbench -i and a timed pgbench run, copied out by archive_command.
 # 2. Times, per segment, on the same disk and interleaved segment by segment:
 #    walpush (lz4, none), cp + sync + mv, pgbackrest archive-push (posix repo,
-#    lz4 level 1, synchronous); then walfetch, pgbackrest archive-get, and
-#    lz4 -d + sync + mv.  Prints medians, ratios beside the targets, and the
+#    lz4 level 1, synchronous); the same two with every fsync made
+#    BENCH_SLOW_FSYNC_MS (10) slower by tests/bench/slowsync.c, a disk whose
+#    flush is slow; then walfetch (fetch_fsync off, the default, and on),
+#    pgbackrest archive-get, and lz4 -d + sync + mv.  Prints medians, ratios beside the targets, and the
 #    peak resident memory of each program.  It reports; it asserts no timing.
 # 3. Runs tests/bench/sftp.sh CORPUS and tests/bench/http.sh CORPUS if present.
 #
@@ -54,6 +56,14 @@ pg_conf bench "archive_mode = on" "archive_command = 'cp %p $CORPUS/.%f && mv $C
 	"checkpoint_timeout = 30min" "max_wal_size = 4GB"
 pg_start bench || exit 1
 DATA=$(pg_data bench)
+# the archives' directories, made now: by the time of the pushes they are
+# settled (a minute old), as they are for all but the first push of every
+# 4 GiB of WAL, and walpush no longer syncs the directories above them
+SYSID=$(pg_sql bench "select system_identifier from pg_control_system()")
+for d in wa-lz4 wa-none base-lz4 base-none wa-slow; do
+	mkdir -p -m 0700 "$B/$d/$SYSID/0000000100000000"; chown -R postgres:postgres "$B/$d"
+done
+T_TREES=$SECONDS
 pg_pgbench bench -i -s "$BENCH_SCALE" -q >/dev/null 2>&1 || { echo "bench: pgbench -i failed" >&2; exit 1; }
 pg_sql bench "select pg_switch_wal()" >/dev/null
 pg_wait_sql bench 120 "select count(*) = 0 from pg_ls_archive_statusdir() where name like '%.ready'"
@@ -126,6 +136,7 @@ sync
 
 # walpush and walfetch run in the data directory, as archive_command does
 cd "$DATA" || exit 1
+while [ $((SECONDS - T_TREES)) -le 61 ]; do sleep 1; done
 NPUSH=4; [ -n "$BASE_BIN" ] && NPUSH=6
 echo "== push: per segment, interleaved (walpush lz4, walpush none, cp+sync+mv, pgbackrest archive-push${BASE_BIN:+, base walpush lz4 and none})"
 i=0
@@ -146,8 +157,33 @@ for s in $SEGS; do
 	done
 done
 
+# a disk whose flush is slow: every fsync waits BENCH_SLOW_FSYNC_MS first
+SLOW_MS=${BENCH_SLOW_FSYNC_MS:-10}
+SLOWLIB=$B/slowsync.so
+if [ "$SLOW_MS" != 0 ] && cc -O2 -shared -fPIC -o "$SLOWLIB" "$SRC/tests/bench/slowsync.c" -ldl; then
+	chmod a+rx "$B" "$SLOWLIB"
+	mkdir -p "$B/pgbr-slow/repo"; chown -R postgres:postgres "$B/pgbr-slow"
+	sed "s|^repo1-path=.*|repo1-path=$B/pgbr-slow/repo|" "$B/pgbackrest.conf" > "$B/pgbackrest-slow.conf"
+	printf 'archive = %s\ncompress = lz4\n' "$B/wa-slow" > "$B/wa-slow.conf"
+	chown postgres "$B/pgbackrest-slow.conf" "$B/wa-slow.conf"; chmod 600 "$B/wa-slow.conf"
+	PGBR_SLOW="pgbackrest --config=$B/pgbackrest-slow.conf --stanza=bench"
+	as_pg $PGBR_SLOW stanza-create >"$B/stanza-slow.log" 2>&1 || { echo "bench: pgbackrest stanza-create (slow) failed" >&2; cat "$B/stanza-slow.log" >&2; }
+	echo "== push with a slow flush: every fsync waits $SLOW_MS ms (LD_PRELOAD $SLOWLIB), interleaved (walpush lz4, pgbackrest archive-push)"
+	i=0
+	for s in $SEGS; do
+		i=$((i + 1))
+		for k in 0 1; do
+			case $(( (i + k) % 2 )) in
+			0) bench_run "walpush lz4 (slow flush)" env LD_PRELOAD="$SLOWLIB" SLOWSYNC_MS="$SLOW_MS" \
+				"${AS_PG[@]}" "$WALARCHIVE_BIN/walpush" -c "$B/wa-slow.conf" "$CORPUS/$s" "$s" ;;
+			1) bench_run "pgbackrest archive-push (slow flush)" env LD_PRELOAD="$SLOWLIB" SLOWSYNC_MS="$SLOW_MS" \
+				"${AS_PG[@]}" $PGBR_SLOW archive-push "$CORPUS/$s" ;;
+			esac
+		done
+	done
+fi
+
 echo "== fetch: per segment, interleaved (walfetch at the default fetch_fsync = off and with on, pgbackrest archive-get, lz4 -d+sync+mv)"
-SYSID=$(pg_sql bench "select system_identifier from pg_control_system()")
 R=$B/restore
 i=0
 for s in $SEGS; do
@@ -177,6 +213,7 @@ pg_stop bench fast
 echo
 echo "== results: $NSEG segments of 16 MiB, $(df -P "$B" | awk 'NR==2 {print $1}') ($(findmnt -no FSTYPE -T "$B" 2>/dev/null || echo '?')), $(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC')"
 bench_table "walpush lz4" "walpush none" "cp+sync+mv" "pgbackrest archive-push" \
+	"walpush lz4 (slow flush)" "pgbackrest archive-push (slow flush)" \
 	"walfetch (lz4 object)" "walfetch (none object)" "walfetch (lz4, fetch_fsync on)" "pgbackrest archive-get" "lz4 -d+sync+mv" \
 	${BASE_BIN:+"base walpush lz4" "base walpush none" "base walfetch (lz4 object)" "base walfetch (none object)"}
 echo
@@ -189,6 +226,8 @@ if [ -n "$BASE_BIN" ]; then
 fi
 bench_ratio "walpush lz4" "pgbackrest archive-push" 0.4
 bench_ratio "walpush none" "cp+sync+mv" 1.15
+[ -s "$BENCH_OUT/walpush lz4 (slow flush).times" ] &&
+	bench_ratio "walpush lz4 (slow flush)" "pgbackrest archive-push (slow flush)" 0.4
 bench_ratio "walfetch (lz4 object)" "pgbackrest archive-get" 0.4
 bench_ratio "walfetch (lz4, fetch_fsync on)" "pgbackrest archive-get" -
 bench_ratio "walfetch (lz4 object)" "lz4 -d+sync+mv" -

@@ -18,6 +18,7 @@
 #include "base/config.h"
 #include "sys/fileio.h"
 #include "store/store.h"
+#include "syscall_log.h"
 
 static char base_dir[256]; /* holds root/ and an outside/ directory */
 static char root[300];
@@ -664,4 +665,47 @@ Test(store_posix, root_may_be_a_link, .init = setup_dirs, .fini = teardown)
 	cr_assert_eq(wal_store_list(store, "", count_entry, &n, &e), WAL_OK, "%s", e.msg);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(wal_store_remove(store, "1/a", &e), WAL_OK, "%s", e.msg);
+}
+
+/* Whether the log holds an fsync of the directory path. */
+static int fsynced(const char *path)
+{
+	for (int i = 0; i < syslog_rec.n; i++)
+		if (syslog_rec.ev[i].kind == WAL_SYS_FSYNC &&
+		    strcmp(syslog_rec.ev[i].fd_path, path) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The directories above an object's are fsynced while that directory is
+ * young (an earlier process may have made it and died before syncing them),
+ * and no longer once it is settled: on ext4 each fsync of a clean directory
+ * still flushes the disk's cache.
+ */
+Test(store_posix, put_syncs_the_parents_of_a_young_directory_only, .init = setup, .fini = teardown)
+{
+	char cluster[600], object[600];
+	wal_error e;
+
+	snprintf(cluster, sizeof(cluster), "%s/c", root);
+	cr_assert_eq(put_bytes("c/t/obj1", "1", 1, &e), WAL_OK, "%s", e.msg);
+
+	/* c/t was made just now */
+	syslog_start(NULL);
+	cr_assert_eq(put_bytes("c/t/obj2", "2", 1, &e), WAL_OK, "%s", e.msg);
+	syslog_stop();
+	cr_assert(fsynced(cluster) && fsynced(root), "young directory, parents not synced:\n%s",
+		  syslog_dump(0, syslog_rec.n));
+
+	/* every entry settled: only the object and its own directory */
+	wal_posix_settled_seconds = -1;
+	snprintf(object, sizeof(object), "%s/c/t/obj3", root);
+	syslog_start(object);
+	cr_assert_eq(put_bytes("c/t/obj3", "3", 1, &e), WAL_OK, "%s", e.msg);
+	syslog_stop();
+	wal_posix_settled_seconds = 60;
+	cr_assert(!fsynced(cluster) && !fsynced(root), "settled directory, parents synced:\n%s",
+		  syslog_dump(0, syslog_rec.n));
+	syslog_assert_durable(object, 1);
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "sys/fileio.h"
 #include "store/store.h"
@@ -113,15 +114,42 @@ static wal_err posix_open(wal_store **out, const wal_url *url, const wal_config 
 }
 
 /*
+ * An entry made this long ago is on disk by the file system's own periodic
+ * commit (every 5 s on ext4, 30 s on XFS and btrfs by default).
+ */
+#define ENTRY_SETTLED_SECONDS 60
+#ifdef WALARCHIVE_TEST_SEAMS
+long wal_posix_settled_seconds = ENTRY_SETTLED_SECONDS; /* tests move it */
+#define SETTLED_SECONDS wal_posix_settled_seconds
+#else
+#define SETTLED_SECONDS ENTRY_SETTLED_SECONDS
+#endif
+
+/* Whether path was made more than SETTLED_SECONDS ago (0 when unknown). */
+static int entry_settled(const char *path)
+{
+	struct statx stx;
+	struct timespec now;
+	if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_BTIME) || clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return 0;
+	return (long)(now.tv_sec - (time_t)stx.stx_btime.tv_sec) > SETTLED_SECONDS;
+}
+
+/*
  * fsyncs every directory from the one holding path up to the archive root,
  * so that each entry on the way is durable even if an earlier process
- * created it and died before syncing it.  Syncing a clean directory costs
- * almost nothing.
+ * created it and died before syncing it; not when path itself is settled,
+ * since every entry above it is older still.  (An fsync of a clean directory
+ * still flushes the disk's write cache on ext4: on a disk with a slow flush,
+ * the two above an object's directory cost as much as the object's own.)
  */
 static wal_err sync_parents(posix_store *s, const char *full, wal_error *e)
 {
 	char dir[4096];
 	size_t root_len = strlen(s->root);
+	if (entry_settled(full))
+		return WAL_OK;
 	snprintf(dir, sizeof(dir), "%s", full);
 	for (;;) {
 		char *slash = strrchr(dir, '/');
