@@ -18,7 +18,7 @@
 #             recovery.signal and no target: the timer runs from pg_ctl start
 #             until the server has replayed the whole archive and promoted.
 # Prints seconds, segments per second, the ratios beside the targets of
-# issue 6, and a README-ready Markdown table.
+# push-ahead and fetch-ahead (README, Performance), and a README-ready Markdown table.
 #
 # Environment: WALARCHIVE_BIN (default <src>/build/inst/bin), BENCH_DIR (work
 # directory, default /var/tmp/walarchive-ahead.PID, removed unless KEEP=1),
@@ -309,7 +309,7 @@ pb, pf = med("push", "pgbackrest"), med("fetch", "pgbackrest")
 print("| pgBackRest async, local (process-max = %s) | %s | | | %s | | |" % (par, cell(pb), cell(pf)))
 print("| cp, local (no compression, no fsync, no checks) | %s | | | %s | | |" % (cell(med("push", "cp")), cell(med("fetch", "cp"))))
 print()
-print("Targets (issue 6):")
+print("Targets (README, Performance):")
 print("  burst over SFTP, push-ahead on vs off:           ", fmt(ratio(med("push", "sftp-on"), med("push", "sftp-off")), 4))
 if "sftp-wan" in transports:
     print("  burst over SFTP-WAN, push-ahead on vs off:       ", fmt(ratio(med("push", "sftp-wan-on"), med("push", "sftp-wan-off")), 4))
