@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include "ahead/ahead.h"
 #include "ahead/spool.h"
 #include "sys/fileio.h"
@@ -275,17 +277,32 @@ static void batch_finish(const wal_config *cfg, push_batch *b, wal_push_ahead_re
 }
 
 /*
+ * A record this young is taken without asking the archive: the batch that
+ * wrote it saw the object with its size just before, and PostgreSQL asks
+ * for the files of a batch within seconds.  Asking would cost a connection
+ * per call (an SSH handshake, a TLS session): what push-ahead saves.
+ */
+#define RECORD_FRESH_SECONDS 60
+
+/*
  * Whether current (at wal_path) was pushed ahead by an earlier call: a
- * record says so, the file still holds exactly those bytes, and the archive
- * still holds the object with its recorded size (a record outlives an
- * object that a lifecycle rule or a hand removed).  Opens *store on the way.
+ * record says so, the file still holds exactly those bytes, and, for a
+ * record older than RECORD_FRESH_SECONDS, the archive still holds the
+ * object with its recorded size (a record outlives an object that a
+ * lifecycle rule or a hand removed).  Opens *store when it asks.
  */
 static int pushed_ahead(const wal_config *cfg, wal_store **store, uint64_t system_id,
 			const char *wal_path, const char *current, wal_push_result *res)
 {
-	struct stat st;
+	struct stat st, rst;
+	char record[4096];
 	uint64_t stored = 0;
 	wal_stat ost;
+	/* the record's age, before wal_ahead_recorded uses it up */
+	wal_spool_record_path(cfg, system_id, current, record, sizeof(record));
+	time_t now = time(NULL);
+	int fresh = lstat(record, &rst) == 0 && rst.st_mtime <= now &&
+		    now - rst.st_mtime <= RECORD_FRESH_SECONDS;
 	/* non-blocking: a FIFO given as %p is refused by the push, not waited on */
 	int fd = wal_sys_open(wal_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	if (fd < 0)
@@ -296,11 +313,13 @@ static int pushed_ahead(const wal_config *cfg, wal_store **store, uint64_t syste
 	close(fd);
 	if (!recorded)
 		return 0;
-	if (!*store && wal_store_open(store, cfg, NULL) != WAL_OK)
-		return 0;
-	if (wal_store_stat(*store, res->object, &ost, NULL) != WAL_OK || ost.size < 0 ||
-	    (uint64_t)ost.size != stored)
-		return 0; /* gone or changed: pushed again, and refused if it differs */
+	if (!fresh) {
+		if (!*store && wal_store_open(store, cfg, NULL) != WAL_OK)
+			return 0;
+		if (wal_store_stat(*store, res->object, &ost, NULL) != WAL_OK || ost.size < 0 ||
+		    (uint64_t)ost.size != stored)
+			return 0; /* gone or changed: pushed again, and refused if it differs */
+	}
 	res->outcome = WAL_PUSHED_AHEAD;
 	res->system_id = system_id;
 	res->in_bytes = (uint64_t)st.st_size;

@@ -187,9 +187,21 @@ as_pg "$BIN/walpush" -c "$T/hand2.conf" -D "$(pg_data prim)" "$H/pg_wal/$S3" "$S
 t_eq "walpush to another archive with a record from the first: exit 0" "$?" 0
 t_check "and that archive holds $S3 (a record of another archive is not proof)" \
 	test -f "$T/arch-hand2/$SYSID/${S3:0:16}/$S3.lz4"
-# a record outlives its object (a lifecycle rule, a cleanup by hand): the
-# object is looked for, and the file pushed again
+# a fresh record is taken without asking the archive: with the archive
+# gone, walpush still answers from it (what saves a connection per call)
+hpush "$S1" >/dev/null 2>&1
+t_check "a record for $S4 again" test -f "$REC/$S4"
+mv "$T/arch-hand" "$T/arch-hand.away"
+out=$(hpush "$S4" 2>&1); rc=$?
+mv "$T/arch-hand.away" "$T/arch-hand"
+t_eq "a record less than a minute old, the archive unreachable: walpush exits 0" "$rc" 0
+t_match "answered from the record" "$out" "$S4: archived ahead at"
+# a record outlives its object (a lifecycle rule, a cleanup by hand): an
+# older record is checked against the archive, and the file pushed again
+hpush "$S1" >/dev/null 2>&1
+t_check "a record for $S4 again" test -f "$REC/$S4"
 rm -f "$T/arch-hand/$SYSID/${S4:0:16}/$S4.lz4"
+touch -h -d '2 minutes ago' "$REC/$S4"
 t_check "the record of $S4 is still there" test -f "$REC/$S4"
 out=$(hpush "$S4" 2>&1); rc=$?
 t_eq "a record whose object was removed: walpush exits 0" "$rc" 0
@@ -201,6 +213,7 @@ hpush "$S1" >/dev/null 2>&1
 t_check "a record for $S4 again" test -f "$REC/$S4"
 o4="$T/arch-hand/$SYSID/${S4:0:16}/$S4.lz4"
 cp -p "$o4" "$T/o4.keep"; head -c 1000 "$T/o4.keep" > "$o4"
+touch -h -d '2 minutes ago' "$REC/$S4"
 out=$(hpush "$S4" 2>&1); rc=$?
 t_eq "a record whose object has another size: not trusted, the push is refused (exit 4)" "$rc" 4
 cp -p "$T/o4.keep" "$o4"
