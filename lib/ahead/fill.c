@@ -120,7 +120,7 @@ wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t syst
 			const wal_name *name, wal_error *e)
 {
 	char object[512], dir[4096], full[4200], hash[17], seg_dir[17];
-	int dir_fd, have_ids = 0, forms[3];
+	int dir_fd, have_ids = 0, forms[WAL_ARCHIVE_FORMS];
 	wal_age_keys *ids = malloc(sizeof(*ids));
 	wal_err rc;
 	if (!ids)
@@ -138,7 +138,7 @@ wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t syst
 	/* an LZ4 frame, encrypted or not, else a plain object of an earlier
 	 * release (as wal_fetch) */
 	wal_archive_forms(have_ids, forms);
-	for (int i = 0; i < 3 && rc == WAL_ENOENT; i++) {
+	for (int i = 0; i < WAL_ARCHIVE_FORMS && rc == WAL_ENOENT; i++) {
 		wal_atomic_file f;
 		wal_hash_sink hashed;
 		uint32_t seg_size = 0;

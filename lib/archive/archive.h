@@ -32,15 +32,17 @@
 void wal_archive_object_path(uint64_t system_id, const wal_name *name, int form, char *out,
 			     size_t cap);
 
-/* Strips the suffixes ".lz4", ".lz4.age" from an entry's name; returns its form. */
+/* Strips the suffixes ".lz4", ".lz4.age", ".age" from an entry's name; returns its form. */
 int wal_archive_object_form(char *entry);
 
 /*
- * The forms to look for, in order, when restoring (3 of them): the
- * encrypted object first when an identity is at hand, else last (so that
- * finding only an encrypted object says what is missing).
+ * The forms to look for, in order, when restoring: the encrypted ones
+ * (".lz4.age" as walpush writes them, ".age" as `age -r` makes them from a
+ * segment) first when an identity is at hand, else last (so that finding
+ * only an encrypted object says what is missing).
  */
-void wal_archive_forms(int have_identity, int forms[3]);
+#define WAL_ARCHIVE_FORMS 4
+void wal_archive_forms(int have_identity, int forms[WAL_ARCHIVE_FORMS]);
 
 /*
  * Loads cfg's encrypt_recipients (walpush) or encrypt_identity (walfetch,

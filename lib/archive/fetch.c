@@ -130,7 +130,7 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 	wal_name name;
 	wal_store *store = NULL;
 	wal_age_keys *ids = NULL;
-	int have_ids = 0, forms[3];
+	int have_ids = 0, forms[WAL_ARCHIVE_FORMS];
 	wal_err rc;
 	char object[512];
 
@@ -162,7 +162,7 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 	/* an LZ4 frame, encrypted or not, as walpush writes every object; else
 	 * plain, as earlier releases wrote with compress = none */
 	wal_archive_forms(have_ids, forms);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < WAL_ARCHIVE_FORMS; i++) {
 		wal_archive_object_path(res->system_id, &name, forms[i], object, sizeof(object));
 		rc = wal_archive_fetch_object(store, object, forms[i], &name, res->system_id,
 					      have_ids ? ids : NULL, dest_path, cfg->fetch_fsync,

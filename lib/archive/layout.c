@@ -13,9 +13,9 @@
 void wal_archive_object_path(uint64_t system_id, const wal_name *name, int form, char *out,
 			     size_t cap)
 {
-	const char *suffix = (form & WAL_OBJ_AGE)   ? WAL_LZ4_SUFFIX WAL_AGE_SUFFIX
-			     : (form & WAL_OBJ_LZ4) ? WAL_LZ4_SUFFIX
-						    : "";
+	static const char *const suffixes[4] = { "", WAL_LZ4_SUFFIX, WAL_AGE_SUFFIX,
+						 WAL_LZ4_SUFFIX WAL_AGE_SUFFIX };
+	const char *suffix = suffixes[form & 3];
 	if (name->kind == WAL_NAME_HISTORY) {
 		snprintf(out, cap, "%" PRIu64 "/%s%s", system_id, name->text, suffix);
 	} else {
@@ -35,16 +35,20 @@ int wal_archive_object_form(char *entry)
 	} else if (len > 4 && strcmp(entry + len - 4, WAL_LZ4_SUFFIX) == 0) {
 		entry[len - 4] = '\0';
 		form = WAL_OBJ_LZ4;
+	} else if (len > 4 && strcmp(entry + len - 4, WAL_AGE_SUFFIX) == 0) {
+		entry[len - 4] = '\0';
+		form = WAL_OBJ_AGE;
 	}
 	return form;
 }
 
-void wal_archive_forms(int have_identity, int forms[3])
+void wal_archive_forms(int have_identity, int forms[WAL_ARCHIVE_FORMS])
 {
-	int encrypted = WAL_OBJ_LZ4 | WAL_OBJ_AGE;
-	forms[0] = have_identity ? encrypted : WAL_OBJ_LZ4;
-	forms[1] = have_identity ? WAL_OBJ_LZ4 : 0;
-	forms[2] = have_identity ? 0 : encrypted;
+	static const int with_identity[WAL_ARCHIVE_FORMS] = { WAL_OBJ_LZ4 | WAL_OBJ_AGE,
+							      WAL_OBJ_AGE, WAL_OBJ_LZ4, 0 };
+	static const int without[WAL_ARCHIVE_FORMS] = { WAL_OBJ_LZ4, 0, WAL_OBJ_LZ4 | WAL_OBJ_AGE,
+							WAL_OBJ_AGE };
+	memcpy(forms, have_identity ? with_identity : without, sizeof(with_identity));
 }
 
 /* ---- encryption keys ------------------------------------------------------ */
