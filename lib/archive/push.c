@@ -379,7 +379,7 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	struct stat st;
 	int fd = -1, encrypt = 0, have_ids = 0;
 	char object[512], plain[512], framed[512];
-	unsigned char digest[32];
+	unsigned char digest[WAL_AGE_DIGEST_LEN];
 	push_keys *keys = NULL;
 	wal_err rc;
 
@@ -420,7 +420,7 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	wal_archive_object_path(res->system_id, &name, WAL_OBJ_LZ4, framed, sizeof(framed));
 	snprintf(res->object, sizeof(res->object), "%s", object);
 	if (encrypt) {
-		if ((rc = wal_age_sha256_fd(fd, wal_path, digest, e)) != WAL_OK)
+		if ((rc = wal_age_digest_fd(fd, wal_path, digest, e)) != WAL_OK)
 			goto out;
 		wal_age_dup_compute(&keys->recipients, name.text, digest, &keys->dup);
 	}

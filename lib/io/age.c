@@ -16,6 +16,7 @@
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <xxhash.h>
 #include "io/age.h"
 
 #define AGE_VERSION_LINE "age-encryption.org/v1"
@@ -520,20 +521,21 @@ wal_err wal_age_identities_load(wal_age_keys *keys, const char *path, wal_error 
 /* ---- duplicate tags -------------------------------------------------------- */
 
 void wal_age_dup_compute(const wal_age_keys *recipients, const char *name,
-			 const unsigned char sha256[32], wal_age_dup *out)
+			 const unsigned char digest[WAL_AGE_DIGEST_LEN], wal_age_dup *out)
 {
-	unsigned char msg[256 + 32];
+	unsigned char msg[256 + WAL_AGE_DIGEST_LEN];
 	size_t nlen = strlen(name);
 	if (nlen > 255)
 		nlen = 255;
 	memcpy(msg, name, nlen);
 	msg[nlen] = 0;
-	memcpy(msg + nlen + 1, sha256, 32);
+	memcpy(msg + nlen + 1, digest, WAL_AGE_DIGEST_LEN);
 	memset(out, 0, sizeof(*out));
 	for (int i = 0; i < recipients->count; i++) {
 		unsigned char key[32], id[32];
 		if (!hkdf(recipients->pub[i], 32, NULL, 0, DUP_LABEL, key) ||
-		    !hmac256(key, "id", 2, id) || !hmac256(key, msg, nlen + 1 + 32, out->tag[i]))
+		    !hmac256(key, "id", 2, id) ||
+		    !hmac256(key, msg, nlen + 1 + WAL_AGE_DIGEST_LEN, out->tag[i]))
 			continue; /* left out: an object without it compares as unknown */
 		memcpy(out->key_id[out->count], id, 8);
 		if (out->count != i)
@@ -555,13 +557,14 @@ int wal_age_dup_match(const wal_age_dup *have, const wal_age_dup *want)
 	return shared ? 0 : -1;
 }
 
-wal_err wal_age_sha256_fd(int fd, const char *path, unsigned char out[32], wal_error *e)
+wal_err wal_age_digest_fd(int fd, const char *path, unsigned char out[WAL_AGE_DIGEST_LEN],
+			  wal_error *e)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	XXH3_state_t *state = XXH3_createState();
 	unsigned char *buf = malloc(WAL_IO_CHUNK);
 	wal_err rc = WAL_OK;
 	off_t offset = 0;
-	if (!md || !buf || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+	if (!state || !buf || XXH3_128bits_reset(state) != XXH_OK) {
 		rc = wal_fail(e, WAL_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -575,13 +578,15 @@ wal_err wal_age_sha256_fd(int fd, const char *path, unsigned char out[32], wal_e
 		}
 		if (n == 0)
 			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
+		XXH3_128bits_update(state, buf, (size_t)n);
 		offset += n;
 	}
-	EVP_DigestFinal_ex(md, out, NULL);
+	XXH128_canonical_t canon;
+	XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(state));
+	memcpy(out, canon.digest, WAL_AGE_DIGEST_LEN);
 out:
 	free(buf);
-	EVP_MD_CTX_free(md);
+	XXH3_freeState(state);
 	return rc;
 }
 

@@ -64,10 +64,12 @@ void wal_age_keys_wipe(wal_age_keys *keys);
 /*
  * Duplicate tags: for each recipient r, a key K_r derived from r's public
  * key, its id HMAC(K_r, "id") (8 bytes) and the tag HMAC(K_r, name || 0 ||
- * SHA-256(plaintext)).  Stored as `walarchive-dup` stanzas in the header,
+ * digest), digest the XXH3-128 of the plaintext (wal_age_digest_fd).  Stored as `walarchive-dup` stanzas in the header,
  * which age ignores; a push host with the same recipients recomputes them
  * to tell an identical retry from different content without a secret key.
  */
+#define WAL_AGE_DIGEST_LEN 16
+
 typedef struct wal_age_dup {
 	int count;
 	unsigned char key_id[WAL_AGE_MAX_KEYS][8];
@@ -75,7 +77,7 @@ typedef struct wal_age_dup {
 } wal_age_dup;
 
 void wal_age_dup_compute(const wal_age_keys *recipients, const char *name,
-			 const unsigned char sha256[32], wal_age_dup *out);
+			 const unsigned char digest[WAL_AGE_DIGEST_LEN], wal_age_dup *out);
 
 /*
  * Compares the tags of an object's header (have) with the ones computed here
@@ -84,8 +86,14 @@ void wal_age_dup_compute(const wal_age_keys *recipients, const char *name,
  */
 int wal_age_dup_match(const wal_age_dup *have, const wal_age_dup *want);
 
-/* SHA-256 of the file open as fd, read from offset 0. */
-wal_err wal_age_sha256_fd(int fd, const char *path, unsigned char out[32], wal_error *e);
+/*
+ * The digest of the file open as fd that duplicate tags cover: XXH3-128,
+ * read from offset 0.  Not a cryptographic hash: the tags are keyed (HMAC),
+ * and the two contents they compare are both written by PostgreSQL under
+ * one name, which nobody chooses to collide (see README, "Duplicates").
+ */
+wal_err wal_age_digest_fd(int fd, const char *path, unsigned char out[WAL_AGE_DIGEST_LEN],
+			  wal_error *e);
 
 typedef struct wal_age_source wal_age_source;
 typedef struct wal_age_sink wal_age_sink;

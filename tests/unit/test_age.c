@@ -332,9 +332,9 @@ Test(age, duplicate_tags_tell_same_from_different)
 	const char *const idents[] = { KIT_IDENTITY, KIT2_IDENTITY };
 	wal_age_keys rcpt, ids;
 	keys_of(&rcpt, &ids, idents, 2);
-	unsigned char digest[32], other[32];
-	memset(digest, 0x11, 32);
-	memset(other, 0x22, 32);
+	unsigned char digest[WAL_AGE_DIGEST_LEN], other[WAL_AGE_DIGEST_LEN];
+	memset(digest, 0x11, sizeof(digest));
+	memset(other, 0x22, sizeof(other));
 	wal_age_dup dup, same, differs, moved, stranger;
 	wal_age_dup_compute(&rcpt, "000000010000000000000001", digest, &dup);
 	cr_assert_eq(dup.count, 2);
@@ -381,7 +381,7 @@ Test(age, header_mac_covers_every_stanza)
 	const char *const idents[] = { KIT_IDENTITY };
 	wal_age_keys rcpt, ids;
 	keys_of(&rcpt, &ids, idents, 1);
-	unsigned char digest[32] = { 1 };
+	unsigned char digest[WAL_AGE_DIGEST_LEN] = { 1 };
 	wal_age_dup dup;
 	wal_age_dup_compute(&rcpt, "000000010000000000000001", digest, &dup);
 	size_t len;
@@ -415,7 +415,7 @@ Test(age, interoperates_with_the_age_tool)
 	for (size_t i = 0; i < 3; i++) {
 		unsigned char *data = make_data(sizes[i], 11);
 		wal_age_dup dup;
-		unsigned char digest[32] = { 0 };
+		unsigned char digest[WAL_AGE_DIGEST_LEN] = { 0 };
 		wal_age_dup_compute(&rcpt, "name", digest, &dup);
 		size_t len, got;
 		unsigned char *enc = encrypt(data, sizes[i], &rcpt, &dup, &len);
