@@ -24,6 +24,7 @@ PACKAGES=(
 	pgbackrest time procps iproute2 python3 man-db strace
 	dpkg-dev debhelper lintian fakeroot
 	bison flex xz-utils gpgv debian-archive-keyring
+	age
 )
 
 [ "${1:-}" = core ] && PACKAGES=("${CORE[@]}")

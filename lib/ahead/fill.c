@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include "ahead/ahead.h"
 #include "ahead/spool.h"
@@ -119,29 +120,36 @@ wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t syst
 			const wal_name *name, wal_error *e)
 {
 	char object[512], dir[4096], full[4200], hash[17], seg_dir[17];
-	int dir_fd;
+	int dir_fd, have_ids = 0, forms[WAL_ARCHIVE_FORMS];
+	wal_age_keys *ids = malloc(sizeof(*ids));
 	wal_err rc;
+	if (!ids)
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	if ((rc = wal_archive_identities(cfg, ids, &have_ids, e)) != WAL_OK)
+		goto out;
 	wal_spool_seg_dir(cfg, system_id, name, dir, sizeof(dir));
 	/* made only in a trusted spool, and only below it */
 	wal_name_dir(name, seg_dir);
 	if ((rc = wal_spool_open(cfg, system_id, seg_dir, 1, &dir_fd, e)) != WAL_OK)
-		return rc;
+		goto out;
 	close(dir_fd);
 	snprintf(full, sizeof(full), "%s/%s", dir, name->text);
 	rc = WAL_ENOENT;
-	/* an LZ4 frame, else a plain object of an earlier release (as wal_fetch) */
-	for (int framed = 1; framed >= 0 && rc == WAL_ENOENT; framed--) {
+	/* an LZ4 frame, encrypted or not, else a plain object of an earlier
+	 * release (as wal_fetch) */
+	wal_archive_forms(have_ids, forms);
+	for (int i = 0; i < WAL_ARCHIVE_FORMS && rc == WAL_ENOENT; i++) {
 		wal_atomic_file f;
 		wal_hash_sink hashed;
 		uint32_t seg_size = 0;
-		wal_archive_object_path(system_id, name, framed, object, sizeof(object));
+		wal_archive_object_path(system_id, name, forms[i], object, sizeof(object));
 		if ((rc = wal_atomic_open(&f, full, 0600, e)) != WAL_OK)
-			return rc;
+			break;
 		/* the restored bytes are hashed on their way to the file, not read back */
 		rc = wal_hash_sink_init(&hashed, &f.sink, e);
 		if (rc == WAL_OK)
-			rc = wal_archive_restore(archive, object, framed, name, system_id,
-						 &hashed.base, &seg_size, e);
+			rc = wal_archive_restore(archive, object, forms[i], name, system_id,
+						 have_ids ? ids : NULL, &hashed.base, &seg_size, e);
 		if (rc == WAL_OK)
 			rc = wal_atomic_flush(&f, e);
 		if (rc == WAL_OK)
@@ -160,5 +168,8 @@ wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t syst
 		else
 			wal_atomic_abort(&f);
 	}
+out:
+	wal_age_keys_wipe(ids);
+	free(ids);
 	return rc;
 }

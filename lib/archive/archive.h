@@ -7,7 +7,9 @@
  * The system id is printed in decimal, as pg_controldata shows it.  Every
  * object is an LZ4 frame with its content checksum (compress = none stores
  * its blocks uncompressed); objects without the suffix are plain files that
- * earlier releases wrote with compress = none, still read.
+ * earlier releases wrote with compress = none, still read.  With
+ * encrypt_recipients the frame is then encrypted in the age format and the
+ * name ends in ".lz4.age" (io/age.h).
  */
 #ifndef WAL_ARCHIVE_H
 #define WAL_ARCHIVE_H
@@ -16,14 +18,40 @@
 #include <stdio.h>
 #include "base/config.h"
 #include "base/error.h"
+#include "io/age.h"
 #include "store/store.h"
 #include "pg/walname.h"
 
 #define WAL_INFO_NAME "walarchive.info"
 
-/* Object path of name under system_id, with ".lz4" when framed. */
-void wal_archive_object_path(uint64_t system_id, const wal_name *name, int framed, char *out,
+/* What an object's suffixes say was done to it, in the order applied. */
+#define WAL_OBJ_LZ4 1 /* an LZ4 frame: ".lz4" */
+#define WAL_OBJ_AGE 2 /* then encrypted: ".age" */
+
+/* Object path of name under system_id, with the suffixes of form (WAL_OBJ_*). */
+void wal_archive_object_path(uint64_t system_id, const wal_name *name, int form, char *out,
 			     size_t cap);
+
+/* Strips the suffixes ".lz4", ".lz4.age", ".age" from an entry's name; returns its form. */
+int wal_archive_object_form(char *entry);
+
+/*
+ * The forms to look for, in order, when restoring: the encrypted ones
+ * (".lz4.age" as walpush writes them, ".age" as `age -r` makes them from a
+ * segment) first when an identity is at hand, else last (so that finding
+ * only an encrypted object says what is missing).
+ */
+#define WAL_ARCHIVE_FORMS 4
+void wal_archive_forms(int have_identity, int forms[WAL_ARCHIVE_FORMS]);
+
+/*
+ * Loads cfg's encrypt_recipients (walpush) or encrypt_identity (walfetch,
+ * walcheck) into keys; *have says whether the setting is set.  WAL_ECONFIG
+ * naming the setting and its cause when it is set but unusable: never a
+ * fallback to storing or reading in clear.
+ */
+wal_err wal_archive_recipients(const wal_config *cfg, wal_age_keys *keys, int *have, wal_error *e);
+wal_err wal_archive_identities(const wal_config *cfg, wal_age_keys *keys, int *have, wal_error *e);
 
 /* What walpush did. */
 typedef enum wal_push_outcome {
@@ -125,16 +153,19 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
 		  wal_error *e);
 
 /*
- * Streams object (an LZ4 frame when framed, else a plain file as earlier
- * releases stored with compress = none) from store into `into`, checked on
- * the way: the frame's content checksum, and the identity of what it
+ * Streams object (form: an LZ4 frame, perhaps encrypted, which ids must then
+ * open; else a plain file as earlier releases stored with compress = none)
+ * from store into `into`, checked on the way: each encrypted chunk's
+ * authentication before its bytes go on, the frame's content checksum, and the identity of what it
  * restores to (wal_verify_sink: cluster system_id, timeline, position, size,
  * at most one segment's worth of bytes).  Sets *seg_size for a segment or
  * partial.  WAL_ENOENT if the object is not there, WAL_ECORRUPT if it is not
- * exactly name's file; `into` may then hold part of it.
+ * exactly name's file; `into` may then hold part of it.  An encrypted object
+ * without ids, or that none of them opens, is WAL_ECONFIG.
  */
-wal_err wal_archive_restore(wal_store *store, const char *object, int framed, const wal_name *name,
-			    uint64_t system_id, wal_sink *into, uint32_t *seg_size, wal_error *e);
+wal_err wal_archive_restore(wal_store *store, const char *object, int form, const wal_name *name,
+			    uint64_t system_id, const wal_age_keys *ids, wal_sink *into,
+			    uint32_t *seg_size, wal_error *e);
 
 /*
  * Restores one object into dest_path as wal_fetch does (wal_archive_restore
@@ -142,9 +173,10 @@ wal_err wal_archive_restore(wal_store *store, const char *object, int framed, co
  * seg_size and object; fsyncs it when durable.  WAL_ENOENT if the object is
  * not there; dest_path is untouched on any failure.
  */
-wal_err wal_archive_fetch_object(wal_store *store, const char *object, int framed,
-				 const wal_name *name, uint64_t system_id, const char *dest_path,
-				 int durable, wal_fetch_result *res, wal_error *e);
+wal_err wal_archive_fetch_object(wal_store *store, const char *object, int form,
+				 const wal_name *name, uint64_t system_id, const wal_age_keys *ids,
+				 const char *dest_path, int durable, wal_fetch_result *res,
+				 wal_error *e);
 
 /*
  * After name's object was not found: WAL_ENOENT ("not in the archive") only

@@ -12,6 +12,7 @@
 #include <time.h>
 #include "base/config.h"
 #include "base/error.h"
+#include "io/age.h"
 #include "pg/walname.h"
 #include "store/store.h"
 
@@ -38,7 +39,7 @@ wal_err wal_check_probe(wal_store *store, const char *dir, wal_probe_result *res
 typedef struct wal_check_object {
 	wal_name name;
 	char path[128]; /* in the archive */
-	int framed;	/* an LZ4 frame (".lz4"), else a plain file */
+	int framed; /* its form: WAL_OBJ_LZ4 (".lz4"), with WAL_OBJ_AGE (".lz4.age"), or 0 (plain) */
 	int64_t size;
 	time_t mtime;
 } wal_check_object;
@@ -67,7 +68,7 @@ void wal_check_tree_free(wal_check_tree *tree);
  * checks into a NUL-terminated heap buffer *text (the caller frees it).
  */
 wal_err wal_check_read_text(wal_store *store, const wal_check_object *obj, uint64_t system_id,
-			    char **text, wal_error *e);
+			    const wal_age_keys *ids, char **text, wal_error *e);
 
 /* ---- continuity ----------------------------------------------------------- */
 
@@ -163,8 +164,8 @@ typedef void (*wal_check_bad_fn)(void *arg, size_t index, wal_err code, const ch
 
 /*
  * Reads every object of objs[0..n) and verifies it exactly as walfetch does
- * (wal_archive_restore: LZ4 content checksum, cluster, timeline, position,
- * size) into a sink that discards the bytes, with up to workers processes,
+ * (wal_archive_restore: decryption with encrypt_identity, LZ4 content
+ * checksum, cluster, timeline, position, size) into a sink that discards the bytes, with up to workers processes,
  * each with its own store connection.  Calls bad for each object that
  * fails; *verified counts those that passed.  Returns WAL_OK when every
  * object could be read, corrupt or not; else the first failure to reach

@@ -26,21 +26,21 @@ static wal_err discard_reset(wal_sink *sink, wal_error *e)
 }
 
 /* Verifies one object; a failure to reach the archive is not a verdict on it. */
-static wal_err verify_one(wal_store *store, const wal_check_object *o, uint64_t system_id, int *bad,
-			  wal_error *e)
+static wal_err verify_one(wal_store *store, const wal_check_object *o, uint64_t system_id,
+			  const wal_age_keys *ids, int *bad, wal_error *e)
 {
 	wal_sink discard = { discard_write, discard_reset };
 	uint32_t seg_size;
-	wal_err rc = wal_archive_restore(store, o->path, o->framed, &o->name, system_id, &discard,
-					 &seg_size, e);
+	wal_err rc = wal_archive_restore(store, o->path, o->framed, &o->name, system_id, ids,
+					 &discard, &seg_size, e);
 	*bad = rc == WAL_ECORRUPT || rc == WAL_ENOTWAL || rc == WAL_EFOREIGN || rc == WAL_ENOENT;
 	return *bad ? WAL_OK : rc;
 }
 
 /* A worker's stripe of objs, reported as lines on fd:
  * "B index code why" for a bad object, "E code why" to stop, "V count" at the end. */
-static int worker(const wal_config *cfg, uint64_t system_id, const wal_check_object *objs, size_t n,
-		  int w, int workers, int fd)
+static int worker(const wal_config *cfg, uint64_t system_id, const wal_age_keys *ids,
+		  const wal_check_object *objs, size_t n, int w, int workers, int fd)
 {
 	wal_store *store = NULL;
 	wal_error err;
@@ -50,7 +50,7 @@ static int worker(const wal_config *cfg, uint64_t system_id, const wal_check_obj
 	wal_err rc = wal_store_open(&store, cfg, &err);
 	for (size_t i = (size_t)w; rc == WAL_OK && i < n; i += (size_t)workers) {
 		int bad;
-		rc = verify_one(store, &objs[i], system_id, &bad, &err);
+		rc = verify_one(store, &objs[i], system_id, ids, &bad, &err);
 		if (rc == WAL_OK && bad) {
 			/* one write under PIPE_BUF bytes: lines from workers never mix */
 			len = snprintf(line, sizeof(line), "B %zu %d %.900s\n", i, (int)err.code,
@@ -78,28 +78,35 @@ wal_err wal_check_deep(const wal_config *cfg, uint64_t system_id, const wal_chec
 		       wal_error *e)
 {
 	pid_t pids[64];
-	int started = 0, fds[2], reports = 0;
+	int started = 0, fds[2], reports = 0, have_ids;
+	wal_age_keys ids;
 	wal_err rc = WAL_OK;
 	char line[1100];
 
 	*verified = 0;
 	if (n == 0)
 		return WAL_OK;
+	/* encrypted objects are verified only with the identity that opens them */
+	if ((rc = wal_archive_identities(cfg, &ids, &have_ids, e)) != WAL_OK)
+		return rc;
 	if (workers < 1)
 		workers = 1;
 	if (workers > (int)(sizeof(pids) / sizeof(pids[0])))
 		workers = (int)(sizeof(pids) / sizeof(pids[0]));
 	if ((size_t)workers > n)
 		workers = (int)n;
-	if (pipe(fds) < 0)
+	if (pipe(fds) < 0) {
+		wal_age_keys_wipe(&ids);
 		return wal_fail_errno(e, WAL_EIO, errno,
 				      "cannot make a pipe for the verification workers");
+	}
 	fflush(NULL);
 	for (int w = 0; w < workers; w++) {
 		pid_t pid = fork();
 		if (pid == 0) {
 			close(fds[0]);
-			_exit(worker(cfg, system_id, objs, n, w, workers, fds[1]));
+			_exit(worker(cfg, system_id, have_ids ? &ids : NULL, objs, n, w, workers,
+				     fds[1]));
 		}
 		if (pid < 0) {
 			rc = wal_fail_errno(e, WAL_EIO, errno,
@@ -135,6 +142,7 @@ wal_err wal_check_deep(const wal_config *cfg, uint64_t system_id, const wal_chec
 	for (int i = 0; i < started; i++)
 		while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
 			;
+	wal_age_keys_wipe(&ids);
 	if (rc == WAL_OK && reports < workers)
 		rc = wal_fail(e, WAL_EIO, "a verification worker ended without reporting");
 	return rc;

@@ -24,13 +24,8 @@ static wal_err add_object(lister *l, const char *entry, const wal_stat *st, wal_
 {
 	char base[WAL_NAME_MAX + 8];
 	wal_name name;
-	int framed = 0;
 	snprintf(base, sizeof(base), "%s", entry);
-	size_t len = strlen(base);
-	if (len > 4 && strcmp(base + len - 4, WAL_LZ4_SUFFIX) == 0) {
-		base[len - 4] = '\0';
-		framed = 1;
-	}
+	int framed = wal_archive_object_form(base);
 	/* temporary files (a dot first) and anything else that is not WAL: not ours to judge */
 	if (entry[0] == '.' || wal_name_parse(base, &name, NULL) != WAL_OK)
 		return WAL_OK;
@@ -143,13 +138,13 @@ void wal_check_tree_free(wal_check_tree *tree)
 }
 
 wal_err wal_check_read_text(wal_store *store, const wal_check_object *obj, uint64_t system_id,
-			    char **text, wal_error *e)
+			    const wal_age_keys *ids, char **text, wal_error *e)
 {
 	wal_mem_sink sink;
 	uint32_t seg_size;
 	*text = NULL;
 	wal_mem_sink_init(&sink, 0);
-	wal_err rc = wal_archive_restore(store, obj->path, obj->framed, &obj->name, system_id,
+	wal_err rc = wal_archive_restore(store, obj->path, obj->framed, &obj->name, system_id, ids,
 					 &sink.base, &seg_size, e);
 	if (rc == WAL_OK)
 		rc = sink.base.write(&sink.base, "", 1, e);

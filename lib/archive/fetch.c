@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,35 +38,58 @@ wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name 
 	return WAL_OK;
 }
 
-wal_err wal_archive_restore(wal_store *store, const char *object, int framed, const wal_name *name,
-			    uint64_t system_id, wal_sink *into, uint32_t *seg_size, wal_error *e)
+wal_err wal_archive_restore(wal_store *store, const char *object, int form, const wal_name *name,
+			    uint64_t system_id, const wal_age_keys *ids, wal_sink *into,
+			    uint32_t *seg_size, wal_error *e)
 {
 	wal_verify_sink verify;
 	wal_lz4_sink *lz = NULL;
-	wal_err rc;
+	wal_age_sink *age = NULL;
+	wal_sink *first = &verify.base;
+	wal_stat st;
+	wal_err rc = WAL_OK;
 	*seg_size = 0;
 	wal_verify_sink_init(&verify, into, name, system_id, object);
-	if (framed && (rc = wal_lz4_sink_new(&lz, &verify.base, object, e)) != WAL_OK)
+	if ((form & WAL_OBJ_AGE) && !ids) {
+		/* said only of an object that is there: absent is still "not found" */
+		if ((rc = wal_store_stat(store, object, &st, e)) == WAL_OK)
+			rc = wal_fail(
+				e, WAL_ECONFIG,
+				"%s: the object is encrypted and encrypt_identity is not set: "
+				"nothing restored",
+				object);
 		return rc;
-	rc = wal_store_get(store, object, framed ? wal_lz4_sink_base(lz) : &verify.base, e);
-	if (rc == WAL_OK && framed)
+	}
+	if ((form & WAL_OBJ_LZ4) && (rc = wal_lz4_sink_new(&lz, first, object, e)) == WAL_OK)
+		first = wal_lz4_sink_base(lz);
+	/* the decrypting sink passes on only chunks that authenticated */
+	if (rc == WAL_OK && (form & WAL_OBJ_AGE) &&
+	    (rc = wal_age_sink_new(&age, first, ids, object, e)) == WAL_OK)
+		first = wal_age_sink_base(age);
+	if (rc == WAL_OK)
+		rc = wal_store_get(store, object, first, e);
+	if (rc == WAL_OK && age)
+		rc = wal_age_sink_finish(age, e);
+	if (rc == WAL_OK && lz)
 		rc = wal_lz4_sink_finish(lz, e);
 	if (rc == WAL_OK)
 		rc = wal_verify_sink_finish(&verify, seg_size, e);
+	wal_age_sink_free(age);
 	wal_lz4_sink_free(lz);
 	return rc;
 }
 
-wal_err wal_archive_fetch_object(wal_store *store, const char *object, int framed,
-				 const wal_name *name, uint64_t system_id, const char *dest_path,
-				 int durable, wal_fetch_result *res, wal_error *e)
+wal_err wal_archive_fetch_object(wal_store *store, const char *object, int form,
+				 const wal_name *name, uint64_t system_id, const wal_age_keys *ids,
+				 const char *dest_path, int durable, wal_fetch_result *res,
+				 wal_error *e)
 {
 	wal_atomic_file f;
 	wal_err rc = wal_atomic_open(&f, dest_path, 0600, e);
 	if (rc != WAL_OK)
 		/* a missing destination directory is not a missing archive file */
 		return rc == WAL_ENOENT ? wal_error_recode(e, WAL_EIO) : rc;
-	rc = wal_archive_restore(store, object, framed, name, system_id, &f.sink, &res->seg_size,
+	rc = wal_archive_restore(store, object, form, name, system_id, ids, &f.sink, &res->seg_size,
 				 e);
 	if (rc == WAL_OK)
 		rc = wal_atomic_flush(&f, e);
@@ -105,6 +129,8 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 {
 	wal_name name;
 	wal_store *store = NULL;
+	wal_age_keys *ids = NULL;
+	int have_ids = 0, forms[WAL_ARCHIVE_FORMS];
 	wal_err rc;
 	char object[512];
 
@@ -112,6 +138,10 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 	rc = wal_name_parse(file_name, &name, e);
 	if (rc != WAL_OK)
 		return rc;
+	if (!(ids = malloc(sizeof(*ids))))
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	if ((rc = wal_archive_identities(cfg, ids, &have_ids, e)) != WAL_OK)
+		goto out;
 
 	int known = wal_local_system_id(cfg, datadir, &res->system_id);
 	rc = wal_store_open(&store, cfg, e);
@@ -129,12 +159,14 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 			goto out;
 	}
 
-	/* an LZ4 frame, as walpush writes every object; else plain, as earlier
-	 * releases wrote with compress = none */
-	for (int framed = 1; framed >= 0; framed--) {
-		wal_archive_object_path(res->system_id, &name, framed, object, sizeof(object));
-		rc = wal_archive_fetch_object(store, object, framed, &name, res->system_id,
-					      dest_path, cfg->fetch_fsync, res, e);
+	/* an LZ4 frame, encrypted or not, as walpush writes every object; else
+	 * plain, as earlier releases wrote with compress = none */
+	wal_archive_forms(have_ids, forms);
+	for (int i = 0; i < WAL_ARCHIVE_FORMS; i++) {
+		wal_archive_object_path(res->system_id, &name, forms[i], object, sizeof(object));
+		rc = wal_archive_fetch_object(store, object, forms[i], &name, res->system_id,
+					      have_ids ? ids : NULL, dest_path, cfg->fetch_fsync,
+					      res, e);
 		if (rc != WAL_ENOENT)
 			break;
 	}
@@ -142,5 +174,7 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 		rc = wal_archive_absent(store, res->system_id, &name, e);
 out:
 	wal_store_close(store);
+	wal_age_keys_wipe(ids);
+	free(ids);
 	return rc;
 }

@@ -10,10 +10,12 @@
 #include "io/compress.h"
 #include "pg/pgcontrol.h"
 
-void wal_archive_object_path(uint64_t system_id, const wal_name *name, int compressed, char *out,
+void wal_archive_object_path(uint64_t system_id, const wal_name *name, int form, char *out,
 			     size_t cap)
 {
-	const char *suffix = compressed ? WAL_LZ4_SUFFIX : "";
+	static const char *const suffixes[4] = { "", WAL_LZ4_SUFFIX, WAL_AGE_SUFFIX,
+						 WAL_LZ4_SUFFIX WAL_AGE_SUFFIX };
+	const char *suffix = suffixes[form & 3];
 	if (name->kind == WAL_NAME_HISTORY) {
 		snprintf(out, cap, "%" PRIu64 "/%s%s", system_id, name->text, suffix);
 	} else {
@@ -21,6 +23,54 @@ void wal_archive_object_path(uint64_t system_id, const wal_name *name, int compr
 		wal_name_dir(name, dir);
 		snprintf(out, cap, "%" PRIu64 "/%s/%s%s", system_id, dir, name->text, suffix);
 	}
+}
+
+int wal_archive_object_form(char *entry)
+{
+	size_t len = strlen(entry);
+	int form = 0;
+	if (len > 8 && strcmp(entry + len - 8, WAL_LZ4_SUFFIX WAL_AGE_SUFFIX) == 0) {
+		entry[len - 8] = '\0';
+		form = WAL_OBJ_LZ4 | WAL_OBJ_AGE;
+	} else if (len > 4 && strcmp(entry + len - 4, WAL_LZ4_SUFFIX) == 0) {
+		entry[len - 4] = '\0';
+		form = WAL_OBJ_LZ4;
+	} else if (len > 4 && strcmp(entry + len - 4, WAL_AGE_SUFFIX) == 0) {
+		entry[len - 4] = '\0';
+		form = WAL_OBJ_AGE;
+	}
+	return form;
+}
+
+void wal_archive_forms(int have_identity, int forms[WAL_ARCHIVE_FORMS])
+{
+	static const int with_identity[WAL_ARCHIVE_FORMS] = { WAL_OBJ_LZ4 | WAL_OBJ_AGE,
+							      WAL_OBJ_AGE, WAL_OBJ_LZ4, 0 };
+	static const int without[WAL_ARCHIVE_FORMS] = { WAL_OBJ_LZ4, 0, WAL_OBJ_LZ4 | WAL_OBJ_AGE,
+							WAL_OBJ_AGE };
+	memcpy(forms, have_identity ? with_identity : without, sizeof(with_identity));
+}
+
+/* ---- encryption keys ------------------------------------------------------ */
+
+wal_err wal_archive_recipients(const wal_config *cfg, wal_age_keys *keys, int *have, wal_error *e)
+{
+	memset(keys, 0, sizeof(*keys));
+	*have = cfg->encrypt_recipients && cfg->encrypt_recipients[0];
+	if (!*have)
+		return WAL_OK;
+	wal_err rc = wal_age_recipients_load(keys, cfg->encrypt_recipients, e);
+	return rc == WAL_OK ? rc : wal_config_blame(cfg, "encrypt_recipients", e);
+}
+
+wal_err wal_archive_identities(const wal_config *cfg, wal_age_keys *keys, int *have, wal_error *e)
+{
+	memset(keys, 0, sizeof(*keys));
+	*have = cfg->encrypt_identity && cfg->encrypt_identity[0];
+	if (!*have)
+		return WAL_OK;
+	wal_err rc = wal_age_identities_load(keys, cfg->encrypt_identity, e);
+	return rc == WAL_OK ? rc : wal_config_blame(cfg, "encrypt_identity", e);
 }
 
 /* ---- cluster selection --------------------------------------------------- */

@@ -68,9 +68,7 @@ static wal_err collect_file(void *arg, const char *entry, const wal_stat *st, wa
 		return WAL_OK;
 	}
 	snprintf(base, sizeof(base), "%s", entry);
-	size_t len = strlen(base);
-	if (len > 4 && strcmp(base + len - 4, WAL_LZ4_SUFFIX) == 0)
-		base[len - 4] = '\0';
+	wal_archive_object_form(base);
 	/* anything that is not WAL we did not put there: leave it alone */
 	if (wal_name_parse(base, &name, NULL) != WAL_OK || name.kind == WAL_NAME_HISTORY)
 		return WAL_OK;

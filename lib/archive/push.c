@@ -1,6 +1,7 @@
 /*
  * walpush's one-file work: check the file (name, WAL header, cluster), then
- * store it as an LZ4 frame, or find it already there with the same bytes.
+ * store it as an LZ4 frame (encrypted with encrypt_recipients), or find it
+ * already there with the same bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,27 +61,32 @@ static wal_err compare_reset(wal_sink *base, wal_error *e)
 }
 
 /*
- * Whether the object at path (compressed or not) holds exactly the bytes of
- * the file open as fd (size bytes).  Sets *same; an unreadable or corrupt
- * object counts as different.
+ * Whether the object at path (of form WAL_OBJ_*; an encrypted one opened
+ * with ids) holds exactly the bytes of the file open as fd (size bytes).
+ * Sets *same; an unreadable or corrupt object counts as different.
  */
-static wal_err object_matches(wal_store *s, const char *path, int compressed, int fd,
-			      const char *file, uint64_t size, int *same, wal_error *e)
+static wal_err object_matches(wal_store *s, const char *path, int form, const wal_age_keys *ids,
+			      int fd, const char *file, uint64_t size, int *same, wal_error *e)
 {
 	compare_sink cmp = { { compare_write, compare_reset }, fd, file, NULL, 0, size, 0 };
 	wal_lz4_sink *lz = NULL;
-	wal_err rc;
+	wal_age_sink *age = NULL;
+	wal_sink *first = &cmp.base;
+	wal_err rc = WAL_OK;
 	*same = 0;
 	cmp.buf = malloc(WAL_IO_CHUNK);
 	if (!cmp.buf)
 		return wal_fail(e, WAL_ENOMEM, "out of memory");
-	if (compressed) {
-		rc = wal_lz4_sink_new(&lz, &cmp.base, path, e);
-		if (rc != WAL_OK)
-			goto out;
-	}
-	rc = wal_store_get(s, path, compressed ? wal_lz4_sink_base(lz) : &cmp.base, e);
-	if (rc == WAL_OK && compressed)
+	if ((form & WAL_OBJ_LZ4) && (rc = wal_lz4_sink_new(&lz, first, path, e)) == WAL_OK)
+		first = wal_lz4_sink_base(lz);
+	if (rc == WAL_OK && (form & WAL_OBJ_AGE) &&
+	    (rc = wal_age_sink_new(&age, first, ids, path, e)) == WAL_OK)
+		first = wal_age_sink_base(age);
+	if (rc == WAL_OK)
+		rc = wal_store_get(s, path, first, e);
+	if (rc == WAL_OK && age)
+		rc = wal_age_sink_finish(age, e);
+	if (rc == WAL_OK && lz)
 		rc = wal_lz4_sink_finish(lz, e);
 	if (rc == WAL_ECORRUPT) {
 		rc = WAL_OK; /* a damaged object is not the same content */
@@ -88,9 +94,45 @@ static wal_err object_matches(wal_store *s, const char *path, int compressed, in
 	}
 	if (rc == WAL_OK)
 		*same = !cmp.differs && cmp.offset == size;
-out:
+	wal_age_sink_free(age);
 	wal_lz4_sink_free(lz);
 	free(cmp.buf);
+	return rc;
+}
+
+static wal_err ignore_write(wal_sink *sink, const void *buf, size_t len, wal_error *e)
+{
+	(void)sink, (void)buf, (void)len, (void)e;
+	return WAL_OK;
+}
+
+static wal_err ignore_reset(wal_sink *sink, wal_error *e)
+{
+	(void)sink, (void)e;
+	return WAL_OK;
+}
+
+/*
+ * Compares the duplicate tags in the header of the encrypted object at path
+ * with want (see wal_age_dup_compute): *verdict 1 same content, 0
+ * different (or a damaged header), -1 cannot tell (other recipients).
+ */
+static wal_err tags_match(wal_store *s, const char *path, const wal_age_dup *want, int *verdict,
+			  wal_error *e)
+{
+	wal_sink ignore = { ignore_write, ignore_reset };
+	wal_age_sink *age = NULL;
+	wal_err rc = wal_age_sink_new(&age, &ignore, NULL, path, e);
+	if (rc == WAL_OK)
+		rc = wal_store_get(s, path, wal_age_sink_base(age), e);
+	if (rc == WAL_OK)
+		rc = wal_age_sink_finish(age, e);
+	*verdict = 0;
+	if (rc == WAL_OK)
+		*verdict = wal_age_dup_match(wal_age_sink_dup(age), want);
+	else if (rc == WAL_ECORRUPT)
+		rc = WAL_OK; /* a damaged object is not the same content */
+	wal_age_sink_free(age);
 	return rc;
 }
 
@@ -232,17 +274,25 @@ static wal_err choose_cluster(const wal_config *cfg, const char *datadir, const 
 	return WAL_OK;
 }
 
+/* What walpush encrypts to, and what it knows to compare encrypted objects. */
+typedef struct push_keys {
+	wal_age_keys recipients; /* count 0: no encryption */
+	wal_age_keys ids;	 /* count 0: encrypt_identity not set here */
+	wal_age_dup dup;	 /* the file's duplicate tags (with recipients) */
+} push_keys;
+
 /*
  * Stores the file open as fd (size bytes) as res->object, an LZ4 frame at
- * level, hashing its bytes on the way with want_hash.  WAL_EEXIST if the
- * name is taken.
+ * level, encrypted when keys has recipients, hashing its bytes on the way
+ * with want_hash.  WAL_EEXIST if the name is taken.
  */
 static wal_err store_file(wal_store *store, int fd, const char *wal_path, uint64_t size, int level,
-			  int want_hash, wal_push_result *res, wal_error *e)
+			  const push_keys *keys, int want_hash, wal_push_result *res, wal_error *e)
 {
 	wal_fd_source file;
 	wal_hash_source hashing = { 0 };
 	wal_lz4_source *lz = NULL;
+	wal_age_source *age = NULL;
 	wal_source *src = &file.base;
 	wal_err rc = WAL_OK;
 	wal_fd_source_init(&file, fd, wal_path, (int64_t)size);
@@ -254,16 +304,21 @@ static wal_err store_file(wal_store *store, int fd, const char *wal_path, uint64
 		src = &hashing.base;
 	}
 	rc = wal_lz4_source_new(&lz, src, (int64_t)size, level, e);
-	if (rc == WAL_OK) {
+	if (rc == WAL_OK)
 		src = wal_lz4_source_base(lz);
+	/* compressed, then encrypted: nothing leaves in clear once recipients are set */
+	if (rc == WAL_OK && keys->recipients.count &&
+	    (rc = wal_age_source_new(&age, src, &keys->recipients, &keys->dup, e)) == WAL_OK)
+		src = wal_age_source_base(age);
+	if (rc == WAL_OK)
 		rc = wal_store_put(store, res->object, src, e);
-	}
 	if (rc == WAL_OK) {
 		res->outcome = WAL_PUSHED;
 		res->stored_bytes = src->size >= 0 ? (uint64_t)src->size : 0;
 		if (want_hash && hashing.hex[0] && hashing.bytes == size)
 			memcpy(res->hash, hashing.hex, sizeof(res->hash));
 	}
+	wal_age_source_free(age);
 	wal_lz4_source_free(lz);
 	wal_hash_source_free(&hashing);
 	return rc;
@@ -275,13 +330,29 @@ static wal_err store_file(wal_store *store, int fd, const char *wal_path, uint64
  * open as fd, made durable in place (perhaps left by a process that died
  * before its fsync).
  */
-static wal_err check_existing(wal_store *store, const char *existing, int framed, int fd,
-			      const char *wal_path, uint64_t size, const wal_name *name,
-			      int want_hash, wal_push_result *res, wal_error *e)
+static wal_err check_existing(wal_store *store, const char *existing, int form,
+			      const push_keys *keys, int fd, const char *wal_path, uint64_t size,
+			      const wal_name *name, int want_hash, wal_push_result *res,
+			      wal_error *e)
 {
 	int same = 0;
 	wal_stat ost;
-	wal_err rc = object_matches(store, existing, framed, fd, wal_path, size, &same, e);
+	wal_err rc;
+	if (form & WAL_OBJ_AGE) {
+		/* the tags tell without a secret key; an identity here, if any, by decryption */
+		rc = tags_match(store, existing, &keys->dup, &same, e);
+		if (rc == WAL_OK && same < 0 && keys->ids.count)
+			rc = object_matches(store, existing, form, &keys->ids, fd, wal_path, size,
+					    &same, e);
+		if (rc == WAL_OK && same < 0)
+			return wal_fail(e, WAL_EEXIST_DIFFERENT,
+					"%s: archive has an object at %s encrypted to other "
+					"recipients, which this host cannot compare (set "
+					"encrypt_identity to compare by decryption); refusing to "
+					"overwrite",
+					name->text, existing);
+	} else
+		rc = object_matches(store, existing, form, NULL, fd, wal_path, size, &same, e);
 	if (rc != WAL_OK)
 		return rc;
 	snprintf(res->object, sizeof(res->object), "%s", existing);
@@ -306,14 +377,23 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	wal_header hdr;
 	wal_stat ost;
 	struct stat st;
-	int fd = -1;
-	char object[512], plain[512];
+	int fd = -1, encrypt = 0, have_ids = 0;
+	char object[512], plain[512], framed[512];
+	unsigned char digest[WAL_AGE_DIGEST_LEN];
+	push_keys *keys = NULL;
 	wal_err rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((rc = wal_name_parse(file_name, &name, e)) != WAL_OK ||
-	    (rc = open_input(wal_path, &fd, &st, e)) != WAL_OK)
+	if ((rc = wal_name_parse(file_name, &name, e)) != WAL_OK)
 		return rc;
+	/* a key that cannot be used is a configuration error, never a plain push */
+	if (!(keys = calloc(1, sizeof(*keys))))
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	if ((rc = wal_archive_recipients(cfg, &keys->recipients, &encrypt, e)) != WAL_OK ||
+	    (encrypt && (rc = wal_archive_identities(cfg, &keys->ids, &have_ids, e)) != WAL_OK))
+		goto out_keys;
+	if ((rc = open_input(wal_path, &fd, &st, e)) != WAL_OK)
+		goto out_keys;
 	res->in_bytes = (uint64_t)st.st_size;
 	if ((rc = check_input(fd, wal_path, &name, res->in_bytes, &hdr, &res->system_id, e)) !=
 		    WAL_OK ||
@@ -334,20 +414,35 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	/* every object is an LZ4 frame, so that its content checksum travels with
 	 * it; compress = none stores the frame's blocks uncompressed */
 	int level = cfg->compress == WAL_COMPRESS_LZ4 ? cfg->compress_level : WAL_LZ4_STORED;
-	wal_archive_object_path(res->system_id, &name, 1, object, sizeof(object));
+	int form = WAL_OBJ_LZ4 | (encrypt ? WAL_OBJ_AGE : 0);
+	wal_archive_object_path(res->system_id, &name, form, object, sizeof(object));
 	wal_archive_object_path(res->system_id, &name, 0, plain, sizeof(plain));
+	wal_archive_object_path(res->system_id, &name, WAL_OBJ_LZ4, framed, sizeof(framed));
 	snprintf(res->object, sizeof(res->object), "%s", object);
+	if (encrypt) {
+		if ((rc = wal_age_digest_fd(fd, wal_path, digest, e)) != WAL_OK)
+			goto out;
+		wal_age_dup_compute(&keys->recipients, name.text, digest, &keys->dup);
+	}
 
-	/* the same WAL stored plain by an earlier release counts as the object */
+	/* the same WAL stored plain by an earlier release counts as the object,
+	 * and so does an unencrypted frame pushed before encryption was set */
 	rc = wal_store_stat(*store_io, plain, &ost, e);
 	if (rc == WAL_OK)
-		rc = check_existing(*store_io, plain, 0, fd, wal_path, res->in_bytes, &name,
+		rc = check_existing(*store_io, plain, 0, keys, fd, wal_path, res->in_bytes, &name,
 				    want_hash, res, e);
-	else if (rc == WAL_ENOENT) {
-		rc = store_file(*store_io, fd, wal_path, res->in_bytes, level, want_hash, res, e);
+	if (rc == WAL_ENOENT && encrypt) {
+		rc = wal_store_stat(*store_io, framed, &ost, e);
+		if (rc == WAL_OK)
+			rc = check_existing(*store_io, framed, WAL_OBJ_LZ4, keys, fd, wal_path,
+					    res->in_bytes, &name, want_hash, res, e);
+	}
+	if (rc == WAL_ENOENT) {
+		rc = store_file(*store_io, fd, wal_path, res->in_bytes, level, keys, want_hash, res,
+				e);
 		if (rc == WAL_EEXIST)
-			rc = check_existing(*store_io, object, 1, fd, wal_path, res->in_bytes,
-					    &name, want_hash, res, e);
+			rc = check_existing(*store_io, object, form, keys, fd, wal_path,
+					    res->in_bytes, &name, want_hash, res, e);
 	}
 out:
 	if (rc == WAL_OK && want_hash && !res->hash[0]) {
@@ -355,5 +450,8 @@ out:
 		rc = wal_xxh64_fd(fd, wal_path, &hashed, res->hash, e);
 	}
 	close(fd);
+out_keys:
+	wal_age_keys_wipe(&keys->ids);
+	free(keys);
 	return rc;
 }

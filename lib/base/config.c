@@ -61,6 +61,8 @@ static const setting settings[] = {
 	{ S(system_id, T_U64), 0, 0, 0, NULL, 0 },
 	{ S(fetch_on_error, T_ENUM), 0, 0, 0, onerr_names, 0 },
 	{ S(fetch_fsync, T_BOOL), 0, 0, 0, NULL, 0 },
+	{ S(encrypt_recipients, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(encrypt_identity, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(push_ahead, T_INT), 0, 0, 1024, NULL, 1 },
 	{ S(fetch_ahead, T_INT), 0, 0, 1024, NULL, 0 },
 	{ S(parallel, T_INT), 0, 1, 64, NULL, 0 },

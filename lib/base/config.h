@@ -51,6 +51,12 @@ typedef struct wal_config {
 	wal_on_error fetch_on_error; /* walfetch hard errors: auto|stop|continue */
 	int fetch_fsync;	     /* on|off, default off: PostgreSQL fsyncs what it keeps */
 
+	/* age encryption (io/age.h): walpush encrypts to these public keys
+	   (age1... inline, or a file of them); walfetch, walprune and walcheck
+	   --deep decrypt with this age-keygen identity file (mode 0600) */
+	char *encrypt_recipients;
+	char *encrypt_identity;
+
 	int push_ahead;	  /* ready files pushed beyond the one asked for;
 					   -1 = auto (default): 64 over a network, 0 locally */
 	int fetch_ahead;  /* segments fetched beyond the one asked for, default 16 */

@@ -128,8 +128,10 @@ static void switch_wal(const wal_check_opts *opts, wal_check_report *r, wal_stor
 	for (;;) {
 		char object[512];
 		wal_stat st;
-		for (int framed = 1; framed >= 0 && !pg->switch_ok; framed--) {
-			wal_archive_object_path(r->system_id, &name, framed, object,
+		int forms[WAL_ARCHIVE_FORMS];
+		wal_archive_forms(0, forms); /* any form: encrypted ones last */
+		for (int i = 0; i < WAL_ARCHIVE_FORMS && !pg->switch_ok; i++) {
+			wal_archive_object_path(r->system_id, &name, forms[i], object,
 						sizeof(object));
 			pg->switch_ok = wal_store_stat(store, object, &st, NULL) == WAL_OK;
 		}
@@ -232,8 +234,15 @@ static void tree_input_free(tree_input *in)
 }
 
 /* The segments, backups and histories of the tree, for wal_continuity_check. */
-static wal_err gather(wal_check_report *r, wal_store *store, tree_input *in, wal_error *e)
+static wal_err gather(const wal_config *cfg, wal_check_report *r, wal_store *store, tree_input *in,
+		      wal_error *e)
 {
+	wal_age_keys ids;
+	int have_ids;
+	/* history files are read: encrypted ones with encrypt_identity */
+	wal_err id_rc = wal_archive_identities(cfg, &ids, &have_ids, e);
+	if (id_rc != WAL_OK)
+		return id_rc;
 	const wal_check_tree *t = &r->tree;
 	size_t nhist = 0;
 	for (size_t i = 0; i < t->count; i++)
@@ -249,7 +258,8 @@ static wal_err gather(wal_check_report *r, wal_store *store, tree_input *in, wal
 		if (o->name.kind == WAL_NAME_HISTORY) {
 			char *text = NULL;
 			wal_error err;
-			wal_err rc = wal_check_read_text(store, o, r->system_id, &text, &err);
+			wal_err rc = wal_check_read_text(store, o, r->system_id,
+							 have_ids ? &ids : NULL, &text, &err);
 			if (rc == WAL_OK)
 				rc = wal_history_parse(o->name.tli, text,
 						       &in->histories[in->nhistories], &err);
@@ -261,6 +271,7 @@ static wal_err gather(wal_check_report *r, wal_store *store, tree_input *in, wal
 						      "%s: unreadable: %s", o->path, err.msg);
 			else {
 				*e = err;
+				wal_age_keys_wipe(&ids);
 				return rc;
 			}
 			continue;
@@ -283,6 +294,7 @@ static wal_err gather(wal_check_report *r, wal_store *store, tree_input *in, wal
 			snprintf(r->newest_segment, sizeof(r->newest_segment), "%s", o->name.text);
 		}
 	}
+	wal_age_keys_wipe(&ids);
 	return WAL_OK;
 }
 
@@ -308,8 +320,8 @@ static void newest_on_path(wal_check_report *r, tree_input *in)
 }
 
 /* Lists the tree and checks continuity; WAL_ENOENT when the cluster has no tree yet. */
-static wal_err check_tree(const wal_check_opts *opts, wal_check_report *r, wal_store *store,
-			  wal_error *e)
+static wal_err check_tree(const wal_config *cfg, const wal_check_opts *opts, wal_check_report *r,
+			  wal_store *store, wal_error *e)
 {
 	tree_input in = { 0 };
 	wal_continuity_in ci = { 0 };
@@ -317,7 +329,7 @@ static wal_err check_tree(const wal_check_opts *opts, wal_check_report *r, wal_s
 	if (rc != WAL_OK)
 		return rc;
 	r->listed = 1;
-	if ((rc = gather(r, store, &in, e)) != WAL_OK)
+	if ((rc = gather(cfg, r, store, &in, e)) != WAL_OK)
 		goto out;
 	ci.seg_size = r->tree.seg_size;
 	ci.segs = in.segs;
@@ -473,7 +485,7 @@ wal_err wal_check_run(const wal_config *cfg, const wal_check_opts *opts, wal_che
 	if (opts->switch_wal && !r->new_archive)
 		switch_wal(opts, r, store, conn);
 	if (!r->new_archive) {
-		rc = check_tree(opts, r, store, &err);
+		rc = check_tree(cfg, opts, r, store, &err);
 		if (rc == WAL_ENOENT)
 			r->new_archive = 1;
 		else if (rc == WAL_EINVAL)

@@ -11,7 +11,8 @@
 #    flush is slow; then walfetch (fetch_fsync off, the default, and on),
 #    pgbackrest archive-get, and lz4 -d + sync + mv.  Prints medians, ratios beside the targets, and the
 #    peak resident memory of each program.  It reports; it asserts no timing.
-# 3. Runs tests/bench/sftp.sh CORPUS and tests/bench/http.sh CORPUS if present.
+# 3. Runs tests/bench/sftp.sh CORPUS and tests/bench/http.sh CORPUS if present,
+#    and tests/bench/age.sh CORPUS (encryption, local) always.
 #
 # Environment: WALARCHIVE_BIN (default <src>/build/inst/bin), BENCH_DIR (work
 # directory, default /var/tmp/walarchive-bench.PID, removed unless KEEP=1),
@@ -242,8 +243,8 @@ echo "bench: local part took $((SECONDS - T0)) s, $BENCH_FAILURES failed runs"
 # other transports, written by other engineers, reuse the same corpus
 status=0
 [ "$BENCH_FAILURES" -eq 0 ] || status=1
-for extra in sftp http; do
-	if [ "${BENCH_LOCAL_ONLY:-0}" = 1 ]; then
+for extra in sftp http age; do
+	if [ "${BENCH_LOCAL_ONLY:-0}" = 1 ] && [ "$extra" != age ]; then
 		echo "bench: BENCH_LOCAL_ONLY=1: tests/bench/$extra.sh not run"
 	elif [ -x "$SRC/tests/bench/$extra.sh" ] || [ -f "$SRC/tests/bench/$extra.sh" ]; then
 		echo

@@ -375,7 +375,7 @@ Test(local, lists_the_tree, .init = setup_archive, .fini = teardown_archive)
 		if (t.objs[i].name.kind == WAL_NAME_HISTORY) {
 			char *text;
 			cr_assert_eq(wal_check_read_text(store, &t.objs[i], 7712300585176830670ull,
-							 &text, &e),
+							 NULL, &text, &e),
 				     WAL_OK, "%s", e.msg);
 			cr_assert_str_eq(text, "1\t0/5000000\tno recovery target specified\n");
 			free(text);

@@ -1,0 +1,742 @@
+/*
+ * The age v1 format (see age.h): the header with its stanzas and MAC, and
+ * the chunked ChaCha20-Poly1305 payload, as a source that encrypts and a
+ * sink that decrypts.  Keys are in age_keys.c, primitives in age_prim.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include "io/age.h"
+#include "io/age_prim.h"
+
+#define AGE_VERSION_LINE "age-encryption.org/v1"
+#define X25519_LABEL "age-encryption.org/v1/X25519"
+#define DUP_TYPE "walarchive-dup"
+#define FILE_KEY_LEN 16
+#define NONCE_LEN 16
+#define TAG_LEN 16
+#define COLUMNS 64
+
+/* ---- encodings ----------------------------------------------------------- */
+
+static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Unpadded standard base64 of len bytes into out (NUL-terminated); returns its length. */
+static size_t b64_encode(const unsigned char *in, size_t len, char *out)
+{
+	size_t o = 0, i = 0;
+	for (; i + 3 <= len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64_chars[v >> 18 & 63];
+		out[o++] = b64_chars[v >> 12 & 63];
+		out[o++] = b64_chars[v >> 6 & 63];
+		out[o++] = b64_chars[v & 63];
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		out[o++] = b64_chars[v >> 18 & 63];
+		out[o++] = b64_chars[v >> 12 & 63];
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		out[o++] = b64_chars[v >> 18 & 63];
+		out[o++] = b64_chars[v >> 12 & 63];
+		out[o++] = b64_chars[v >> 6 & 63];
+	}
+	out[o] = 0;
+	return o;
+}
+
+static int b64_value(char c)
+{
+	const char *p = c ? strchr(b64_chars, c) : NULL;
+	return p ? (int)(p - b64_chars) : -1;
+}
+
+/*
+ * Decodes len characters of unpadded base64 into out (cap bytes); returns the
+ * decoded length, or -1 unless the text is canonical (as age requires: no
+ * padding, no stray bits).
+ */
+static long b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	if (len % 4 == 1)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64_value(in[i]);
+		if (v < 0)
+			return -1;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= cap)
+				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+		return -1;
+	return (long)o;
+}
+
+/* ---- ChaCha20-Poly1305 ---------------------------------------------------- */
+
+/* One-shot ChaCha20-Poly1305 with a 12-byte nonce: out = ct || tag. */
+static int aead_seal(EVP_CIPHER_CTX *ctx, const unsigned char nonce[12], const unsigned char *in,
+		     size_t len, unsigned char *out)
+{
+	int n = 0, fin = 0;
+	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    (len && EVP_EncryptUpdate(ctx, out, &n, in, (int)len) != 1) ||
+	    EVP_EncryptFinal_ex(ctx, out + n, &fin) != 1)
+		return 0;
+	return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, out + len) == 1;
+}
+
+/* Opens in (len bytes: ct || tag) into out; 0 if it does not authenticate. */
+static int aead_open(EVP_CIPHER_CTX *ctx, const unsigned char nonce[12], const unsigned char *in,
+		     size_t len, unsigned char *out)
+{
+	int n = 0, fin = 0;
+	size_t ct_len = len - TAG_LEN;
+	if (len < TAG_LEN || EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    (ct_len && EVP_DecryptUpdate(ctx, out, &n, in, (int)ct_len) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, (void *)(in + ct_len)) != 1)
+		return 0;
+	return EVP_DecryptFinal_ex(ctx, out + n, &fin) == 1;
+}
+
+static EVP_CIPHER_CTX *aead_new(const unsigned char key[32], int encrypt)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	if (ctx && EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, key, NULL, encrypt) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/* Seals or opens 32 or 16 bytes under key with the all-zero nonce (a stanza body). */
+static int aead_once(const unsigned char key[32], int encrypt, const unsigned char *in, size_t len,
+		     unsigned char *out)
+{
+	static const unsigned char zero[12];
+	EVP_CIPHER_CTX *ctx = aead_new(key, encrypt);
+	int ok = ctx && (encrypt ? aead_seal(ctx, zero, in, len, out)
+				 : aead_open(ctx, zero, in, len, out));
+	EVP_CIPHER_CTX_free(ctx);
+	return ok;
+}
+
+/* The chunk nonce: an 11-byte big-endian counter and the last-chunk flag. */
+static void chunk_nonce(uint64_t counter, int last, unsigned char nonce[12])
+{
+	memset(nonce, 0, 12);
+	for (int i = 0; i < 8; i++)
+		nonce[10 - i] = (unsigned char)(counter >> (8 * i));
+	nonce[11] = last ? 1 : 0;
+}
+
+/* ---- encryption ------------------------------------------------------------ */
+
+struct wal_age_source {
+	wal_source base;
+	wal_source *inner;
+	EVP_CIPHER_CTX *cipher;
+	unsigned char *prefix; /* header and payload nonce, the same on every rewind */
+	size_t prefix_len;
+	unsigned char *plain; /* one chunk of plaintext */
+	size_t plain_len;
+	unsigned char ahead; /* the byte read to learn that more follows a full chunk */
+	int have_ahead;
+	unsigned char *out; /* bytes ready to hand out */
+	size_t out_len, out_pos;
+	uint64_t counter;
+	int started, done;
+	uint64_t produced;
+};
+
+/* Appends text to the header being built. */
+static void put(char *hdr, size_t *len, const char *text)
+{
+	size_t n = strlen(text);
+	memcpy(hdr + *len, text, n);
+	*len += n;
+}
+
+/* Appends a stanza body: base64 in lines of 64 columns, the last one shorter. */
+static void put_body(char *hdr, size_t *len, const unsigned char *body, size_t body_len)
+{
+	char b64[128];
+	size_t n = b64_encode(body, body_len, b64);
+	for (size_t i = 0;; i += COLUMNS) {
+		size_t line = n - i < COLUMNS ? n - i : COLUMNS;
+		memcpy(hdr + *len, b64 + i, line);
+		*len += line;
+		hdr[(*len)++] = '\n';
+		if (line < COLUMNS)
+			break;
+	}
+}
+
+/* Builds the header and payload nonce into src->prefix and keys the cipher. */
+static wal_err build_prefix(wal_age_source *src, const wal_age_keys *recipients,
+			    const wal_age_dup *dup, wal_error *e)
+{
+	unsigned char file_key[FILE_KEY_LEN], key[32], nonce[NONCE_LEN], mac[32];
+	char b64[64];
+	size_t cap =
+		64 + (size_t)recipients->count * 200 + (dup ? (size_t)dup->count * 120 : 0) + 128;
+	size_t len = 0;
+	wal_err rc = WAL_OK;
+	char *hdr = malloc(cap);
+	if (!hdr)
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	if (RAND_bytes(file_key, sizeof(file_key)) != 1 || RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		rc = wal_fail(e, WAL_EIO, "cannot draw random bytes for encryption");
+		goto out;
+	}
+	put(hdr, &len, AGE_VERSION_LINE "\n");
+	for (int i = 0; i < recipients->count; i++) {
+		unsigned char eph[32], share[32], shared[32], salt[64], body[32];
+		if (RAND_bytes(eph, sizeof(eph)) != 1 || !wal_age_x25519(eph, NULL, share) ||
+		    !wal_age_x25519(eph, recipients->pub[i], shared)) {
+			OPENSSL_cleanse(eph, sizeof(eph));
+			rc = wal_fail(e, WAL_ECONFIG,
+				      "encrypt_recipients: cannot encrypt to "
+				      "recipient %d (not a valid x25519 key)",
+				      i + 1);
+			goto out;
+		}
+		memcpy(salt, share, 32);
+		memcpy(salt + 32, recipients->pub[i], 32);
+		int ok = wal_age_hkdf(shared, 32, salt, 64, X25519_LABEL, key) &&
+			 aead_once(key, 1, file_key, FILE_KEY_LEN, body);
+		OPENSSL_cleanse(eph, sizeof(eph));
+		OPENSSL_cleanse(shared, sizeof(shared));
+		if (!ok) {
+			rc = wal_fail(e, WAL_EIO, "cannot wrap the file key");
+			goto out;
+		}
+		put(hdr, &len, "-> X25519 ");
+		b64_encode(share, 32, b64);
+		put(hdr, &len, b64);
+		put(hdr, &len, "\n");
+		put_body(hdr, &len, body, 32);
+	}
+	for (int i = 0; dup && i < dup->count; i++) {
+		put(hdr, &len, "-> " DUP_TYPE " ");
+		b64_encode(dup->key_id[i], 8, b64);
+		put(hdr, &len, b64);
+		put(hdr, &len, "\n");
+		put_body(hdr, &len, dup->tag[i], 32);
+	}
+	put(hdr, &len, "---");
+	if (!wal_age_hkdf(file_key, FILE_KEY_LEN, NULL, 0, "header", key) ||
+	    !wal_age_hmac(key, hdr, len, mac)) {
+		rc = wal_fail(e, WAL_EIO, "cannot compute the header mac");
+		goto out;
+	}
+	put(hdr, &len, " ");
+	b64_encode(mac, 32, b64);
+	put(hdr, &len, b64);
+	put(hdr, &len, "\n");
+	memcpy(hdr + len, nonce, NONCE_LEN);
+	len += NONCE_LEN;
+	if (!wal_age_hkdf(file_key, FILE_KEY_LEN, nonce, NONCE_LEN, "payload", key) ||
+	    !(src->cipher = aead_new(key, 1))) {
+		rc = wal_fail(e, WAL_EIO, "cannot set up the payload cipher");
+		goto out;
+	}
+	src->prefix = (unsigned char *)hdr;
+	src->prefix_len = len;
+	hdr = NULL;
+out:
+	OPENSSL_cleanse(file_key, sizeof(file_key));
+	OPENSSL_cleanse(key, sizeof(key));
+	free(hdr);
+	return rc;
+}
+
+/* Reads from inner until buf holds want bytes or inner ends. */
+static wal_err fill(wal_source *inner, unsigned char *buf, size_t want, size_t *have, wal_error *e)
+{
+	while (*have < want) {
+		size_t got = 0;
+		wal_err rc = inner->read(inner, buf + *have, want - *have, &got, e);
+		if (rc != WAL_OK)
+			return rc;
+		if (got == 0)
+			break;
+		*have += got;
+	}
+	return WAL_OK;
+}
+
+/* Encrypts the next chunk into src->out; sets done after the last one. */
+static wal_err next_chunk(wal_age_source *src, wal_error *e)
+{
+	unsigned char nonce[12];
+	size_t have = 0;
+	wal_err rc;
+	if (src->have_ahead) {
+		src->plain[0] = src->ahead;
+		have = 1;
+		src->have_ahead = 0;
+	}
+	if ((rc = fill(src->inner, src->plain, WAL_AGE_CHUNK, &have, e)) != WAL_OK)
+		return rc;
+	int last = have < WAL_AGE_CHUNK;
+	if (!last) { /* a full chunk is the last one only if nothing follows */
+		size_t one = 0;
+		if ((rc = fill(src->inner, &src->ahead, 1, &one, e)) != WAL_OK)
+			return rc;
+		src->have_ahead = one == 1;
+		last = !src->have_ahead;
+	}
+	chunk_nonce(src->counter, last, nonce);
+	if (!aead_seal(src->cipher, nonce, src->plain, have, src->out))
+		return wal_fail(e, WAL_EIO, "cannot encrypt a chunk");
+	src->counter++;
+	src->out_len = have + TAG_LEN;
+	src->out_pos = 0;
+	src->done = last;
+	return WAL_OK;
+}
+
+static wal_err age_source_read(wal_source *base, void *buf, size_t cap, size_t *got, wal_error *e)
+{
+	wal_age_source *src = (wal_age_source *)base;
+	unsigned char *dst = buf;
+	*got = 0;
+	if (!src->started) {
+		memcpy(src->out, src->prefix, src->prefix_len);
+		src->out_len = src->prefix_len;
+		src->out_pos = 0;
+		src->started = 1;
+	}
+	while (*got < cap) {
+		if (src->out_pos == src->out_len) {
+			if (src->done)
+				break;
+			wal_err rc = next_chunk(src, e);
+			if (rc != WAL_OK)
+				return rc;
+		}
+		size_t n = src->out_len - src->out_pos;
+		if (n > cap - *got)
+			n = cap - *got;
+		memcpy(dst + *got, src->out + src->out_pos, n);
+		src->out_pos += n;
+		*got += n;
+	}
+	src->produced += *got;
+	if (*got == 0 && src->done)
+		src->base.size = (int64_t)src->produced;
+	return WAL_OK;
+}
+
+static wal_err age_source_rewind(wal_source *base, wal_error *e)
+{
+	wal_age_source *src = (wal_age_source *)base;
+	wal_err rc = src->inner->rewind(src->inner, e);
+	if (rc != WAL_OK)
+		return rc;
+	src->started = src->done = src->have_ahead = 0;
+	src->out_len = src->out_pos = 0;
+	src->counter = 0;
+	src->produced = 0;
+	return WAL_OK;
+}
+
+wal_err wal_age_source_new(wal_age_source **out, wal_source *inner, const wal_age_keys *recipients,
+			   const wal_age_dup *dup, wal_error *e)
+{
+	*out = NULL;
+	if (recipients->count == 0)
+		return wal_fail(e, WAL_ECONFIG, "encrypt_recipients: no recipient");
+	wal_age_source *src = calloc(1, sizeof(*src));
+	if (!src)
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	src->base.read = age_source_read;
+	src->base.rewind = age_source_rewind;
+	src->base.size = -1;
+	src->inner = inner;
+	src->plain = malloc(WAL_AGE_CHUNK);
+	wal_err rc = src->plain ? build_prefix(src, recipients, dup, e)
+				: wal_fail(e, WAL_ENOMEM, "out of memory");
+	if (rc == WAL_OK) {
+		size_t cap = WAL_AGE_CHUNK + TAG_LEN;
+		if (src->prefix_len > cap)
+			cap = src->prefix_len;
+		if (!(src->out = malloc(cap)))
+			rc = wal_fail(e, WAL_ENOMEM, "out of memory");
+	}
+	if (rc != WAL_OK) {
+		wal_age_source_free(src);
+		return rc;
+	}
+	*out = src;
+	return WAL_OK;
+}
+
+wal_source *wal_age_source_base(wal_age_source *src)
+{
+	return &src->base;
+}
+
+void wal_age_source_free(wal_age_source *src)
+{
+	if (!src)
+		return;
+	EVP_CIPHER_CTX_free(src->cipher);
+	if (src->plain)
+		OPENSSL_cleanse(src->plain, WAL_AGE_CHUNK);
+	free(src->plain);
+	free(src->out);
+	free(src->prefix);
+	free(src);
+}
+
+/* ---- decryption ------------------------------------------------------------ */
+
+enum { ST_HEADER, ST_NONCE, ST_CHUNKS, ST_IGNORE, ST_FAILED };
+
+struct wal_age_sink {
+	wal_sink base;
+	wal_sink *inner;
+	const wal_age_keys *ids; /* NULL: header only */
+	const char *what;
+	int state;
+	unsigned char *buf; /* the header, then one encrypted chunk */
+	size_t len;
+	size_t scan; /* start of the header line not yet complete */
+	unsigned char nonce[NONCE_LEN];
+	size_t nonce_len;
+	unsigned char file_key[FILE_KEY_LEN];
+	unsigned char *plain;
+	EVP_CIPHER_CTX *cipher;
+	uint64_t counter;
+	wal_age_dup dup;
+};
+
+static wal_err corrupt(wal_age_sink *s, wal_error *e, const char *why)
+{
+	s->state = ST_FAILED;
+	return wal_fail(e, WAL_ECORRUPT, "%s: not a valid age file: %s", s->what, why);
+}
+
+/* One line of the header at *pos (without its newline); 0 if none is complete. */
+static int next_line(const char *hdr, size_t len, size_t *pos, const char **line, size_t *n)
+{
+	const char *nl = memchr(hdr + *pos, '\n', len - *pos);
+	if (!nl)
+		return 0;
+	*line = hdr + *pos;
+	*n = (size_t)(nl - *line);
+	*pos += *n + 1;
+	return 1;
+}
+
+/* Tries the identities on one X25519 stanza; 1 and the file key if one opens it. */
+static int unwrap_x25519(wal_age_sink *s, const unsigned char share[32],
+			 const unsigned char body[32])
+{
+	for (int i = 0; i < s->ids->count; i++) {
+		unsigned char shared[32], salt[64], key[32];
+		if (!wal_age_x25519(s->ids->secret[i], share, shared))
+			continue;
+		memcpy(salt, share, 32);
+		memcpy(salt + 32, s->ids->pub[i], 32);
+		int ok = wal_age_hkdf(shared, 32, salt, 64, X25519_LABEL, key) &&
+			 aead_once(key, 0, body, 32, s->file_key);
+		OPENSSL_cleanse(shared, sizeof(shared));
+		OPENSSL_cleanse(key, sizeof(key));
+		if (ok)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Parses the complete header in s->buf (hdr_len bytes, ending with the MAC
+ * line), finds the file key and checks the MAC.
+ */
+static wal_err parse_header(wal_age_sink *s, size_t hdr_len, wal_error *e)
+{
+	const char *hdr = (const char *)s->buf, *line;
+	size_t pos = 0, n;
+	int opened = 0, x25519_stanzas = 0;
+	if (!next_line(hdr, hdr_len, &pos, &line, &n) || n != strlen(AGE_VERSION_LINE) ||
+	    memcmp(line, AGE_VERSION_LINE, n) != 0)
+		return corrupt(s, e, "unknown version line");
+	for (;;) {
+		size_t start = pos;
+		if (!next_line(hdr, hdr_len, &pos, &line, &n))
+			return corrupt(s, e, "header ends early");
+		if (n >= 3 && memcmp(line, "---", 3) == 0) {
+			unsigned char mac[32], want[32], key[32];
+			if (n != 3 + 1 + 43 || line[3] != ' ' ||
+			    b64_decode(line + 4, 43, mac, sizeof(mac)) != 32 || pos != hdr_len)
+				return corrupt(s, e, "malformed header mac line");
+			if (!s->ids)
+				return WAL_OK;
+			if (!opened)
+				return wal_fail(e, WAL_ECONFIG,
+						"%s: encrypted to other recipients: no identity in "
+						"encrypt_identity opens it",
+						s->what);
+			int ok = wal_age_hkdf(s->file_key, FILE_KEY_LEN, NULL, 0, "header", key) &&
+				 wal_age_hmac(key, hdr, start + 3, want);
+			OPENSSL_cleanse(key, sizeof(key));
+			if (!ok || CRYPTO_memcmp(mac, want, 32) != 0)
+				return corrupt(s, e, "header mac does not match (damaged header)");
+			return WAL_OK;
+		}
+		if (n < 4 || memcmp(line, "-> ", 3) != 0)
+			return corrupt(s, e, "malformed stanza");
+		/* arguments: non-empty, separated by single spaces */
+		const char *args[8];
+		size_t arg_len[8];
+		int nargs = 0;
+		for (size_t i = 3; i < n;) {
+			size_t j = i;
+			while (j < n && line[j] != ' ') {
+				if (line[j] < 33 || line[j] > 126)
+					return corrupt(s, e, "malformed stanza argument");
+				j++;
+			}
+			if (j == i || nargs == 8)
+				return corrupt(s, e, "malformed stanza arguments");
+			args[nargs] = line + i;
+			arg_len[nargs++] = j - i;
+			i = j + 1;
+			if (j + 1 == n)
+				return corrupt(s, e, "malformed stanza arguments");
+		}
+		/* body: full lines of 64 columns, then a shorter last line */
+		unsigned char body[WAL_AGE_HEADER_MAX / 4 * 3];
+		size_t body_len = 0;
+		for (;;) {
+			if (!next_line(hdr, hdr_len, &pos, &line, &n))
+				return corrupt(s, e, "header ends inside a stanza");
+			if (n > COLUMNS)
+				return corrupt(s, e, "stanza body line too long");
+			long got = b64_decode(line, n, body + body_len, sizeof(body) - body_len);
+			if (got < 0 || (n < COLUMNS && n % 4 == 1))
+				return corrupt(s, e, "malformed stanza body");
+			body_len += (size_t)got;
+			if (n < COLUMNS)
+				break;
+		}
+		if (arg_len[0] == 6 && memcmp(args[0], "X25519", 6) == 0) {
+			unsigned char share[32];
+			x25519_stanzas++;
+			if (nargs != 2 || arg_len[1] != 43 ||
+			    b64_decode(args[1], 43, share, sizeof(share)) != 32 || body_len != 32)
+				return corrupt(s, e, "malformed x25519 stanza");
+			if (s->ids && !opened)
+				opened = unwrap_x25519(s, share, body);
+		} else if (arg_len[0] == strlen(DUP_TYPE) &&
+			   memcmp(args[0], DUP_TYPE, arg_len[0]) == 0) {
+			unsigned char id[8];
+			if (nargs == 2 && body_len == 32 && s->dup.count < WAL_AGE_MAX_KEYS &&
+			    b64_decode(args[1], arg_len[1], id, sizeof(id)) == 8) {
+				memcpy(s->dup.key_id[s->dup.count], id, 8);
+				memcpy(s->dup.tag[s->dup.count], body, 32);
+				s->dup.count++;
+			}
+		}
+		/* other stanza types belong to other recipients: skipped, as age does */
+	}
+}
+
+/* Decrypts the chunk in s->buf (s->len bytes) and passes it on. */
+static wal_err open_chunk(wal_age_sink *s, int last, wal_error *e)
+{
+	unsigned char nonce[12];
+	char why[96];
+	if (s->len < TAG_LEN)
+		return corrupt(s, e, "truncated (last chunk incomplete)");
+	if (last && s->len == TAG_LEN && s->counter > 0)
+		return corrupt(s, e, "empty last chunk");
+	chunk_nonce(s->counter, last, nonce);
+	if (!aead_open(s->cipher, nonce, s->buf, s->len, s->plain)) {
+		snprintf(why, sizeof(why),
+			 "chunk %llu does not authenticate (damaged, truncated or extended)",
+			 (unsigned long long)s->counter);
+		return corrupt(s, e, why);
+	}
+	s->counter++;
+	size_t plain_len = s->len - TAG_LEN;
+	s->len = 0;
+	return plain_len ? s->inner->write(s->inner, s->plain, plain_len, e) : WAL_OK;
+}
+
+static wal_err age_sink_write(wal_sink *base, const void *data, size_t len, wal_error *e)
+{
+	wal_age_sink *s = (wal_age_sink *)base;
+	const unsigned char *p = data;
+	wal_err rc;
+	while (len > 0) {
+		switch (s->state) {
+		case ST_FAILED:
+			return wal_fail(e, WAL_ECORRUPT, "%s: not a valid age file", s->what);
+		case ST_IGNORE:
+			return WAL_OK;
+		case ST_HEADER: {
+			size_t room = WAL_AGE_HEADER_MAX - s->len;
+			size_t n = len < room ? len : room;
+			memcpy(s->buf + s->len, p, n);
+			s->len += n;
+			/* the header ends with the line that starts "---" */
+			size_t end = 0;
+			while (!end) {
+				unsigned char *nl =
+					memchr(s->buf + s->scan, '\n', s->len - s->scan);
+				if (!nl)
+					break;
+				if (s->scan > 0 && s->len - s->scan >= 3 &&
+				    memcmp(s->buf + s->scan, "---", 3) == 0)
+					end = (size_t)(nl - s->buf) + 1;
+				else
+					s->scan = (size_t)(nl - s->buf) + 1;
+			}
+			if (!end) {
+				if (s->len == WAL_AGE_HEADER_MAX)
+					return corrupt(s, e, "no end of header");
+				p += n;
+				len -= n;
+				continue;
+			}
+			if ((rc = parse_header(s, end, e)) != WAL_OK)
+				return rc;
+			/* bytes past the header were consumed from this write */
+			size_t extra = s->len - end;
+			p += n - extra;
+			len -= n - extra;
+			s->len = 0;
+			s->state = s->ids ? ST_NONCE : ST_IGNORE;
+			break;
+		}
+		case ST_NONCE: {
+			size_t n = NONCE_LEN - s->nonce_len;
+			if (n > len)
+				n = len;
+			memcpy(s->nonce + s->nonce_len, p, n);
+			s->nonce_len += n;
+			p += n;
+			len -= n;
+			if (s->nonce_len == NONCE_LEN) {
+				unsigned char key[32];
+				int ok = wal_age_hkdf(s->file_key, FILE_KEY_LEN, s->nonce,
+						      NONCE_LEN, "payload", key) &&
+					 (s->cipher = aead_new(key, 0)) != NULL;
+				OPENSSL_cleanse(key, sizeof(key));
+				if (!ok)
+					return wal_fail(e, WAL_EIO, "%s: cannot set up decryption",
+							s->what);
+				s->state = ST_CHUNKS;
+			}
+			break;
+		}
+		case ST_CHUNKS: {
+			size_t full = WAL_AGE_CHUNK + TAG_LEN;
+			if (s->len == full) {
+				/* more bytes follow a full chunk: it is not the last */
+				if ((rc = open_chunk(s, 0, e)) != WAL_OK)
+					return rc;
+			}
+			size_t n = full - s->len;
+			if (n > len)
+				n = len;
+			memcpy(s->buf + s->len, p, n);
+			s->len += n;
+			p += n;
+			len -= n;
+			break;
+		}
+		}
+	}
+	return WAL_OK;
+}
+
+static wal_err age_sink_reset(wal_sink *base, wal_error *e)
+{
+	wal_age_sink *s = (wal_age_sink *)base;
+	s->state = ST_HEADER;
+	s->len = 0;
+	s->scan = 0;
+	s->nonce_len = 0;
+	s->counter = 0;
+	memset(&s->dup, 0, sizeof(s->dup));
+	EVP_CIPHER_CTX_free(s->cipher);
+	s->cipher = NULL;
+	return s->inner ? s->inner->reset(s->inner, e) : WAL_OK;
+}
+
+wal_err wal_age_sink_new(wal_age_sink **out, wal_sink *inner, const wal_age_keys *identities,
+			 const char *what, wal_error *e)
+{
+	*out = NULL;
+	wal_age_sink *s = calloc(1, sizeof(*s));
+	size_t cap = WAL_AGE_HEADER_MAX > WAL_AGE_CHUNK + TAG_LEN ? WAL_AGE_HEADER_MAX
+								  : WAL_AGE_CHUNK + TAG_LEN;
+	if (!s || !(s->buf = malloc(cap)) || (identities && !(s->plain = malloc(WAL_AGE_CHUNK)))) {
+		wal_age_sink_free(s);
+		return wal_fail(e, WAL_ENOMEM, "out of memory");
+	}
+	s->base.write = age_sink_write;
+	s->base.reset = age_sink_reset;
+	s->inner = inner;
+	s->ids = identities;
+	s->what = what;
+	*out = s;
+	return WAL_OK;
+}
+
+wal_sink *wal_age_sink_base(wal_age_sink *sink)
+{
+	return &sink->base;
+}
+
+wal_err wal_age_sink_finish(wal_age_sink *s, wal_error *e)
+{
+	switch (s->state) {
+	case ST_IGNORE:
+		return WAL_OK;
+	case ST_CHUNKS:
+		return open_chunk(s, 1, e);
+	case ST_FAILED:
+		return wal_fail(e, WAL_ECORRUPT, "%s: not a valid age file", s->what);
+	default:
+		return corrupt(s, e,
+			       s->state == ST_HEADER && s->len == 0
+				       ? "empty object"
+				       : "truncated (ends before its payload)");
+	}
+}
+
+const wal_age_dup *wal_age_sink_dup(const wal_age_sink *sink)
+{
+	return &sink->dup;
+}
+
+void wal_age_sink_free(wal_age_sink *s)
+{
+	if (!s)
+		return;
+	EVP_CIPHER_CTX_free(s->cipher);
+	OPENSSL_cleanse(s->file_key, sizeof(s->file_key));
+	if (s->plain)
+		OPENSSL_cleanse(s->plain, WAL_AGE_CHUNK);
+	free(s->plain);
+	free(s->buf);
+	free(s);
+}
