@@ -87,45 +87,17 @@ archived_count() { pg_sql src "select archived_count from pg_stat_archiver"; }
 no_ready() { [ "$(ready_count)" -eq 0 ]; }
 drain() { t_wait "$1" no_ready; }
 
-# run_one KEY ARCHIVE_CMD RESTORE_CMD: base backup, paused burst, timed
-# archiving of the burst, then a timed recovery from the backup.
-run_one() {
-	local key=$1 push=$2 fetch=$3
-	echo "-- $key"
-	set_archive_command "$push"
-	pg_sql src "select pg_switch_wal()" >/dev/null
-	drain 120 || { fail "$key: archiving before the backup does not finish"; return 1; }
-	rm -rf "$(pg_dir "bb-$key")"
-	pg_take_basebackup src "bb-$key" || { fail "$key: base backup"; return 1; }
-	drain 120 || { fail "$key: archiving after the backup does not finish"; return 1; }
-	set_archive_command ""
-	sleep 1
-	# the burst: bulk writes until BENCH_SEGMENTS segments are full, then a switch
-	pg_sql src "truncate bulk" "do \$\$ declare s pg_lsn := pg_current_wal_lsn(); begin
-		while pg_current_wal_lsn() - s < $BENCH_SEGMENTS::numeric * 16777216 loop
-			insert into bulk select g, md5(g::text), repeat(chr(65 + g % 26), 40)
-				from generate_series(1, 50000) g;
-		end loop; end \$\$" "select pg_switch_wal()" >/dev/null
-	local n; n=$(ready_count)
-	local before; before=$(archived_count)
-	local t0 t1
-	t0=$(now)
-	set_archive_command "$push"
-	if ! pg_wait_sql src 900 "select archived_count >= $before + $n from pg_stat_archiver"; then
-		fail "$key: the burst of $n files is not archived within 900 s"
-		return 1
-	fi
-	t1=$(now)
-	local failed; failed=$(pg_sql src "select failed_count from pg_stat_archiver")
-	echo "$n $(elapsed "$t0" "$t1")" >> "$R/push-$key"
-	echo "   burst: $n files archived in $(elapsed "$t0" "$t1") s (failed_count so far $failed)"
-	pg_sql src "checkpoint" >/dev/null
-
-	# recovery of everything archived since the backup
-	local rec=rec-$key
+# recover BACKUP KEY RESTORE_CMD [WAL_DIR]: a timed recovery, from the base
+# backup of run BACKUP, of everything archived since it (with WAL_DIR, its
+# segments placed in pg_wal first)
+recover() {
+	local bb=$1 key=$2 fetch=$3 wal=$4
+	local rec=rec-$key t0 t1
 	rm -rf "$(pg_dir "$rec")"
 	pg_prepare "$rec"
-	cp -a "$(pg_data "bb-$key")" "$(pg_data "$rec")"
+	cp -a "$(pg_data "bb-$bb")" "$(pg_data "$rec")"
+	# shellcheck disable=SC2015
+	[ -n "$wal" ] && { cp "$wal"/0* "$(pg_data "$rec")/pg_wal/" && chown postgres:postgres "$(pg_data "$rec")"/pg_wal/0*; } || true
 	pg_conf "$rec" "port = $(pg_port "$rec")" "unix_socket_directories = '$(pg_sock "$rec")'" \
 		"archive_mode = off" "archive_command = ''" "restore_command = '$fetch'"
 	as_pg sh -c "sed -i '/archive_command/d' '$(pg_data "$rec")/postgresql.auto.conf'"
@@ -162,7 +134,48 @@ run_one() {
 	# wait for a prefetcher still running from this recovery
 	local lock
 	for lock in "$B"/spool-*/"$SYSID"/.prefetch.lock; do [ -e "$lock" ] && timeout 60 flock "$lock" true; done
-	rm -rf "$(pg_dir "$rec")" "$(pg_dir "bb-$key")"
+	rm -rf "$(pg_dir "$rec")"
+}
+
+# run_one KEY ARCHIVE_CMD RESTORE_CMD: base backup, paused burst, timed
+# archiving of the burst, then a timed recovery from the backup.
+run_one() {
+	local key=$1 push=$2 fetch=$3
+	echo "-- $key"
+	set_archive_command "$push"
+	pg_sql src "select pg_switch_wal()" >/dev/null
+	drain 120 || { fail "$key: archiving before the backup does not finish"; return 1; }
+	rm -rf "$(pg_dir "bb-$key")"
+	pg_take_basebackup src "bb-$key" || { fail "$key: base backup"; return 1; }
+	drain 120 || { fail "$key: archiving after the backup does not finish"; return 1; }
+	set_archive_command ""
+	sleep 1
+	# the burst: bulk writes until BENCH_SEGMENTS segments are full, then a switch
+	pg_sql src "truncate bulk" "do \$\$ declare s pg_lsn := pg_current_wal_lsn(); begin
+		while pg_current_wal_lsn() - s < $BENCH_SEGMENTS::numeric * 16777216 loop
+			insert into bulk select g, md5(g::text), repeat(chr(65 + g % 26), 40)
+				from generate_series(1, 50000) g;
+		end loop; end \$\$" "select pg_switch_wal()" >/dev/null
+	local n; n=$(ready_count)
+	local before; before=$(archived_count)
+	local t0 t1
+	t0=$(now)
+	set_archive_command "$push"
+	if ! pg_wait_sql src 900 "select archived_count >= $before + $n from pg_stat_archiver"; then
+		fail "$key: the burst of $n files is not archived within 900 s"
+		return 1
+	fi
+	t1=$(now)
+	local failed; failed=$(pg_sql src "select failed_count from pg_stat_archiver")
+	echo "$n $(elapsed "$t0" "$t1")" >> "$R/push-$key"
+	echo "   burst: $n files archived in $(elapsed "$t0" "$t1") s (failed_count so far $failed)"
+	pg_sql src "checkpoint" >/dev/null
+
+	recover "$key" "$key" "$fetch" ""
+	# after the cp run, the floor: the same WAL already in pg_wal, nothing
+	# restored (restore_command fails): what the replay alone costs
+	[ "$key" = cp ] && recover "$key" floor false "$B/cp"
+	rm -rf "$(pg_dir "bb-$key")"
 	return 0
 }
 
@@ -308,6 +321,8 @@ for t in transports:
 pb, pf = med("push", "pgbackrest"), med("fetch", "pgbackrest")
 print("| pgBackRest async, local (process-max = %s) | %s | | | %s | | |" % (par, cell(pb), cell(pf)))
 print("| cp, local (no compression, no fsync, no checks) | %s | | | %s | | |" % (cell(med("push", "cp")), cell(med("fetch", "cp"))))
+floor = med("fetch", "floor")
+print("| the floor: the same WAL already in pg_wal (replay alone) | | | | %s | | |" % cell(floor))
 print()
 print("Targets (README, Performance):")
 print("  burst over SFTP, push-ahead on vs off:           ", fmt(ratio(med("push", "sftp-on"), med("push", "sftp-off")), 4))
@@ -320,6 +335,17 @@ r = ratio(med("fetch", "local-on"), pf)
 print("  recovery local, walarchive vs pgBackRest async:   ", "n/a" if r is None else "%.2f× as fast" % r)
 for t in transports:
     print("  recovery %-8s fetch-ahead on vs off:          " % t, fmt(ratio(med("fetch", t + "-on"), med("fetch", t + "-off")), 2))
+if floor is not None:
+    print()
+    print("Restore overhead (recovery time minus the floor, %.2f s):" % floor[1])
+    over = lambda m: None if m is None else m[1] - floor[1]
+    opb = over(pf)
+    for k in [t + "-on" for t in transports] + [t + "-off" for t in transports] + ["pgbackrest", "cp"]:
+        o = over(med("fetch", k))
+        if o is None:
+            continue
+        rel = "" if opb is None or opb <= 0 or k == "pgbackrest" else "  (%.2f of pgBackRest's)" % (o / opb)
+        print("  %-14s %6.2f s%s" % (k, o, rel))
 PY
 [ "${KEEP:-0}" = 1 ] && echo "bench: work directory kept in $B"
 t_run_cleanups
