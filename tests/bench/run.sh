@@ -240,7 +240,7 @@ echo "archive size: walpush lz4 $(du -sm "$B/wa-lz4" | cut -f1) MiB, pgbackrest 
 echo "bench: local part took $((SECONDS - T0)) s, $BENCH_FAILURES failed runs"
 [ "${KEEP:-0}" = 1 ] && echo "bench: results kept in $BENCH_OUT"
 
-# other transports, written by other engineers, reuse the same corpus
+# the other benchmarks reuse the same corpus
 status=0
 [ "$BENCH_FAILURES" -eq 0 ] || status=1
 for extra in sftp http age; do
