@@ -11,6 +11,11 @@
 #   COMPRESS  lz4 (default) or none
 # Needs: the installed programs in $WALARCHIVE_BIN, nginx-extras, the swift
 # packages (see tests/lib/swift.sh), curl, awscli.
+# a work directory of its own: common.sh removes it at the end, and one
+# inherited from a calling script (run.sh) holds that script's corpus
+WALARCHIVE_TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/walarchive-bench-http.XXXXXX") || exit 1
+chmod 755 "$WALARCHIVE_TMP"
+export WALARCHIVE_TMP
 . "$(dirname "$0")/../lib/common.sh"
 . "$WALARCHIVE_SRC/tests/lib/pg.sh"
 . "$WALARCHIVE_SRC/tests/lib/nginx.sh"
