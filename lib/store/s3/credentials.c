@@ -368,8 +368,8 @@ static wal_err read_aws_file(const char *variable, const char *name, char *path,
 		return WAL_OK;
 	if (errno == ENOENT && !given)
 		return WAL_OK;
-	return wal_fail_errno(e, WAL_ECONFIG, errno, "profile: %s%s%s", path, given ? " (" : "",
-			      given ? variable : "");
+	return wal_fail_errno(e, WAL_ECONFIG, errno, "profile: %s%s%s%s", path, given ? " (" : "",
+			      given ? variable : "", given ? ")" : "");
 }
 
 static wal_err from_profile(const wal_config *cfg, int use_cache, wal_s3_creds *out, int *found,
@@ -619,8 +619,9 @@ static wal_err from_imds(const wal_config *cfg, int use_cache, wal_s3_creds *out
 	}
 	wal_http_resp_free(&resp);
 	if (rc != WAL_OK) {
-		/* reached nothing: a host without the service, unless someone set it */
-		if (!given && (rc == WAL_ENET || rc == WAL_ETIMEOUT)) {
+		/* no session token from the usual address: a host without the
+		 * service (or something else answering there), unless someone set it */
+		if (!given) {
 			snprintf(cause, cause_cap, "%s", err.msg);
 			return WAL_OK;
 		}

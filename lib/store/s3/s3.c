@@ -84,12 +84,16 @@ static wal_err fresh_creds(s3_store *s, int force, wal_error *e)
 	return rc;
 }
 
-/* Whether the server refused the session token as expired. */
-static int token_expired(const wal_http_resp *resp)
+/* Whether the server refused the session token as expired (a HEAD's
+ * answer has no body to say why: its 400 or 403 is taken as that too). */
+static int token_expired(const char *method, const wal_http_resp *resp)
 {
-	return (resp->status == 400 || resp->status == 403) && resp->body &&
-	       (strstr(resp->body, "<Code>ExpiredToken<") ||
-		strstr(resp->body, "<Code>TokenRefreshRequired<"));
+	if (resp->status != 400 && resp->status != 403)
+		return 0;
+	if (strcmp(method, "HEAD") == 0)
+		return 1;
+	return resp->body && (strstr(resp->body, "<Code>ExpiredToken<") ||
+			      strstr(resp->body, "<Code>TokenRefreshRequired<"));
 }
 
 /* Sends a request with the headers every S3 request carries. */
@@ -128,7 +132,7 @@ static wal_err s3_send(s3_store *s, const char *method, const char *url, const c
 		rc = wal_http_do(s->http, &req, resp, e);
 		/* credentials that expired early (a clock off, a revoked session):
 		 * fetched once more, and the request sent again */
-		if (rc != WAL_OK || again || !s->creds->expiration || !token_expired(resp))
+		if (rc != WAL_OK || again || !s->creds->expiration || !token_expired(method, resp))
 			return rc;
 		wal_http_resp_free(resp);
 	}
