@@ -76,6 +76,14 @@ wal_err wal_http_set_auth(wal_http *h, const char *user, const char *password, w
 	return WAL_OK;
 }
 
+int wal_http_sigv4_prefix_order_ok(const char **version)
+{
+	const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+
+	*version = info->version;
+	return info->version_num >= 0x080a00;
+}
+
 void wal_http_close(wal_http *h)
 {
 	if (!h)

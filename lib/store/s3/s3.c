@@ -255,6 +255,7 @@ static wal_err put_options(s3_store *s, const wal_config *cfg, wal_error *e)
 		cfg->s3_sse_kms_key_id && cfg->s3_sse_kms_key_id[0] ? cfg->s3_sse_kms_key_id : NULL;
 	const char *cls =
 		cfg->s3_storage_class && cfg->s3_storage_class[0] ? cfg->s3_storage_class : NULL;
+	const char *curl_version = "";
 
 	if (sse && strcmp(sse, "AES256") != 0 && strcmp(sse, "aws:kms") != 0) {
 		wal_fail(e, WAL_ECONFIG, "s3_sse \"%s\": want AES256 or aws:kms", sse);
@@ -262,6 +263,14 @@ static wal_err put_options(s3_store *s, const wal_config *cfg, wal_error *e)
 	}
 	if (kms && (!sse || strcmp(sse, "aws:kms") != 0)) {
 		wal_fail(e, WAL_ECONFIG, "s3_sse_kms_key_id needs s3_sse = aws:kms");
+		return wal_config_blame(cfg, "s3_sse_kms_key_id", e);
+	}
+	if (kms && !wal_http_sigv4_prefix_order_ok(&curl_version)) {
+		wal_fail(e, WAL_ECONFIG,
+			 "s3_sse_kms_key_id needs libcurl 8.10 or newer: libcurl %s signs its "
+			 "header out of order and the server would refuse every put (without "
+			 "it, s3_sse = aws:kms uses the bucket's default key)",
+			 curl_version);
 		return wal_config_blame(cfg, "s3_sse_kms_key_id", e);
 	}
 	if (kms && (strlen(kms) > 256 || !plain(kms, ":/_-."))) {
