@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/config.h"
@@ -291,6 +292,41 @@ Test(s3_credentials, chain_order_and_fail_safe)
 	cr_assert(strstr(e.msg, "token file /nonexistent/token: no such file"), "%s", e.msg);
 
 	unlink(path);
+	wal_config_free(&cfg);
+	clear_env();
+}
+
+Test(s3_credentials, refresh_keeps_valid_credentials_when_the_source_fails)
+{
+	wal_config cfg;
+	wal_s3_creds c;
+	wal_error e;
+	time_t now = time(NULL);
+	int changed = 1;
+
+	clear_env();
+	wal_config_init(&cfg);
+	memset(&c, 0, sizeof c);
+	c.source = WAL_S3_SRC_WEB_IDENTITY;
+	snprintf(c.access_key, sizeof c.access_key, "ASIAOLD");
+	snprintf(c.token, sizeof c.token, "old-token");
+	/* an hour's credentials with 100 s left: due, but still good */
+	c.fetched = now - 3500;
+	c.expiration = now + 100;
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token", 1);
+	setenv("AWS_ROLE_ARN", "arn:aws:iam::1:role/r", 1);
+	cr_assert_eq(wal_s3_creds_refresh(&cfg, &c, 0, &changed, &e), WAL_OK);
+	cr_assert_eq(changed, 0);
+	cr_assert_str_eq(c.token, "old-token");
+	/* refused by the server (forced), or about to expire: the source's error */
+	cr_assert_eq(wal_s3_creds_refresh(&cfg, &c, 1, &changed, &e), WAL_ECONFIG);
+	cr_assert(strstr(e.msg, "token file /nonexistent/token"), "%s", e.msg);
+	c.expiration = now + 5;
+	cr_assert_eq(wal_s3_creds_refresh(&cfg, &c, 0, &changed, &e), WAL_ECONFIG);
+	/* long-term keys are never fetched again */
+	c.expiration = 0;
+	cr_assert_eq(wal_s3_creds_refresh(&cfg, &c, 1, &changed, &e), WAL_OK);
+	cr_assert_eq(changed, 0);
 	wal_config_free(&cfg);
 	clear_env();
 }

@@ -113,6 +113,9 @@ static wal_err s3_send(s3_store *s, const char *method, const char *url, const c
 			     .no_retry = no_retry };
 	wal_err rc;
 
+	/* the caller frees resp whatever happens, also when no request was sent */
+	memset(resp, 0, sizeof *resp);
+	resp->content_length = -1;
 	/* the server checks the body against this hash and refuses a damaged one */
 	snprintf(sha_hdr, sizeof sha_hdr, "x-amz-content-sha256: %s",
 		 sha256 ? sha256 : S3_EMPTY_SHA256);
