@@ -248,7 +248,18 @@ t_match "expired early: and pushed the other ahead" "$out" "pushed ahead 1 of 1 
 t_check "expired early: the server refused an expired token at least once" \
 	test "$(since | grep -c '"answer": "ExpiredToken"')" -ge 1
 t_check "expired early: and new credentials were fetched" test "$(fake_count issue imds)" -ge 2
-ctl delay=0
+# the prefetcher of walfetch and its workers: processes of their own that
+# outlive walfetch and fetch for seconds, across expiries
+spool_has() { ls "$T/spool/$SYSID/${1:0:16}" 2>/dev/null | grep -q "^$1\."; }
+ctl ttl=3 delay=0.8
+mark
+run env $IMDS "$BIN/walfetch" -D "$PGD" --set fetch_ahead=6 --set parallel=2 "${SEGS[2]}" "$T/got-pf"
+t_eq "prefetcher: walfetch exits 0" "$rc" 0
+t_check "prefetcher: spools the six segments that follow" t_wait 60 spool_has "${SEGS[8]}"
+echo "# prefetcher: $(fake_count issue imds) credential fetches, $(since | grep -c '"s3"') s3 requests"
+t_eq "prefetcher: no request was sent with expired credentials" "$(since | grep -c ExpiredToken)" 0
+t_check "prefetcher: and its processes fetched new ones" test "$(fake_count issue imds)" -ge 3
+ctl delay=0 ttl=3600
 
 # --- server-side encryption and storage class -------------------------------
 export AWS_ACCESS_KEY_ID=$SWIFT_ACCESS AWS_SECRET_ACCESS_KEY=$SWIFT_SECRET
