@@ -239,7 +239,9 @@ for s in "${BATCH[@]}"; do mv "$P/pg_wal/archive_status/$s.ready" "$P/pg_wal/arc
 for s in "${SEGS[@]:7:2}"; do cp "$W/$s" "$P/pg_wal/$s"; touch "$P/pg_wal/archive_status/$s.ready"; done
 ctl ttl=3600 delay=0.3
 mark
-( sleep 1.2; ctl expire_now ) &
+# once the segment asked for is stored, every token issued so far expires
+( for i in $(seq 1 300); do since | grep -q '"s3": "PUT"' && break; sleep 0.1; done
+  ctl expire_now ) &
 expirer=$!
 run env $IMDS "$BIN/walpush" -D "$PGD" --set push_ahead=8 --set parallel=1 "$P/pg_wal/${SEGS[7]}" "${SEGS[7]}"
 wait $expirer

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -587,7 +588,7 @@ static wal_err from_imds(const wal_config *cfg, int use_cache, wal_s3_creds *out
 	wal_err rc;
 	size_t n;
 
-	if (disabled && strcmp(disabled, "true") == 0) {
+	if (disabled && strcasecmp(disabled, "true") == 0) {
 		snprintf(cause, cause_cap, "disabled by AWS_EC2_METADATA_DISABLED");
 		return WAL_OK;
 	}
