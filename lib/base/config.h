@@ -43,6 +43,10 @@ typedef struct wal_config {
 	char *s3_access_key;	   /* secret-ish; else AWS_ACCESS_KEY_ID */
 	char *s3_secret_key;	   /* secret; else AWS_SECRET_ACCESS_KEY */
 	char *s3_session_token;	   /* secret; else AWS_SESSION_TOKEN */
+	char *s3_sts_endpoint;	   /* STS for a web identity; else AWS_ENDPOINT_URL_STS */
+	char *s3_sse;		   /* "AES256" or "aws:kms" on every PUT; NULL = none */
+	char *s3_sse_kms_key_id;   /* with s3_sse = aws:kms; NULL = the bucket's default */
+	char *s3_storage_class;	   /* x-amz-storage-class on every PUT; NULL = none */
 
 	int timeout; /* seconds for any one network operation, default 30 */
 	int retries; /* attempts after the first on transient errors, default 3 */

@@ -82,6 +82,7 @@ typedef struct wal_check_report {
 
 	int reachable;
 	double open_ms;
+	char credentials[512]; /* where the store's credentials came from, "" if it has none */
 	wal_probe_result probe;
 
 	int spool_wanted; /* push-ahead or fetch-ahead configured */

@@ -129,6 +129,8 @@ void wal_check_print_text(const wal_check_report *r, FILE *out)
 			r->open_ms, r->probe.put_ms, r->probe.get_ms, r->probe.remove_ms);
 	else
 		fprintf(out, "reachable:   no\n");
+	if (r->credentials[0])
+		fprintf(out, "credentials: %s\n", r->credentials);
 	if (r->spool_wanted)
 		fprintf(out, "spool:       %s (push-ahead %d, fetch-ahead %d)\n",
 			r->spool_ok ? "usable" : "NOT usable: push-ahead and fetch-ahead are off",
@@ -282,6 +284,7 @@ void wal_check_print_json(const wal_check_report *r, FILE *out)
 	wal_json_object(&j, "reachability");
 	wal_json_bool(&j, "reachable", r->reachable);
 	wal_json_num(&j, "connect_ms", r->open_ms);
+	wal_json_str(&j, "credentials", r->credentials[0] ? r->credentials : NULL);
 	wal_json_str(&j, "probe", r->probe.path[0] ? r->probe.path : NULL);
 	wal_json_num(&j, "put_ms", r->probe.put_ms);
 	wal_json_num(&j, "get_ms", r->probe.get_ms);

@@ -453,6 +453,8 @@ wal_err wal_check_run(const wal_config *cfg, const wal_check_opts *opts, wal_che
 	double t0 = now_ms();
 	rc = wal_store_open(&store, cfg, &err);
 	r->open_ms = now_ms() - t0;
+	if (rc == WAL_OK && wal_store_auth(store))
+		snprintf(r->credentials, sizeof(r->credentials), "%s", wal_store_auth(store));
 	if (rc == WAL_ENOENT)
 		rc = wal_error_recode(&err, WAL_EIO); /* no archive root: unreachable, not empty */
 	if (rc != WAL_OK) {

@@ -206,3 +206,8 @@ void wal_store_tmp_name(const char *path, char *out, size_t cap)
 {
 	wal_tmp_name(path, out, cap);
 }
+
+const char *wal_store_auth(wal_store *s)
+{
+	return s && s->ops->auth ? s->ops->auth(s) : NULL;
+}

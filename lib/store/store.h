@@ -70,6 +70,11 @@ typedef struct wal_store_ops {
 	 * after a crash) is accepted as the archived copy.  NULL when the
 	 * server makes every stored object durable by itself. */
 	wal_err (*sync)(wal_store *s, const char *path, wal_error *e);
+
+	/* One line on where the credentials s signs with came from (no
+	 * secret in it), for walcheck; NULL when the transport has nothing
+	 * to say. */
+	const char *(*auth)(wal_store *s);
 } wal_store_ops;
 
 /* Every store handle starts with this, so the generic calls find the table. */
@@ -87,6 +92,8 @@ wal_err wal_store_list(wal_store *s, const char *dir, wal_list_fn fn, void *arg,
 wal_err wal_store_remove(wal_store *s, const char *path, wal_error *e);
 void wal_store_close(wal_store *s);
 wal_err wal_store_sync(wal_store *s, const char *path, wal_error *e);
+/* Where s's credentials came from (see wal_store_ops.auth), or NULL. */
+const char *wal_store_auth(wal_store *s);
 
 /* Whether path is a valid relative store path (see above); WAL_EINVAL if not. */
 wal_err wal_store_path_valid(const char *path, wal_error *e);

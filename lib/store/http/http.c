@@ -59,6 +59,31 @@ wal_err wal_http_open(wal_http **out, const wal_http_opts *opts, wal_error *e)
 	return WAL_OK;
 }
 
+wal_err wal_http_set_auth(wal_http *h, const char *user, const char *password, wal_error *e)
+{
+	char *new_user = dup_or_null(user);
+	char *new_password = dup_or_null(password);
+
+	if ((user && !new_user) || (password && !new_password)) {
+		free(new_user);
+		wipe_free(new_password);
+		return wal_fail(e, WAL_ENOMEM, "http: out of memory");
+	}
+	free(h->user);
+	wipe_free(h->password);
+	h->user = new_user;
+	h->password = new_password;
+	return WAL_OK;
+}
+
+int wal_http_sigv4_prefix_order_ok(const char **version)
+{
+	const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+
+	*version = info->version;
+	return info->version_num >= 0x080a00;
+}
+
 void wal_http_close(wal_http *h)
 {
 	if (!h)

@@ -58,6 +58,20 @@ typedef struct wal_http_resp {
  * WAL_ENOMEM or WAL_ECONFIG (unreadable ca_file) on failure. */
 wal_err wal_http_open(wal_http **out, const wal_http_opts *opts, wal_error *e);
 
+/* Replaces the user and password the next requests sign or log in with
+ * (temporary credentials fetched again); the old password is wiped.
+ * WAL_ENOMEM leaves the old ones in place. */
+wal_err wal_http_set_auth(wal_http *h, const char *user, const char *password, wal_error *e);
+
+/*
+ * Whether libcurl's SigV4 signs header names that are prefixes of one
+ * another in the order AWS expects ("x-amz-server-side-encryption" before
+ * "...-aws-kms-key-id"): libcurl before 8.10 sorts whole "name:value"
+ * lines, and AWS then answers SignatureDoesNotMatch.  *version gets
+ * libcurl's version string.
+ */
+int wal_http_sigv4_prefix_order_ok(const char **version);
+
 /* Frees h (NULL allowed); wipes the copy of the password. */
 void wal_http_close(wal_http *h);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "store/http/http.h"
+#include "store/s3/credentials.h"
 #include "store/s3/s3.h"
 #include "store/store.h"
 
@@ -25,9 +26,15 @@ typedef struct s3_store {
 	int path_style;
 	char bucket[256];
 	char prefix[1024];	/* key prefix, no leading or trailing '/'; may be "" */
-	char token_hdr[4096];	/* "x-amz-security-token: ..." or "" */
+	char token_hdr[8300];	/* "x-amz-security-token: ..." or "" */
 	int max_keys;		/* 0 = server default (1000) */
 	int no_conditional_put; /* the server refuses If-None-Match on PUT */
+	wal_s3_creds *creds;	/* the keys signing the requests, and where they came from */
+	wal_config cred_cfg;	/* the settings a refresh of temporary credentials reads */
+	char put_hdr[3][320];	/* server-side encryption and storage class, on every PUT */
+	int put_hdrs;
+	char sse_shown[1400];	/* "FILE:LINE: s3_sse = aws:kms", for a refusal */
+	char class_shown[1400]; /* "FILE:LINE: s3_storage_class = X" */
 } s3_store;
 
 /* ---- requests ---- */
@@ -54,14 +61,49 @@ static void show_name(s3_store *s, const char *key, char *out, size_t cap)
 	snprintf(out, cap, "s3://%s/%s", s->bucket, key);
 }
 
+/* Puts the keys of s->creds into the signing handle and the token header. */
+static wal_err use_creds(s3_store *s, wal_error *e)
+{
+	const wal_s3_creds *c = s->creds;
+
+	memset(s->token_hdr, 0, sizeof s->token_hdr);
+	if (c->token[0])
+		snprintf(s->token_hdr, sizeof s->token_hdr, "x-amz-security-token: %s", c->token);
+	return wal_http_set_auth(s->http, c->access_key, c->secret_key, e);
+}
+
+/* Fetches temporary credentials again when they near their expiry (or,
+ * forced, when the server said they expired), before a request signs. */
+static wal_err fresh_creds(s3_store *s, int force, wal_error *e)
+{
+	int changed = 0;
+	wal_err rc = wal_s3_creds_refresh(&s->cred_cfg, s->creds, force, &changed, e);
+
+	if (rc == WAL_OK && changed)
+		rc = use_creds(s, e);
+	return rc;
+}
+
+/* Whether the server refused the session token as expired (a HEAD's
+ * answer has no body to say why: its 400 or 403 is taken as that too). */
+static int token_expired(const char *method, const wal_http_resp *resp)
+{
+	if (resp->status != 400 && resp->status != 403)
+		return 0;
+	if (strcmp(method, "HEAD") == 0)
+		return 1;
+	return resp->body && (strstr(resp->body, "<Code>ExpiredToken<") ||
+			      strstr(resp->body, "<Code>TokenRefreshRequired<"));
+}
+
 /* Sends a request with the headers every S3 request carries. */
 static wal_err s3_send(s3_store *s, const char *method, const char *url, const char *what,
 		       const char *sha256, const char *extra, wal_source *upload, wal_sink *sink,
 		       int no_retry, wal_http_resp *resp, wal_error *e)
 {
 	char sha_hdr[128];
-	const char *headers[4];
-	int n = 0;
+	const char *headers[8];
+	int n = 0, i, again;
 	wal_http_req req = { .method = method,
 			     .url = url,
 			     .what = what,
@@ -69,7 +111,11 @@ static wal_err s3_send(s3_store *s, const char *method, const char *url, const c
 			     .sink = sink,
 			     .headers = headers,
 			     .no_retry = no_retry };
+	wal_err rc;
 
+	/* the caller frees resp whatever happens, also when no request was sent */
+	memset(resp, 0, sizeof *resp);
+	resp->content_length = -1;
 	/* the server checks the body against this hash and refuses a damaged one */
 	snprintf(sha_hdr, sizeof sha_hdr, "x-amz-content-sha256: %s",
 		 sha256 ? sha256 : S3_EMPTY_SHA256);
@@ -78,8 +124,21 @@ static wal_err s3_send(s3_store *s, const char *method, const char *url, const c
 		headers[n++] = s->token_hdr;
 	if (extra)
 		headers[n++] = extra;
+	/* signed like every x-amz- header: a proxy cannot strip them unnoticed */
+	if (upload && strcmp(method, "PUT") == 0)
+		for (i = 0; i < s->put_hdrs; i++)
+			headers[n++] = s->put_hdr[i];
 	headers[n] = NULL;
-	return wal_http_do(s->http, &req, resp, e);
+	for (again = 0;; again++) {
+		if ((rc = fresh_creds(s, again, e)) != WAL_OK)
+			return rc;
+		rc = wal_http_do(s->http, &req, resp, e);
+		/* credentials that expired early (a clock off, a revoked session):
+		 * fetched once more, and the request sent again */
+		if (rc != WAL_OK || again || !s->creds->expiration || !token_expired(method, resp))
+			return rc;
+		wal_http_resp_free(resp);
+	}
 }
 
 static wal_err s3_do(s3_store *s, const char *method, const char *url, const char *what,
@@ -182,15 +241,84 @@ static wal_err has_children(s3_store *s, const char *key, int *yes, wal_error *e
 
 /* ---- the driver ---- */
 
-/* Refuses settings that can never work before anything is sent. */
-static wal_err check_settings(const wal_url *url, const wal_config *cfg, const char *access,
-			      const char *secret, const char *region, wal_error *e)
+/* Whether every character of v is a letter, a digit or one of extra. */
+static int plain(const char *v, const char *extra)
 {
-	if (!access || !access[0] || !secret || !secret[0])
-		return wal_fail(e, WAL_ECONFIG,
-				"s3://%s: no credentials (set s3_access_key and s3_secret_key, or "
-				"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
-				url->host);
+	for (; *v; v++)
+		if (!isalnum((unsigned char)*v) && !strchr(extra, *v))
+			return 0;
+	return 1;
+}
+
+/* The server-side encryption and storage class headers of every PUT. */
+static wal_err put_options(s3_store *s, const wal_config *cfg, wal_error *e)
+{
+	const char *sse = cfg->s3_sse && cfg->s3_sse[0] ? cfg->s3_sse : NULL;
+	const char *kms =
+		cfg->s3_sse_kms_key_id && cfg->s3_sse_kms_key_id[0] ? cfg->s3_sse_kms_key_id : NULL;
+	const char *cls =
+		cfg->s3_storage_class && cfg->s3_storage_class[0] ? cfg->s3_storage_class : NULL;
+	const char *curl_version = "";
+
+	if (sse && strcmp(sse, "AES256") != 0 && strcmp(sse, "aws:kms") != 0) {
+		wal_fail(e, WAL_ECONFIG, "s3_sse \"%s\": want AES256 or aws:kms", sse);
+		return wal_config_blame(cfg, "s3_sse", e);
+	}
+	if (kms && (!sse || strcmp(sse, "aws:kms") != 0)) {
+		wal_fail(e, WAL_ECONFIG, "s3_sse_kms_key_id needs s3_sse = aws:kms");
+		return wal_config_blame(cfg, "s3_sse_kms_key_id", e);
+	}
+	if (kms && !wal_http_sigv4_prefix_order_ok(&curl_version)) {
+		wal_fail(e, WAL_ECONFIG,
+			 "s3_sse_kms_key_id needs libcurl 8.10 or newer: libcurl %s signs its "
+			 "header out of order and the server would refuse every put (without "
+			 "it, s3_sse = aws:kms uses the bucket's default key)",
+			 curl_version);
+		return wal_config_blame(cfg, "s3_sse_kms_key_id", e);
+	}
+	if (kms && (strlen(kms) > 256 || !plain(kms, ":/_-."))) {
+		wal_fail(e, WAL_ECONFIG, "s3_sse_kms_key_id \"%.64s\": not a key id, arn or alias",
+			 kms);
+		return wal_config_blame(cfg, "s3_sse_kms_key_id", e);
+	}
+	if (cls && (strlen(cls) > 64 || !plain(cls, "_"))) {
+		wal_fail(e, WAL_ECONFIG, "s3_storage_class \"%.64s\": invalid", cls);
+		return wal_config_blame(cfg, "s3_storage_class", e);
+	}
+	/* walfetch reads with a plain GET: an object that must be restored first is no archive */
+	if (cls && (strcmp(cls, "GLACIER") == 0 || strcmp(cls, "DEEP_ARCHIVE") == 0)) {
+		wal_fail(e, WAL_ECONFIG,
+			 "s3_storage_class %s: objects need a restore before walfetch can read "
+			 "them (GLACIER_IR is read directly)",
+			 cls);
+		return wal_config_blame(cfg, "s3_storage_class", e);
+	}
+	if (sse) {
+		snprintf(s->put_hdr[s->put_hdrs++], sizeof s->put_hdr[0],
+			 "x-amz-server-side-encryption: %s", sse);
+		snprintf(s->sse_shown, sizeof s->sse_shown, "%s%ss3_sse = %s%s%s",
+			 wal_config_origin(cfg, "s3_sse") ? wal_config_origin(cfg, "s3_sse") : "",
+			 wal_config_origin(cfg, "s3_sse") ? ": " : "", sse,
+			 kms ? ", s3_sse_kms_key_id = " : "", kms ? kms : "");
+	}
+	if (kms)
+		snprintf(s->put_hdr[s->put_hdrs++], sizeof s->put_hdr[0],
+			 "x-amz-server-side-encryption-aws-kms-key-id: %s", kms);
+	if (cls) {
+		snprintf(s->put_hdr[s->put_hdrs++], sizeof s->put_hdr[0], "x-amz-storage-class: %s",
+			 cls);
+		snprintf(s->class_shown, sizeof s->class_shown, "%s%ss3_storage_class = %s",
+			 wal_config_origin(cfg, "s3_storage_class")
+				 ? wal_config_origin(cfg, "s3_storage_class")
+				 : "",
+			 wal_config_origin(cfg, "s3_storage_class") ? ": " : "", cls);
+	}
+	return WAL_OK;
+}
+
+/* Refuses settings that can never work before anything is sent. */
+static wal_err check_settings(const wal_config *cfg, const char *region, wal_error *e)
+{
 	for (const char *p = region; *p; p++)
 		if (!(isalnum((unsigned char)*p) || *p == '-')) {
 			wal_fail(e, WAL_ECONFIG, "s3_region \"%s\": invalid", region);
@@ -199,10 +327,9 @@ static wal_err check_settings(const wal_url *url, const wal_config *cfg, const c
 	return WAL_OK;
 }
 
-/* Where the archive lies: bucket, key prefix, the bucket's URL, and the
- * session token every request carries. */
-static wal_err locate(s3_store *s, const wal_url *url, const wal_config *cfg, const char *token,
-		      const char *region, wal_error *e)
+/* Where the archive lies: bucket, key prefix and the bucket's URL. */
+static wal_err locate(s3_store *s, const wal_url *url, const wal_config *cfg, const char *region,
+		      wal_error *e)
 {
 	wal_err rc;
 
@@ -211,11 +338,6 @@ static wal_err locate(s3_store *s, const wal_url *url, const wal_config *cfg, co
 	snprintf(s->prefix, sizeof s->prefix, "%s", url->path ? url->path : "");
 	while (s->prefix[0] == '/')
 		memmove(s->prefix, s->prefix + 1, strlen(s->prefix));
-	if (token && token[0] &&
-	    snprintf(s->token_hdr, sizeof s->token_hdr, "x-amz-security-token: %s", token) >=
-		    (int)sizeof s->token_hdr)
-		return wal_fail(e, WAL_ECONFIG, "s3 session token too long");
-		/* a test hook: small pages prove that pagination works */
 #ifdef WALARCHIVE_TEST_SEAMS
 	/* the tests' build: short pages, to walk a paginated listing */
 	const char *max_keys = getenv("WALARCHIVE_S3_MAX_KEYS");
@@ -234,16 +356,15 @@ static wal_err locate(s3_store *s, const wal_url *url, const wal_config *cfg, co
 }
 
 /* The HTTP client, signing every request with SigV4 for region. */
-static wal_err connect_signed(s3_store *s, const wal_config *cfg, const char *access,
-			      const char *secret, const char *region, wal_error *e)
+static wal_err connect_signed(s3_store *s, const wal_config *cfg, const char *region, wal_error *e)
 {
 	char sigv4[128];
 	wal_http_opts opts = { 0 };
 	wal_err rc;
 
 	snprintf(sigv4, sizeof sigv4, "aws:amz:%s:s3", region);
-	opts.user = access;
-	opts.password = secret;
+	opts.user = s->creds->access_key;
+	opts.password = s->creds->secret_key;
 	opts.aws_sigv4 = sigv4;
 	opts.ca_file = cfg->tls_ca_file;
 	opts.tls_verify = cfg->tls_verify;
@@ -251,30 +372,75 @@ static wal_err connect_signed(s3_store *s, const wal_config *cfg, const char *ac
 	opts.retries = cfg->retries;
 	if ((rc = wal_http_open(&s->http, &opts, e)) == WAL_ECONFIG)
 		rc = wal_config_blame(cfg, "tls_ca_file", e);
+	if (rc == WAL_OK)
+		rc = use_creds(s, e);
 	return rc;
+}
+
+/* What a refresh of temporary credentials reads, kept past the caller's config. */
+static wal_err keep_cred_settings(s3_store *s, const wal_config *cfg, wal_error *e)
+{
+	wal_config *k = &s->cred_cfg;
+
+	memset(k, 0, sizeof *k);
+	k->timeout = cfg->timeout;
+	k->retries = cfg->retries;
+	k->tls_verify = cfg->tls_verify;
+	if ((cfg->s3_region && !(k->s3_region = strdup(cfg->s3_region))) ||
+	    (cfg->s3_sts_endpoint && !(k->s3_sts_endpoint = strdup(cfg->s3_sts_endpoint))) ||
+	    (cfg->tls_ca_file && !(k->tls_ca_file = strdup(cfg->tls_ca_file))))
+		return wal_fail(e, WAL_ENOMEM, "s3: out of memory");
+	return WAL_OK;
+}
+
+static void free_store(s3_store *s)
+{
+	wal_http_close(s->http);
+	memset(s->token_hdr, 0, sizeof s->token_hdr);
+	if (s->creds) {
+		wal_s3_creds_wipe(s->creds);
+		free(s->creds);
+	}
+	free(s->cred_cfg.s3_region);
+	free(s->cred_cfg.s3_sts_endpoint);
+	free(s->cred_cfg.tls_ca_file);
+	free(s);
 }
 
 static wal_err s3_open(wal_store **out, const wal_url *url, const wal_config *cfg, wal_error *e)
 {
-	const char *access = cfg->s3_access_key ? cfg->s3_access_key : getenv("AWS_ACCESS_KEY_ID");
-	const char *secret =
-		cfg->s3_secret_key ? cfg->s3_secret_key : getenv("AWS_SECRET_ACCESS_KEY");
-	const char *token =
-		cfg->s3_session_token ? cfg->s3_session_token : getenv("AWS_SESSION_TOKEN");
 	const char *region = cfg->s3_region && cfg->s3_region[0] ? cfg->s3_region : "us-east-1";
 	s3_store *s;
 	int yes = 0;
 	wal_err rc;
 
 	*out = NULL;
-	if ((rc = check_settings(url, cfg, access, secret, region, e)) != WAL_OK)
+	if ((rc = check_settings(cfg, region, e)) != WAL_OK)
 		return rc;
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return wal_fail(e, WAL_ENOMEM, "s3: out of memory");
 	s->base.ops = &wal_store_s3_ops;
-	if ((rc = locate(s, url, cfg, token, region, e)) != WAL_OK ||
-	    (rc = connect_signed(s, cfg, access, secret, region, e)) != WAL_OK)
+	s->creds = calloc(1, sizeof *s->creds);
+	if (!s->creds) {
+		rc = wal_fail(e, WAL_ENOMEM, "s3: out of memory");
+		goto fail;
+	}
+	if ((rc = put_options(s, cfg, e)) != WAL_OK ||
+	    (rc = keep_cred_settings(s, cfg, e)) != WAL_OK ||
+	    (rc = locate(s, url, cfg, region, e)) != WAL_OK)
+		goto fail;
+	if ((rc = wal_s3_creds_load(cfg, s->creds, e)) != WAL_OK) {
+		/* the source's own message, after the archive's name */
+		char msg[sizeof e->msg];
+
+		if (e) {
+			snprintf(msg, sizeof msg, "%s", e->msg);
+			wal_fail(e, rc, "s3://%s: %s", s->bucket, msg);
+		}
+		goto fail;
+	}
+	if ((rc = connect_signed(s, cfg, region, e)) != WAL_OK)
 		goto fail;
 	/* one small listing proves the bucket, the credentials and the signing */
 	rc = has_children(s, s->prefix, &yes, e);
@@ -285,9 +451,7 @@ static wal_err s3_open(wal_store **out, const wal_url *url, const wal_config *cf
 	*out = &s->base;
 	return WAL_OK;
 fail:
-	wal_http_close(s->http);
-	memset(s->token_hdr, 0, sizeof s->token_hdr);
-	free(s);
+	free_store(s);
 	return rc;
 }
 
@@ -302,6 +466,35 @@ static wal_err object_of(s3_store *s, const char *path, char key[1100], char url
 		return rc;
 	show_name(s, key, what, 1400);
 	return WAL_OK;
+}
+
+/*
+ * Whether a PUT's answer refuses the server-side encryption or storage
+ * class this store sends: then *rc and e carry one line naming the
+ * setting and the server's reason, a configuration error.
+ */
+static int put_option_refused(s3_store *s, const char *what, const wal_http_resp *resp, wal_err *rc,
+			      wal_error *e)
+{
+	const char *body = resp->body ? resp->body : "";
+	const char *shown = NULL;
+	char text[384];
+
+	if (resp->status != 400 && resp->status != 403 && resp->status != 501)
+		return 0;
+	if (s->class_shown[0] && (strstr(body, "<Code>InvalidStorageClass<") ||
+				  (resp->status != 403 &&
+				   (strstr(body, "torage class") || strstr(body, "StorageClass")))))
+		shown = s->class_shown;
+	else if (s->sse_shown[0] &&
+		 (strstr(body, "ncryption") || strstr(body, "KMS") || strstr(body, "kms")))
+		shown = s->sse_shown;
+	if (!shown)
+		return 0;
+	wal_http_error_text(resp->body, resp->body_len, text, sizeof text);
+	*rc = wal_fail(e, WAL_ECONFIG, "%s: refused by the server: %s (%s: PUT %ld)", shown,
+		       text[0] ? text : "no reason given", what, resp->status);
+	return 1;
 }
 
 static wal_err s3_put(wal_store *store, const char *path, wal_source *src, wal_error *e)
@@ -330,6 +523,10 @@ static wal_err s3_put(wal_store *store, const char *path, wal_source *src, wal_e
 		 * sending the body: then the HEAD above is the guard, and the
 		 * plain PUT below has the usual retries */
 		rc = s3_do_once(s, "PUT", url, what, sha256, "If-None-Match: *", src, &resp, e);
+		if (rc == WAL_OK && put_option_refused(s, what, &resp, &rc, e)) {
+			wal_http_resp_free(&resp);
+			return rc;
+		}
 		if ((rc != WAL_OK && wal_err_transient(rc)) ||
 		    (rc == WAL_OK &&
 		     (resp.status == 501 || wal_http_status_transient(resp.status)))) {
@@ -343,6 +540,8 @@ static wal_err s3_put(wal_store *store, const char *path, wal_source *src, wal_e
 	}
 	if (rc == WAL_OK && resp.status == 412)
 		rc = wal_fail(e, WAL_EEXIST, "%s: already exists", what);
+	else if (rc == WAL_OK && put_option_refused(s, what, &resp, &rc, e))
+		; /* the message names the setting */
 	else if (rc == WAL_OK)
 		rc = wal_http_status_err(what, "PUT", &resp, e);
 	wal_http_resp_free(&resp);
@@ -452,9 +651,14 @@ static void s3_close(wal_store *store)
 
 	if (!s)
 		return;
-	wal_http_close(s->http);
-	memset(s->token_hdr, 0, sizeof s->token_hdr);
-	free(s);
+	free_store(s);
+}
+
+static const char *s3_auth(wal_store *store)
+{
+	s3_store *s = (s3_store *)store;
+
+	return s->creds->origin;
 }
 
 const wal_store_ops wal_store_s3_ops = {
@@ -466,4 +670,5 @@ const wal_store_ops wal_store_s3_ops = {
 	.list = s3_list,
 	.remove = s3_remove,
 	.close = s3_close,
+	.auth = s3_auth,
 };
