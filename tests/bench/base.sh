@@ -3,8 +3,9 @@
 # segment on a local archive, interleaved run by run so that both meet the
 # same machine: walpush and walfetch without encryption, then with it
 # (encrypt_recipients, encrypt_identity), and the start of a program alone
-# (`walfetch --version`), with the peak resident memory of each.  Every
-# command is a fresh process, as archive_command and restore_command run.
+# (`walfetch --version`), with the peak resident memory of each; then the
+# CPU time of the same runs.  Every command is a fresh process, as
+# archive_command and restore_command run.
 #
 #   tests/bench/base.sh BASE_BIN CORPUS_DIR [ROUNDS]
 #
@@ -71,6 +72,48 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		done
 	done
 done
+
+# CPU time (user + system, from wait4) is steadier than elapsed time on a
+# busy machine: the same runs again, listed interleaved, each timed alone.
+# A line: "t" (timed) or "-" (not timed), the method, then the command.
+cmds=$T/cpu.cmds
+: > "$cmds"
+line() { local IFS=$'\t'; echo "$*" >> "$cmds"; }
+for b in base this; do
+	line - reset rm -rf "$T/$b-enc"
+	line - reset mkdir "$T/$b-enc"
+done
+for s in "${SEGS[@]}"; do
+	for b in base this; do
+		line t "$b walpush enc" "$(bin_of $b)/walpush" -c "$T/$b-enc.conf" "$CORPUS/$s" "$s"
+	done
+done
+for s in "${SEGS[@]}"; do
+	for b in base this; do
+		for f in plain enc; do
+			line - reset rm -f "$T/out/$b-$f"
+			line t "$b walfetch $f" "$(bin_of $b)/walfetch" -c "$T/$b-$f.conf" "$s" "$T/out/$b-$f"
+		done
+		line t "$b walfetch --version" "$(bin_of $b)/walfetch" --version
+	done
+done
+python3 - "$cmds" "$ROUNDS" "$T/cwd" <<'PY'
+import os, statistics, subprocess, sys
+lines = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+cpu = {}
+for _ in range(int(sys.argv[2])):
+    for kind, method, *cmd in lines:
+        p = subprocess.Popen(cmd, cwd=sys.argv[3], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        if status != 0:
+            print("bench: %s failed: %s" % (method, " ".join(cmd)), file=sys.stderr)
+        if kind == "t":
+            cpu.setdefault(method, []).append(ru.ru_utime + ru.ru_stime)
+print("%-34s %5s %15s" % ("CPU time (user + system)", "runs", "median ms"))
+for m, v in cpu.items():
+    print("%-34s %5d %15.2f" % (m, len(v), statistics.median(v) * 1000))
+PY
+echo
 
 echo "corpus: ${#SEGS[@]} segments x $ROUNDS rounds; base $BASE, this $BIN"
 bench_table "base walpush plain" "this walpush plain" "base walfetch plain" "this walfetch plain" \
