@@ -1,14 +1,11 @@
 /*
  * The age v1 format (see age.h): the header with its stanzas and MAC, and
  * the chunked ChaCha20-Poly1305 payload, as a source that encrypts and a
- * sink that decrypts.  Keys are in age_keys.c, primitives in age_prim.c.
+ * sink that decrypts.  Keys are in age_keys.c, primitives in age_prim.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include "io/age.h"
 #include "io/age_prim.h"
 
@@ -87,50 +84,15 @@ static long b64_decode(const char *in, size_t len, unsigned char *out, size_t ca
 
 /* ---- ChaCha20-Poly1305 ---------------------------------------------------- */
 
-/* One-shot ChaCha20-Poly1305 with a 12-byte nonce: out = ct || tag. */
-static int aead_seal(EVP_CIPHER_CTX *ctx, const unsigned char nonce[12], const unsigned char *in,
-		     size_t len, unsigned char *out)
-{
-	int n = 0, fin = 0;
-	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
-	    (len && EVP_EncryptUpdate(ctx, out, &n, in, (int)len) != 1) ||
-	    EVP_EncryptFinal_ex(ctx, out + n, &fin) != 1)
-		return 0;
-	return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, out + len) == 1;
-}
-
-/* Opens in (len bytes: ct || tag) into out; 0 if it does not authenticate. */
-static int aead_open(EVP_CIPHER_CTX *ctx, const unsigned char nonce[12], const unsigned char *in,
-		     size_t len, unsigned char *out)
-{
-	int n = 0, fin = 0;
-	size_t ct_len = len - TAG_LEN;
-	if (len < TAG_LEN || EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
-	    (ct_len && EVP_DecryptUpdate(ctx, out, &n, in, (int)ct_len) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, (void *)(in + ct_len)) != 1)
-		return 0;
-	return EVP_DecryptFinal_ex(ctx, out + n, &fin) == 1;
-}
-
-static EVP_CIPHER_CTX *aead_new(const unsigned char key[32], int encrypt)
-{
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	if (ctx && EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), NULL, key, NULL, encrypt) != 1) {
-		EVP_CIPHER_CTX_free(ctx);
-		ctx = NULL;
-	}
-	return ctx;
-}
-
 /* Seals or opens 32 or 16 bytes under key with the all-zero nonce (a stanza body). */
 static int aead_once(const unsigned char key[32], int encrypt, const unsigned char *in, size_t len,
 		     unsigned char *out)
 {
 	static const unsigned char zero[12];
-	EVP_CIPHER_CTX *ctx = aead_new(key, encrypt);
-	int ok = ctx && (encrypt ? aead_seal(ctx, zero, in, len, out)
-				 : aead_open(ctx, zero, in, len, out));
-	EVP_CIPHER_CTX_free(ctx);
+	wal_age_aead *ctx = wal_age_aead_new(key, encrypt);
+	int ok = ctx && (encrypt ? wal_age_aead_seal(ctx, zero, in, len, out)
+				 : wal_age_aead_open(ctx, zero, in, len, out));
+	wal_age_aead_free(ctx);
 	return ok;
 }
 
@@ -148,7 +110,7 @@ static void chunk_nonce(uint64_t counter, int last, unsigned char nonce[12])
 struct wal_age_source {
 	wal_source base;
 	wal_source *inner;
-	EVP_CIPHER_CTX *cipher;
+	wal_age_aead *cipher;
 	unsigned char *prefix; /* header and payload nonce, the same on every rewind */
 	size_t prefix_len;
 	unsigned char *plain; /* one chunk of plaintext */
@@ -198,16 +160,16 @@ static wal_err build_prefix(wal_age_source *src, const wal_age_keys *recipients,
 	char *hdr = malloc(cap);
 	if (!hdr)
 		return wal_fail(e, WAL_ENOMEM, "out of memory");
-	if (RAND_bytes(file_key, sizeof(file_key)) != 1 || RAND_bytes(nonce, sizeof(nonce)) != 1) {
+	if (!wal_age_random(file_key, sizeof(file_key)) || !wal_age_random(nonce, sizeof(nonce))) {
 		rc = wal_fail(e, WAL_EIO, "cannot draw random bytes for encryption");
 		goto out;
 	}
 	put(hdr, &len, AGE_VERSION_LINE "\n");
 	for (int i = 0; i < recipients->count; i++) {
 		unsigned char eph[32], share[32], shared[32], salt[64], body[32];
-		if (RAND_bytes(eph, sizeof(eph)) != 1 || !wal_age_x25519(eph, NULL, share) ||
+		if (!wal_age_random(eph, sizeof(eph)) || !wal_age_x25519(eph, NULL, share) ||
 		    !wal_age_x25519(eph, recipients->pub[i], shared)) {
-			OPENSSL_cleanse(eph, sizeof(eph));
+			wal_age_wipe(eph, sizeof(eph));
 			rc = wal_fail(e, WAL_ECONFIG,
 				      "encrypt_recipients: cannot encrypt to "
 				      "recipient %d (not a valid x25519 key)",
@@ -218,8 +180,8 @@ static wal_err build_prefix(wal_age_source *src, const wal_age_keys *recipients,
 		memcpy(salt + 32, recipients->pub[i], 32);
 		int ok = wal_age_hkdf(shared, 32, salt, 64, X25519_LABEL, key) &&
 			 aead_once(key, 1, file_key, FILE_KEY_LEN, body);
-		OPENSSL_cleanse(eph, sizeof(eph));
-		OPENSSL_cleanse(shared, sizeof(shared));
+		wal_age_wipe(eph, sizeof(eph));
+		wal_age_wipe(shared, sizeof(shared));
 		if (!ok) {
 			rc = wal_fail(e, WAL_EIO, "cannot wrap the file key");
 			goto out;
@@ -250,7 +212,7 @@ static wal_err build_prefix(wal_age_source *src, const wal_age_keys *recipients,
 	memcpy(hdr + len, nonce, NONCE_LEN);
 	len += NONCE_LEN;
 	if (!wal_age_hkdf(file_key, FILE_KEY_LEN, nonce, NONCE_LEN, "payload", key) ||
-	    !(src->cipher = aead_new(key, 1))) {
+	    !(src->cipher = wal_age_aead_new(key, 1))) {
 		rc = wal_fail(e, WAL_EIO, "cannot set up the payload cipher");
 		goto out;
 	}
@@ -258,8 +220,8 @@ static wal_err build_prefix(wal_age_source *src, const wal_age_keys *recipients,
 	src->prefix_len = len;
 	hdr = NULL;
 out:
-	OPENSSL_cleanse(file_key, sizeof(file_key));
-	OPENSSL_cleanse(key, sizeof(key));
+	wal_age_wipe(file_key, sizeof(file_key));
+	wal_age_wipe(key, sizeof(key));
 	free(hdr);
 	return rc;
 }
@@ -301,7 +263,7 @@ static wal_err next_chunk(wal_age_source *src, wal_error *e)
 		last = !src->have_ahead;
 	}
 	chunk_nonce(src->counter, last, nonce);
-	if (!aead_seal(src->cipher, nonce, src->plain, have, src->out))
+	if (!wal_age_aead_seal(src->cipher, nonce, src->plain, have, src->out))
 		return wal_fail(e, WAL_EIO, "cannot encrypt a chunk");
 	src->counter++;
 	src->out_len = have + TAG_LEN;
@@ -361,6 +323,8 @@ wal_err wal_age_source_new(wal_age_source **out, wal_source *inner, const wal_ag
 	*out = NULL;
 	if (recipients->count == 0)
 		return wal_fail(e, WAL_ECONFIG, "encrypt_recipients: no recipient");
+	if (!wal_age_prim_load(e))
+		return WAL_EUNSUPPORTED;
 	wal_age_source *src = calloc(1, sizeof(*src));
 	if (!src)
 		return wal_fail(e, WAL_ENOMEM, "out of memory");
@@ -395,9 +359,9 @@ void wal_age_source_free(wal_age_source *src)
 {
 	if (!src)
 		return;
-	EVP_CIPHER_CTX_free(src->cipher);
+	wal_age_aead_free(src->cipher);
 	if (src->plain)
-		OPENSSL_cleanse(src->plain, WAL_AGE_CHUNK);
+		wal_age_wipe(src->plain, WAL_AGE_CHUNK);
 	free(src->plain);
 	free(src->out);
 	free(src->prefix);
@@ -421,7 +385,7 @@ struct wal_age_sink {
 	size_t nonce_len;
 	unsigned char file_key[FILE_KEY_LEN];
 	unsigned char *plain;
-	EVP_CIPHER_CTX *cipher;
+	wal_age_aead *cipher;
 	uint64_t counter;
 	wal_age_dup dup;
 };
@@ -456,8 +420,8 @@ static int unwrap_x25519(wal_age_sink *s, const unsigned char share[32],
 		memcpy(salt + 32, s->ids->pub[i], 32);
 		int ok = wal_age_hkdf(shared, 32, salt, 64, X25519_LABEL, key) &&
 			 aead_once(key, 0, body, 32, s->file_key);
-		OPENSSL_cleanse(shared, sizeof(shared));
-		OPENSSL_cleanse(key, sizeof(key));
+		wal_age_wipe(shared, sizeof(shared));
+		wal_age_wipe(key, sizeof(key));
 		if (ok)
 			return 1;
 	}
@@ -494,8 +458,8 @@ static wal_err parse_header(wal_age_sink *s, size_t hdr_len, wal_error *e)
 						s->what);
 			int ok = wal_age_hkdf(s->file_key, FILE_KEY_LEN, NULL, 0, "header", key) &&
 				 wal_age_hmac(key, hdr, start + 3, want);
-			OPENSSL_cleanse(key, sizeof(key));
-			if (!ok || CRYPTO_memcmp(mac, want, 32) != 0)
+			wal_age_wipe(key, sizeof(key));
+			if (!ok || wal_age_memcmp(mac, want, 32) != 0)
 				return corrupt(s, e, "header mac does not match (damaged header)");
 			return WAL_OK;
 		}
@@ -567,7 +531,7 @@ static wal_err open_chunk(wal_age_sink *s, int last, wal_error *e)
 	if (last && s->len == TAG_LEN && s->counter > 0)
 		return corrupt(s, e, "empty last chunk");
 	chunk_nonce(s->counter, last, nonce);
-	if (!aead_open(s->cipher, nonce, s->buf, s->len, s->plain)) {
+	if (!wal_age_aead_open(s->cipher, nonce, s->buf, s->len, s->plain)) {
 		snprintf(why, sizeof(why),
 			 "chunk %llu does not authenticate (damaged, truncated or extended)",
 			 (unsigned long long)s->counter);
@@ -637,8 +601,8 @@ static wal_err age_sink_write(wal_sink *base, const void *data, size_t len, wal_
 				unsigned char key[32];
 				int ok = wal_age_hkdf(s->file_key, FILE_KEY_LEN, s->nonce,
 						      NONCE_LEN, "payload", key) &&
-					 (s->cipher = aead_new(key, 0)) != NULL;
-				OPENSSL_cleanse(key, sizeof(key));
+					 (s->cipher = wal_age_aead_new(key, 0)) != NULL;
+				wal_age_wipe(key, sizeof(key));
 				if (!ok)
 					return wal_fail(e, WAL_EIO, "%s: cannot set up decryption",
 							s->what);
@@ -676,7 +640,7 @@ static wal_err age_sink_reset(wal_sink *base, wal_error *e)
 	s->nonce_len = 0;
 	s->counter = 0;
 	memset(&s->dup, 0, sizeof(s->dup));
-	EVP_CIPHER_CTX_free(s->cipher);
+	wal_age_aead_free(s->cipher);
 	s->cipher = NULL;
 	return s->inner ? s->inner->reset(s->inner, e) : WAL_OK;
 }
@@ -685,6 +649,8 @@ wal_err wal_age_sink_new(wal_age_sink **out, wal_sink *inner, const wal_age_keys
 			 const char *what, wal_error *e)
 {
 	*out = NULL;
+	if (identities && !wal_age_prim_load(e))
+		return WAL_EUNSUPPORTED;
 	wal_age_sink *s = calloc(1, sizeof(*s));
 	size_t cap = WAL_AGE_HEADER_MAX > WAL_AGE_CHUNK + TAG_LEN ? WAL_AGE_HEADER_MAX
 								  : WAL_AGE_CHUNK + TAG_LEN;
@@ -732,10 +698,10 @@ void wal_age_sink_free(wal_age_sink *s)
 {
 	if (!s)
 		return;
-	EVP_CIPHER_CTX_free(s->cipher);
-	OPENSSL_cleanse(s->file_key, sizeof(s->file_key));
+	wal_age_aead_free(s->cipher);
+	wal_age_wipe(s->file_key, sizeof(s->file_key));
 	if (s->plain)
-		OPENSSL_cleanse(s->plain, WAL_AGE_CHUNK);
+		wal_age_wipe(s->plain, WAL_AGE_CHUNK);
 	free(s->plain);
 	free(s->buf);
 	free(s);

@@ -3,7 +3,10 @@
  * recipients, an HMAC-SHA256 over the header, and a ChaCha20-Poly1305
  * STREAM payload in 64 KiB chunks, so that `age -d -i KEY` opens every
  * object and `age -r PUBKEY` makes objects walfetch restores.  The
- * primitives come from OpenSSL; only the format is written here.
+ * primitives come from OpenSSL in a module loaded on first need
+ * (age_prim.h); only the format is written here.  Every function below
+ * that needs them (loading keys, a source, a sink that decrypts) fails with
+ * WAL_EUNSUPPORTED, naming the module, if it cannot be loaded.
  *
  * A source encrypts a stream (walpush); a sink decrypts one and passes on
  * only plaintext whose chunk authenticated (walfetch).  Both keep one chunk

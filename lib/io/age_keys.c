@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
 #include <xxhash.h>
 #include "io/age.h"
 #include "io/age_prim.h"
@@ -154,6 +153,8 @@ wal_err wal_age_identity_parse(const char *text, unsigned char secret[32], unsig
 			return wal_fail(e, WAL_EINVAL, "not an age identity (lower case)");
 	if (bech32_decode32(text, "age-secret-key-", secret) != 0)
 		return wal_fail(e, WAL_EINVAL, "not an age x25519 identity (AGE-SECRET-KEY-1...)");
+	if (!wal_age_prim_load(e))
+		return WAL_EUNSUPPORTED;
 	if (!wal_age_x25519(secret, NULL, pub))
 		return wal_fail(e, WAL_EINVAL, "cannot derive the public key of an identity");
 	return WAL_OK;
@@ -161,7 +162,7 @@ wal_err wal_age_identity_parse(const char *text, unsigned char secret[32], unsig
 
 void wal_age_keys_wipe(wal_age_keys *keys)
 {
-	OPENSSL_cleanse(keys, sizeof(*keys));
+	wal_age_wipe(keys, sizeof(*keys));
 }
 
 static wal_err add_recipient(wal_age_keys *keys, const char *word, const char *where, wal_error *e)
@@ -233,7 +234,7 @@ static wal_err read_key_file(const char *path, const char *what, int private, ch
 	buf = NULL;
 out:
 	if (buf) {
-		OPENSSL_cleanse(buf, (size_t)st.st_size);
+		wal_age_wipe(buf, (size_t)st.st_size);
 		free(buf);
 	}
 	close(fd);
@@ -246,6 +247,9 @@ wal_err wal_age_recipients_load(wal_age_keys *keys, const char *setting, wal_err
 	char *text = NULL;
 	wal_err rc = WAL_OK;
 	memset(keys, 0, sizeof(*keys));
+	/* walpush encrypts with them: the primitives must be there */
+	if (!wal_age_prim_load(e))
+		return WAL_EUNSUPPORTED;
 	while (*setting == ' ' || *setting == '\t')
 		setting++;
 	if (strncmp(setting, "age1", 4) == 0) {
@@ -298,6 +302,8 @@ wal_err wal_age_identities_load(wal_age_keys *keys, const char *path, wal_error 
 	int line = 0;
 	memset(keys, 0, sizeof(*keys));
 	keys->has_secret = 1;
+	if (!wal_age_prim_load(e))
+		return WAL_EUNSUPPORTED;
 	wal_err rc = read_key_file(path, "encrypt_identity file", 1, &text, e);
 	if (rc != WAL_OK)
 		return rc;
@@ -323,7 +329,7 @@ wal_err wal_age_identities_load(wal_age_keys *keys, const char *path, wal_error 
 	}
 	if (rc == WAL_OK && keys->count == 0)
 		rc = wal_fail(e, WAL_ECONFIG, "%s: encrypt_identity file holds no identity", path);
-	OPENSSL_cleanse(text, text_len);
+	wal_age_wipe(text, text_len);
 	free(text);
 	if (rc != WAL_OK)
 		wal_age_keys_wipe(keys);
@@ -362,7 +368,7 @@ int wal_age_dup_match(const wal_age_dup *have, const wal_age_dup *want)
 	for (int i = 0; i < have->count; i++)
 		for (int j = 0; j < want->count; j++)
 			if (memcmp(have->key_id[i], want->key_id[j], 8) == 0) {
-				if (CRYPTO_memcmp(have->tag[i], want->tag[j], 32) == 0)
+				if (wal_age_memcmp(have->tag[i], want->tag[j], 32) == 0)
 					return 1;
 				shared = 1;
 			}

@@ -2,14 +2,13 @@
  * The store front: the scheme table that picks a driver, path checks, and
  * the helpers that every driver shares (retry pacing, temporary names).
  */
-#include <dlfcn.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "sys/fileio.h"
+#include "sys/module.h"
 #include "store/store.h"
 
 /*
@@ -35,53 +34,6 @@ static const struct {
 	{ "s3", &wal_store_s3_ops, "walarchive_http.so", "wal_store_s3_ops" },
 };
 
-/*
- * Loads a transport module: $WALARCHIVE_MODULE_DIR, then beside the program
- * (a build tree), then the install layout relative to the program, then
- * the configured install directory.
- */
-static const wal_store_ops *load_module(const char *module, const char *symbol, wal_error *e)
-{
-	char exe[PATH_MAX], path[PATH_MAX + 64];
-	const char *dirs[4];
-	int ndirs = 0;
-	char rel[PATH_MAX + 64];
-	const char *env = getenv("WALARCHIVE_MODULE_DIR");
-	if (env && *env)
-		dirs[ndirs++] = env;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			dirs[ndirs++] = exe;
-			snprintf(rel, sizeof(rel), "%s/%s", exe, WALARCHIVE_MODULE_RELDIR);
-			dirs[ndirs++] = rel;
-		}
-	}
-	dirs[ndirs++] = WALARCHIVE_MODULE_DIR;
-
-	const char *why = "not found";
-	for (int i = 0; i < ndirs; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], module);
-		if (access(path, F_OK) != 0)
-			continue;
-		void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-		if (!handle) {
-			why = dlerror();
-			continue;
-		}
-		const wal_store_ops *ops = dlsym(handle, symbol);
-		if (ops)
-			return ops;
-		why = "symbol missing";
-	}
-	wal_fail(e, WAL_EUNSUPPORTED, "transport module %s cannot be loaded (%s; looked in %s)",
-		 module, why, WALARCHIVE_MODULE_DIR);
-	return NULL;
-}
-
 wal_err wal_store_open(wal_store **out, const wal_config *cfg, wal_error *e)
 {
 	wal_url url;
@@ -100,7 +52,8 @@ wal_err wal_store_open(wal_store **out, const wal_config *cfg, wal_error *e)
 	} else {
 		const wal_store_ops *ops = schemes[i].linked;
 		if (!ops)
-			ops = load_module(schemes[i].module, schemes[i].symbol, e);
+			ops = wal_module_load("transport module", schemes[i].module,
+					      schemes[i].symbol, e);
 		rc = ops ? ops->open(out, &url, cfg, e) : WAL_EUNSUPPORTED;
 		/* the network drivers name the setting behind each of their
 		 * configuration errors; the local one has only archive to check */

@@ -12,7 +12,8 @@
 #    pgbackrest archive-get, and lz4 -d + sync + mv.  Prints medians, ratios beside the targets, and the
 #    peak resident memory of each program.  It reports; it asserts no timing.
 # 3. Runs tests/bench/sftp.sh CORPUS and tests/bench/http.sh CORPUS if present,
-#    and tests/bench/age.sh CORPUS (encryption, local) always.
+#    and tests/bench/age.sh CORPUS (encryption, local) always; with
+#    BENCH_BASE_REV, tests/bench/base.sh BASE_BIN CORPUS too.
 #
 # Environment: WALARCHIVE_BIN (default <src>/build/inst/bin), BENCH_DIR (work
 # directory, default /var/tmp/walarchive-bench.PID, removed unless KEEP=1),
@@ -254,5 +255,10 @@ for extra in sftp http age; do
 		echo "bench: tests/bench/$extra.sh not present; skipped"
 	fi
 done
+if [ -n "$BASE_BIN" ]; then
+	echo
+	echo "== tests/bench/base.sh (against $BENCH_BASE_REV, with and without encryption)"
+	WALARCHIVE_BIN=$WALARCHIVE_BIN bash "$SRC/tests/bench/base.sh" "$BASE_BIN" "$CORPUS" || status=1
+fi
 t_run_cleanups
 exit $status

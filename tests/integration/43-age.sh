@@ -188,6 +188,50 @@ t_check "and the encrypted one beside it" cmp -s "$W/got5" "$W/$S5"
 run walfetch "$SB" -c "$T/plain.conf" "$S4" "$W/got4p"
 t_check "without an identity, the plain one still restores" cmp -s "$W/got4p" "$W/$S4"
 
+# ---- libcrypto only for encryption: the module is loaded on first need ------------
+for prog in walpush walfetch walprune; do
+	t_check "$prog does not link libcrypto" bash -c "! ldd '$BIN/$prog' | grep -q libcrypto"
+done
+# LD_DEBUG=files names every object the dynamic loader opens
+as_pg env -C "$SB" LD_DEBUG=files "$BIN/walfetch" -c "$T/plain.conf" "$S4" "$W/ld4" \
+	>/dev/null 2>"$T/ld.err"
+t_check "a walfetch of a plain object restores it" cmp -s "$W/ld4" "$W/$S4"
+t_check "without loading walarchive_crypto.so or libcrypto" \
+	bash -c "! grep -q -e walarchive_crypto -e libcrypto '$T/ld.err'"
+as_pg env -C "$SB" LD_DEBUG=files "$BIN/walfetch" -c "$T/fetch.conf" "$S5" "$W/ld5" \
+	>/dev/null 2>"$T/ld.err"
+t_check "a walfetch with encrypt_identity restores the encrypted object" cmp -s "$W/ld5" "$W/$S5"
+t_check "loading walarchive_crypto.so, which maps libcrypto" \
+	bash -c "grep -q 'file=.*walarchive_crypto.so' '$T/ld.err' && grep -q 'file=libcrypto' '$T/ld.err'"
+# hidden in a mount namespace of its own, the module cannot be loaded
+mkdir -p "$T/archive2" && chown postgres: "$T/archive2"
+MOD=$(find "$BIN/.." -name walarchive_crypto.so -print -quit)
+hidden() { # hidden PROG DIR ARGS...: run with the module's folder empty
+	local prog=$1 dir=$2; shift 2
+	unshare -m bash -c 'mount -t tmpfs none "$1" && shift && exec "$@"' _ "$(dirname "$MOD")" \
+		runuser -u postgres -- env -C "$dir" "$BIN/$prog" "$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	ERR=$(cat "$T/err")
+}
+if [ -z "$MOD" ] || ! unshare -m true 2>/dev/null; then
+	t_skip "without the module (no module beside $BIN, or no mount namespace)"
+else
+	hidden walfetch "$SB" -c "$T/plain.conf" "$S4" "$W/hid4"
+	t_eq "without the module, walfetch of a plain object exits 0" "$RC" 0
+	t_check "and restores it" cmp -s "$W/hid4" "$W/$S4"
+	hidden walpush "$DATA" -c "$T/plain.conf" --set "archive=$T/archive2" "$W/$S6" "$S6"
+	t_eq "and walpush without encryption stores a segment (exit 0)" "$RC" 0
+	hidden walfetch "$SB" -c "$T/fetch.conf" "$S5" "$W/hid5"
+	t_eq "walfetch with encrypt_identity exits 6, as without a transport module" "$RC" 6
+	msg_ok "naming the module" walfetch "encryption module walarchive_crypto\.so cannot be loaded"
+	t_check "and delivers nothing" test ! -e "$W/hid5"
+	before=$(arch_state)
+	hidden walpush "$DATA" -c "$T/push.conf" "$W/$S6" "$S6"
+	t_eq "walpush with encrypt_recipients exits 6" "$RC" 6
+	msg_ok "naming the module" walpush "encryption module walarchive_crypto\.so cannot be loaded"
+	t_eq "and stores nothing, in clear or not" "$(arch_state)" "$before"
+fi
+
 # ---- walcheck --deep and walprune ----------------------------------------------
 as_pg "$BIN/walcheck" -c "$T/fetch.conf" --deep >"$T/check.out" 2>&1
 t_eq "walcheck --deep with the identity verifies every object (exit 0)" "$?" 0

@@ -306,6 +306,18 @@ for url in "sftp://nobody@127.0.0.1:1/wal" "http://127.0.0.1:1/wal" "s3://bucket
 	fi
 done
 
+# the encryption module is installed and loads; the programs do not link libcrypto
+for prog in walpush walfetch walprune; do
+	t_check "/usr/bin/$prog does not link libcrypto" bash -c "! ldd /usr/bin/$prog | grep -q libcrypto"
+done
+mkdir -p "$T/agekey" && age-keygen -o "$T/agekey/key.txt" 2>/dev/null
+chown -R postgres: "$T/agekey" && chmod 600 "$T/agekey/key.txt"
+out=$(as_pg /usr/bin/walfetch -c "$ALLDEF" -D "$(pg_data prim)" \
+	--set "encrypt_identity=$T/agekey/key.txt" 00000001000000FF000000FF "$(pg_dir prim)/nothing" 2>&1)
+rc=$?
+[ -z "$out" ] || echo "# walfetch: $out"
+t_eq "walfetch with encrypt_identity loads walarchive_crypto.so (exit 1: not in the archive)" "$rc" 1
+
 # ---- 6. restore the backup with the installed walfetch -------------------
 
 pg_conf backup "archive_mode = off" "restore_command = 'walfetch %f %p'"
