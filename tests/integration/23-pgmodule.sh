@@ -146,7 +146,7 @@ one_case() {
 		names=$(ARCH=$dir SYSID=$sysid ARCH_HIDE_TMP=1 arch_segments)
 	fi
 	t_eq "pg $v $kind: every segment from $first to $last is archived, no gap" \
-		"$(echo "$names" | awk -v f="$first" '$0 >= f')" "$(every_segment "$first" "$last")"
+		"$(echo "$names" | awk -v f="$first" '$0 "" >= f ""')" "$(every_segment "$first" "$last")"
 	# shellcheck disable=SC2086
 	t_eq "pg $v $kind: each segment walfetch restores is the one in pg_wal" \
 		"$(fetched_differ "$P" "$conf" $names)" 0
@@ -178,6 +178,7 @@ one_case() {
 
 CLIENT18=
 for v in $PGMODULE_VERSIONS; do
+	MAJORS_RUN="${MAJORS_RUN:-} $v"
 	if [ ! -f "$(module "$v")" ]; then
 		t_skip "pg $v: no module built for it ($(module "$v")): its server headers are missing (tests/lib/pgheaders.sh)"
 		continue
@@ -187,10 +188,220 @@ for v in $PGMODULE_VERSIONS; do
 	if [ "$v" -gt 15 ] && [ -z "$CLIENT18" ]; then
 		CLIENT18=$(pgclient_install) || { t_fail "pg_basebackup 18"; continue; }
 	fi
-	for kind in local sftp s3; do
+	for kind in ${PGMODULE_STORES-local sftp s3}; do
 		[ "$kind" = s3 ] && [ -z "$S3_OK" ] && continue
 		one_case "$v" "$kind"
 	done
-	MAJORS_RUN="${MAJORS_RUN:-} $v"
+done
+
+# ---- failures, duplicates, configuration, push-ahead, SIGKILL -------------------
+logins() { grep -c 'Accepted publickey' "$D/sshd.log"; }
+# log_since NAME MARK REGEX: lines matching REGEX in NAME's log after line MARK
+log_since() { tail -n "+$(($2 + 1))" "$(pg_dir "$1")/server.log" | grep -cE -- "$3"; }
+log_mark() { wc -l <"$(pg_dir "$1")/server.log"; }
+stat_archiver() { pg_sql "$1" "select $2 from pg_stat_archiver"; }
+# wake NAME: a new segment, and the archiver woken at once (SIGUSR1 sets
+# its latch) rather than at its next poll, a minute after a failure
+wake() {
+	pg_sql "$1" "insert into t values ('wake')" >/dev/null
+	switch_wal "$1"
+	kill -USR1 "$(archiver_pid "$1")" 2>/dev/null
+}
+# next_segment NAME: the segment that WAL written now goes to
+next_segment() {
+	pg_sql "$1" "insert into t values ('next')" >/dev/null
+	pg_sql "$1" "select pg_walfile_name(pg_current_wal_insert_lsn())"
+}
+
+robust() {
+	local v=$1 P=r$1 conf=$T/r$1.conf dir sysid
+	dir=$(store_conf sftp "$v" "$conf")
+	echo "log_level = info" >>"$conf"
+	module_primary "$P" "$v" "$conf" || { t_fail "pg $v: primary starts"; return; }
+	pg_sql "$P" "create table t (v text)" >/dev/null
+	sysid=$(pg_sql "$P" "select system_identifier from pg_control_system()")
+	local ARCH=$dir SYSID=$sysid ARCH_HIDE_TMP=1
+
+	# a burst on one connection
+	local l0 i last apid
+	l0=$(logins)
+	for i in 1 2 3 4 5 6 7; do pg_sql "$P" "insert into t values ('$i')" "select pg_switch_wal()" >/dev/null; done
+	pg_sql "$P" "insert into t values ('8')" >/dev/null
+	last=$(switch_wal "$P")
+	wait_archived "$P" "$last" 60
+	t_check "pg $v: a burst of 8 segments is archived over sftp" test $? -eq 0
+	t_eq "pg $v: one SSH login for the whole burst (the connection is kept)" "$(($(logins) - l0))" 1
+	apid=$(archiver_pid "$P")
+
+	# the archive unreachable, then back
+	local mark down f0
+	mark=$(log_mark "$P")
+	f0=$(stat_archiver "$P" failed_count)
+	sshd_kill "$D" KILL
+	down=$(wake "$P")
+	pg_wait_sql "$P" 60 "select failed_count >= $f0 + 3 and last_failed_wal = '$down' from pg_stat_archiver"
+	t_check "pg $v: with sshd down, failed_count grows and names $down" test $? -eq 0
+	t_eq "pg $v: the server still answers" "$(pg_sql "$P" "select 1")" 1
+	t_eq "pg $v: the archiver is the same process (it never exits on a failure)" "$(archiver_pid "$P")" "$apid"
+	t_eq "pg $v: one log line per failed try" \
+		"$(log_since "$P" "$mark" 'WARNING: +walarchive: .*127\.0\.0\.1')" \
+		"$(($(stat_archiver "$P" failed_count) - f0))"
+	sshd_restart "$D" || { t_fail "sshd restarts"; return; }
+	last=$(wake "$P")
+	wait_archived "$P" "$last" 90
+	t_check "pg $v: archiving resumes by itself once sshd is back" test $? -eq 0
+	t_check "pg $v: $down, which failed, is archived too" arch_has "$down"
+
+	# a different object under the next name: refused, left alone
+	local cur prev sum
+	cur=$(next_segment "$P")
+	prev=$(obj "$last").lz4
+	mkdir -p "$(dirname "$(obj "$cur")")"
+	cp "$prev" "$(obj "$cur").lz4"
+	chown -R "$SSHD_USER" "$dir"
+	sum=$(sha256sum <"$(obj "$cur").lz4")
+	f0=$(stat_archiver "$P" failed_count)
+	mark=$(log_mark "$P")
+	switch_wal "$P" >/dev/null
+	pg_wait_sql "$P" 60 "select failed_count > $f0 and last_failed_wal = '$cur' from pg_stat_archiver"
+	t_check "pg $v: a different object under $cur fails the file" test $? -eq 0
+	t_eq "pg $v: ... with walpush's message in the log" \
+		"$(log_since "$P" "$mark" "WARNING: +walarchive: $cur: archive has different content at .*refusing to overwrite" | sort -u | head -c 1)" 1
+	t_eq "pg $v: ... and the object is left as it was" "$(sha256sum <"$(obj "$cur").lz4")" "$sum"
+	rm "$(obj "$cur").lz4"
+	last=$(wake "$P")
+	wait_archived "$P" "$last" 90
+	t_check "pg $v: once it is removed, $cur is archived" arch_has "$cur"
+
+	# the same file again: already archived, identical, a success
+	local st=$(pg_data "$P")/pg_wal/archive_status
+	f0=$(stat_archiver "$P" failed_count)
+	mark=$(log_mark "$P")
+	as_pg rm "$st/$cur.done"
+	as_pg touch "$st/$cur.ready"
+	wake "$P" >/dev/null
+	t_wait 30 test -f "$st/$cur.done"
+	t_check "pg $v: archiving $cur again succeeds" test $? -eq 0
+	t_eq "pg $v: ... as an identical duplicate" \
+		"$(log_since "$P" "$mark" "walarchive: $cur: already archived with identical content")" 1
+	t_eq "pg $v: ... without a failure" "$(stat_archiver "$P" failed_count)" "$f0"
+
+	# an unusable configuration: said once, then picked up when fixed
+	cp -p "$conf" "$conf.good"
+	walarchive_conf "$conf" "timeout=5"
+	mark=$(log_mark "$P")
+	f0=$(stat_archiver "$P" failed_count)
+	local held; held=$(wake "$P")
+	sleep 1
+	wake "$P" >/dev/null
+	t_wait 10 test "$(log_since "$P" "$mark" 'walarchive: .*archive is not set')" -ge 1
+	t_eq "pg $v: an unusable configuration is said once, naming the file" \
+		"$(log_since "$P" "$mark" "WARNING: +walarchive: $conf: archive is not set")" 1
+	t_check "pg $v: ... and nothing is archived meanwhile" test -f "$st/$held.ready"
+	t_eq "pg $v: ... nor counted as failed, file after file" "$(stat_archiver "$P" failed_count)" "$f0"
+
+	# push-ahead: what walpush pushed ahead is not pushed again by the module
+	local spool=$T/spool-sftp-$v ready=() n inodes0 inodes1
+	sleep 1
+	for i in 1 2 3; do ready+=("$(wake "$P")"); done
+	t_wait 10 test -f "$st/${ready[2]}.ready"
+	cp -p "$conf.good" "$conf.ahead"
+	echo "push_ahead = 8" >>"$conf.ahead"
+	(cd "$(pg_data "$P")" && as_pg "$BIN/walpush" -c "$conf.ahead" "pg_wal/$held" "$held") >"$T/walpush-ahead.log" 2>&1
+	t_check "pg $v: walpush by hand pushes $held and the ready files ahead" \
+		test "$(ls "$spool/$sysid/pushed" 2>/dev/null | wc -l)" -ge 3
+	inodes0=$(for n in "${ready[@]}"; do stat -c %i "$(obj "$n").lz4"; done)
+	mark=$(log_mark "$P")
+	cp -p "$conf.good" "$conf"
+	last=$(wake "$P")
+	WAIT_ARCHIVED_READY=1 wait_archived "$P" "$last" 60
+	t_check "pg $v: the configuration fixed, the module archives what waited" test $? -eq 0
+	t_eq "pg $v: the module takes walpush's records for the files pushed ahead" \
+		"$(log_since "$P" "$mark" "walarchive: (${ready[0]}|${ready[1]}|${ready[2]}): archived ahead at")" 3
+	inodes1=$(for n in "${ready[@]}"; do stat -c %i "$(obj "$n").lz4"; done)
+	t_eq "pg $v: ... without pushing them again" "$inodes1" "$inodes0"
+	t_eq "pg $v: ... and uses the records up" "$(ls "$spool/$sysid/pushed" | grep -c '^0')" 0
+
+	# from the module to walpush and back: nothing skipped
+	local first=$last
+	pg_sql "$P" "alter system set archive_library = ''" \
+		"alter system set archive_command = '$BIN/walpush -c $conf.ahead %p %f'" \
+		"select pg_reload_conf()" >/dev/null
+	sleep 1
+	for i in 1 2 3; do last=$(wake "$P"); done
+	wait_archived "$P" "$last" 60
+	pg_sql "$P" "alter system set archive_command = ''" \
+		"alter system set archive_library = '$(module "$v")'" "select pg_reload_conf()" >/dev/null
+	sleep 1
+	for i in 1 2 3; do last=$(wake "$P"); done
+	WAIT_ARCHIVED_READY=1 wait_archived "$P" "$last" 60
+	t_check "pg $v: switched to walpush and back, archiving reaches $last" test $? -eq 0
+	t_eq "pg $v: every segment from $first to $last is archived, no gap" \
+		"$(arch_segments | awk -v f="$first" -v l="$last" '$0 "" >= f "" && $0 "" <= l ""')" \
+		"$(every_segment "$first" "$last")"
+
+	# SIGKILL during an upload through a slow link
+	sshd_throttle_proxy "$D" 2000000 || { t_fail "pg $v: throttling proxy"; return; }
+	local pport; pport=$(cat "$D/proxy_port")
+	sed "s/^\[127.0.0.1\]:$(sshd_port "$D") /[127.0.0.1]:$pport /" "$D/known_hosts" >"$D/known_hosts.proxy"
+	walarchive_conf "$conf" "archive=sftp://$SSHD_USER@127.0.0.1:$pport/${dir#/}" \
+		"ssh_key=$D/id_ed25519" "ssh_known_hosts=$D/known_hosts.proxy" "timeout=30" "retries=1" \
+		"compress=none"
+	pg_sql "$P" "create table big (b bytea)" "alter table big alter column b set storage external" >/dev/null
+	cur=$(next_segment "$P")
+	pg_sql "$P" "insert into big select decode(string_agg(md5(random()::text), ''), 'hex') from generate_series(1, 400000)" >/dev/null
+	switch_wal "$P" >/dev/null
+	t_wait 30 bash -c "find '$dir/$sysid' -name '.*$cur*' -size +1 | grep -q ."
+	t_setup "pg $v: an upload of $cur is under way" test $? -eq 0
+	apid=$(archiver_pid "$P")
+	kill -KILL "$apid"
+	sleep 0.5
+	t_check "pg $v: the archiver killed mid-upload leaves nothing under $cur's final name" \
+		bash -c "! test -e '$(obj "$cur").lz4'"
+	pg_wait_sql "$P" 60 "select true"
+	wait_archived "$P" "$cur" 120
+	t_check "pg $v: after the restart, $cur is archived" arch_has "$cur"
+	t_check "pg $v: ... and decodes to the segment in pg_wal" \
+		bash -c "lz4 -dc '$(obj "$cur").lz4' | cmp -s - '$(pg_data "$P")/pg_wal/$cur'"
+	sshd_proxy_stop "$D"
+	pg_stop "$P" immediate
+}
+
+# ---- memory over 1,000 segments ---------------------------------------------------
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# switches NAME N: N segments, each with a row
+switches() {
+	pg_sql "$1" "do \$\$ begin for i in 1..$2 loop insert into t values ('x'); perform pg_switch_wal(); end loop; end \$\$" >/dev/null
+	switch_wal "$1"
+}
+memory() {
+	local v=$1 P=m$1 conf=$T/m$1.conf dir pid rss0 rss1 last
+	dir=$(store_conf local "m$v" "$conf")
+	module_primary "$P" "$v" "$conf" --wal-segsize=1 || { t_fail "pg $v: 1 MiB primary starts"; return; }
+	pg_sql "$P" "create table t (v text)" >/dev/null
+	last=$(switches "$P" 100)
+	wait_archived "$P" "$last" 120
+	t_setup "pg $v: 100 segments of 1 MiB archived" test $? -eq 0
+	pid=$(archiver_pid "$P")
+	rss0=$(rss_kb "$pid")
+	last=$(switches "$P" 1000)
+	wait_archived "$P" "$last" 300
+	t_check "pg $v: 1,000 more segments of 1 MiB archived" test $? -eq 0
+	t_eq "pg $v: by the same archiver process" "$(archiver_pid "$P")" "$pid"
+	rss1=$(rss_kb "$pid")
+	echo "# pg $v: archiver RSS ${rss0} kB after 100 segments, ${rss1} kB after 1,100"
+	t_check "pg $v: the archiver's RSS stays flat over 1,000 segments (${rss0} -> ${rss1} kB)" \
+		test $((rss1 - rss0)) -le 1024
+	pg_stop "$P" immediate
+}
+
+NEWEST=
+for v in ${MAJORS_RUN:-}; do [ -f "$(module "$v")" ] && NEWEST=$v; done
+for v in ${MAJORS_RUN:-}; do
+	[ -f "$(module "$v")" ] || continue
+	[ "$v" = 15 ] || [ "$v" = "$NEWEST" ] || continue
+	PGBIN=$(pgnpm_bin "$v") && export PGBIN || continue
+	robust "$v"
+	memory "$v"
 done
 t_done
