@@ -5,13 +5,19 @@
  * call returns; what lives between files is the configuration and the
  * store's connection.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "ahead/ahead.h"
+#include "ahead/spool.h"
 #include "ahead/status.h"
 #include "archive/archive.h"
 #include "base/log.h"
@@ -30,6 +36,229 @@ static struct {
 	wal_store *store; /* kept between files; NULL after a failure */
 } am;
 
+/* ---- push-ahead threads ---------------------------------------------------- */
+
+#define AHEAD_THREADS_MAX 16
+#define AHEAD_QUEUE_MAX 1024
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* a name queued, or stop */
+	pthread_cond_t idle; /* a thread finished a name */
+	int threads;
+	pthread_t tid[AHEAD_THREADS_MAX];
+	int stop;
+	char (*queue)[WAL_NAME_MAX]; /* names waiting, oldest first */
+	size_t queued;
+	char running[AHEAD_THREADS_MAX][WAL_NAME_MAX]; /* "" when idle */
+	char error[768];			       /* the first failure not yet said */
+	uint64_t system_id;
+} ah = { .mu = PTHREAD_MUTEX_INITIALIZER,
+	 .work = PTHREAD_COND_INITIALIZER,
+	 .idle = PTHREAD_COND_INITIALIZER };
+
+static void *ahead_thread(void *arg)
+{
+	int slot = (int)(intptr_t)arg;
+	wal_store *store = NULL;
+	pthread_mutex_lock(&ah.mu);
+	for (;;) {
+		while (!ah.stop && ah.queued == 0)
+			pthread_cond_wait(&ah.work, &ah.mu);
+		if (ah.stop)
+			break;
+		memcpy(ah.running[slot], ah.queue[0], WAL_NAME_MAX);
+		memmove(ah.queue[0], ah.queue[1], (ah.queued - 1) * WAL_NAME_MAX);
+		ah.queued--;
+		char name[WAL_NAME_MAX], path[WAL_NAME_MAX + 16];
+		memcpy(name, ah.running[slot], WAL_NAME_MAX);
+		uint64_t system_id = ah.system_id;
+		pthread_mutex_unlock(&ah.mu);
+
+		wal_push_result pr;
+		wal_error err;
+		wal_error_clear(&err);
+		snprintf(path, sizeof(path), "pg_wal/%s", name);
+		wal_err rc = wal_push_with(&am.cfg, &store, path, name, DATADIR, 1, &pr, &err);
+		if (rc == WAL_OK && pr.outcome != WAL_PUSHED_AHEAD)
+			rc = wal_ahead_record(&am.cfg, system_id ? system_id : pr.system_id, name,
+					      pr.in_bytes, pr.hash, pr.object, pr.stored_bytes,
+					      &err);
+		if (rc != WAL_OK) {
+			wal_store_close(store);
+			store = NULL;
+		}
+
+		pthread_mutex_lock(&ah.mu);
+		if (rc != WAL_OK) {
+			/* a failure stops the batch: PostgreSQL asks for those files itself */
+			ah.queued = 0;
+			if (!ah.error[0])
+				snprintf(ah.error, sizeof(ah.error), "%s", err.msg);
+		}
+		ah.running[slot][0] = '\0';
+		pthread_cond_broadcast(&ah.idle);
+	}
+	pthread_mutex_unlock(&ah.mu);
+	wal_store_close(store);
+	return NULL;
+}
+
+/* Stops and joins the threads; what they had not started stays ready. */
+static void ahead_stop(void)
+{
+	pthread_mutex_lock(&ah.mu);
+	ah.stop = 1;
+	ah.queued = 0;
+	pthread_cond_broadcast(&ah.work);
+	pthread_mutex_unlock(&ah.mu);
+	for (int i = 0; i < ah.threads; i++)
+		pthread_join(ah.tid[i], NULL);
+	ah.threads = 0;
+	ah.stop = 0;
+	free(ah.queue);
+	ah.queue = NULL;
+}
+
+/* Whether name is queued or being pushed (called with ah.mu held). */
+static int ahead_busy(const char *name, int *running)
+{
+	*running = 0;
+	for (int i = 0; i < ah.threads; i++)
+		if (strcmp(ah.running[i], name) == 0)
+			*running = 1;
+	for (size_t i = 0; !*running && i < ah.queued; i++)
+		if (strcmp(ah.queue[i], name) == 0)
+			return 1;
+	return *running;
+}
+
+/* Takes name off the queue, or waits until the thread pushing it is done. */
+static void ahead_claim(const char *name)
+{
+	int running;
+	pthread_mutex_lock(&ah.mu);
+	for (size_t i = 0; i < ah.queued; i++)
+		if (strcmp(ah.queue[i], name) == 0) {
+			memmove(ah.queue[i], ah.queue[i + 1], (ah.queued - i - 1) * WAL_NAME_MAX);
+			ah.queued--;
+			break;
+		}
+	while (ahead_busy(name, &running) && running)
+		pthread_cond_wait(&ah.idle, &ah.mu);
+	pthread_mutex_unlock(&ah.mu);
+}
+
+/* PostgreSQL's order: timeline history files first, then by name. */
+static int ready_order(const void *a, const void *b)
+{
+	const char *x = a, *y = b;
+	int xh = strstr(x, ".history") != NULL, yh = strstr(y, ".history") != NULL;
+	if (xh != yh)
+		return xh ? -1 : 1;
+	return strcmp(x, y);
+}
+
+/*
+ * Queues the next ready files after current that no record covers and no
+ * thread has, up to push_ahead in all, and starts the threads at the first
+ * batch.  Called after current was archived, so that the transports'
+ * global set-up has run on this thread first.
+ */
+static void ahead_fill(const char *current)
+{
+	int want = wal_ahead_push_count(&am.cfg);
+	int threads = am.cfg.parallel - 1;
+	if (threads > AHEAD_THREADS_MAX)
+		threads = AHEAD_THREADS_MAX;
+	if (want <= 0 || threads <= 0 || !wal_ahead_push_enabled(&am.cfg))
+		return;
+	if (want > AHEAD_QUEUE_MAX)
+		want = AHEAD_QUEUE_MAX;
+	uint64_t system_id = 0;
+	if (!wal_local_system_id(&am.cfg, DATADIR, &system_id))
+		return;
+	DIR *d = opendir("pg_wal/archive_status");
+	if (!d)
+		return;
+	char(*names)[WAL_NAME_MAX] = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *ent;
+	while ((ent = readdir(d))) {
+		size_t len = strlen(ent->d_name);
+		if (len <= 6 || len - 6 >= WAL_NAME_MAX || strcmp(ent->d_name + len - 6, ".ready"))
+			continue;
+		if (n == cap) {
+			size_t grown_cap = cap ? cap * 2 : 64;
+			char(*grown)[WAL_NAME_MAX] = realloc(names, grown_cap * WAL_NAME_MAX);
+			if (!grown)
+				break;
+			names = grown;
+			cap = grown_cap;
+		}
+		memcpy(names[n], ent->d_name, len - 6);
+		names[n][len - 6] = '\0';
+		n++;
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, WAL_NAME_MAX, ready_order);
+
+	pthread_mutex_lock(&ah.mu);
+	if (!ah.queue)
+		ah.queue = calloc(AHEAD_QUEUE_MAX, WAL_NAME_MAX);
+	ah.system_id = system_id;
+	int busy = (int)ah.queued;
+	for (int i = 0; i < ah.threads; i++)
+		busy += ah.running[i][0] != '\0';
+	for (size_t i = 0; ah.queue && i < n && busy < want; i++) {
+		wal_name parsed;
+		char record[4096];
+		int running;
+		if (strcmp(names[i], current) == 0 ||
+		    wal_name_parse(names[i], &parsed, NULL) != WAL_OK ||
+		    ahead_busy(names[i], &running))
+			continue;
+		wal_spool_record_path(&am.cfg, system_id, names[i], record, sizeof(record));
+		if (access(record, F_OK) == 0)
+			continue;
+		memcpy(ah.queue[ah.queued++], names[i], WAL_NAME_MAX);
+		busy++;
+	}
+	if (ah.queued)
+		pthread_cond_broadcast(&ah.work);
+	pthread_mutex_unlock(&ah.mu);
+	free(names);
+
+	if (ah.threads == 0 && ah.queue) {
+		/* the threads take no signal: the archiver's handlers stay its own */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		for (int i = 0; i < threads; i++) {
+			ah.running[i][0] = '\0';
+			if (pthread_create(&ah.tid[ah.threads], NULL, ahead_thread,
+					   (void *)(intptr_t)ah.threads) != 0)
+				break;
+			ah.threads++;
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+}
+
+int wam_ahead_error(char *out, size_t cap)
+{
+	pthread_mutex_lock(&ah.mu);
+	int any = ah.error[0] != '\0';
+	if (any)
+		snprintf(out, cap, "push-ahead stopped: %s", ah.error);
+	ah.error[0] = '\0';
+	pthread_mutex_unlock(&ah.mu);
+	return any;
+}
+
+/* ---- configuration and the file asked for --------------------------------------- */
+
 static int same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
@@ -39,6 +268,7 @@ static int same_file(const struct stat *a, const struct stat *b)
 
 static void forget(void)
 {
+	ahead_stop();
 	wal_store_close(am.store);
 	am.store = NULL;
 	if (am.loaded)
@@ -121,6 +351,8 @@ int wam_archive(const char *config_path, const char *path, const char *name, cha
 	wal_push_result res;
 	wal_error err;
 	wal_error_clear(&err);
+	/* a thread pushing it ahead finishes first; its record then answers */
+	ahead_claim(name);
 	int reused = am.store != NULL;
 	wal_err rc = wal_push_one(&am.cfg, &am.store, path, name, DATADIR, &res, &err);
 	if (rc != WAL_OK) {
@@ -154,6 +386,9 @@ int wam_archive(const char *config_path, const char *path, const char *name, cha
 			 res.object, res.stored_bytes);
 		shown = WAL_LOG_INFO;
 	}
+	/* the next ready files, while PostgreSQL notes this one */
+	if (rc == WAL_OK)
+		ahead_fill(name);
 	*level = rc != WAL_OK		     ? WAM_LOG_WARNING
 		 : shown <= am.cfg.log_level ? WAM_LOG_INFO
 					     : WAM_LOG_NONE;

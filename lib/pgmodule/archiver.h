@@ -31,6 +31,12 @@ int wam_configured(const char *config_path, char *why, size_t cap, int *changed)
 int wam_archive(const char *config_path, const char *path, const char *name, char *line, size_t cap,
 		int *level);
 
+/*
+ * The first failure of push-ahead since the last call, as walpush reports
+ * it ("push-ahead stopped: ..."); 0 if none.
+ */
+int wam_ahead_error(char *out, size_t cap);
+
 /* Closes the store and frees the configuration (at the archiver's exit). */
 void wam_shutdown(void);
 

@@ -74,6 +74,8 @@ static bool archive_file(const char *file, const char *path)
 		ereport(WARNING, (errmsg("walarchive: %s", line)));
 	else if (level == WAM_LOG_INFO)
 		ereport(LOG, (errmsg("walarchive: %s", line)));
+	if (wam_ahead_error(line, sizeof(line)))
+		ereport(WARNING, (errmsg("walarchive: %s", line)));
 	return ok;
 }
 
