@@ -11,8 +11,10 @@
 # tarball against its SHA-256 in the Sources index of the suite that carries
 # it, and that index against the suite's InRelease, checked with gpgv and
 # Debian's keyring.  Only configure and the generated headers are run (about
-# 30 s on two cores).  A version no suite of the mirror carries fails with
-# the suites searched.
+# 30 s on two cores).  A version no suite of the mirror carries, or whose
+# tarball the mirror does not serve, fails with the reason, which is kept
+# for a day in $WALARCHIVE_PGCACHE/headersMAJOR.unavailable so that a test
+# run does not search the mirror again each time.
 
 # shellcheck source=tests/lib/pgclient.sh
 . "$(dirname "${BASH_SOURCE[0]}")/pgclient.sh"
@@ -34,6 +36,10 @@ pgheaders_install() {
 	if [ -f "$dir/server/postgres.h" ] && [ -f "$dir/VERSION" ]; then
 		echo "$dir/server"
 		return 0
+	fi
+	if [ -n "$(find "$dir.unavailable" -mmin -1440 2>/dev/null)" ]; then
+		cat "$dir.unavailable" >&2
+		return 1
 	fi
 	for p in bison flex perl cc make xz curl gpgv; do
 		command -v "$p" >/dev/null || { echo "pgheaders_install: $p is needed" >&2; return 1; }
@@ -68,7 +74,8 @@ pgheaders_install() {
 		[ -n "$line" ] && { found=$suite; break; }
 	done
 	if [ -z "$found" ]; then
-		echo "pgheaders_install: no postgresql-$major source package in Debian's $PGHEADERS_SUITES at $mirror" >&2
+		echo "pgheaders_install: no postgresql-$major source package in Debian's $PGHEADERS_SUITES at $mirror" |
+			tee "$dir.unavailable" >&2
 		rm -rf "$tmp"; return 1
 	fi
 	read -r sum file pool <<<"$line"
@@ -76,8 +83,9 @@ pgheaders_install() {
 	# pool, on the security archive beside the mirror; the SHA-256 checked
 	# below is the signed index's either way
 	if ! curl -fsS --retry 3 -o "$tmp/$file" "$mirror/$pool/$file" 2>/dev/null &&
-		! curl -fsS --retry 3 -o "$tmp/$file" "${mirror%/debian}/debian-security/$pool/$file"; then
-		echo "pgheaders_install: cannot download $file" >&2
+		! curl -fsS --retry 3 -o "$tmp/$file" "${mirror%/debian}/debian-security/${pool/#pool\/main/pool/updates/main}/$file"; then
+		echo "pgheaders_install: cannot download $file ($found lists it in $pool) from $mirror nor its security archive" |
+			tee "$dir.unavailable" >&2
 		rm -rf "$tmp"; return 1
 	fi
 	if [ "$(sha256sum "$tmp/$file" | cut -d' ' -f1)" != "$sum" ]; then
