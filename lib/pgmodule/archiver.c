@@ -40,6 +40,7 @@ static struct {
 
 #define AHEAD_THREADS_MAX 16
 #define AHEAD_QUEUE_MAX 1024
+#define MAIN_SLOT AHEAD_THREADS_MAX
 
 static struct {
 	pthread_mutex_t mu;
@@ -50,12 +51,51 @@ static struct {
 	int stop;
 	char (*queue)[WAL_NAME_MAX]; /* names waiting, oldest first */
 	size_t queued;
-	char running[AHEAD_THREADS_MAX][WAL_NAME_MAX]; /* "" when idle */
-	char error[768];			       /* the first failure not yet said */
+	/* per thread, then the archiver's own (MAIN_SLOT): "" when idle */
+	char running[AHEAD_THREADS_MAX + 1][WAL_NAME_MAX];
+	char error[768]; /* the first failure not yet said */
 	uint64_t system_id;
 } ah = { .mu = PTHREAD_MUTEX_INITIALIZER,
 	 .work = PTHREAD_COND_INITIALIZER,
 	 .idle = PTHREAD_COND_INITIALIZER };
+
+/*
+ * Pushes the first queued name on *store, in slot, and records it; called
+ * with ah.mu held, which it releases during the push.  A failure closes
+ * *store and stops the batch: PostgreSQL asks for those files itself.
+ */
+static void ahead_push_first(int slot, wal_store **store)
+{
+	char name[WAL_NAME_MAX], path[WAL_NAME_MAX + 16];
+	memcpy(ah.running[slot], ah.queue[0], WAL_NAME_MAX);
+	memmove(ah.queue[0], ah.queue[1], (ah.queued - 1) * WAL_NAME_MAX);
+	ah.queued--;
+	memcpy(name, ah.running[slot], WAL_NAME_MAX);
+	uint64_t system_id = ah.system_id;
+	pthread_mutex_unlock(&ah.mu);
+
+	wal_push_result pr;
+	wal_error err;
+	wal_error_clear(&err);
+	snprintf(path, sizeof(path), "pg_wal/%s", name);
+	wal_err rc = wal_push_with(&am.cfg, store, path, name, DATADIR, 1, &pr, &err);
+	if (rc == WAL_OK && pr.outcome != WAL_PUSHED_AHEAD)
+		rc = wal_ahead_record(&am.cfg, system_id ? system_id : pr.system_id, name,
+				      pr.in_bytes, pr.hash, pr.object, pr.stored_bytes, &err);
+	if (rc != WAL_OK) {
+		wal_store_close(*store);
+		*store = NULL;
+	}
+
+	pthread_mutex_lock(&ah.mu);
+	if (rc != WAL_OK) {
+		ah.queued = 0;
+		if (!ah.error[0])
+			snprintf(ah.error, sizeof(ah.error), "%s", err.msg);
+	}
+	ah.running[slot][0] = '\0';
+	pthread_cond_broadcast(&ah.idle);
+}
 
 static void *ahead_thread(void *arg)
 {
@@ -67,37 +107,7 @@ static void *ahead_thread(void *arg)
 			pthread_cond_wait(&ah.work, &ah.mu);
 		if (ah.stop)
 			break;
-		memcpy(ah.running[slot], ah.queue[0], WAL_NAME_MAX);
-		memmove(ah.queue[0], ah.queue[1], (ah.queued - 1) * WAL_NAME_MAX);
-		ah.queued--;
-		char name[WAL_NAME_MAX], path[WAL_NAME_MAX + 16];
-		memcpy(name, ah.running[slot], WAL_NAME_MAX);
-		uint64_t system_id = ah.system_id;
-		pthread_mutex_unlock(&ah.mu);
-
-		wal_push_result pr;
-		wal_error err;
-		wal_error_clear(&err);
-		snprintf(path, sizeof(path), "pg_wal/%s", name);
-		wal_err rc = wal_push_with(&am.cfg, &store, path, name, DATADIR, 1, &pr, &err);
-		if (rc == WAL_OK && pr.outcome != WAL_PUSHED_AHEAD)
-			rc = wal_ahead_record(&am.cfg, system_id ? system_id : pr.system_id, name,
-					      pr.in_bytes, pr.hash, pr.object, pr.stored_bytes,
-					      &err);
-		if (rc != WAL_OK) {
-			wal_store_close(store);
-			store = NULL;
-		}
-
-		pthread_mutex_lock(&ah.mu);
-		if (rc != WAL_OK) {
-			/* a failure stops the batch: PostgreSQL asks for those files itself */
-			ah.queued = 0;
-			if (!ah.error[0])
-				snprintf(ah.error, sizeof(ah.error), "%s", err.msg);
-		}
-		ah.running[slot][0] = '\0';
-		pthread_cond_broadcast(&ah.idle);
+		ahead_push_first(slot, &store);
 	}
 	pthread_mutex_unlock(&ah.mu);
 	wal_store_close(store);
@@ -123,7 +133,7 @@ static void ahead_stop(void)
 /* Whether name is queued or being pushed (called with ah.mu held). */
 static int ahead_busy(const char *name, int *running)
 {
-	*running = 0;
+	*running = strcmp(ah.running[MAIN_SLOT], name) == 0;
 	for (int i = 0; i < ah.threads; i++)
 		if (strcmp(ah.running[i], name) == 0)
 			*running = 1;
@@ -133,7 +143,11 @@ static int ahead_busy(const char *name, int *running)
 	return *running;
 }
 
-/* Takes name off the queue, or waits until the thread pushing it is done. */
+/*
+ * Takes name off the queue, or, while a thread pushes it, pushes other
+ * queued files on the archiver's own connection (a slot as much as the
+ * threads, as walpush is in its batch) until that thread is done.
+ */
 static void ahead_claim(const char *name)
 {
 	int running;
@@ -144,8 +158,12 @@ static void ahead_claim(const char *name)
 			ah.queued--;
 			break;
 		}
-	while (ahead_busy(name, &running) && running)
-		pthread_cond_wait(&ah.idle, &ah.mu);
+	while (ahead_busy(name, &running) && running) {
+		if (ah.queued > 0)
+			ahead_push_first(MAIN_SLOT, &am.store);
+		else
+			pthread_cond_wait(&ah.idle, &ah.mu);
+	}
 	pthread_mutex_unlock(&ah.mu);
 }
 
