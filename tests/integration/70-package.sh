@@ -372,6 +372,9 @@ t_check "walprune removed the WAL from before the only backup ($before -> $after
 
 pg_stop backup
 pg_stop prim
+# the restored copy's prefetcher follows what the primary archived since:
+# it stops once its server is gone, and must be done before the purge
+[ -e "$SPOOL/$SYSID/.prefetch.lock" ] && timeout 60 flock "$SPOOL/$SYSID/.prefetch.lock" true
 dpkg -L postgresql-15-walarchive >"$T/module.files"
 dpkg --purge postgresql-15-walarchive >"$T/purge-module.log" 2>&1
 t_eq "dpkg --purge postgresql-15-walarchive" "$?" 0
