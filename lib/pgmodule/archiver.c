@@ -320,6 +320,14 @@ int wam_configured(const char *config_path, char *why, size_t cap, int *changed)
 			snprintf(am.why, sizeof(am.why), "%s", err.msg);
 		else
 			snprintf(am.why, sizeof(am.why), "%s", warning);
+		/* a spool others could write to is ignored: said with the warnings */
+		wal_error spool_err;
+		if (am.usable && wal_ahead_push_count(&am.cfg) > 0 &&
+		    wal_ahead_spool_check(&am.cfg, 0, &spool_err) == WAL_EPERM) {
+			size_t used = strlen(am.why);
+			snprintf(am.why + used, sizeof(am.why) - used, "%s%s; push-ahead is off",
+				 used ? "; " : "", spool_err.msg);
+		}
 	}
 	snprintf(why, cap, "%s", am.why);
 	return am.usable;

@@ -15,9 +15,10 @@ enum { WAM_LOG_NONE = 0, WAM_LOG_INFO, WAM_LOG_WARNING };
 /*
  * Loads config_path when it, or the file it names, changed since the last
  * call (walpush reads it at every call; the module reads it again only then).
- * 1 if the configuration can archive; else 0, with why it cannot (one
- * line, naming the file and line) in why.  *changed is set when this call
- * read the file.
+ * 1 if the configuration can archive, with in why what deserves a warning
+ * ("" if nothing: a password over plain http, a spool others could write
+ * to); else 0, with why it cannot (one line, naming the file and line).
+ * *changed is set when this call read the file.
  */
 int wam_configured(const char *config_path, char *why, size_t cap, int *changed);
 
