@@ -238,7 +238,10 @@ robust() {
 	last=$(wake "$P")
 	wait_archived "$P" "$last" 60
 	t_check "pg $v: a second burst of 8 segments is archived" test $? -eq 0
-	t_eq "pg $v: ... with no new SSH login (the connections are kept)" "$(($(logins) - l1))" 0
+	# a thread logs in at its first file: one that had none in the first
+	# burst does in the second; never more than one login per connection
+	t_check "pg $v: ... and both bursts, 16 files, took at most 4 SSH logins ($(($(logins) - l0))): the connections are kept" \
+		test $(($(logins) - l0)) -le 4
 	apid=$(archiver_pid "$P")
 
 	# the archive unreachable, then back
@@ -252,7 +255,7 @@ robust() {
 	t_eq "pg $v: the server still answers" "$(pg_sql "$P" "select 1")" 1
 	t_eq "pg $v: the archiver is the same process (it never exits on a failure)" "$(archiver_pid "$P")" "$apid"
 	t_eq "pg $v: one log line per failed try" \
-		"$(log_lines_since "$P" "$mark" 'WARNING: +walarchive: .*127\.0\.0\.1' | grep -vc 'push-ahead stopped')" \
+		"$(log_lines_since "$P" "$mark" 'WARNING: +walarchive: ' | grep -vc 'push-ahead stopped')" \
 		"$(($(stat_archiver "$P" failed_count) - f0))"
 	sshd_restart "$D" || { t_fail "sshd restarts"; return; }
 	last=$(wake "$P")
