@@ -313,7 +313,12 @@ mapfile -t c_files < <(cd "$SRC" && find lib cmd tests -name '*.[ch]' | sort)
 source_check format bash -c 'cd "$1" && shift && clang-format --dry-run -Werror "$@"' _ "$SRC" "${c_files[@]}"
 
 note "build"
-build "$WORK/build" || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+# the archive module for every PostgreSQL major whose server headers can be
+# had here (tests/lib/pgheaders.sh; tests/integration/23-pgmodule.sh skips the others)
+PG_SERVER_HEADERS=$(. "$SRC/tests/lib/pgheaders.sh" &&
+	for v in 15 16 17 18; do pgheaders_install "$v" 2>>"$LOG/pgheaders.log"; done | paste -sd ';')
+build "$WORK/build" ${PG_SERVER_HEADERS:+"-DPG_INCLUDEDIR_SERVER=$PG_SERVER_HEADERS"} ||
+	{ echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 note "unit tests"
 unit unit "$WORK/build"
 note "integration tests"

@@ -3,7 +3,8 @@
 # machine (run as root): compilers and libraries, PostgreSQL 15, the test
 # servers (sshd, nginx WebDAV, OpenStack Swift with s3api), pgBackRest and
 # the tools the benchmark compares against; bison and flex build the
-# pg_basebackup 18 that the 16-18 standbys need (tests/lib/pgclient.sh).
+# pg_basebackup 18 that the 16-18 standbys need (tests/lib/pgclient.sh) and
+# the server headers of the archive module for 16-18 (tests/lib/pgheaders.sh).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -16,7 +17,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev clang-format valgrind
 	liblz4-dev lz4 libxxhash-dev libssh2-1-dev libcurl4-openssl-dev libexpat1-dev libssl-dev
 	libpq-dev libcriterion-dev
-	postgresql-15 postgresql-client-15
+	postgresql-15 postgresql-client-15 postgresql-server-dev-15
 	openssh-server openssh-client rsync
 	nginx-extras apache2-utils openssl curl
 	swift-proxy swift-account swift-container swift-object python3-swift

@@ -85,6 +85,19 @@ wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const ch
 			   const char *datadir, wal_push_result *res, wal_push_ahead_result *ahead,
 			   wal_error *e);
 
+/*
+ * One file as walpush archives it, without a batch: current (at wal_path)
+ * is done when an earlier push-ahead recorded it and the archive confirms
+ * the object (res->outcome WAL_PUSHED_AHEAD), else pushed with
+ * wal_push_with on *store (opened here when NULL and left open for the
+ * next call).  For a caller that lives longer than one file (the
+ * PostgreSQL archive module): records that walpush left are used up as
+ * walpush would, so that switching between the two never pushes a file
+ * twice or skips one.
+ */
+wal_err wal_push_one(const wal_config *cfg, wal_store **store, const char *wal_path,
+		     const char *current, const char *datadir, wal_push_result *res, wal_error *e);
+
 typedef struct wal_backlog {
 	int count; /* files marked ready */
 	uint64_t bytes;

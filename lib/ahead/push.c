@@ -326,6 +326,17 @@ static int pushed_ahead(const wal_config *cfg, wal_store **store, uint64_t syste
 	return 1;
 }
 
+wal_err wal_push_one(const wal_config *cfg, wal_store **store, const char *wal_path,
+		     const char *current, const char *datadir, wal_push_result *res, wal_error *e)
+{
+	uint64_t system_id = 0;
+	memset(res, 0, sizeof(*res));
+	if (wal_ahead_push_enabled(cfg) && wal_local_system_id(cfg, datadir, &system_id) &&
+	    pushed_ahead(cfg, store, system_id, wal_path, current, res))
+		return WAL_OK;
+	return wal_push_with(cfg, store, wal_path, current, datadir, 0, res, e);
+}
+
 wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const char *current,
 			   const char *datadir, wal_push_result *res, wal_push_ahead_result *ahead,
 			   wal_error *e)

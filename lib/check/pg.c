@@ -85,6 +85,17 @@ void wal_check_pg_archiver(void *handle, wal_check_report *r)
 	PQclear(res);
 }
 
+/*
+ * Whether archive_library loads walarchive's module: 'walarchive', or a
+ * path to it ('/usr/lib/postgresql/15/lib/walarchive.so').
+ */
+static int is_walarchive_module(const char *library)
+{
+	const char *slash = strrchr(library, '/');
+	const char *base = slash ? slash + 1 : library;
+	return strcmp(base, "walarchive") == 0 || strcmp(base, "walarchive.so") == 0;
+}
+
 /* Adds a NOT_WIRED problem for each setting that keeps WAL from reaching walarchive. */
 static void check_wiring(wal_check_report *r)
 {
@@ -103,7 +114,7 @@ static void check_wiring(wal_check_report *r)
 				      "(ALTER SYSTEM SET archive_mode = on, then restart)",
 				      pg->archive_mode);
 	int archives = !pg->standby || strcmp(pg->archive_mode, "always") == 0;
-	if (archives && strcmp(pg->archive_library, "walarchive") != 0 &&
+	if (archives && !is_walarchive_module(pg->archive_library) &&
 	    !strstr(pg->archive_command, "walpush")) {
 		if (pg->archive_library[0])
 			wal_check_problem_add(r, WAL_CHECK_NOT_WIRED, WAL_OK,

@@ -104,23 +104,31 @@ t_eq "the package version is the one in deb/changelog" "$PKG_VERSION" \
 	"$(sed -n '1s/^walarchive (\([^)]*\)).*/\1/p' "$SRC/deb/changelog")"
 t_match "/etc/walarchive.conf is mode 0640 inside the .deb (never world-readable)" \
 	"$(dpkg-deb -c "$DEB" | grep ' ./etc/walarchive.conf$')" '^-rw-r----- root/root '
+# the archive module, for the distribution's PostgreSQL, as Debian packages extensions
+MODDEB=$(dirname "$DEB")/postgresql-15-walarchive_${PKG_VERSION}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
+t_check "the build leaves the archive module's package $(basename "$MODDEB")" test -f "$MODDEB"
+t_eq "it holds the module where Debian keeps PostgreSQL 15's extension libraries" \
+	"$(dpkg-deb -c "$MODDEB" | awk '{ print $6 }' | grep '\.so$')" "./usr/lib/postgresql/15/lib/walarchive.so"
+t_match "it depends on walarchive of the same version and on postgresql-15" \
+	"$(dpkg-deb -f "$MODDEB" Depends)" "^walarchive \(= $PKG_VERSION\), postgresql-15"
 
 # ---- 2. lintian ----------------------------------------------------------
 
-lintian --show-overrides "$DEB" >"$T/lintian.log" 2>&1
+lintian --show-overrides "$DEB" "$MODDEB" >"$T/lintian.log" 2>&1
 grep -E '^[EWO]:' "$T/lintian.log" | sed 's/^/# lintian: /'
 t_eq "lintian: no errors" "$(grep -c '^E:' "$T/lintian.log")" 0
-t_eq "lintian: no warnings besides those overridden with a reason in deb/walarchive.lintian-overrides" \
+t_eq "lintian: no warnings besides those overridden with a reason in deb/*.lintian-overrides" \
 	"$(grep -c '^W:' "$T/lintian.log")" 0
 
 # ---- 3. install ----------------------------------------------------------
 
 snapshot >"$T/files.before"
-apt-get install -y -q -o DPkg::Lock::Timeout=120 "$DEB" >"$T/install.log" 2>&1
+apt-get install -y -q -o DPkg::Lock::Timeout=120 "$DEB" "$MODDEB" >"$T/install.log" 2>&1
 rc=$?
 [ $rc -eq 0 ] || tail -n 20 "$T/install.log" | sed 's/^/# /'
-t_eq "apt-get install ./walarchive_*.deb" "$rc" 0
+t_eq "apt-get install ./walarchive_*.deb ./postgresql-15-walarchive_*.deb" "$rc" 0
 t_cleanup "dpkg --purge walarchive"
+t_cleanup "dpkg --purge postgresql-15-walarchive"
 t_eq "the package is installed" "$(dpkg-query -W -f='${db:Status-Abbrev}' walarchive 2>/dev/null)" "ii "
 
 for p in $PROGRAMS; do
@@ -338,6 +346,25 @@ for prog in walpush walfetch; do
 		"$(head -n 1 "$SPOOL/$SYSID/status/$prog.success" 2>&1)" '^[0-9]+ 0 [0-9A-F]{24}$'
 done
 
+# ---- 6b. the same primary through the installed archive module ------------
+
+pg_sql prim "alter system set archive_command = ''" "alter system set archive_library = 'walarchive'" \
+	"select pg_reload_conf()" >/dev/null
+sleep 1
+pg_sql prim "insert into marker values ('archived by the module')" >/dev/null
+LAST=$(switch_wal prim)
+pg_wait_sql prim 90 "select coalesce(last_archived_wal, '') >= '$LAST' from pg_stat_archiver"
+t_check "with archive_library = 'walarchive', the archiver reaches $LAST" test $? -eq 0
+t_eq "pg_stat_archiver.failed_count is still 0" "$(pg_sql prim 'select failed_count from pg_stat_archiver')" 0
+t_check "$LAST is in the archive $CONF names" test -f "$ARCH/$SYSID/${LAST:0:16}/$LAST.lz4"
+t_check "... and decodes to the segment in pg_wal" \
+	sh -c "lz4 -dc '$ARCH/$SYSID/${LAST:0:16}/$LAST.lz4' | cmp -s - '$(pg_data prim)/pg_wal/$LAST'"
+apid=$(ps -o pid=,args= --ppid "$(head -n 1 "$(pg_data prim)/postmaster.pid")" | awk '/archiver/ { print $1 }')
+t_check "the archiver mapped /usr/lib/postgresql/15/lib/walarchive.so" \
+	grep -q ' /usr/lib/postgresql/15/lib/walarchive.so$' "/proc/$apid/maps"
+pg_sql prim "alter system set archive_library = ''" "alter system set archive_command = 'walpush %p %f'" \
+	"select pg_reload_conf()" >/dev/null
+
 # ---- 7. walprune, as the cron example runs it ----------------------------
 
 before=$(find "$ARCH" -type f | wc -l)
@@ -357,6 +384,13 @@ t_check "walprune removed the WAL from before the only backup ($before -> $after
 
 pg_stop backup
 pg_stop prim
+# the restored copy's prefetcher follows what the primary archived since:
+# it stops once its server is gone, and must be done before the purge
+[ -e "$SPOOL/$SYSID/.prefetch.lock" ] && timeout 60 flock "$SPOOL/$SYSID/.prefetch.lock" true
+dpkg -L postgresql-15-walarchive >"$T/module.files"
+dpkg --purge postgresql-15-walarchive >"$T/purge-module.log" 2>&1
+t_eq "dpkg --purge postgresql-15-walarchive" "$?" 0
+t_check "/usr/lib/postgresql/15/lib/walarchive.so is gone" test ! -e /usr/lib/postgresql/15/lib/walarchive.so
 dpkg -L walarchive >"$T/package.files"
 # removed but not purged, the cron file stays (a conffile): an enabled job
 # must then do nothing, and say nothing that cron would mail
