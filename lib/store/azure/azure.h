@@ -41,7 +41,8 @@ wal_err wal_azure_string_to_sign(const wal_azure_sig *sig, char *out, size_t cap
 wal_err wal_azure_authorization(const char *account, const unsigned char *key, size_t key_len,
 				const wal_azure_sig *sig, char *out, size_t cap, wal_error *e);
 
-/* Decodes a base64 account key into key (cap bytes); -1 if it is not base64. */
+/* Decodes a base64 account key into key (cap bytes, at least 3 for every 4
+ * characters of text); its length, or -1 if it is not base64 or too long. */
 int wal_azure_decode_key(const char *text, unsigned char *key, size_t cap);
 
 /* An RFC 1123 date ("Mon, 30 Nov 2026 21:49:04 GMT") of t, locale-independent. */
