@@ -104,8 +104,6 @@ static wal_err az_do(az_store *s, const az_req *r, wal_http_resp *resp, wal_erro
 		headers[n++] = "If-None-Match: *";
 		snprintf(md5_hdr, sizeof md5_hdr, "Content-MD5: %s", r->md5);
 		headers[n++] = md5_hdr;
-		/* curl would wait a second for "100 Continue" before each body */
-		headers[n++] = "Expect:";
 	}
 	headers[n++] = date_hdr;
 	ms[m++] = date_sig;
