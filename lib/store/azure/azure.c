@@ -204,12 +204,16 @@ static wal_err list_prefix(az_store *s, const char *lp, int max_results, int one
 			snprintf(query + strlen(query), 8192 - strlen(query), "&maxresults=%d",
 				 max_results);
 		}
-		sig[k++] = sig_prefix;
+		/* the whole container (an archive without a prefix): no prefix at all */
+		if (lp[0])
+			sig[k++] = sig_prefix;
 		sig[k++] = "restype:container";
 		sig[k] = NULL;
-		strcat(query, "&prefix=");
-		if ((rc = wal_http_encode(lp, 0, query, 8192, e)) != WAL_OK)
-			break;
+		if (lp[0]) {
+			strcat(query, "&prefix=");
+			if ((rc = wal_http_encode(lp, 0, query, 8192, e)) != WAL_OK)
+				break;
+		}
 		rc = az_do(s, &r, &resp, e);
 		if (rc == WAL_OK)
 			rc = wal_http_status_err(what, "list", &resp, e);
