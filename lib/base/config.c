@@ -504,6 +504,22 @@ wal_err wal_config_check(const wal_config *c, char *warning, size_t cap, wal_err
 				 shown);
 		}
 	}
+	/* so is a SAS token, in every request's URL */
+	if (strcmp(url.scheme, "azure") == 0 && c->azure_sas_token && c->azure_endpoint &&
+	    strncasecmp(c->azure_endpoint, "http://", 7) == 0) {
+		if (c->http_cleartext_auth == WAL_CLEARTEXT_REFUSE) {
+			wal_fail(e, WAL_ECONFIG,
+				 "azure_endpoint %s: the sas token would be sent in clear and "
+				 "http_cleartext_auth = refuse; use https://",
+				 c->azure_endpoint);
+			rc = wal_config_blame(c, "azure_endpoint", e);
+		} else if (warning && cap) {
+			snprintf(warning, cap,
+				 "azure_endpoint %s: the sas token is sent in clear (http://); "
+				 "use https://",
+				 c->azure_endpoint);
+		}
+	}
 	wal_url_free(&url);
 	return rc;
 }

@@ -89,6 +89,11 @@ t_exit "walfetch $S4 with a sas token" 0 env WALARCHIVE_CONFIG="$T/sas.conf" \
 t_check "with identical bytes" cmp "$T/got4" "$W/$S4"
 out=$(WALARCHIVE_CONFIG="$T/sas.conf" "$BIN/walcheck" -D "$PGD" 2>&1)
 t_match "walcheck names the credentials' origin" "$out" "sas token \(azure_sas_token"
+t_match "and warns that the token travels in clear over http://" "$out" \
+	"warning: azure_endpoint http://.*: the sas token is sent in clear"
+out=$(WALARCHIVE_CONFIG="$T/sas.conf" "$BIN/walpush" -D "$PGD" --set http_cleartext_auth=refuse \
+	"$W/$S4" "$S4" 2>&1); rc=$?
+t_eq "http_cleartext_auth = refuse refuses it: exit 3" "$rc" 3
 sed "s/sig=/sig=AAAA/" "$T/sas.conf" > "$T/badsas.conf"; chmod 600 "$T/badsas.conf"
 out=$(WALARCHIVE_CONFIG="$T/badsas.conf" "$BIN/walpush" -D "$PGD" "$W/$S4" "$S4" 2>&1); rc=$?
 t_eq "a forged sas token: exit 8" "$rc" 8
