@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds walarchive and runs every test: the Criterion unit tests and the
 # integration tests against real servers (PostgreSQL, sshd, nginx WebDAV,
-# Swift S3); then the unit tests and the integration scripts marked
+# Swift S3, Azurite); then the unit tests and the integration scripts marked
 # SANITIZE_OK again under AddressSanitizer and UndefinedBehaviorSanitizer;
 # then the unit tests and the scripts marked VALGRIND_OK under valgrind's
 # memcheck.  A sanitizer or memcheck report from any process -- including

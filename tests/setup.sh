@@ -21,7 +21,7 @@ PACKAGES=(
 	openssh-server openssh-client rsync
 	nginx-extras apache2-utils openssl curl
 	swift-proxy swift-account swift-container swift-object python3-swift
-	python3-botocore awscli python3-prometheus-client
+	python3-botocore awscli python3-prometheus-client python3-azure
 	pgbackrest time procps iproute2 python3 man-db strace
 	dpkg-dev debhelper lintian fakeroot
 	bison flex xz-utils gpgv debian-archive-keyring
@@ -48,5 +48,8 @@ fi
 if [ "${1:-}" != core ]; then
 	source "$(dirname "$0")/lib/pgnpm.sh"
 	pgnpm_install 11 >/dev/null
+	# Azurite, the Azure Storage emulator, for the azure:// transport's tests
+	source "$(dirname "$0")/lib/azurite.sh"
+	azurite_install >/dev/null
 fi
 echo "setup: done"

@@ -60,6 +60,9 @@ static const setting settings[] = {
 	{ S(s3_sse, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(s3_sse_kms_key_id, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(s3_storage_class, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(azure_endpoint, T_STRING), 0, 0, 0, NULL, 0 },
+	{ S(azure_account_key, T_STRING), 1, 0, 0, NULL, 0 },
+	{ S(azure_sas_token, T_STRING), 1, 0, 0, NULL, 0 },
 	{ S(timeout, T_INT), 0, 1, 3600, NULL, 0 },
 	{ S(retries, T_INT), 0, 0, 100, NULL, 0 },
 	{ S(system_id, T_U64), 0, 0, 0, NULL, 0 },
@@ -499,6 +502,22 @@ wal_err wal_config_check(const wal_config *c, char *warning, size_t cap, wal_err
 				 "%s: the password is sent in clear "
 				 "(basic authentication over http://); use https://",
 				 shown);
+		}
+	}
+	/* so is a SAS token, in every request's URL */
+	if (strcmp(url.scheme, "azure") == 0 && c->azure_sas_token && c->azure_endpoint &&
+	    strncasecmp(c->azure_endpoint, "http://", 7) == 0) {
+		if (c->http_cleartext_auth == WAL_CLEARTEXT_REFUSE) {
+			wal_fail(e, WAL_ECONFIG,
+				 "azure_endpoint %s: the sas token would be sent in clear and "
+				 "http_cleartext_auth = refuse; use https://",
+				 c->azure_endpoint);
+			rc = wal_config_blame(c, "azure_endpoint", e);
+		} else if (warning && cap) {
+			snprintf(warning, cap,
+				 "azure_endpoint %s: the sas token is sent in clear (http://); "
+				 "use https://",
+				 c->azure_endpoint);
 		}
 	}
 	wal_url_free(&url);

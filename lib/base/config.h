@@ -48,6 +48,10 @@ typedef struct wal_config {
 	char *s3_sse_kms_key_id;   /* with s3_sse = aws:kms; NULL = the bucket's default */
 	char *s3_storage_class;	   /* x-amz-storage-class on every PUT; NULL = none */
 
+	char *azure_endpoint; /* blob service URL; default https://<account>.blob.core.windows.net */
+	char *azure_account_key; /* secret, only from the file: Shared Key (base64) */
+	char *azure_sas_token;	 /* secret, only from the file: a SAS query string */
+
 	int timeout; /* seconds for any one network operation, default 30 */
 	int retries; /* attempts after the first on transient errors, default 3 */
 

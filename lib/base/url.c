@@ -84,7 +84,7 @@ static int parse_scheme(const char *text, const char *sep, wal_url *url)
 		url->scheme[i] = (char)tolower((unsigned char)text[i]);
 	return !strcmp(url->scheme, "file") || !strcmp(url->scheme, "sftp") ||
 	       !strcmp(url->scheme, "http") || !strcmp(url->scheme, "https") ||
-	       !strcmp(url->scheme, "s3");
+	       !strcmp(url->scheme, "s3") || !strcmp(url->scheme, "azure");
 }
 
 /*
@@ -141,12 +141,17 @@ static wal_err parse_authority(const char *rest, const char *auth_end, wal_url *
 /* The path of a URL with an authority (from slash, or "/"), into url. */
 static wal_err parse_path(const char *slash, wal_url *url, const char *shown, wal_error *e)
 {
-	if (strcmp(url->scheme, "s3") == 0) {
+	int azure = strcmp(url->scheme, "azure") == 0;
+
+	if (strcmp(url->scheme, "s3") == 0 || azure) {
 		if (url->user || url->port)
-			return wal_fail(e, WAL_ECONFIG,
-					"archive \"%s\": want s3://bucket/prefix (the endpoint is "
-					"s3_endpoint)",
-					shown);
+			return wal_fail(
+				e, WAL_ECONFIG,
+				azure ? "archive \"%s\": want azure://account/container/prefix "
+					"(the endpoint is azure_endpoint)"
+				      : "archive \"%s\": want s3://bucket/prefix (the endpoint "
+					"is s3_endpoint)",
+				shown);
 		/* the prefix: no leading slash, may be empty */
 		const char *prefix = slash ? slash + 1 : "";
 		url->path = decode(prefix, strlen(prefix));
@@ -184,13 +189,13 @@ static wal_err parse(const char *text, wal_url *url, wal_error *e)
 	} else if (!sep) {
 		return wal_fail(e, WAL_ECONFIG,
 				"archive \"%s\": want an absolute path or a URL "
-				"(file://, sftp://, http://, https://, s3://)",
+				"(file://, sftp://, http://, https://, s3://, azure://)",
 				shown);
 	} else if (!parse_scheme(text, sep, url)) {
-		return wal_fail(
-			e, WAL_ECONFIG,
-			"archive \"%s\": unknown scheme (want file, sftp, http, https or s3)",
-			shown);
+		return wal_fail(e, WAL_ECONFIG,
+				"archive \"%s\": unknown scheme (want file, sftp, http, https, s3 "
+				"or azure)",
+				shown);
 	} else {
 		const char *rest = sep + 3;
 		const char *slash = strchr(rest, '/');

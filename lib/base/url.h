@@ -9,11 +9,11 @@
 #include "base/error.h"
 
 typedef struct wal_url {
-	char scheme[8]; /* "file", "sftp", "http", "https", "s3" */
+	char scheme[8]; /* "file", "sftp", "http", "https", "s3", "azure" */
 	char *user;	/* NULL if absent (percent-decoded) */
 	char *host;	/* NULL for file; the bucket for s3; IPv6 without brackets */
 	int port;	/* 0 = scheme default */
-	char *path; /* decoded; no trailing '/' except for "/"; s3: prefix without leading '/' */
+	char *path; /* decoded; no trailing '/' except for "/"; s3: prefix without leading '/'; azure: "container[/prefix]" likewise (host is the account) */
 } wal_url;
 
 /* Parses text; WAL_ECONFIG with the reason if it is not one of the forms. */

@@ -20,6 +20,7 @@
 extern const wal_store_ops wal_store_sftp_ops __attribute__((weak));
 extern const wal_store_ops wal_store_webdav_ops __attribute__((weak));
 extern const wal_store_ops wal_store_s3_ops __attribute__((weak));
+extern const wal_store_ops wal_store_azure_ops __attribute__((weak));
 
 static const struct {
 	const char *scheme;
@@ -32,6 +33,7 @@ static const struct {
 	{ "http", &wal_store_webdav_ops, "walarchive_http.so", "wal_store_webdav_ops" },
 	{ "https", &wal_store_webdav_ops, "walarchive_http.so", "wal_store_webdav_ops" },
 	{ "s3", &wal_store_s3_ops, "walarchive_http.so", "wal_store_s3_ops" },
+	{ "azure", &wal_store_azure_ops, "walarchive_http.so", "wal_store_azure_ops" },
 };
 
 wal_err wal_store_open(wal_store **out, const wal_config *cfg, wal_error *e)

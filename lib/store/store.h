@@ -103,6 +103,7 @@ extern const wal_store_ops wal_store_posix_ops;	 /* store_posix.c: file, plain p
 extern const wal_store_ops wal_store_sftp_ops;	 /* store/sftp/: sftp */
 extern const wal_store_ops wal_store_webdav_ops; /* store_webdav.c: http, https */
 extern const wal_store_ops wal_store_s3_ops;	 /* store_s3.c: s3 */
+extern const wal_store_ops wal_store_azure_ops;	 /* store/azure/: azure */
 
 #ifdef WALARCHIVE_TEST_SEAMS
 /* posix/: how old, in seconds, an entry must be for the directories above

@@ -3,6 +3,8 @@
 # people put in archive_command today, in one run against the same servers:
 #   WebDAV (nginx, HTTPS):  walpush vs `curl -T`,  walfetch vs `curl -o`
 #   S3 (Swift s3api):        walpush vs `aws s3 cp`, walfetch vs `aws s3 cp` back
+#   Azure (Azurite):         walpush vs `curl -T` to a SAS URL (Put Blob),
+#                            walfetch vs `curl -o` from it (no `az` CLI here)
 # Prints the median seconds per segment and walarchive's time as a fraction
 # of the other tool's.
 #
@@ -10,7 +12,8 @@
 #   WAL_DIR   real 16 MiB WAL segments (e.g. a copy of an archive made by cp)
 #   COMPRESS  lz4 (default) or none
 # Needs: the installed programs in $WALARCHIVE_BIN, nginx-extras, the swift
-# packages (see tests/lib/swift.sh), curl, awscli.
+# packages (see tests/lib/swift.sh), curl, awscli, Azurite and python3-azure
+# (see tests/lib/azurite.sh).
 # a work directory of its own: common.sh removes it at the end, and one
 # inherited from a calling script (run.sh) holds that script's corpus
 WALARCHIVE_TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/walarchive-bench-http.XXXXXX") || exit 1
@@ -20,6 +23,7 @@ export WALARCHIVE_TMP
 . "$WALARCHIVE_SRC/tests/lib/pg.sh"
 . "$WALARCHIVE_SRC/tests/lib/nginx.sh"
 . "$WALARCHIVE_SRC/tests/lib/swift.sh"
+. "$WALARCHIVE_SRC/tests/lib/azurite.sh"
 
 WAL_DIR=${1:?usage: http.sh WAL_DIR [lz4|none]}
 COMPRESS=${2:-lz4}
@@ -29,6 +33,7 @@ SEGS=$(cd "$WAL_DIR" && ls | grep -E '^[0-9A-F]{24}$' | sort)
 
 nginx_start benchdav >/dev/null || exit 1
 swift_start benchswift walbench >/dev/null || exit 1
+azurite_start benchazure walbench >/dev/null || exit 1
 
 DAVCONF=$WALARCHIVE_TMP/dav.conf S3CONF=$WALARCHIVE_TMP/s3.conf
 walarchive_conf "$DAVCONF" "archive=$NGINX_URL/wa" "http_user=$NGINX_USER" \
@@ -36,6 +41,12 @@ walarchive_conf "$DAVCONF" "archive=$NGINX_URL/wa" "http_user=$NGINX_USER" \
 walarchive_conf "$S3CONF" "archive=s3://$SWIFT_BUCKET/wa" "s3_endpoint=http://127.0.0.1:$SWIFT_PORT" \
 	"s3_uri_style=path" "s3_access_key=$SWIFT_ACCESS" "s3_secret_key=$SWIFT_SECRET" \
 	"compress=$COMPRESS"
+AZCONF=$WALARCHIVE_TMP/azure.conf
+walarchive_conf "$AZCONF" "archive=azure://$AZURITE_ACCOUNT/$AZURITE_CONTAINER/wa" \
+	"azure_endpoint=$AZURITE_ENDPOINT" "azure_account_key=$AZURITE_KEY" "compress=$COMPRESS"
+# curl's side: a container SAS made by the Azure SDK, one Put Blob a segment
+SAS=$(azref sas "$AZURITE_CONTAINER") || exit 1
+AZURL=$AZURITE_ENDPOINT/$AZURITE_CONTAINER/curl
 curl -sS --cacert "$NGINX_CA" -u "$NGINX_USER:$NGINX_PASS" -X MKCOL "$NGINX_URL/wa/" -o /dev/null
 curl -sS --cacert "$NGINX_CA" -u "$NGINX_USER:$NGINX_PASS" -X MKCOL "$NGINX_URL/curl/" -o /dev/null
 # Swift's s3api without the slo middleware has no multipart uploads: one PUT
@@ -66,6 +77,9 @@ for s in $SEGS; do
 	timed dav_curl_put curl -sS -f --cacert "$NGINX_CA" -u "$NGINX_USER:$NGINX_PASS" -T "$f" "$NGINX_URL/curl/$s"
 	timed s3_walpush "$BIN/walpush" -c "$S3CONF" "$f" "$s"
 	timed s3_aws_put "${AWS[@]}" "$f" "s3://$SWIFT_BUCKET/aws/$s"
+	timed az_walpush "$BIN/walpush" -c "$AZCONF" "$f" "$s"
+	timed az_curl_put curl -sS -f -H "x-ms-blob-type: BlockBlob" -H "x-ms-version: 2021-08-06" \
+		-T "$f" "$AZURL/$s?$SAS"
 done
 for s in $SEGS; do
 	rm -f "$OUT"/*
@@ -76,6 +90,10 @@ for s in $SEGS; do
 	timed s3_walfetch "$BIN/walfetch" -c "$S3CONF" "$s" "$OUT/$s"
 	cmp -s "$OUT/$s" "$WAL_DIR/$s" || { echo "http.sh: $s fetched differently (s3)" >&2; exit 1; }
 	timed s3_aws_get "${AWS[@]}" "s3://$SWIFT_BUCKET/aws/$s" "$OUT/a"
+	rm -f "$OUT"/*
+	timed az_walfetch "$BIN/walfetch" -c "$AZCONF" "$s" "$OUT/$s"
+	cmp -s "$OUT/$s" "$WAL_DIR/$s" || { echo "http.sh: $s fetched differently (azure)" >&2; exit 1; }
+	timed az_curl_get curl -sS -f -H "x-ms-version: 2021-08-06" -o "$OUT/c" "$AZURL/$s?$SAS"
 done
 
 n=$(echo "$SEGS" | wc -l)
@@ -90,4 +108,6 @@ row webdav push dav_walpush dav_curl_put "curl -T"
 row webdav fetch dav_walfetch dav_curl_get "curl -o"
 row s3 push s3_walpush s3_aws_put "aws s3 cp"
 row s3 fetch s3_walfetch s3_aws_get "aws s3 cp"
+row azure push az_walpush az_curl_put "curl -T sas"
+row azure fetch az_walfetch az_curl_get "curl -o sas"
 t_done >/dev/null

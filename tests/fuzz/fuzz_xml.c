@@ -3,7 +3,8 @@
  * WebDAV PROPFIND multistatus bodies (through wal_xml_parse, as
  * store_webdav.c walks them), S3 ListObjectsV2 pages (wal_s3_parse_list),
  * error bodies (wal_http_error_text), dates (wal_http_parse_date,
- * wal_s3_parse_time), percent-decoding (wal_http_decode), and the answers
+ * wal_s3_parse_time), Azure List Blobs pages (wal_azure_parse_list),
+ * percent-decoding (wal_http_decode), and the answers
  * credentials arrive in: STS's XML, the metadata and container JSON, the
  * AWS shared files and expiry times (store/s3/credentials.h).  Every buffer
  * is an exact-size heap copy without a terminating NUL, as a response body
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "store/azure/azure.h"
 #include "store/http/http.h"
 #include "store/http/xml.h"
 #include "store/s3/credentials.h"
@@ -62,6 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	(void)wal_s3_parse_list(body, size, "fuzz", "", take_entry, &count, &truncated, token,
 				sizeof token, &entries, &e);
+	if (wal_azure_parse_list(body, size, "fuzz", "db/0000000100000000/", take_entry, &count,
+				 token, sizeof token, &entries, &e) == WAL_OK &&
+	    strlen(token) >= sizeof token)
+		abort();
 	wal_http_error_text(body, size, out, sizeof out);
 	if (strlen(out) >= sizeof out || strchr(out, '\n'))
 		abort();

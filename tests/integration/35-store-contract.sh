@@ -3,18 +3,19 @@
 # Not in the memcheck pass: about 2 minutes there (92 program starts); clean when run by hand.
 # The store contract of lib/store/store.h, the same checks against every
 # driver: file (a local directory), sftp (a private sshd), https WebDAV
-# (nginx) and s3 (Swift s3api).  Through storectl (tests/tools/storectl.c,
+# (nginx), s3 (Swift s3api) and azure (Azurite).  Through storectl (tests/tools/storectl.c,
 # installed beside the programs by a build with WALARCHIVE_TESTS): put, get,
 # stat, list, remove; a put never replaces (EEXIST, the object untouched);
 # a put whose source breaks in the middle leaves nothing under the name;
 # a missing object is "not found" to stat, get and remove.  What is proper
 # to one transport (host keys, TLS, SigV4, a server gone mid-transfer)
-# stays in 30-sftp, 40-webdav and 41-s3.
+# stays in 30-sftp, 40-webdav, 41-s3 and 45-azure.
 . "$(dirname "$0")/../lib/common.sh"
 . "$WALARCHIVE_SRC/tests/lib/pg.sh"
 . "$WALARCHIVE_SRC/tests/lib/sshd.sh"
 . "$WALARCHIVE_SRC/tests/lib/nginx.sh"
 . "$WALARCHIVE_SRC/tests/lib/swift.sh"
+. "$WALARCHIVE_SRC/tests/lib/azurite.sh"
 
 export LC_ALL=C
 BIN=$WALARCHIVE_BIN
@@ -47,6 +48,11 @@ if t_setup "swift with s3api" swift_start swift walarchive; then
 		"s3_endpoint=http://127.0.0.1:$SWIFT_PORT" "s3_uri_style=path" "s3_region=us-east-1" \
 		"timeout=5" "retries=1"
 	export AWS_ACCESS_KEY_ID=$SWIFT_ACCESS AWS_SECRET_ACCESS_KEY=$SWIFT_SECRET
+fi
+
+if t_setup "azurite" azurite_start azurite walarchive; then
+	walarchive_conf "$T/azure.conf" "archive=azure://$AZURITE_ACCOUNT/$AZURITE_CONTAINER/contract" \
+		"azure_endpoint=$AZURITE_ENDPOINT" "azure_account_key=$AZURITE_KEY" "timeout=5" "retries=1"
 fi
 
 # 1 MiB of incompressible bytes (several writes on every transport), and
@@ -94,7 +100,7 @@ contract() {
 	t_check "$d: and get gives the new bytes" cmp -s "$T/out" "$T/other"
 }
 
-for d in file sftp https s3; do
+for d in file sftp https s3 azure; do
 	if [ -f "$T/$d.conf" ]; then
 		contract "$d"
 	else

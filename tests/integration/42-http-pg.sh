@@ -1,13 +1,14 @@
 #!/bin/bash
 # SANITIZE_OK: also run against the ASan+UBSan build by tests/run.sh
 # End to end with PostgreSQL 15 over each HTTP transport: a primary archives
-# through walpush under pgbench into nginx WebDAV (HTTPS) and into S3 (Swift
-# s3api), then a copy of its base backup recovers with walfetch to a named
+# through walpush under pgbench into nginx WebDAV (HTTPS), into S3 (Swift
+# s3api) and into Azure Blob Storage (Azurite), then a copy of its base backup recovers with walfetch to a named
 # restore point and must hold exactly the data committed before it.
 . "$(dirname "$0")/../lib/common.sh"
 . "$WALARCHIVE_SRC/tests/lib/pg.sh"
 . "$WALARCHIVE_SRC/tests/lib/nginx.sh"
 . "$WALARCHIVE_SRC/tests/lib/swift.sh"
+. "$WALARCHIVE_SRC/tests/lib/azurite.sh"
 
 BIN=$WALARCHIVE_BIN
 
@@ -84,6 +85,16 @@ if swift_start swift walarchive; then
 	run_case s3 "$conf"
 else
 	t_fail "start swift"
+fi
+
+# --- Azure Blob Storage (Azurite) ---------------------------------------------
+if azurite_start azurite walarchive; then
+	conf=$WALARCHIVE_TMP/azure.conf
+	walarchive_conf "$conf" "archive=azure://$AZURITE_ACCOUNT/$AZURITE_CONTAINER/pg" \
+		"azure_endpoint=$AZURITE_ENDPOINT" "azure_account_key=$AZURITE_KEY" "timeout=10"
+	run_case azure "$conf"
+else
+	t_fail "start azurite"
 fi
 
 t_done

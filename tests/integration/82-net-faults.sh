@@ -1,7 +1,8 @@
 #!/bin/bash
 # SANITIZE_OK (about 75 s)
-# Network faults for walpush and walfetch on the three network transports
-# (SFTP to a private sshd, WebDAV to nginx over TLS, S3 to Swift's s3api),
+# Network faults for walpush and walfetch on the four network transports
+# (SFTP to a private sshd, WebDAV to nginx over TLS, S3 to Swift's s3api,
+# Azure Blob Storage to Azurite),
 # with a real-looking 16 MiB segment (the pg15 fixture's first page, random
 # bytes after it) and a data directory holding the fixture's pg_control.
 #
@@ -14,7 +15,8 @@
 #      retries=0: the run fails with exit 6 (or exits 0 because the fault
 #        hit a call that did not matter, and then the bytes are right);
 #        nothing under the final name (the server's own view: the sshd
-#        user's directory, nginx's root, Swift through botocore), or the
+#        user's directory, nginx's root, Swift through botocore, Azurite
+#        through the Azure SDK), or the
 #        complete object when the server committed it and only its reply
 #        was lost; walfetch
 #        never exits 1, its destination is absent or identical and no
@@ -33,7 +35,8 @@
 #    background while the walks run.
 #    The server stopped or killed mid-transfer is covered by 30-sftp.sh
 #    (sshd killed, frozen, session killed), 40-webdav.sh (nginx stopped)
-#    and 41-s3.sh (the Swift proxy stopped); not repeated here.
+#    41-s3.sh (the Swift proxy stopped) and 45-azure.sh (Azurite stopped);
+#    not repeated here.
 # Prints the number of fault points tried and a summary line per transport.
 
 . "$(dirname "$0")/../lib/common.sh"
@@ -41,12 +44,13 @@
 . "$WALARCHIVE_SRC/tests/lib/sshd.sh"
 . "$WALARCHIVE_SRC/tests/lib/nginx.sh"
 . "$WALARCHIVE_SRC/tests/lib/swift.sh"
+. "$WALARCHIVE_SRC/tests/lib/azurite.sh"
 
 export LC_ALL=C
 BIN=$WALARCHIVE_BIN
 T=$WALARCHIVE_TMP
 FIX=$WALARCHIVE_SRC/tests/fixtures/pg15
-TRANSPORTS="sftp dav s3"
+TRANSPORTS="${NETFAULT_TRANSPORTS:-sftp dav s3 azure}"
 K=18            # spread points per transport, program and direction
 TAIL=2          # extra points at each end
 for p in walpush walfetch; do
@@ -199,13 +203,17 @@ sshd_known_hosts "$D" || { t_fail "ssh-keyscan"; t_done; }
 mkdir -p "$SARCH" && chown "$SSHD_USER" "$SARCH" && chmod 700 "$SARCH"
 nginx_start dav || { t_fail "start nginx"; t_done; }
 swift_start swift walarchive || { t_fail "start swift with s3api"; t_done; }
-t_setup_ok "sshd on $(sshd_port "$D"), nginx webdav on $NGINX_PORT, swift s3api on $SWIFT_PORT ($((SECONDS - START)) s)"
+azurite_start azurite walarchive || { t_fail "start azurite"; t_done; }
+t_setup_ok "sshd on $(sshd_port "$D"), nginx webdav on $NGINX_PORT, swift s3api on $SWIFT_PORT, azurite on $AZURITE_PORT ($((SECONDS - START)) s)"
 
 KH=$T/known_hosts       # the sshd's key for its own port and every relay port
 cp "$D/known_hosts" "$KH"
 chmod 644 "$KH"
 target_port() {
-	case $1 in sftp) sshd_port "$D" ;; dav) echo "$NGINX_PORT" ;; s3) echo "$SWIFT_PORT" ;; esac
+	case $1 in
+	sftp) sshd_port "$D" ;; dav) echo "$NGINX_PORT" ;; s3) echo "$SWIFT_PORT" ;;
+	azure) echo "$AZURITE_PORT" ;;
+	esac
 }
 # relay_port TR: a free port for a relay to TR's server
 relay_port() {
@@ -239,6 +247,7 @@ via() {
 	sftp) echo "--set archive=sftp://$SSHD_USER@127.0.0.1:$2$SARCH" ;;
 	dav) echo "--set archive=https://127.0.0.1:$2/dav" ;;
 	s3) echo "--set s3_endpoint=http://127.0.0.1:$2" ;;
+	azure) echo "--set azure_endpoint=http://127.0.0.1:$2/$AZURITE_ACCOUNT" ;;
 	esac
 }
 
@@ -248,6 +257,8 @@ printf 'archive = %s\nhttp_user = %s\nhttp_password = %s\ntls_ca_file = %s\ntime
 	"$NGINX_URL" "$NGINX_USER" "$NGINX_PASS" "$NGINX_CA" > "$T/dav.conf"
 printf 'archive = s3://%s/fleet\ns3_endpoint = http://127.0.0.1:%s\ns3_uri_style = path\ns3_region = us-east-1\ns3_access_key = %s\ns3_secret_key = %s\ntimeout = 10\nretries = 0\n' \
 	"$SWIFT_BUCKET" "$SWIFT_PORT" "$SWIFT_ACCESS" "$SWIFT_SECRET" > "$T/s3.conf"
+printf 'archive = azure://%s/%s/fleet\nazure_endpoint = %s\nazure_account_key = %s\ntimeout = 10\nretries = 0\n' \
+	"$AZURITE_ACCOUNT" "$AZURITE_CONTAINER" "$AZURITE_ENDPOINT" "$AZURITE_KEY" > "$T/azure.conf"
 chmod 600 "$T"/*.conf
 
 push() { local tr=$1; shift; "$BIN/walpush" -c "$T/$tr.conf" -D "$DATA" "$@"; }
@@ -282,6 +293,51 @@ for line in sys.stdin:
         print("ERR %s" % str(exc).replace("\n", " "))
     print(".", flush=True)
 PY
+# azq: the same through the Azure SDK (not walarchive); "keys" gives each
+# blob's name and Content-MD5 in hex
+cat > "$T/azq.py" <<'PY'
+import os, sys
+from azure.storage.blob import BlobServiceClient
+svc = BlobServiceClient(account_url=os.environ["AZREF_ENDPOINT"],
+                        credential={"account_name": os.environ["AZREF_ACCOUNT"],
+                                    "account_key": os.environ["AZREF_KEY"]})
+c = svc.get_container_client(os.environ["AZQ_CONTAINER"])
+for line in sys.stdin:
+    cmd, *args = line.split()
+    try:
+        if cmd == "keys":
+            for b in c.list_blobs(name_starts_with=args[0]):
+                md5 = b.content_settings.content_md5
+                print(b.name, bytes(md5).hex() if md5 else "-")
+        elif cmd == "get":
+            with open(args[1], "wb") as f:
+                c.download_blob(args[0]).readinto(f)
+        elif cmd == "del":
+            c.delete_blob(args[0])
+    except Exception as exc:
+        print("ERR %s" % str(exc).replace("\n", " ")[:200])
+    print(".", flush=True)
+PY
+azq_start() {
+	rm -f "$T/azq-$1.in" "$T/azq-$1.out"
+	mkfifo "$T/azq-$1.in" "$T/azq-$1.out"
+	AZREF_ENDPOINT=$AZURITE_ENDPOINT AZREF_ACCOUNT=$AZURITE_ACCOUNT AZREF_KEY=$AZURITE_KEY \
+		AZQ_CONTAINER=$AZURITE_CONTAINER \
+		"$AZURITE_PY" "$T/azq.py" <"$T/azq-$1.in" >"$T/azq-$1.out" 2>"$T/azq-$1.err" &
+	echo $! > "$T/azq-$1.pid"
+	exec {AZQ_W}>"$T/azq-$1.in" {AZQ_R}<"$T/azq-$1.out"
+	azq keys none/ >/dev/null
+}
+t_cleanup 'kill $(cat "$T"/azq-*.pid)'
+azq() {
+	local line
+	echo "$*" >&"$AZQ_W"
+	while IFS= read -r -u "$AZQ_R" line; do
+		[ "$line" = . ] && return 0
+		echo "$line"
+	done
+	return 1
+}
 # s3q_start NAME: starts one for this shell (each lane has its own)
 s3q_start() {
 	rm -f "$T/s3q-$1.in" "$T/s3q-$1.out"
@@ -304,10 +360,12 @@ s3q() {
 	return 1
 }
 s3q_start main || { t_fail "the botocore helper does not answer: $(cat "$T/s3q-main.err")"; t_done; }
+azq_start main || { t_fail "the azure sdk helper does not answer: $(cat "$T/azq-main.err")"; t_done; }
 
 # obj_state TR NAME: "absent", "ok" (the archive holds exactly $T/src/NAME,
 # compressed or not), or what is wrong.  The first object found intact is
-# kept in $T/ref; later ones equal to it (cmp, or S3's ETag) are intact too.
+# kept in $T/ref; later ones equal to it (cmp, S3's ETag or the blob's
+# Content-MD5) are intact too.
 mkdir -p "$T/ref"
 obj_state() {
 	local tr=$1 name=$2 root src=$T/src/$2 ref=$T/ref/$1-$2 keys key etag f
@@ -320,13 +378,15 @@ obj_state() {
 		[ -e "$f" ] || { echo absent; return; }
 		if [ -e "$ref" ] && cmp -s "$f" "$ref"; then echo ok; return; fi
 		cp "$f" "$T/ref/.$tr-$name" ;;
-	s3)
-		keys=$(s3q keys "fleet/$SUB/$name")
+	s3|azure)
+		if [ "$tr" = s3 ]; then keys=$(s3q keys "fleet/$SUB/$name")
+		else keys=$(azq keys "fleet/$SUB/$name"); fi
 		[ -n "$keys" ] || { echo absent; return; }
 		[ "$(echo "$keys" | wc -l)" = 1 ] || { echo "unexpected keys: $(echo $keys)"; return; }
 		read -r key etag <<< "$keys"
 		if [ -e "$ref.md5" ] && [ "$etag" = "$(cat "$ref.md5")" ]; then echo ok; return; fi
-		s3q get "$key" "$T/ref/.$tr-$name" >/dev/null
+		if [ "$tr" = s3 ]; then s3q get "$key" "$T/ref/.$tr-$name" >/dev/null
+		else azq get "$key" "$T/ref/.$tr-$name" >/dev/null; fi
 		f=$key ;;
 	esac
 	case $f in
@@ -337,12 +397,12 @@ obj_state() {
 	md5sum < "$ref" | cut -d' ' -f1 > "$ref.md5"
 	echo ok
 }
-# srv_tmps TR NAME: temporary uploads of NAME left on the server (S3 has none)
+# srv_tmps TR NAME: temporary uploads of NAME left on the server (S3 and Azure have none)
 srv_tmps() {
 	case $1 in
 	sftp) find "$SARCH" -name ".$2*.tmp" | wc -l ;;
 	dav) find "$NGINX_ROOT" -name ".$2*.tmp" | wc -l ;;
-	s3) echo 0 ;;
+	s3|azure) echo 0 ;;
 	esac
 }
 # srv_rm TR NAME: removes the object and its temporary uploads
@@ -351,6 +411,7 @@ srv_rm() {
 	sftp) rm -f "$SARCH/$SUB/$2" "$SARCH/$SUB/$2.lz4" "$SARCH/$SUB/.$2"*.tmp ;;
 	dav) rm -f "$NGINX_ROOT/$SUB/$2" "$NGINX_ROOT/$SUB/$2.lz4" "$NGINX_ROOT/$SUB/.$2"*.tmp ;;
 	s3) s3q del "fleet/$SUB/$2.lz4" >/dev/null; s3q del "fleet/$SUB/$2" >/dev/null ;;
+	azure) azq del "fleet/$SUB/$2.lz4" >/dev/null; azq del "fleet/$SUB/$2" >/dev/null ;;
 	esac
 }
 # one_msg PROG FILE: FILE is one line "PROG: ..." (prints it), else fails
@@ -519,12 +580,13 @@ lane() {
 	local tr=$1 prog=$2 kind=$3 name=$SEG s=$SECONDS
 	LANE=$tr-$prog-$kind ERRF=$T/err-$tr-$prog-$kind BAD=0
 	[ "$tr" = s3 ] && { s3q_start "$LANE" || bad "the botocore helper does not answer"; }
+	[ "$tr" = azure ] && { azq_start "$LANE" || bad "the azure sdk helper does not answer"; }
 	case $prog-$kind in push-recv) name=$SEG_PR ;; fetch-*) name=$SEG_F ;; esac
 	"walk_$prog" "$tr" "$kind" "$name"
 	echo "TRIED[$LANE]=$TRIED CALLS[$LANE]=$CALLS NOEFFECT[$LANE]=$NOEFFECT LEFT_TMPS[$LANE]=$LEFT_TMPS" \
 		"COMMITTED[$LANE]=$COMMITTED" \
 		"LANE_BAD[$LANE]=$BAD LANE_SECS[$LANE]=$((SECONDS - s))" > "$T/lane-$LANE.res"
-	kill "$(cat "$T/s3q-$LANE.pid" 2>/dev/null)" 2>/dev/null
+	kill "$(cat "$T/s3q-$LANE.pid" 2>/dev/null)" "$(cat "$T/azq-$LANE.pid" 2>/dev/null)" 2>/dev/null
 }
 LANE_PIDS=()
 for tr in $TRANSPORTS; do
@@ -608,7 +670,7 @@ for tr in $TRANSPORTS; do
 		"pushes that failed after the server committed the object: $((${COMMITTED[$tr-push-send]:-0} + ${COMMITTED[$tr-push-recv]:-0}));" \
 		"temporary uploads left on the server by failed pushes: $((${LEFT_TMPS[$tr-push-send]:-0} + ${LEFT_TMPS[$tr-push-recv]:-0}))"
 done
-echo "# fault points tried: $POINTS (walpush and walfetch, 3 transports, ECONNRESET)"
+echo "# fault points tried: $POINTS (walpush and walfetch, 4 transports, ECONNRESET)"
 
 # ---- 2(b), 2(c): the background results -----------------------------------
 wait "${BG_PIDS[@]}"

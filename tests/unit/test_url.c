@@ -126,6 +126,19 @@ Test(url, s3)
 	wal_url_free(&u);
 }
 
+Test(url, azure)
+{
+	wal_url u = parse_ok("azure://myaccount/wal/prod/db1");
+	cr_assert_str_eq(u.scheme, "azure");
+	cr_assert_str_eq(u.host, "myaccount", "the account");
+	cr_assert_str_eq(u.path, "wal/prod/db1", "container and prefix, no leading '/'");
+	wal_url_free(&u);
+
+	u = parse_ok("azure://myaccount/wal/");
+	cr_assert_str_eq(u.path, "wal");
+	wal_url_free(&u);
+}
+
 Test(url, refused)
 {
 	refused("");
@@ -143,6 +156,8 @@ Test(url, refused)
 	refused("https://");
 	refused("s3://");
 	refused("s3:///prefix");
+	refused("azure://");
+	refused("azure://acct:10000/wal");
 	refused("sftp://host/pa%zzth");
 }
 
@@ -157,6 +172,7 @@ Test(url, refusals_never_repeat_a_password)
 		"sftp://u:PASSWORD@backup/srv/wal",
 		"file://u:PASSWORD@localhost/srv/wal",
 		"s3://u:PASSWORD@bucket/prefix",
+		"azure://u:PASSWORD@account/container",
 		"ftp://u:PASSWORD@host/x", /* unknown scheme */
 		"https://u:PASSWORD@dav.example:99999/x",
 		"https://:PASSWORD@dav.example/x",

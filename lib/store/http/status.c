@@ -18,7 +18,8 @@ int wal_http_body_code_transient(const wal_http_resp *resp)
 {
 	static const char *const codes[] = { "<Code>BadDigest<", "<Code>XAmzContentSHA256Mismatch<",
 					     "<Code>RequestTimeout<", "<Code>IncompleteBody<",
-					     NULL };
+					     /* Azure: a body that does not match its Content-MD5 */
+					     "<Code>Md5Mismatch<", NULL };
 	int i;
 
 	if (resp->status != 400 || !resp->body)
