@@ -142,8 +142,12 @@ wal_err wal_zstd_source_new(wal_zstd_source **out, wal_source *inner, int64_t co
 	if (content_size >= PARALLEL_MIN) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		/* refused by a libzstd built without threads: one thread then */
-		if (cpus > 1)
-			(void)ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_nbWorkers, (int)cpus);
+		/* one job per core, whatever the level's own job size (32 MiB
+		 * at level 9, which would leave a segment on one thread) */
+		if (cpus > 1 &&
+		    !ZSTD_isError(ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_nbWorkers, (int)cpus)))
+			(void)ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_jobSize,
+						     (int)((content_size + cpus - 1) / cpus));
 	}
 	wal_err rc = zstd_source_start(src, e);
 	if (rc != WAL_OK) {
