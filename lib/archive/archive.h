@@ -6,10 +6,12 @@
  *   <root>/<system-id>/<TTTTTTTT>.history.lz4
  * The system id is printed in decimal, as pg_controldata shows it.  Every
  * object is an LZ4 frame with its content checksum (compress = none stores
- * its blocks uncompressed); objects without the suffix are plain files that
- * earlier releases wrote with compress = none, still read.  With
- * encrypt_recipients the frame is then encrypted in the age format and the
- * name ends in ".lz4.age" (io/age.h).
+ * its blocks uncompressed), or with compress = zstd a zstd frame with its
+ * content checksum, named ".zst" in place of ".lz4" (io/zstd.h); objects
+ * without the suffix are plain files that earlier releases wrote with
+ * compress = none, still read.  With encrypt_recipients the frame is then
+ * encrypted in the age format and the name ends in ".lz4.age" or ".zst.age"
+ * (io/age.h).
  */
 #ifndef WAL_ARCHIVE_H
 #define WAL_ARCHIVE_H
