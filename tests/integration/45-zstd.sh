@@ -6,9 +6,10 @@
 # restored by walfetch, one made with --no-check or damaged is refused and
 # delivers nothing; an archive that mixes lz4 and zstd objects (compress
 # changed) keeps one object per segment, restores, prunes and passes
-# walcheck --deep; then the same over SFTP (push-ahead, fetch-ahead,
-# prune), and a real PostgreSQL 15 archiving under pgbench with compress =
-# zstd and a point-in-time recovery from that archive.
+# walcheck --deep; encrypted, the frame is .zst.age (age -d | zstd -d)
+# and counts against .lz4.age duplicates; then the same over SFTP
+# (push-ahead, fetch-ahead, prune), and a real PostgreSQL 15 archiving under
+# pgbench with compress = zstd and a point-in-time recovery from that archive.
 . "$(dirname "$0")/../lib/common.sh"
 . "$WALARCHIVE_SRC/tests/lib/pg.sh"
 . "$WALARCHIVE_SRC/tests/lib/wal.sh"
@@ -138,6 +139,38 @@ t_eq "walprune exits 0" "$RC" 0
 t_eq "and removes the lz4 and zstd objects before the horizon" \
 	"$(find "$ARCH/$SYSID/0000000100000000" -type f -printf '%f\n' | sort | tr '\n' ' ')" \
 	"$S5.lz4 $S6.zst $S7.zst $S8.zst "
+
+# ---- encrypted: compressed with zstd, then encrypted (.zst.age) ----------------
+if command -v age >/dev/null && command -v age-keygen >/dev/null; then
+	K=$T/keys; mkdir -p "$K"; chown postgres: "$K"; chmod 700 "$K"
+	as_pg age-keygen -o "$K/key.txt" 2>/dev/null
+	walarchive_conf "$T/enc-zstd.conf" "archive=$ARCH" "compress=zstd" \
+		"encrypt_recipients=$(age-keygen -y "$K/key.txt")" "encrypt_identity=$K/key.txt"
+	walarchive_conf "$T/enc-lz4.conf" "archive=$ARCH" "compress=lz4" \
+		"encrypt_recipients=$(age-keygen -y "$K/key.txt")" "encrypt_identity=$K/key.txt"
+	S9=$(segname 9) S10=$(segname 10)
+	MKSEG_OWNER=postgres mkseg "$W/$S9" 9
+	MKSEG_OWNER=postgres mkseg "$W/$S10" 10
+	cp "$W/$S10" "$W/changed10"; printf 'X' | dd of="$W/changed10" bs=1 seek=9000000 conv=notrunc 2>/dev/null
+	chown postgres: "$W/changed10"
+	run walpush "$DATA" -c "$T/enc-zstd.conf" "$W/$S9" "$S9"
+	t_eq "compress = zstd with encrypt_recipients exits 0" "$RC" 0
+	t_check "the object is .zst.age, nothing in clear" test -f "$(obj "$S9").zst.age" -a ! -e "$(obj "$S9").zst"
+	t_check "age -d | zstd -d gives the exact segment" \
+		cmp -s <(age -d -i "$K/key.txt" "$(obj "$S9").zst.age" | zstd -q -d -c) "$W/$S9"
+	run walpush "$DATA" -c "$T/enc-lz4.conf" "$W/$S9" "$S9"
+	t_eq "an identical retry with lz4 finds the .zst.age object (exit 0)" "$RC" 0
+	t_check "without a .lz4.age" test ! -e "$(obj "$S9").lz4.age"
+	run walpush "$DATA" -c "$T/enc-lz4.conf" "$W/$S10" "$S10"
+	run walpush "$DATA" -c "$T/enc-zstd.conf" "$W/changed10" "$S10"
+	t_eq "different content over a .lz4.age object exits 4 with compress = zstd" "$RC" 4
+	run walfetch "$SB" -c "$T/enc-zstd.conf" "$S10" "$W/got10"
+	t_eq "and walfetch with compress = zstd restores the .lz4.age one (exit 0)" "$RC" 0
+	t_check "exactly" cmp -s "$W/got10" "$W/$S10"
+	rm -f "$(obj "$S9").zst.age" "$(obj "$S10").lz4.age"
+else
+	t_skip "encrypted zstd objects: age is not installed (tests/setup.sh)"
+fi
 
 # ---- SFTP: push-ahead, read back with zstd, fetch-ahead, prune -------------------
 D=$T/sshd
