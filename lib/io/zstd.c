@@ -17,6 +17,7 @@
 /* RFC 8878: the magic number, then the frame header descriptor. */
 #define ZSTD_FRAME_MAGIC 0xFD2FB528u
 #define FHD_CHECKSUM 0x04
+#define FRAME_HEADER_MAX 18 /* magic, descriptor, window, dictionary id, size */
 
 struct wal_zstd_source {
 	wal_source base;
@@ -182,12 +183,25 @@ struct wal_zstd_sink {
 	unsigned char *out;
 	size_t out_cap;
 	uint64_t out_bytes;
-	unsigned char head[5]; /* magic and frame header descriptor, held until checked */
+	unsigned char head[FRAME_HEADER_MAX]; /* the frame header, held until checked */
 	size_t head_len;
+	size_t head_need; /* its size, once its descriptor is in */
 	int head_ok;
+	unsigned long long content_size; /* from the header, or ZSTD_CONTENTSIZE_UNKNOWN */
 	int frame_done;
 	char what[256];
 };
+
+/* The size of a frame header from its descriptor (RFC 8878, 3.1.1.1). */
+static size_t frame_header_size(unsigned char fhd)
+{
+	static const size_t did[4] = { 0, 1, 2, 4 }, fcs[4] = { 0, 2, 4, 8 };
+	int single = (fhd >> 5) & 1;
+	size_t fcs_size = fcs[fhd >> 6];
+	if ((fhd >> 6) == 0 && single)
+		fcs_size = 1;
+	return 5 + (single ? 0 : 1) + did[fhd & 3] + fcs_size;
+}
 
 /* Decompresses len bytes of the frame (after its header was checked). */
 static wal_err zstd_sink_feed(wal_zstd_sink *sink, const void *buf, size_t len, wal_error *e)
@@ -203,8 +217,20 @@ static wal_err zstd_sink_feed(wal_zstd_sink *sink, const void *buf, size_t len, 
 		if (ZSTD_isError(r))
 			return wal_fail(e, WAL_ECORRUPT, "%s: corrupt zstd data (%s)", sink->what,
 					ZSTD_getErrorName(r));
-		if (r == 0)
+		if (r == 0) {
 			sink->frame_done = 1; /* and its checksum matched */
+			/* libzstd, fed the header apart from the blocks, lets a frame end
+			 * short of the size its header gives: the checksum then covers only
+			 * the bytes there are */
+			if (sink->content_size != ZSTD_CONTENTSIZE_UNKNOWN &&
+			    sink->out_bytes + out.pos != sink->content_size)
+				return wal_fail(
+					e, WAL_ECORRUPT,
+					"%s: corrupt zstd data (%llu bytes, the frame header says "
+					"%llu)",
+					sink->what, (unsigned long long)(sink->out_bytes + out.pos),
+					sink->content_size);
+		}
 		if (out.pos > 0) {
 			wal_err rc = sink->inner->write(sink->inner, sink->out, out.pos, e);
 			if (rc != WAL_OK)
@@ -221,28 +247,40 @@ static wal_err zstd_sink_write(wal_sink *base, const void *buf, size_t len, wal_
 {
 	wal_zstd_sink *sink = (wal_zstd_sink *)base;
 	const unsigned char *p = buf;
-	if (!sink->head_ok) {
-		size_t n = sizeof(sink->head) - sink->head_len;
+	while (!sink->head_ok && len > 0) {
+		/* the magic and the descriptor first: they say how long the header is */
+		size_t want = sink->head_need ? sink->head_need : 5;
+		size_t n = want - sink->head_len;
 		if (n > len)
 			n = len;
 		memcpy(sink->head + sink->head_len, p, n);
 		sink->head_len += n;
 		p += n;
 		len -= n;
-		if (sink->head_len < sizeof(sink->head))
+		if (sink->head_len < want)
 			return WAL_OK;
-		uint32_t magic = (uint32_t)sink->head[0] | (uint32_t)sink->head[1] << 8 |
-				 (uint32_t)sink->head[2] << 16 | (uint32_t)sink->head[3] << 24;
-		if (magic != ZSTD_FRAME_MAGIC)
-			return wal_fail(e, WAL_ECORRUPT, "%s: not a zstd frame", sink->what);
-		/* an unchecked frame could restore damaged WAL unnoticed */
-		if (!(sink->head[4] & FHD_CHECKSUM))
-			return wal_fail(e, WAL_ECORRUPT,
-					"%s: zstd frame without a content checksum (made without "
-					"--check?); refused",
+		if (!sink->head_need) {
+			uint32_t magic = (uint32_t)sink->head[0] | (uint32_t)sink->head[1] << 8 |
+					 (uint32_t)sink->head[2] << 16 |
+					 (uint32_t)sink->head[3] << 24;
+			if (magic != ZSTD_FRAME_MAGIC)
+				return wal_fail(e, WAL_ECORRUPT, "%s: not a zstd frame",
+						sink->what);
+			/* an unchecked frame could restore damaged WAL unnoticed */
+			if (!(sink->head[4] & FHD_CHECKSUM))
+				return wal_fail(e, WAL_ECORRUPT,
+						"%s: zstd frame without a content checksum (made "
+						"without --check?); refused",
+						sink->what);
+			sink->head_need = frame_header_size(sink->head[4]);
+			continue;
+		}
+		sink->content_size = ZSTD_getFrameContentSize(sink->head, sink->head_len);
+		if (sink->content_size == ZSTD_CONTENTSIZE_ERROR)
+			return wal_fail(e, WAL_ECORRUPT, "%s: corrupt zstd frame header",
 					sink->what);
 		sink->head_ok = 1;
-		wal_err rc = zstd_sink_feed(sink, sink->head, sizeof(sink->head), e);
+		wal_err rc = zstd_sink_feed(sink, sink->head, sink->head_len, e);
 		if (rc != WAL_OK)
 			return rc;
 	}
@@ -256,6 +294,7 @@ static wal_err zstd_sink_reset(wal_sink *base, wal_error *e)
 	sink->frame_done = 0;
 	sink->out_bytes = 0;
 	sink->head_len = 0;
+	sink->head_need = 0;
 	sink->head_ok = 0;
 	return sink->inner->reset(sink->inner, e);
 }
