@@ -2,7 +2,8 @@
  * Zstandard frame streams: compression as a rewindable source, decompression
  * as a verifying sink.  libzstd computes and checks the frame's XXH64
  * content checksum itself; the sink reads the frame header first and
- * refuses a frame that does not carry one, before any byte goes on.
+ * refuses a frame that does not carry one, before any byte goes on, and
+ * checks the size restored against the size the header gives.
  */
 #include <stdio.h>
 #include <stdlib.h>
