@@ -35,12 +35,38 @@ struct wal_zstd_source {
 	int64_t produced;
 	int input_done; /* inner reached its end */
 	int ended;	/* the frame is complete */
+	int level;
+	int workers; /* compression threads, 0: in the caller's */
 };
 
+/*
+ * Starts a frame on a new context.  A new one each time: resetting a context
+ * whose worker threads are still on jobs of an unfinished frame (a rewind
+ * in the middle of an upload) crashed a worker of libzstd 1.5.4, while
+ * freeing a context waits for them.
+ */
 static wal_err zstd_source_start(wal_zstd_source *src, wal_error *e)
 {
-	size_t r = ZSTD_CCtx_reset(src->cctx, ZSTD_reset_session_only);
-	if (!ZSTD_isError(r) && src->content_size >= 0)
+	ZSTD_freeCCtx(src->cctx);
+	if (!(src->cctx = ZSTD_createCCtx()))
+		return wal_fail(e, WAL_ENOMEM, "out of memory for zstd compression");
+	size_t r = ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_compressionLevel, src->level);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_checksumFlag, 1);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_contentSizeFlag, 1);
+	if (ZSTD_isError(r))
+		return wal_fail(e, WAL_EINVAL, "zstd level %d: %s", src->level,
+				ZSTD_getErrorName(r));
+	/* refused by a libzstd built without threads: one thread then; one job
+	 * per thread, whatever the level's own job size (32 MiB at level 9,
+	 * which would leave a segment on one thread) */
+	if (src->workers > 1 &&
+	    !ZSTD_isError(ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_nbWorkers, src->workers)))
+		(void)ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_jobSize,
+					     (int)((src->content_size + src->workers - 1) /
+						   src->workers));
+	if (src->content_size >= 0)
 		r = ZSTD_CCtx_setPledgedSrcSize(src->cctx, (unsigned long long)src->content_size);
 	if (ZSTD_isError(r))
 		return wal_fail(e, WAL_EIO, "zstd: %s", ZSTD_getErrorName(r));
@@ -127,29 +153,14 @@ wal_err wal_zstd_source_new(wal_zstd_source **out, wal_source *inner, int64_t co
 	src->out_cap = ZSTD_CStreamOutSize();
 	src->in = malloc(WAL_IO_CHUNK);
 	src->out = malloc(src->out_cap);
-	src->cctx = ZSTD_createCCtx();
-	if (!src->in || !src->out || !src->cctx) {
+	src->level = level;
+	if (!src->in || !src->out) {
 		wal_zstd_source_free(src);
 		return wal_fail(e, WAL_ENOMEM, "out of memory for zstd compression");
 	}
-	size_t r = ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_compressionLevel, level);
-	if (!ZSTD_isError(r))
-		r = ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_checksumFlag, 1);
-	if (!ZSTD_isError(r))
-		r = ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_contentSizeFlag, 1);
-	if (ZSTD_isError(r)) {
-		wal_zstd_source_free(src);
-		return wal_fail(e, WAL_EINVAL, "zstd level %d: %s", level, ZSTD_getErrorName(r));
-	}
 	if (content_size >= PARALLEL_MIN) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		/* refused by a libzstd built without threads: one thread then */
-		/* one job per core, whatever the level's own job size (32 MiB
-		 * at level 9, which would leave a segment on one thread) */
-		if (cpus > 1 &&
-		    !ZSTD_isError(ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_nbWorkers, (int)cpus)))
-			(void)ZSTD_CCtx_setParameter(src->cctx, ZSTD_c_jobSize,
-						     (int)((content_size + cpus - 1) / cpus));
+		src->workers = cpus > 1 ? (int)(cpus < 64 ? cpus : 64) : 0;
 	}
 	wal_err rc = zstd_source_start(src, e);
 	if (rc != WAL_OK) {
