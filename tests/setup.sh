@@ -10,12 +10,12 @@ export DEBIAN_FRONTEND=noninteractive
 
 # "core" installs only what the build and the local demonstration need.
 CORE=(
-	build-essential cmake pkg-config liblz4-dev lz4 libxxhash-dev libssh2-1-dev libcurl4-openssl-dev
+	build-essential cmake pkg-config liblz4-dev lz4 libzstd-dev zstd libxxhash-dev libssh2-1-dev libcurl4-openssl-dev
 	libexpat1-dev libssl-dev libpq-dev libcriterion-dev postgresql-15 postgresql-client-15
 )
 PACKAGES=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev clang-format valgrind
-	liblz4-dev lz4 libxxhash-dev libssh2-1-dev libcurl4-openssl-dev libexpat1-dev libssl-dev
+	liblz4-dev lz4 libzstd-dev zstd libxxhash-dev libssh2-1-dev libcurl4-openssl-dev libexpat1-dev libssl-dev
 	libpq-dev libcriterion-dev
 	postgresql-15 postgresql-client-15 postgresql-server-dev-15
 	openssh-server openssh-client rsync

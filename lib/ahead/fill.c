@@ -135,9 +135,9 @@ wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t syst
 	close(dir_fd);
 	snprintf(full, sizeof(full), "%s/%s", dir, name->text);
 	rc = WAL_ENOENT;
-	/* an LZ4 frame, encrypted or not, else a plain object of an earlier
-	 * release (as wal_fetch) */
-	wal_archive_forms(have_ids, forms);
+	/* an LZ4 or zstd frame, encrypted or not, else a plain object of an
+	 * earlier release (as wal_fetch) */
+	wal_archive_forms(have_ids, wal_archive_codec(cfg), forms);
 	for (int i = 0; i < WAL_ARCHIVE_FORMS && rc == WAL_ENOENT; i++) {
 		wal_atomic_file f;
 		wal_hash_sink hashed;

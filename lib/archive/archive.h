@@ -6,10 +6,12 @@
  *   <root>/<system-id>/<TTTTTTTT>.history.lz4
  * The system id is printed in decimal, as pg_controldata shows it.  Every
  * object is an LZ4 frame with its content checksum (compress = none stores
- * its blocks uncompressed); objects without the suffix are plain files that
- * earlier releases wrote with compress = none, still read.  With
- * encrypt_recipients the frame is then encrypted in the age format and the
- * name ends in ".lz4.age" (io/age.h).
+ * its blocks uncompressed), or with compress = zstd a zstd frame with its
+ * content checksum, named ".zst" in place of ".lz4" (io/zstd.h); objects
+ * without the suffix are plain files that earlier releases wrote with
+ * compress = none, still read.  With encrypt_recipients the frame is then
+ * encrypted in the age format and the name ends in ".lz4.age" or ".zst.age"
+ * (io/age.h).
  */
 #ifndef WAL_ARCHIVE_H
 #define WAL_ARCHIVE_H
@@ -25,24 +27,36 @@
 #define WAL_INFO_NAME "walarchive.info"
 
 /* What an object's suffixes say was done to it, in the order applied. */
-#define WAL_OBJ_LZ4 1 /* an LZ4 frame: ".lz4" */
-#define WAL_OBJ_AGE 2 /* then encrypted: ".age" */
+#define WAL_OBJ_LZ4 1  /* an LZ4 frame: ".lz4" */
+#define WAL_OBJ_AGE 2  /* then encrypted: ".age" */
+#define WAL_OBJ_ZSTD 4 /* a zstd frame: ".zst" (never with WAL_OBJ_LZ4) */
+#define WAL_OBJ_CODECS (WAL_OBJ_LZ4 | WAL_OBJ_ZSTD)
 
 /* Object path of name under system_id, with the suffixes of form (WAL_OBJ_*). */
 void wal_archive_object_path(uint64_t system_id, const wal_name *name, int form, char *out,
 			     size_t cap);
 
-/* Strips the suffixes ".lz4", ".lz4.age", ".age" from an entry's name; returns its form. */
+/* Strips the suffixes ".lz4", ".zst", each perhaps with ".age", or ".age", from an
+ * entry's name; returns its form. */
 int wal_archive_object_form(char *entry);
+
+/* The frame walpush writes with cfg's compress: WAL_OBJ_ZSTD or WAL_OBJ_LZ4. */
+int wal_archive_codec(const wal_config *cfg);
+
+/* compress_level as it applies to cfg's compress (zstd's default level when unset). */
+int wal_archive_level(const wal_config *cfg);
 
 /*
  * The forms to look for, in order, when restoring: the encrypted ones
- * (".lz4.age" as walpush writes them, ".age" as `age -r` makes them from a
- * segment) first when an identity is at hand, else last (so that finding
- * only an encrypted object says what is missing).
+ * (".lz4.age" or ".zst.age" as walpush writes them, ".age" as `age -r`
+ * makes them from a segment) first when an identity is at hand, else last
+ * (so that finding only an encrypted object says what is missing).  Among
+ * frames, codec's (wal_archive_codec: what this configuration writes)
+ * first, so that an archive written with one setting costs one request per
+ * object; an object of the other codec costs one miss more.
  */
-#define WAL_ARCHIVE_FORMS 4
-void wal_archive_forms(int have_identity, int forms[WAL_ARCHIVE_FORMS]);
+#define WAL_ARCHIVE_FORMS 6
+void wal_archive_forms(int have_identity, int codec, int forms[WAL_ARCHIVE_FORMS]);
 
 /*
  * Loads cfg's encrypt_recipients (walpush) or encrypt_identity (walfetch,

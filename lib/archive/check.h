@@ -39,7 +39,9 @@ wal_err wal_check_probe(wal_store *store, const char *dir, wal_probe_result *res
 typedef struct wal_check_object {
 	wal_name name;
 	char path[128]; /* in the archive */
-	int framed; /* its form: WAL_OBJ_LZ4 (".lz4"), with WAL_OBJ_AGE (".lz4.age"), or 0 (plain) */
+	/* its form: WAL_OBJ_LZ4 (".lz4") or WAL_OBJ_ZSTD (".zst"), perhaps with
+	 * WAL_OBJ_AGE (".age"), or 0 (plain) */
+	int framed;
 	int64_t size;
 	time_t mtime;
 } wal_check_object;

@@ -43,7 +43,7 @@ wal_err wal_archive_restore(wal_store *store, const char *object, int form, cons
 			    uint32_t *seg_size, wal_error *e)
 {
 	wal_verify_sink verify;
-	wal_lz4_sink *lz = NULL;
+	wal_frame_sink frame = { 0 };
 	wal_age_sink *age = NULL;
 	wal_sink *first = &verify.base;
 	wal_stat st;
@@ -60,8 +60,7 @@ wal_err wal_archive_restore(wal_store *store, const char *object, int form, cons
 				object);
 		return rc;
 	}
-	if ((form & WAL_OBJ_LZ4) && (rc = wal_lz4_sink_new(&lz, first, object, e)) == WAL_OK)
-		first = wal_lz4_sink_base(lz);
+	rc = wal_frame_sink_new(&frame, form, first, object, &first, e);
 	/* the decrypting sink passes on only chunks that authenticated */
 	if (rc == WAL_OK && (form & WAL_OBJ_AGE) &&
 	    (rc = wal_age_sink_new(&age, first, ids, object, e)) == WAL_OK)
@@ -70,12 +69,12 @@ wal_err wal_archive_restore(wal_store *store, const char *object, int form, cons
 		rc = wal_store_get(store, object, first, e);
 	if (rc == WAL_OK && age)
 		rc = wal_age_sink_finish(age, e);
-	if (rc == WAL_OK && lz)
-		rc = wal_lz4_sink_finish(lz, e);
+	if (rc == WAL_OK)
+		rc = wal_frame_sink_finish(&frame, e);
 	if (rc == WAL_OK)
 		rc = wal_verify_sink_finish(&verify, seg_size, e);
 	wal_age_sink_free(age);
-	wal_lz4_sink_free(lz);
+	wal_frame_sink_free(&frame);
 	return rc;
 }
 
@@ -159,9 +158,10 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 			goto out;
 	}
 
-	/* an LZ4 frame, encrypted or not, as walpush writes every object; else
-	 * plain, as earlier releases wrote with compress = none */
-	wal_archive_forms(have_ids, forms);
+	/* an LZ4 or zstd frame (what this configuration writes first),
+	 * encrypted or not, as walpush writes every object; else plain, as
+	 * earlier releases wrote with compress = none */
+	wal_archive_forms(have_ids, wal_archive_codec(cfg), forms);
 	for (int i = 0; i < WAL_ARCHIVE_FORMS; i++) {
 		wal_archive_object_path(res->system_id, &name, forms[i], object, sizeof(object));
 		rc = wal_archive_fetch_object(store, object, forms[i], &name, res->system_id,

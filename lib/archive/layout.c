@@ -8,14 +8,18 @@
 #include <string.h>
 #include "archive/archive.h"
 #include "io/compress.h"
+#include "io/zstd.h"
 #include "pg/pgcontrol.h"
 
 void wal_archive_object_path(uint64_t system_id, const wal_name *name, int form, char *out,
 			     size_t cap)
 {
-	static const char *const suffixes[4] = { "", WAL_LZ4_SUFFIX, WAL_AGE_SUFFIX,
-						 WAL_LZ4_SUFFIX WAL_AGE_SUFFIX };
-	const char *suffix = suffixes[form & 3];
+	char suffix[16];
+	snprintf(suffix, sizeof(suffix), "%s%s",
+		 (form & WAL_OBJ_ZSTD)	? WAL_ZSTD_SUFFIX
+		 : (form & WAL_OBJ_LZ4) ? WAL_LZ4_SUFFIX
+					: "",
+		 (form & WAL_OBJ_AGE) ? WAL_AGE_SUFFIX : "");
 	if (name->kind == WAL_NAME_HISTORY) {
 		snprintf(out, cap, "%" PRIu64 "/%s%s", system_id, name->text, suffix);
 	} else {
@@ -25,30 +29,53 @@ void wal_archive_object_path(uint64_t system_id, const wal_name *name, int form,
 	}
 }
 
+/* Strips suffix from the end of entry (of length *len) if it is there. */
+static int strip(char *entry, size_t *len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	if (*len <= n || strcmp(entry + *len - n, suffix) != 0)
+		return 0;
+	*len -= n;
+	entry[*len] = '\0';
+	return 1;
+}
+
 int wal_archive_object_form(char *entry)
 {
 	size_t len = strlen(entry);
 	int form = 0;
-	if (len > 8 && strcmp(entry + len - 8, WAL_LZ4_SUFFIX WAL_AGE_SUFFIX) == 0) {
-		entry[len - 8] = '\0';
-		form = WAL_OBJ_LZ4 | WAL_OBJ_AGE;
-	} else if (len > 4 && strcmp(entry + len - 4, WAL_LZ4_SUFFIX) == 0) {
-		entry[len - 4] = '\0';
-		form = WAL_OBJ_LZ4;
-	} else if (len > 4 && strcmp(entry + len - 4, WAL_AGE_SUFFIX) == 0) {
-		entry[len - 4] = '\0';
-		form = WAL_OBJ_AGE;
-	}
+	if (strip(entry, &len, WAL_AGE_SUFFIX))
+		form |= WAL_OBJ_AGE;
+	if (strip(entry, &len, WAL_LZ4_SUFFIX))
+		form |= WAL_OBJ_LZ4;
+	else if (strip(entry, &len, WAL_ZSTD_SUFFIX))
+		form |= WAL_OBJ_ZSTD;
 	return form;
 }
 
-void wal_archive_forms(int have_identity, int forms[WAL_ARCHIVE_FORMS])
+int wal_archive_codec(const wal_config *cfg)
 {
-	static const int with_identity[WAL_ARCHIVE_FORMS] = { WAL_OBJ_LZ4 | WAL_OBJ_AGE,
-							      WAL_OBJ_AGE, WAL_OBJ_LZ4, 0 };
-	static const int without[WAL_ARCHIVE_FORMS] = { WAL_OBJ_LZ4, 0, WAL_OBJ_LZ4 | WAL_OBJ_AGE,
-							WAL_OBJ_AGE };
-	memcpy(forms, have_identity ? with_identity : without, sizeof(with_identity));
+	return cfg->compress == WAL_COMPRESS_ZSTD ? WAL_OBJ_ZSTD : WAL_OBJ_LZ4;
+}
+
+int wal_archive_level(const wal_config *cfg)
+{
+	if (cfg->compress == WAL_COMPRESS_ZSTD && !wal_config_origin(cfg, "compress_level"))
+		return WAL_ZSTD_LEVEL_DEFAULT;
+	return cfg->compress_level;
+}
+
+void wal_archive_forms(int have_identity, int codec, int forms[WAL_ARCHIVE_FORMS])
+{
+	int other = codec == WAL_OBJ_ZSTD ? WAL_OBJ_LZ4 : WAL_OBJ_ZSTD;
+	int framed[2] = { codec, other };
+	int n = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		int age = (pass == 0) == (have_identity != 0) ? WAL_OBJ_AGE : 0;
+		forms[n++] = framed[0] | age;
+		forms[n++] = framed[1] | age;
+		forms[n++] = age; /* plain, or encrypted by `age -r` */
+	}
 }
 
 /* ---- encryption keys ------------------------------------------------------ */

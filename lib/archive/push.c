@@ -1,6 +1,6 @@
 /*
  * walpush's one-file work: check the file (name, WAL header, cluster), then
- * store it as an LZ4 frame (encrypted with encrypt_recipients), or find it
+ * store it as an LZ4 or zstd frame (encrypted with encrypt_recipients), or find it
  * already there with the same bytes.
  */
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "archive/archive.h"
 #include "io/compress.h"
+#include "io/zstd.h"
 #include "sys/fileio.h"
 #include "pg/pgcontrol.h"
 #include "archive/verify.h"
@@ -69,7 +70,7 @@ static wal_err object_matches(wal_store *s, const char *path, int form, const wa
 			      int fd, const char *file, uint64_t size, int *same, wal_error *e)
 {
 	compare_sink cmp = { { compare_write, compare_reset }, fd, file, NULL, 0, size, 0 };
-	wal_lz4_sink *lz = NULL;
+	wal_frame_sink frame = { 0 };
 	wal_age_sink *age = NULL;
 	wal_sink *first = &cmp.base;
 	wal_err rc = WAL_OK;
@@ -77,8 +78,7 @@ static wal_err object_matches(wal_store *s, const char *path, int form, const wa
 	cmp.buf = malloc(WAL_IO_CHUNK);
 	if (!cmp.buf)
 		return wal_fail(e, WAL_ENOMEM, "out of memory");
-	if ((form & WAL_OBJ_LZ4) && (rc = wal_lz4_sink_new(&lz, first, path, e)) == WAL_OK)
-		first = wal_lz4_sink_base(lz);
+	rc = wal_frame_sink_new(&frame, form, first, path, &first, e);
 	if (rc == WAL_OK && (form & WAL_OBJ_AGE) &&
 	    (rc = wal_age_sink_new(&age, first, ids, path, e)) == WAL_OK)
 		first = wal_age_sink_base(age);
@@ -86,8 +86,8 @@ static wal_err object_matches(wal_store *s, const char *path, int form, const wa
 		rc = wal_store_get(s, path, first, e);
 	if (rc == WAL_OK && age)
 		rc = wal_age_sink_finish(age, e);
-	if (rc == WAL_OK && lz)
-		rc = wal_lz4_sink_finish(lz, e);
+	if (rc == WAL_OK)
+		rc = wal_frame_sink_finish(&frame, e);
 	if (rc == WAL_ECORRUPT) {
 		rc = WAL_OK; /* a damaged object is not the same content */
 		cmp.differs = 1;
@@ -95,7 +95,7 @@ static wal_err object_matches(wal_store *s, const char *path, int form, const wa
 	if (rc == WAL_OK)
 		*same = !cmp.differs && cmp.offset == size;
 	wal_age_sink_free(age);
-	wal_lz4_sink_free(lz);
+	wal_frame_sink_free(&frame);
 	free(cmp.buf);
 	return rc;
 }
@@ -282,16 +282,19 @@ typedef struct push_keys {
 } push_keys;
 
 /*
- * Stores the file open as fd (size bytes) as res->object, an LZ4 frame at
- * level, encrypted when keys has recipients, hashing its bytes on the way
- * with want_hash.  WAL_EEXIST if the name is taken.
+ * Stores the file open as fd (size bytes) as res->object, an LZ4 frame or
+ * with codec WAL_OBJ_ZSTD a zstd frame at level, encrypted when keys has
+ * recipients, hashing its bytes on the way with want_hash.  WAL_EEXIST if
+ * the name is taken.
  */
-static wal_err store_file(wal_store *store, int fd, const char *wal_path, uint64_t size, int level,
-			  const push_keys *keys, int want_hash, wal_push_result *res, wal_error *e)
+static wal_err store_file(wal_store *store, int fd, const char *wal_path, uint64_t size, int codec,
+			  int level, const push_keys *keys, int want_hash, wal_push_result *res,
+			  wal_error *e)
 {
 	wal_fd_source file;
 	wal_hash_source hashing = { 0 };
 	wal_lz4_source *lz = NULL;
+	wal_zstd_source *zs = NULL;
 	wal_age_source *age = NULL;
 	wal_source *src = &file.base;
 	wal_err rc = WAL_OK;
@@ -303,8 +306,10 @@ static wal_err store_file(wal_store *store, int fd, const char *wal_path, uint64
 			return rc;
 		src = &hashing.base;
 	}
-	rc = wal_lz4_source_new(&lz, src, (int64_t)size, level, e);
-	if (rc == WAL_OK)
+	if (codec == WAL_OBJ_ZSTD) {
+		if ((rc = wal_zstd_source_new(&zs, src, (int64_t)size, level, e)) == WAL_OK)
+			src = wal_zstd_source_base(zs);
+	} else if ((rc = wal_lz4_source_new(&lz, src, (int64_t)size, level, e)) == WAL_OK)
 		src = wal_lz4_source_base(lz);
 	/* compressed, then encrypted: nothing leaves in clear once recipients are set */
 	if (rc == WAL_OK && keys->recipients.count &&
@@ -320,6 +325,7 @@ static wal_err store_file(wal_store *store, int fd, const char *wal_path, uint64
 	}
 	wal_age_source_free(age);
 	wal_lz4_source_free(lz);
+	wal_zstd_source_free(zs);
 	wal_hash_source_free(&hashing);
 	return rc;
 }
@@ -378,7 +384,7 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	wal_stat ost;
 	struct stat st;
 	int fd = -1, encrypt = 0, have_ids = 0;
-	char object[512], plain[512], framed[512];
+	char object[512], other[512];
 	unsigned char digest[WAL_AGE_DIGEST_LEN];
 	push_keys *keys = NULL;
 	wal_err rc;
@@ -411,13 +417,14 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	    (rc = ensure_info(*store_io, &hdr, e)) != WAL_OK)
 		goto out;
 
-	/* every object is an LZ4 frame, so that its content checksum travels with
-	 * it; compress = none stores the frame's blocks uncompressed */
-	int level = cfg->compress == WAL_COMPRESS_LZ4 ? cfg->compress_level : WAL_LZ4_STORED;
-	int form = WAL_OBJ_LZ4 | (encrypt ? WAL_OBJ_AGE : 0);
+	/* every object is an LZ4 or zstd frame, so that its content checksum
+	 * travels with it; compress = none stores an LZ4 frame's blocks
+	 * uncompressed */
+	int codec = wal_archive_codec(cfg);
+	int level = cfg->compress == WAL_COMPRESS_NONE ? WAL_LZ4_STORED : wal_archive_level(cfg);
+	int form = codec | (encrypt ? WAL_OBJ_AGE : 0);
+	int recodec = codec ^ WAL_OBJ_CODECS; /* the other frame */
 	wal_archive_object_path(res->system_id, &name, form, object, sizeof(object));
-	wal_archive_object_path(res->system_id, &name, 0, plain, sizeof(plain));
-	wal_archive_object_path(res->system_id, &name, WAL_OBJ_LZ4, framed, sizeof(framed));
 	snprintf(res->object, sizeof(res->object), "%s", object);
 	if (encrypt) {
 		if ((rc = wal_age_digest_fd(fd, wal_path, digest, e)) != WAL_OK)
@@ -426,20 +433,21 @@ wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *w
 	}
 
 	/* the same WAL stored plain by an earlier release counts as the object,
-	 * and so does an unencrypted frame pushed before encryption was set */
-	rc = wal_store_stat(*store_io, plain, &ost, e);
-	if (rc == WAL_OK)
-		rc = check_existing(*store_io, plain, 0, keys, fd, wal_path, res->in_bytes, &name,
-				    want_hash, res, e);
-	if (rc == WAL_ENOENT && encrypt) {
-		rc = wal_store_stat(*store_io, framed, &ost, e);
+	 * and so does one in the other frame (pushed before compress changed)
+	 * and an unencrypted frame pushed before encryption was set: one object
+	 * per file, whatever the settings were */
+	const int others[4] = { 0, recodec | (form & WAL_OBJ_AGE), codec, recodec };
+	rc = WAL_ENOENT;
+	for (int i = 0; i < (encrypt ? 4 : 2) && rc == WAL_ENOENT; i++) {
+		wal_archive_object_path(res->system_id, &name, others[i], other, sizeof(other));
+		rc = wal_store_stat(*store_io, other, &ost, e);
 		if (rc == WAL_OK)
-			rc = check_existing(*store_io, framed, WAL_OBJ_LZ4, keys, fd, wal_path,
+			rc = check_existing(*store_io, other, others[i], keys, fd, wal_path,
 					    res->in_bytes, &name, want_hash, res, e);
 	}
 	if (rc == WAL_ENOENT) {
-		rc = store_file(*store_io, fd, wal_path, res->in_bytes, level, keys, want_hash, res,
-				e);
+		rc = store_file(*store_io, fd, wal_path, res->in_bytes, codec, level, keys,
+				want_hash, res, e);
 		if (rc == WAL_EEXIST)
 			rc = check_existing(*store_io, object, form, keys, fd, wal_path,
 					    res->in_bytes, &name, want_hash, res, e);

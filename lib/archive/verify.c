@@ -4,7 +4,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include "archive/archive.h"
 #include "archive/verify.h"
+#include "io/compress.h"
+#include "io/zstd.h"
 
 static int is_segment(const wal_name *name)
 {
@@ -116,4 +119,33 @@ wal_err wal_verify_sink_finish(wal_verify_sink *v, uint32_t *seg_size, wal_error
 		return refuse(v, e);
 	}
 	return WAL_OK;
+}
+
+wal_err wal_frame_sink_new(wal_frame_sink *f, int form, wal_sink *inner, const char *what,
+			   wal_sink **first, wal_error *e)
+{
+	wal_err rc = WAL_OK;
+	memset(f, 0, sizeof(*f));
+	*first = inner;
+	if ((form & WAL_OBJ_ZSTD) && (rc = wal_zstd_sink_new(&f->zstd, inner, what, e)) == WAL_OK)
+		*first = wal_zstd_sink_base(f->zstd);
+	else if ((form & WAL_OBJ_LZ4) && (rc = wal_lz4_sink_new(&f->lz4, inner, what, e)) == WAL_OK)
+		*first = wal_lz4_sink_base(f->lz4);
+	return rc;
+}
+
+wal_err wal_frame_sink_finish(wal_frame_sink *f, wal_error *e)
+{
+	if (f->zstd)
+		return wal_zstd_sink_finish(f->zstd, e);
+	if (f->lz4)
+		return wal_lz4_sink_finish(f->lz4, e);
+	return WAL_OK;
+}
+
+void wal_frame_sink_free(wal_frame_sink *f)
+{
+	wal_zstd_sink_free(f->zstd);
+	wal_lz4_sink_free(f->lz4);
+	memset(f, 0, sizeof(*f));
 }

@@ -58,4 +58,19 @@ wal_err wal_verify_sink_finish(wal_verify_sink *v, uint32_t *seg_size, wal_error
 wal_err wal_verify_header(const wal_header *hdr, const wal_name *name, uint64_t file_size,
 			  uint64_t system_id, wal_error *e);
 
+/*
+ * The decompressing sink for an object's frame (form & WAL_OBJ_CODECS: LZ4
+ * or zstd, or none), in front of inner: *first is where the object's bytes
+ * go (inner itself without a frame).
+ */
+typedef struct wal_frame_sink {
+	struct wal_lz4_sink *lz4;
+	struct wal_zstd_sink *zstd;
+} wal_frame_sink;
+wal_err wal_frame_sink_new(wal_frame_sink *f, int form, wal_sink *inner, const char *what,
+			   wal_sink **first, wal_error *e);
+/* Checks that the frame ended exactly, its checksum verified. */
+wal_err wal_frame_sink_finish(wal_frame_sink *f, wal_error *e);
+void wal_frame_sink_free(wal_frame_sink *f);
+
 #endif

@@ -28,7 +28,7 @@ typedef struct setting {
 	int auto_ok;		    /* T_INT: "auto" is accepted, stored as -1 */
 } setting;
 
-static const char *const compress_names[] = { "none", "lz4", NULL };
+static const char *const compress_names[] = { "none", "lz4", "zstd", NULL };
 static const char *const onerr_names[] = { "auto", "stop", "continue", NULL };
 static const char *const style_names[] = { "host", "path", NULL };
 static const char *const level_names[] = { "error", "warning", "notice", "info", "debug", NULL };
@@ -38,7 +38,7 @@ static const char *const cleartext_names[] = { "warn", "refuse", NULL };
 static const setting settings[] = {
 	{ S(archive, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(compress, T_ENUM), 0, 0, 0, compress_names, 0 },
-	{ S(compress_level, T_INT), 0, 1, 12, NULL, 0 },
+	{ S(compress_level, T_INT), 0, 1, 19, NULL, 0 }, /* lz4: to 12 (wal_config_check) */
 	{ S(file_mode, T_MODE), 0, 0, 0, NULL, 0 },
 	{ S(ssh_key, T_STRING), 0, 0, 0, NULL, 0 },
 	{ S(ssh_key_passphrase_file, T_STRING), 0, 0, 0, NULL, 0 },
@@ -486,6 +486,13 @@ wal_err wal_config_check(const wal_config *c, char *warning, size_t cap, wal_err
 	}
 	if (wal_url_parse(c->archive, &url, e) != WAL_OK)
 		return wal_config_blame(c, "archive", e);
+	if (c->compress == WAL_COMPRESS_LZ4 && c->compress_level > 12) {
+		wal_url_free(&url);
+		wal_fail(e, WAL_ECONFIG,
+			 "compress_level %d: lz4's levels are 1 to 12 (zstd's to 19)",
+			 c->compress_level);
+		return wal_config_blame(c, "compress_level", e);
+	}
 	/* basic authentication is the password itself, readable by anyone on the way */
 	if (strcmp(url.scheme, "http") == 0 && c->http_password) {
 		wal_url_redact(c->archive, shown, sizeof(shown));

@@ -13,7 +13,7 @@
 #define WAL_CONFIG_DEFAULT_PATH "/etc/walarchive.conf"
 #define WAL_SPOOL_DEFAULT "/var/spool/walarchive"
 
-typedef enum { WAL_COMPRESS_NONE = 0, WAL_COMPRESS_LZ4 = 1 } wal_compress;
+typedef enum { WAL_COMPRESS_NONE = 0, WAL_COMPRESS_LZ4 = 1, WAL_COMPRESS_ZSTD = 2 } wal_compress;
 typedef enum { WAL_ONERR_AUTO = 0, WAL_ONERR_STOP, WAL_ONERR_CONTINUE } wal_on_error;
 typedef enum { WAL_S3_HOST = 0, WAL_S3_PATH = 1 } wal_s3_style;
 typedef enum { WAL_CLEARTEXT_WARN = 0, WAL_CLEARTEXT_REFUSE = 1 } wal_cleartext;
@@ -21,7 +21,7 @@ typedef enum { WAL_CLEARTEXT_WARN = 0, WAL_CLEARTEXT_REFUSE = 1 } wal_cleartext;
 typedef struct wal_config {
 	char *archive;	       /* path, file://, sftp://, http(s)://, s3:// */
 	wal_compress compress; /* default lz4 */
-	int compress_level;    /* default 1 */
+	int compress_level;    /* default 1 (lz4); zstd: 3 when unset */
 	int file_mode;	       /* mode of archived objects, default 0600 */
 
 	char *ssh_key;		       /* private key file */

@@ -129,7 +129,7 @@ static void switch_wal(const wal_check_opts *opts, wal_check_report *r, wal_stor
 		char object[512];
 		wal_stat st;
 		int forms[WAL_ARCHIVE_FORMS];
-		wal_archive_forms(0, forms); /* any form: encrypted ones last */
+		wal_archive_forms(0, WAL_OBJ_LZ4, forms); /* any form: encrypted ones last */
 		for (int i = 0; i < WAL_ARCHIVE_FORMS && !pg->switch_ok; i++) {
 			wal_archive_object_path(r->system_id, &name, forms[i], object,
 						sizeof(object));

@@ -12,7 +12,8 @@
 #    pgbackrest archive-get, and lz4 -d + sync + mv.  Prints medians, ratios beside the targets, and the
 #    peak resident memory of each program.  It reports; it asserts no timing.
 # 3. Runs tests/bench/sftp.sh CORPUS and tests/bench/http.sh CORPUS if present,
-#    and tests/bench/age.sh CORPUS (encryption, local) always; with
+#    and tests/bench/age.sh CORPUS (encryption, local) and
+#    tests/bench/compress.sh CORPUS (none, lz4, zstd levels, local) always; with
 #    BENCH_BASE_REV, tests/bench/base.sh BASE_BIN CORPUS too.
 #
 # Environment: WALARCHIVE_BIN (default <src>/build/inst/bin), BENCH_DIR (work
@@ -244,8 +245,8 @@ echo "bench: local part took $((SECONDS - T0)) s, $BENCH_FAILURES failed runs"
 # the other benchmarks reuse the same corpus
 status=0
 [ "$BENCH_FAILURES" -eq 0 ] || status=1
-for extra in sftp http age; do
-	if [ "${BENCH_LOCAL_ONLY:-0}" = 1 ] && [ "$extra" != age ]; then
+for extra in sftp http age compress; do
+	if [ "${BENCH_LOCAL_ONLY:-0}" = 1 ] && [ "$extra" != age ] && [ "$extra" != compress ]; then
 		echo "bench: BENCH_LOCAL_ONLY=1: tests/bench/$extra.sh not run"
 	elif [ -x "$SRC/tests/bench/$extra.sh" ] || [ -f "$SRC/tests/bench/$extra.sh" ]; then
 		echo

@@ -1429,6 +1429,154 @@ Test(archive, push_compression_switch, .init = setup, .fini = teardown)
 	cr_assert(same_files(dest, wal), "fetch returns other bytes than the first push");
 }
 
+/*
+ * compress = zstd writes NAME.zst, a frame with its checksum that walfetch
+ * restores; switching between lz4 and zstd finds the object in the other
+ * frame: the same content is a duplicate (no second object), different
+ * content is refused.
+ */
+Test(archive, push_zstd_and_switch_with_lz4, .init = setup, .fini = teardown)
+{
+	const char *a = "000000010000000000000006", *b = "000000010000000000000007";
+	char wal_a[600], wal_b[600], other[600], dest[700], lz4_a[700], zst_a[700], lz4_b[700],
+		zst_b[700];
+	wal_push_result res;
+	wal_fetch_result fres;
+	wal_error e;
+	size_t len;
+
+	snprintf(wal_a, sizeof(wal_a), "%s", make_segment(a, NULL, SEG16, SYSID_15, 31));
+	snprintf(wal_b, sizeof(wal_b), "%s", make_segment(b, NULL, SEG16, SYSID_15, 32));
+	obj_path(SYSID_15, a, WAL_OBJ_LZ4, lz4_a, sizeof(lz4_a));
+	obj_path(SYSID_15, a, WAL_OBJ_ZSTD, zst_a, sizeof(zst_a));
+	obj_path(SYSID_15, b, WAL_OBJ_LZ4, lz4_b, sizeof(lz4_b));
+	obj_path(SYSID_15, b, WAL_OBJ_ZSTD, zst_b, sizeof(zst_b));
+	cr_assert(strstr(zst_a, "/0000000100000000/000000010000000000000006.zst"), "%s", zst_a);
+
+	cfg.compress = WAL_COMPRESS_ZSTD;
+	push_ok(wal_a, a, data15, WAL_PUSHED);
+	cr_assert(exists(zst_a) && !exists(lz4_a), "compress = zstd did not write only %s", zst_a);
+	unsigned char *frame = slurp(zst_a, &len);
+	cr_assert(len > 5 && memcmp(frame, "\x28\xb5\x2f\xfd", 4) == 0, "not a zstd frame");
+	cr_assert(frame[4] & 0x04, "no content checksum flag");
+	free(frame);
+	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
+	cr_assert_eq(wal_fetch(&cfg, a, dest, data15, &fres, &e), WAL_OK, "%s", e.msg);
+	cr_assert(same_files(dest, wal_a));
+	cr_assert_str_eq(fres.object + strlen(fres.object) - 4, ".zst");
+	unlink(dest);
+
+	/* now lz4: the zstd object is the segment's */
+	cfg.compress = WAL_COMPRESS_LZ4;
+	push_ok(wal_a, a, data15, WAL_PUSH_DUPLICATE);
+	cr_assert(!exists(lz4_a), "a second object for the same segment");
+	snprintf(other, sizeof(other), "%s", make_segment(a, "other", SEG16, SYSID_15, 33));
+	cr_assert_eq(wal_push(&cfg, other, a, data15, &res, &e), WAL_EEXIST_DIFFERENT,
+		     "different content over a zstd object accepted: %s", e.msg);
+	cr_assert_not_null(strstr(e.msg, ".zst"), "message: %s", e.msg);
+	cr_assert(!exists(lz4_a));
+	/* and an lz4 object when compress is zstd again */
+	push_ok(wal_b, b, data15, WAL_PUSHED);
+	cfg.compress = WAL_COMPRESS_ZSTD;
+	push_ok(wal_b, b, data15, WAL_PUSH_DUPLICATE);
+	cr_assert(!exists(zst_b), "a second object for the same segment");
+	snprintf(other, sizeof(other), "%s", make_segment(b, "other", SEG16, SYSID_15, 34));
+	cr_assert_eq(wal_push(&cfg, other, b, data15, &res, &e), WAL_EEXIST_DIFFERENT,
+		     "different content over an lz4 object accepted: %s", e.msg);
+	cr_assert(!exists(zst_b));
+	/* a mixed archive restores either way round */
+	for (int i = 0; i < 2; i++) {
+		cfg.compress = i ? WAL_COMPRESS_LZ4 : WAL_COMPRESS_ZSTD;
+		cr_assert_eq(wal_fetch(&cfg, a, dest, data15, &fres, &e), WAL_OK, "%s", e.msg);
+		cr_assert(same_files(dest, wal_a));
+		cr_assert_eq(wal_fetch(&cfg, b, dest, data15, &fres, &e), WAL_OK, "%s", e.msg);
+		cr_assert(same_files(dest, wal_b));
+	}
+	unlink(dest);
+}
+
+/* Listing entries name their form; the lookup order puts the configured frame first. */
+Test(archive, zstd_forms)
+{
+	static const struct {
+		const char *entry;
+		int form;
+	} cases[] = {
+		{ "000000010000000000000001.zst", WAL_OBJ_ZSTD },
+		{ "000000010000000000000001.zst.age", WAL_OBJ_ZSTD | WAL_OBJ_AGE },
+		{ "000000010000000000000001.lz4.age", WAL_OBJ_LZ4 | WAL_OBJ_AGE },
+		{ "000000010000000000000001.lz4", WAL_OBJ_LZ4 },
+		{ "000000010000000000000001.age", WAL_OBJ_AGE },
+		{ "000000010000000000000001", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char entry[64];
+		snprintf(entry, sizeof(entry), "%s", cases[i].entry);
+		cr_assert_eq(wal_archive_object_form(entry), cases[i].form, "%s", cases[i].entry);
+		cr_assert_str_eq(entry, "000000010000000000000001");
+	}
+	int forms[WAL_ARCHIVE_FORMS];
+	wal_archive_forms(0, WAL_OBJ_ZSTD, forms);
+	cr_assert_eq(forms[0], WAL_OBJ_ZSTD);
+	cr_assert_eq(forms[1], WAL_OBJ_LZ4);
+	wal_archive_forms(1, WAL_OBJ_ZSTD, forms);
+	cr_assert_eq(forms[0], WAL_OBJ_ZSTD | WAL_OBJ_AGE);
+	wal_archive_forms(0, WAL_OBJ_LZ4, forms);
+	cr_assert_eq(forms[0], WAL_OBJ_LZ4);
+	/* every form once */
+	int seen = 0;
+	for (int i = 0; i < WAL_ARCHIVE_FORMS; i++)
+		seen |= 1 << forms[i];
+	cr_assert_eq(seen, (1 << 0) | (1 << WAL_OBJ_LZ4) | (1 << WAL_OBJ_ZSTD) |
+				   (1 << WAL_OBJ_AGE) | (1 << (WAL_OBJ_LZ4 | WAL_OBJ_AGE)) |
+				   (1 << (WAL_OBJ_ZSTD | WAL_OBJ_AGE)));
+}
+
+/* A zstd bomb, an unchecked and a damaged zstd object: refused, nothing delivered. */
+Test(archive, fetch_refuses_bad_zstd_objects, .init = setup, .fini = teardown)
+{
+	const char *name = "000000010000000000000001";
+	char object[700], plain[700], cmd[1600], dest[700];
+	wal_fetch_result fres;
+	wal_error e;
+	const size_t big = 4u * SEG16;
+	unsigned char *bomb = calloc(1, big);
+
+	push_seg("000000010000000000000002", SEG16, SYSID_15, data15);
+	obj_path(SYSID_15, name, WAL_OBJ_ZSTD, object, sizeof(object));
+	snprintf(plain, sizeof(plain), "%s/bomb", base_dir);
+	put_header(bomb, 1, SEG16, SYSID_15, SEG16);
+	spit(plain, bomb, big);
+	snprintf(cmd, sizeof(cmd), "zstd -q -f --check '%s' -o '%s'", plain, object);
+	cr_assert_eq(system(cmd), 0);
+	fetch_corrupt(name, "zstd frame four segments long");
+	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
+	wal_error_clear(&e);
+	wal_fetch(&cfg, name, dest, data15, &fres, &e);
+	cr_assert_not_null(strstr(e.msg, "expands beyond 16777216 bytes"), "message: %s", e.msg);
+
+	/* a real segment made by hand without --check: refused; with it: restored */
+	const char *seg = make_segment(name, "byhand", SEG16, SYSID_15, 1);
+	snprintf(cmd, sizeof(cmd), "zstd -q -f --no-check '%s' -o '%s'", seg, object);
+	cr_assert_eq(system(cmd), 0);
+	fetch_corrupt(name, "zstd frame without checksum");
+	wal_fetch(&cfg, name, dest, data15, &fres, &e);
+	cr_assert_not_null(strstr(e.msg, "without a content checksum"), "message: %s", e.msg);
+	snprintf(cmd, sizeof(cmd), "zstd -q -f --check '%s' -o '%s'", seg, object);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(wal_fetch(&cfg, name, dest, data15, &fres, &e), WAL_OK, "%s", e.msg);
+	cr_assert(same_files(dest, seg));
+	unlink(dest);
+	/* its checksum damaged */
+	size_t len;
+	unsigned char *frame = slurp(object, &len);
+	frame[len - 1] ^= 0x40;
+	spit(object, frame, len);
+	fetch_corrupt(name, "zstd frame with a damaged checksum");
+	free(frame);
+	free(bomb);
+}
+
 /* archive_command runs in the data directory; without pg_control the header decides. */
 Test(archive, push_datadir_without_pg_control, .init = setup, .fini = teardown)
 {

@@ -243,7 +243,8 @@ Test(config, integers, .init = setup, .fini = teardown)
 	refused_at("timeout = 99999999999999999999\n", 1);
 	refused_at("retries = -3\n", 1);
 	refused_at("retries = 4294967297\n", 1);
-	refused_at("compress_level = 13\n", 1);
+	value_ok("compress_level = 19\n"); /* zstd's; lz4 stops at 12 (check_lz4_level) */
+	refused_at("compress_level = 20\n", 1);
 	refused_at("compress_level = -5\n", 1);
 	refused_at("system_id = abc\n", 1);
 	refused_at("system_id = -1\n", 1);
@@ -277,7 +278,10 @@ Test(config, enums, .init = setup, .fini = teardown)
 	cr_assert_eq(c.fetch_on_error, WAL_ONERR_CONTINUE);
 	cr_assert_eq(c.s3_uri_style, WAL_S3_HOST);
 	wal_config_free(&c);
-	refused_at("compress = zstd\n", 1);
+	cr_assert_eq(read_text(&c, "compress = zstd\n", &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(c.compress, WAL_COMPRESS_ZSTD);
+	wal_config_free(&c);
+	refused_at("compress = zlib\n", 1);
 	refused_at("fetch_on_error = sometimes\n", 1);
 	refused_at("s3_uri_style = virtual\n", 1);
 	refused_at("log_level = loud\n", 1);
@@ -640,4 +644,23 @@ Test(config, check_cleartext_password, .init = setup, .fini = teardown)
 		     WAL_OK, "refuse accepts https: %s", e.msg);
 	wal_config_free(&c);
 	refused_at("http_cleartext_auth = allow\n", 1);
+}
+
+/* compress_level above 12 is zstd's: with lz4 it is refused, naming its line. */
+Test(config, check_lz4_level, .init = setup, .fini = teardown)
+{
+	wal_config c;
+	wal_error e;
+	char where[340];
+
+	cr_assert_eq(check_text(&c, "archive = /a\ncompress_level = 13\n", NULL, 0, &e),
+		     WAL_ECONFIG);
+	snprintf(where, sizeof(where), "%s:2:", conf);
+	cr_assert(strncmp(e.msg, where, strlen(where)) == 0, "message: %s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "lz4's levels are 1 to 12"), "message: %s", e.msg);
+	wal_config_free(&c);
+	cr_assert_eq(check_text(&c, "archive = /a\ncompress = zstd\ncompress_level = 19\n", NULL, 0,
+				&e),
+		     WAL_OK, "%s", e.msg);
+	wal_config_free(&c);
 }
