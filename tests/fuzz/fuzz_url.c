@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	memset(&url, 0, sizeof url);
 	if (wal_url_parse(text, &url, &e) == WAL_OK) {
-		static const char *const schemes[] = { "file", "sftp", "http", "https", "s3" };
+		static const char *const schemes[] = { "file",	"sftp", "http",
+						       "https", "s3",	"azure" };
 		int known = 0;
 
 		for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
