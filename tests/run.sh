@@ -226,8 +226,10 @@ integration() {
 }
 
 # memcheck, with a definite or indirect leak counted as an error (the log
-# file is added: reports-memcheck/unit for the unit tests)
-VALGRIND=(valgrind -q --trace-children=yes --leak-check=full --show-leak-kinds=definite,indirect
+# file is added: reports-memcheck/unit for the unit tests); not into the
+# age tools, Go programs that do not run under valgrind
+VALGRIND=(valgrind -q --trace-children=yes --trace-children-skip='*/age,*/age-keygen'
+	--leak-check=full --show-leak-kinds=definite,indirect
 	--errors-for-leak-kinds=definite,indirect --error-exitcode=98)
 
 # valgrind_bin BINDIR OUTDIR: programs in OUTDIR that run BINDIR's under
