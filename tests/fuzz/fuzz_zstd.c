@@ -14,29 +14,44 @@
 
 #define OUT_LIMIT (64u << 20)
 
-/* libzstd's reference decoding of exactly one frame; returns 0 on success. */
+/*
+ * libzstd's reference decoding of exactly one frame; returns 0 on success.
+ * The input goes in one byte at a time, as a stream does: given the whole
+ * frame at once, ZSTD_decompressStream takes a one-pass path that refuses a
+ * compressed block of size 0, which its streaming path (the one walfetch
+ * uses, fed the header apart) reads as an empty block.  The content and its
+ * checksum are the same either way; "zstd -d" refuses such a frame, which
+ * walpush never writes.
+ */
 static int reference(const uint8_t *data, size_t size, wal_mem_sink *out)
 {
 	ZSTD_DCtx *dctx = ZSTD_createDCtx();
 	unsigned char buf[65536];
-	ZSTD_inBuffer in = { data, size, 0 };
-	size_t ret = 1;
+	size_t ret = 1, pos = 0;
 	int bad = 0;
 	if (!dctx)
 		abort();
-	while (ret != 0) {
-		ZSTD_outBuffer o = { buf, sizeof buf, 0 };
-		ret = ZSTD_decompressStream(dctx, &o, &in);
-		if (ZSTD_isError(ret) ||
-		    (o.pos && out->base.write(&out->base, buf, o.pos, NULL) != WAL_OK)) {
-			bad = 1;
+	while (ret != 0 && pos < size) {
+		ZSTD_inBuffer in = { data + pos, 1, 0 };
+		do {
+			ZSTD_outBuffer o = { buf, sizeof buf, 0 };
+			ret = ZSTD_decompressStream(dctx, &o, &in);
+			if (ZSTD_isError(ret) ||
+			    (o.pos && out->base.write(&out->base, buf, o.pos, NULL) != WAL_OK)) {
+				bad = 1;
+				break;
+			}
+			if (o.pos < o.size)
+				break; /* the output is flushed */
+		} while (ret != 0);
+		if (bad)
 			break;
-		}
-		if (ret != 0 && in.pos == in.size && o.pos < o.size)
-			break; /* needs more input than there is */
+		pos += in.pos;
+		if (in.pos == 0)
+			break; /* took nothing: cannot go on */
 	}
 	ZSTD_freeDCtx(dctx);
-	return bad || ret != 0 || in.pos != size;
+	return bad || ret != 0 || pos != size;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
