@@ -386,14 +386,21 @@ run walfetch "${FA[@]}" "$(segname 36)" "$W/fa/k36"
 t_eq "(fetch-ahead) walfetch $(segname 36) again exits 0" "$RC" 0
 holder=$(awk -v ino="$(stat -c %i "$lock")" '$2 == "FLOCK" && $6 ~ (":" ino "$") {print $5}' /proc/locks)
 # (the prefetcher runs at nice 10: on a busy machine, under memcheck, it may
-# take many seconds to fork its workers)
-if [ -n "$holder" ] && t_wait 90 bash -c "ps -o pid= --ppid $holder | grep -q ."; then
+# take many seconds to fork its workers; and while a walfetch under memcheck
+# takes seconds to exit, its prefetcher may fetch the 4 segments after 36,
+# stop its workers and exit before they are looked for)
+has_workers() { ps -o pid= --ppid "$1" | grep -q .; }
+if [ -n "$holder" ] && t_wait 90 bash -c "ps -o pid= --ppid $holder | grep -q . || ! kill -0 $holder 2>/dev/null" &&
+	has_workers "$holder"; then
 	# shellcheck disable=SC2046
 	kill -9 $(ps -o pid= --ppid "$holder" | head -n 1)
 	t_check "(fetch-ahead) with a worker killed, the prefetcher gives up its lock" timeout 60 flock "$lock" true
 	t_eq "(fetch-ahead) and no worker is left" "$(ps -o pid= --ppid "$holder" | wc -l)" 0
+elif [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null && [ "$(head -c 2 "$BIN/walfetch")" = "#!" ] &&
+	spool_has "$(segname 37)" && spool_has "$(segname 40)"; then
+	t_skip "(fetch-ahead) a worker killed: not checked under memcheck (the prefetcher spooled the 4 segments after 36 and exited before its workers were seen)"
 else
-	t_fail "(fetch-ahead) no prefetcher with workers to kill (holder '$holder')"
+	t_fail "(fetch-ahead) no prefetcher with workers to kill (holder '$holder', $(kill -0 "$holder" 2>/dev/null && echo alive || echo gone))"
 fi
 run walfetch "${FA[@]}" "$(segname 37)" "$W/fa/k37"
 t_eq "(fetch-ahead) then walfetch $(segname 37) exits 0" "$RC" 0
