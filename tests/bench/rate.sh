@@ -459,7 +459,8 @@ for t in transports:
         continue
     r = w["arch"] / p["arch"]
     if w["verdict"] == "bounded" and p["verdict"] == "bounded":
-        note = "both kept up with all that pgbench made: lower bounds, set by the load"
+        note = ("but both kept up with all that pgbench made: the rates are the load's, set by the CPU each "
+                "archiver left pgbench, not the archivers' limits")
     elif w["verdict"] == "bounded":
         note = "walarchive kept up, pgBackRest saturated: walarchive's figure is a lower bound"
     elif p["verdict"] == "bounded":
