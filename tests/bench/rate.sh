@@ -8,8 +8,9 @@
 # up with while pgbench loads the primary, i.e. with the backlog of .ready
 # files bounded, not growing?  One primary cluster (archive_mode = on,
 # wal_level = replica, checkpoint_timeout = 30min, max_wal_size = 16GB as in
-# ahead.sh, wal_init_zero = off so that the first configuration does not pay
-# for zero-filling the segments that later ones recycle) takes a WAL-heavy
+# ahead.sh, wal_init_zero = off; a warm-up writes as much WAL as a run makes, so that every
+# configuration recycles its segments rather than the first creating them for
+# the others) takes a WAL-heavy
 # pgbench load: BENCH_CLIENTS clients (-j 2) each running, as fast as they
 # can, one transaction of BENCH_ROWS rows as ahead.sh's burst writes them
 # (insert ... select g, md5(g::text), repeat(chr(65 + g % 26), 40) from
@@ -351,10 +352,15 @@ empty() {
 
 # ---- phase 1: unthrottled ----------------------------------------------------
 
-# a short warm-up, archived to nowhere
+# A warm-up, archived to nowhere: a short pgbench, then as much WAL as the
+# fastest configuration makes (BENCH_SECONDS x 128 MiB, cheap to write as
+# logical messages), so that after the checkpoint every configuration, the
+# first one too, recycles the segments it writes instead of creating them.
 pg_pgbench src -n -f "$B/bulk.sql" -c "$BENCH_CLIENTS" -j 2 -T 5 >/dev/null 2>&1
-pg_sql src "select pg_switch_wal()" >/dev/null
-t_wait 60 no_ready
+pg_sql src "do \$\$ begin for i in 1 .. $((BENCH_SECONDS * 2)) loop
+		perform pg_logical_emit_message(false, 'warm-up', repeat('x', 64 * 1048576)); end loop; end \$\$" \
+	"select pg_switch_wal()" >/dev/null || fail "warm-up WAL not written"
+t_wait 300 no_ready
 pg_sql src "truncate bulk" "checkpoint" >/dev/null
 
 echo "-- phase 1: pgbench at full speed for $BENCH_SECONDS s"
