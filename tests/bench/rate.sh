@@ -76,7 +76,12 @@
 # BENCH_SECONDS (default 120), BENCH_PARALLEL (default 4), BENCH_CLIENTS
 # (pgbench clients, default 2), BENCH_TRANSPORTS (default "local sftp"),
 # BENCH_CONFIRM_SECONDS (phase 2, default 60; 0: off), BENCH_SAMPLE (default
-# 5), BENCH_ROWS (rows per transaction, default 5000), BENCH_PUSH_AHEAD
+# 5), BENCH_ROWS (rows per transaction, default 5000), BENCH_LOAD (insert,
+# the default, as above; or messages: each transaction writes one WAL record
+# of BENCH_MESSAGE_KB KiB, default 1024, of random hex text (a 64 KiB block
+# repeated, which LZ4 cannot see as a repeat) with
+# pg_logical_emit_message, a load that makes WAL at little CPU per byte and
+# so can outrun an archiver on a machine where the inserts cannot), BENCH_PUSH_AHEAD
 # (default auto), BENCH_DRAIN (seconds allowed for a drain, default 600),
 # KEEP=1 (keep BENCH_DIR).
 
@@ -91,6 +96,8 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 : "${BENCH_CONFIRM_SECONDS:=60}"
 : "${BENCH_SAMPLE:=5}"
 : "${BENCH_ROWS:=5000}"
+: "${BENCH_LOAD:=insert}"
+: "${BENCH_MESSAGE_KB:=1024}"
 : "${BENCH_PUSH_AHEAD:=auto}"
 : "${BENCH_DRAIN:=600}"
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (clusters run as the postgres user)" >&2; exit 2; }
@@ -121,12 +128,21 @@ pg_conf src "archive_mode = on" "archive_command = '/bin/true'" "wal_level = rep
 	"wal_init_zero = off" "log_line_prefix = '%m [%p] '"
 pg_start src || exit 1
 pg_sql src "create table bulk(i int, h text, pad text)" >/dev/null
-cat > "$B/bulk.sql" <<EOF
-insert into bulk select g, md5(g::text), repeat(chr(65 + g % 26), 40) from generate_series(1, $BENCH_ROWS) g;
-EOF
+case $BENCH_LOAD in
+insert)
+	echo "insert into bulk select g, md5(g::text), repeat(chr(65 + g % 26), 40) from generate_series(1, $BENCH_ROWS) g;" > "$B/bulk.sql"
+	LOAD_TEXT="$BENCH_ROWS rows per transaction" ;;
+messages)
+	# WAL at little CPU per byte: one WAL record of BENCH_MESSAGE_KB KiB per
+	# transaction, 64 KiB of random hex text repeated: a repeat 64 KiB back
+	# is beyond LZ4's window, which stores it at about half its size
+	echo "select pg_logical_emit_message(false, 'bench', repeat((select string_agg(md5(random()::text), '') from generate_series(1, 2048)), $BENCH_MESSAGE_KB / 64));" > "$B/bulk.sql"
+	LOAD_TEXT="a WAL message of $BENCH_MESSAGE_KB KiB per transaction" ;;
+*) echo "bench: BENCH_LOAD is insert or messages, not '$BENCH_LOAD'" >&2; exit 2 ;;
+esac
 chmod 644 "$B/bulk.sql"
 echo "== PostgreSQL $(pg_sql src "show server_version"), $(nproc) CPUs, $(findmnt -no FSTYPE -T "$B" 2>/dev/null || echo '?') under $B;" \
-	"pgbench -c $BENCH_CLIENTS -j 2, $BENCH_ROWS rows per transaction; parallel = process-max = $BENCH_PARALLEL"
+	"pgbench -c $BENCH_CLIENTS -j 2, $LOAD_TEXT; parallel = process-max = $BENCH_PARALLEL"
 
 set_archive_command() {
 	pg_sql src "alter system set archive_command = '$1'" "select pg_reload_conf()" >/dev/null
