@@ -241,9 +241,11 @@ chmod 644 "$T/kh_both"
 SLOW=(--set "archive=$(sshd_url "$D" "$SARCH" | sed "s/:$PORT\//:$PPORT\//")"
       --set "ssh_known_hosts=$T/kh_both" --set compress=none --set timeout=5 --set retries=1)
 
-# wait_tmp SEGMENT: waits until the segment's upload has put 1 MB in its temporary file.
+# wait_tmp SEGMENT: waits until the segment's upload has put 1 MB in its
+# temporary file (up to 60 s: under memcheck on a busy machine the SSH
+# handshake alone can take many seconds)
 wait_tmp() {
-	t_wait 20 bash -c "find '$SARCH' -name '.$1.*.tmp' -size +1000k | grep -q ."
+	t_wait 60 bash -c "find '$SARCH' -name '.$1.*.tmp' -size +1000k | grep -q ."
 }
 
 S8=$(segname 8)
@@ -312,7 +314,7 @@ FD=$W/fetch-dest
 mkdir -p "$FD" && chown postgres "$FD"
 as_pg env -C "$DATA" "$BIN/walfetch" -c "$CONF" "${SLOW[@]}" "$S10" "$FD/$S10" 2>"$T/err" &
 FETCH=$!
-if t_wait 20 bash -c "find '$FD' -type f -size +1000k | grep -q ."; then
+if t_wait 60 bash -c "find '$FD' -type f -size +1000k | grep -q ."; then
 	sshd_kill "$D" KILL
 	wait "$FETCH"; RC=$?; ERR=$(cat "$T/err")
 	t_check "sshd killed during walfetch: exit is an error, not 0 or 1 (exit $RC: $ERR)" test "$RC" -gt 1
