@@ -353,9 +353,15 @@ wal_err wal_push_and_ahead(const wal_config *cfg, const char *wal_path, const ch
 	int early = enabled && wal_local_system_id(cfg, datadir, &system_id);
 	wal_err rc = WAL_OK;
 	memset(res, 0, sizeof(*res));
-	/* pushed ahead by an earlier call: done, once the archive confirms it */
+	/* pushed ahead by an earlier call: done, once the archive confirms it.
+	 * Such a call starts no batch: PostgreSQL's calls for the files of the
+	 * last batch return at once, so that it marks them archived (and may
+	 * recycle them) as fast as they were pushed; under a load that outruns
+	 * the archive, a batch per call would hold each of them for a whole
+	 * batch, and the backlog PostgreSQL sees would grow while the archive
+	 * kept up. */
 	int done = early && pushed_ahead(cfg, &store, system_id, wal_path, current, res);
-	if (early)
+	if (early && !done)
 		batch_start(cfg, wal_path, current, datadir, system_id, cfg->parallel - 1, &b,
 			    ahead);
 	if (!done)
