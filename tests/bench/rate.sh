@@ -81,7 +81,9 @@
 # of BENCH_MESSAGE_KB KiB, default 1024, of random hex text (a 64 KiB block
 # repeated, which LZ4 cannot see as a repeat) with
 # pg_logical_emit_message, a load that makes WAL at little CPU per byte and
-# so can outrun an archiver on a machine where the inserts cannot), BENCH_PUSH_AHEAD
+# so can outrun an archiver on a machine where the inserts cannot: a
+# saturated archiver's backlog is pg_wal growing by hundreds of MiB/s, so keep
+# BENCH_SECONDS short, 40 s took up to 27 GB here), BENCH_PUSH_AHEAD
 # (default auto), BENCH_DRAIN (seconds allowed for a drain, default 600),
 # KEEP=1 (keep BENCH_DIR).
 
