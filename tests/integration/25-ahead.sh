@@ -172,9 +172,20 @@ sed -i -E "s/^([0-9]+) [0-9a-f]{16} /\\1 $(printf '0%.0s' $(seq 16)) /" "$REC/$S
 out=$(hpush "$S3" 2>&1); rc=$?
 t_eq "a record with another hash: walpush exits 0 (identical content archived)" "$rc" 0
 t_match "after checking the archive, not from the record" "$out" "already archived with identical content"
+# a file ready beside it: the call answered from a record starts no batch
+# (under a load that outruns the archive, a batch per such call would hold
+# every one of PostgreSQL's calls for a whole batch)
+S5=$(seg_next "$FIRST" 6)
+cp "$H/pg_wal/$S1" "$H/pg_wal/$S5"
+touch "$H/pg_wal/archive_status/$S5.ready"
+chown postgres:postgres "$H/pg_wal/$S5" "$H/pg_wal/archive_status/$S5.ready"
 out=$(hpush "$S4" 2>&1); rc=$?
 t_eq "an unchanged file with its record: exit 0" "$rc" 0
 t_match "answered from the record" "$out" "$S4: archived ahead at"
+t_check "and, with $S5 ready beside it, starts no batch (it said: $out)" \
+	bash -c "! grep -q -e 'pushed ahead' -e 'push-ahead' <<<'$out'"
+t_check "nor records $S5" test ! -e "$REC/$S5"
+rm -f "$H/pg_wal/$S5" "$H/pg_wal/archive_status/$S5.ready"
 # a record says where the file went: a walpush for another archive (a new
 # archive after a migration, or a second copy) must still store the file there
 cp "$T/orig-$S2" "$H/pg_wal/$S2"
