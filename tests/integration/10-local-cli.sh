@@ -5,8 +5,8 @@
 # archive: bad names, bad input, other clusters, duplicates, corrupt objects,
 # missing files, unusable archives, bad configuration, compression on disk,
 # pruning semantics (and an archive without WAL yet), the status records
-# walpush, walfetch and the prefetcher keep in the spool, --help/--version,
-# and SIGKILL at any moment of walpush.
+# walpush, walfetch and the prefetcher keep in the spool (and walcheck's
+# report of them), --help/--version, and SIGKILL at any moment of walpush.
 # A real data directory (global/pg_control and a first WAL segment) comes from
 # initdb; other segments are made from it by rewriting the long page header.
 
@@ -17,7 +17,7 @@
 export LC_ALL=C
 BIN=$WALARCHIVE_BIN
 T=$WALARCHIVE_TMP
-for p in walpush walfetch walprune; do
+for p in walpush walfetch walprune walcheck; do
 	[ -x "$BIN/$p" ] || { t_fail "$BIN/$p is not installed"; t_done; }
 done
 
@@ -568,6 +568,15 @@ t_match "the prefetcher records its worker's failure: exit code 7, $SEG2" \
 	"$(rec prefetch.failure 1)" "^[0-9]{10} 7 $SEG2\$"
 t_match "with the error it met (its stderr is /dev/null)" "$(rec prefetch.failure 2)" "^.*$SEG2.*"
 t_check "no prefetch success: nothing else was there to fetch" test ! -e "$ST/prefetch.success"
+# walcheck reports the prefetcher's failure, which nothing else shows
+run walcheck "$DATA" -c "$sconf" --json --metrics "$W/status.prom"
+t_check "walcheck --json reports the prefetcher's last failure: exit code 7, $SEG2, its message" \
+	python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["status"]["prefetch"]["last_failure"]
+assert f and f["exit_code"] == 7 and f["file"] == sys.argv[2] and sys.argv[2] in f["message"], f' \
+	"$T/out" "$SEG2"
+t_eq "walcheck --metrics: the prefetcher's last failure time is the record's" \
+	"$(sed -n 's/^walarchive_last_failure_timestamp_seconds{.*program="prefetch"} //p' "$W/status.prom")" \
+	"$(rec prefetch.failure 1 | cut -d' ' -f1)"
 t_wait 30 flock -n "$SP/$SYSID/.prefetch.lock" true
 rm -f "$D"/*
 # an untrusted spool: nothing written

@@ -5,8 +5,10 @@
 # (timeline 2) that goes on writing past a restore point, and a
 # point-in-time recovery to that point (timeline 3).  Healthy, then objects
 # removed or damaged by hand, a missing history file, archive_command
-# removed, --switch-wal with a working and a failing archiver, --json and
-# --metrics read by real parsers, a new archive, an unreachable one.
+# removed, --switch-wal with a working and a failing archiver, --max-age on
+# an idle and on a stuck primary, the programs' status records, a spool_dir
+# that is not usable, --json and --metrics read by real parsers, a new
+# archive, an unreachable one.
 
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
@@ -111,6 +113,30 @@ t_match "timeline 2's segments past the switch to 3 are present, not needed, no 
 t_check "no gap reported" sh -c "! grep -q '^gap' '$T/out/check.out'"
 t_check "the probe is gone" sh -c "! find '$ARCH' -name '.walcheck-probe*' | grep -q ."
 
+# the status records walpush (archive_command) and walfetch (restore_command)
+# left in the spool: walcheck reports each program's last success
+walcheck --json
+t_check "--json reports walpush's and walfetch's last success from their status records" \
+	$PY -c 'import json,sys,time; s=json.load(open(sys.argv[1]))["status"]
+for p in ("walpush", "walfetch"):
+    ok = s[p]["last_success"]; assert ok and ok["exit_code"] == 0, (p, s[p])
+    assert ok["file"] and 0 <= time.time() - ok["at"] < 3600, (p, ok)' "$T/out/check.out"
+walcheck
+t_match "the report gives walpush's last success" "$(cat "$T/out/check.out")" \
+	'^walpush +last success 20[0-9-]+ [0-9:]+ UTC, last failure '
+
+# push-ahead and fetch-ahead off only because spool_dir is not usable: said loudly, still healthy
+walcheck --set "spool_dir=$T/nospool"
+t_eq "a spool_dir that is not there: exit 0 (the archive works)" "$?" 0
+t_eq "a warning on stderr says that push-ahead and fetch-ahead are off, and how to fix it" \
+	"$(cat "$T/out/check.err")" \
+	"walcheck: warning: spool $T/nospool: not a writable directory: push-ahead and fetch-ahead are off (install -d -o postgres -m 700 $T/nospool)"
+t_match "the report says the spool is not usable" "$(cat "$T/out/check.out")" \
+	'^spool: +NOT usable: push-ahead and fetch-ahead are off'
+walcheck --set "spool_dir=$T/nospool" --set push_ahead=0 --set fetch_ahead=0
+t_eq "neither push-ahead nor fetch-ahead configured: no spool warning" \
+	"$?:$(cat "$T/out/check.err")" "0:"
+
 walcheck -D "$(pg_data pitr)"
 t_eq "with -D of the running primary: exit 0" "$?" 0
 t_match "it asks the server" "$(check_out)" "postgresql: +primary 15[0-9]+, wal_level replica, archive_mode on"
@@ -119,6 +145,10 @@ walcheck -D "$(pg_data pitr)" --switch-wal --timeout 60
 t_eq "--switch-wal: exit 0" "$?" 0
 t_match "--switch-wal waits until the segment is archived" "$(check_out)" \
 	'switch-wal: +00000003[0-9A-F]{16} archived after'
+# idle since that switch: the newest segment ages, but no WAL waits to be archived
+sleep 2
+walcheck -D "$(pg_data pitr)" --max-age 1
+t_eq "--max-age 1 on an idle primary that archived its last segment: exit 0" "$?" 0
 
 # ---- --json and --metrics, read by real parsers -----------------------------
 
