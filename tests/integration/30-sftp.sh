@@ -18,7 +18,7 @@
 export LC_ALL=C
 BIN=$WALARCHIVE_BIN
 T=$WALARCHIVE_TMP
-for p in walpush walfetch walprune; do
+for p in walpush walfetch walprune walcheck; do
 	[ -x "$BIN/$p" ] || { t_fail "$BIN/$p is not installed"; t_done; }
 done
 
@@ -129,6 +129,13 @@ run walpush --set "ssh_known_hosts=$T/kh_wrong" "$W/$SEG2" "$SEG2"
 t_eq "a changed host key: walpush exits 8" "$RC" 8
 msg_ok "a changed host key" walpush "host key changed.*$HOSTFP"
 t_check "nothing was uploaded past a wrong host key" test ! -e "$(obj $SEG2).lz4"
+PUSH_ERR=$ERR
+# walcheck meets it with the same message and exit code (no spool: one line)
+run walcheck --set "ssh_known_hosts=$T/kh_wrong" --set push_ahead=0 --set fetch_ahead=0
+t_eq "a changed host key: walcheck exits 8" "$RC" 8
+t_eq "walcheck says what walpush says" "${ERR#walcheck: }" "${PUSH_ERR#walpush: }"
+t_check "walcheck left no probe past a wrong host key" \
+	sh -c "! find '$SARCH' -name '.walcheck-probe*' | grep -q ."
 
 echo "[127.0.0.1]:$((PORT + 1)) $(cut -d' ' -f1,2 "$D/host_ed25519.pub")" > "$T/kh_otherport"
 chmod 644 "$T/kh_otherport"

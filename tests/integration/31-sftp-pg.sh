@@ -3,7 +3,8 @@
 # End to end over SFTP with real PostgreSQL 15: a primary whose
 # archive_command pushes to a private sshd under pgbench (and keeps running,
 # without an archiver crash, while sshd is down), then a point-in-time
-# recovery whose restore_command fetches over SFTP and stops at its target.
+# recovery whose restore_command fetches over SFTP and stops at its target;
+# between them walcheck over SFTP (--switch-wal, continuity, --deep).
 
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/pg.sh"
@@ -12,7 +13,7 @@
 
 BIN=$WALARCHIVE_BIN
 T=$WALARCHIVE_TMP
-for p in walpush walfetch; do
+for p in walpush walfetch walcheck; do
 	[ -x "$BIN/$p" ] || { t_fail "$BIN/$p is not installed"; t_done; }
 done
 
@@ -101,6 +102,22 @@ pg_pgbench prim -T 3 -c 2 >/dev/null 2>&1
 LAST=$(switch_wal prim)
 wait_archived prim "$LAST"
 t_check "the archiver reaches $LAST after the backup" test $? -eq 0
+
+# ---- walcheck over SFTP -----------------------------------------------------
+# the probe, --switch-wal and the continuity from bb1's start, then every
+# object read back and verified by --deep's workers, each on its own session
+as_pg "$BIN/walcheck" -c "$CONF" -D "$(pg_data prim)" --switch-wal >"$T/check.out" 2>"$T/check.err"
+t_eq "walcheck --switch-wal over sftp: exit 0" "$?" 0 || sed 's/^/# /' "$T/check.out" "$T/check.err"
+t_match "the probe was written, read back and removed over sftp" "$(cat "$T/check.out")" \
+	'^reachable: +yes: connect [0-9.]+ ms, write [0-9.]+ ms, read [0-9.]+ ms, remove [0-9.]+ ms'
+t_match "the switched segment reached the server" "$(cat "$T/check.out")" '^switch-wal: +[0-9A-F]{24} archived after'
+t_match "continuity from the base backup, every segment present" "$(cat "$T/check.out")" \
+	'^continuity: +timeline 1, from [0-9A-F]{24} \(oldest backup\) to [0-9A-F]{24}: ([0-9]+) of \1 segments present'
+t_eq "no probe is left on the server" "$(find "$SARCH" -name '.walcheck-probe*' | wc -l)" 0
+as_pg "$BIN/walcheck" -c "$CONF" --deep --set parallel=4 >"$T/check.out" 2>"$T/check.err"
+t_eq "walcheck --deep over sftp: exit 0" "$?" 0 || sed 's/^/# /' "$T/check.out" "$T/check.err"
+t_match "--deep read every object" "$(cat "$T/check.out")" \
+	"^deep: +$(find "$SARCH/$SYSID" -type f ! -name '.*' ! -name walarchive.info | wc -l) objects verified, 0 corrupt"
 pg_stop prim fast
 
 pg_prepare pitr
