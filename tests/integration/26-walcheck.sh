@@ -286,5 +286,9 @@ walcheck --no-such-option
 t_eq "an unknown option: exit 2" "$?" 2
 t_eq "one message for an unknown option" "$(cat "$T/out/check.err")" \
 	"walcheck: --no-such-option: unknown option (see walcheck --help)"
+walcheck --set "archive=$T/empty" --set no_such_setting=1
+t_eq "an unknown setting: exit 3 (bad configuration)" "$?" 3
+t_eq "one message names the setting" "$(cat "$T/out/check.err")" \
+	'walcheck: --set: unknown setting "no_such_setting"'
 
 t_done
