@@ -143,18 +143,25 @@ static void switch_wal(const wal_check_opts *opts, wal_check_report *r, wal_stor
 	if (pg->switch_ok)
 		return;
 	wal_check_pg_archiver(conn, r);
-	char when[32] = "never";
-	if (pg->last_failed_time) {
+	if (pg->last_failed_wal[0]) {
+		char when[32];
 		struct tm tm;
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC",
 			 gmtime_r(&pg->last_failed_time, &tm));
+		wal_check_problem_add(
+			r, WAL_CHECK_NOT_WIRED, WAL_OK,
+			"--switch-wal: %s not in the archive after %d s; PostgreSQL's archiver "
+			"last failed on %s at %s (see its log)",
+			pg->switch_segment, opts->timeout, pg->last_failed_wal, when);
+		return;
 	}
+	/* The archiver has not failed: it archives somewhere else, or is slow. */
 	wal_check_problem_add(
 		r, WAL_CHECK_NOT_WIRED, WAL_OK,
-		"--switch-wal: %s not in the archive after %d s; PostgreSQL's archiver "
-		"last failed on %s at %s (see its log)",
+		"--switch-wal: %s not in the archive after %d s; PostgreSQL's archiver has "
+		"not failed and last archived %s: does archive_command store into this archive?",
 		pg->switch_segment, opts->timeout,
-		pg->last_failed_wal[0] ? pg->last_failed_wal : "nothing", when);
+		pg->last_archived_wal[0] ? pg->last_archived_wal : "nothing");
 }
 
 /* Every segment of gaps a running server still has to archive is only waiting. */

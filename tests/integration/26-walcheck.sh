@@ -239,6 +239,20 @@ t_match "it reports pg_stat_archiver's last failure" "$(cat "$T/out/check.err")"
 	"--switch-wal: 00000003[0-9A-F]{16} not in the archive after 3 s; PostgreSQL's archiver last failed on 00000003[0-9A-F]{16} at 20"
 walcheck -D "$(pg_data pitr)" --max-age 1
 t_eq "--max-age 1 with nothing archived since: exit 11" "$?" 11
+# an archiver that succeeds into another place: it has not failed, and says what it archived
+pg_sql pitr "select pg_stat_reset_shared('archiver')" \
+	"alter system set archive_command = '/bin/true'" "select pg_reload_conf()" >/dev/null
+sleep 0.5
+walcheck -D "$(pg_data pitr)" --switch-wal --timeout 3
+t_eq "--switch-wal with an archiver that stores elsewhere: exit 9 (what it took is a gap)" "$?" 9
+t_match "the segment it marked archived is a gap, not waiting" "$(cat "$T/out/check.err")" \
+	"gap: timeline 3: $STUCK missing"
+t_match "it says the archiver has not failed and what it last archived" "$(cat "$T/out/check.err")" \
+	"--switch-wal: 00000003[0-9A-F]{16} not in the archive after 3 s; PostgreSQL's archiver has not failed and last archived 00000003[0-9A-F]{16}: does archive_command store into this archive\\?"
+# what /bin/true took is pushed by hand, so that the tree stays complete
+for f in "$(pg_data pitr)"/pg_wal/00000003????????????????; do
+	[ -e "$(pg_data pitr)/pg_wal/archive_status/${f##*/}.done" ] && as_pg $BIN/walpush -c "$CONF" "$f" "${f##*/}"
+done
 pg_sql pitr "alter system reset archive_command" "select pg_reload_conf()" >/dev/null
 pg_stop pitr fast
 
