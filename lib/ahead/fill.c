@@ -117,7 +117,7 @@ int wal_spool_has(int cluster, const wal_name *name)
  * its XXH64, so that taking it is a rename.  WAL_ENOENT if absent.
  */
 wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t system_id,
-			const wal_name *name, wal_error *e)
+			uint32_t cluster_seg_size, const wal_name *name, wal_error *e)
 {
 	char object[512], dir[4096], full[4200], hash[17], seg_dir[17];
 	int dir_fd, have_ids = 0, forms[WAL_ARCHIVE_FORMS];
@@ -149,7 +149,8 @@ wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t syst
 		rc = wal_hash_sink_init(&hashed, &f.sink, e);
 		if (rc == WAL_OK)
 			rc = wal_archive_restore(archive, object, forms[i], name, system_id,
-						 have_ids ? ids : NULL, &hashed.base, &seg_size, e);
+						 cluster_seg_size, have_ids ? ids : NULL,
+						 &hashed.base, &seg_size, e);
 		if (rc == WAL_OK)
 			rc = wal_atomic_flush(&f, e);
 		if (rc == WAL_OK)

@@ -128,7 +128,8 @@ static void prefetch_status(const wal_config *cfg, uint64_t system_id, const wal
  * read, as each is written whole and under PIPE_BUF), spools each on its
  * connection, opened at the first and again after a failure, and reports.
  */
-static void prefetch_worker(const wal_config *cfg, uint64_t system_id, int jobs, int results)
+static void prefetch_worker(const wal_config *cfg, uint64_t system_id, uint32_t seg_size, int jobs,
+			    int results)
 {
 	wal_store *archive = NULL;
 	char job[JOB_SIZE];
@@ -146,7 +147,7 @@ static void prefetch_worker(const wal_config *cfg, uint64_t system_id, int jobs,
 			continue;
 		wal_err rc = archive ? WAL_OK : wal_store_open(&archive, cfg, &err);
 		if (rc == WAL_OK)
-			rc = wal_spool_fetch(cfg, archive, system_id, &name, &err);
+			rc = wal_spool_fetch(cfg, archive, system_id, seg_size, &name, &err);
 		if (rc != WAL_OK && rc != WAL_ENOENT) {
 			wal_store_close(archive); /* perhaps the connection: a new one next time */
 			archive = NULL;
@@ -202,7 +203,7 @@ static int workers_start(prefetcher *p)
 		if (pid == 0) {
 			close(jobs[1]);
 			close(results[0]);
-			prefetch_worker(p->cfg, p->system_id, jobs[0], results[1]);
+			prefetch_worker(p->cfg, p->system_id, p->seg_size, jobs[0], results[1]);
 			_exit(0);
 		}
 		if (pid > 0)

@@ -67,11 +67,12 @@ void wal_spool_clean(const wal_config *cfg, int cluster, const wal_name *name, u
 
 /*
  * Downloads one object of the archive into the spool, restored: decompressed,
- * checked as walfetch checks it, flushed (with fetch_fsync) and named with
- * its XXH64, so that taking it is a rename.  WAL_ENOENT if absent.
+ * checked as walfetch checks it (a segment of seg_size bytes, the size of
+ * the segments the prefetcher follows), flushed (with fetch_fsync) and
+ * named with its XXH64, so that taking it is a rename.  WAL_ENOENT if absent.
  */
 wal_err wal_spool_fetch(const wal_config *cfg, wal_store *archive, uint64_t system_id,
-			const wal_name *name, wal_error *e);
+			uint32_t seg_size, const wal_name *name, wal_error *e);
 
 /* Whether the spool (the cluster's directory open as cluster) has name. */
 int wal_spool_has(int cluster, const wal_name *name);

@@ -172,14 +172,17 @@ wal_err wal_prune(const wal_config *cfg, const wal_prune_opts *opts, wal_prune_r
  * from store into `into`, checked on the way: each encrypted chunk's
  * authentication before its bytes go on, the frame's content checksum, and the identity of what it
  * restores to (wal_verify_sink: cluster system_id, timeline, position, size,
- * at most one segment's worth of bytes).  Sets *seg_size for a segment or
+ * at most one segment's worth of bytes).  cluster_seg_size is the cluster's
+ * segment size when known (from its pg_control), else 0: a segment of
+ * another size is refused, and nothing beyond it expands, whatever its
+ * header claims.  Sets *seg_size for a segment or
  * partial.  WAL_ENOENT if the object is not there, WAL_ECORRUPT if it is not
  * exactly name's file; `into` may then hold part of it.  An encrypted object
  * without ids, or that none of them opens, is WAL_ECONFIG.
  */
 wal_err wal_archive_restore(wal_store *store, const char *object, int form, const wal_name *name,
-			    uint64_t system_id, const wal_age_keys *ids, wal_sink *into,
-			    uint32_t *seg_size, wal_error *e);
+			    uint64_t system_id, uint32_t cluster_seg_size, const wal_age_keys *ids,
+			    wal_sink *into, uint32_t *seg_size, wal_error *e);
 
 /*
  * Restores one object into dest_path as wal_fetch does (wal_archive_restore
@@ -188,7 +191,8 @@ wal_err wal_archive_restore(wal_store *store, const char *object, int form, cons
  * not there; dest_path is untouched on any failure.
  */
 wal_err wal_archive_fetch_object(wal_store *store, const char *object, int form,
-				 const wal_name *name, uint64_t system_id, const wal_age_keys *ids,
+				 const wal_name *name, uint64_t system_id,
+				 uint32_t cluster_seg_size, const wal_age_keys *ids,
 				 const char *dest_path, int durable, wal_fetch_result *res,
 				 wal_error *e);
 
@@ -216,6 +220,9 @@ wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name 
  * datadir's global/pg_control, else the system_id setting.  0 if neither.
  */
 int wal_local_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id);
+
+/* The segment size of the cluster in datadir (its pg_control), else 0. */
+uint32_t wal_local_seg_size(const char *datadir);
 
 /* Resolves which cluster's tree to use (see wal_fetch). */
 wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,

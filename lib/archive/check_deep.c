@@ -31,7 +31,7 @@ static wal_err verify_one(wal_store *store, const wal_check_object *o, uint64_t 
 {
 	wal_sink discard = { discard_write, discard_reset };
 	uint32_t seg_size;
-	wal_err rc = wal_archive_restore(store, o->path, o->framed, &o->name, system_id, ids,
+	wal_err rc = wal_archive_restore(store, o->path, o->framed, &o->name, system_id, 0, ids,
 					 &discard, &seg_size, e);
 	*bad = rc == WAL_ECORRUPT || rc == WAL_ENOTWAL || rc == WAL_EFOREIGN || rc == WAL_ENOENT;
 	return *bad ? WAL_OK : rc;

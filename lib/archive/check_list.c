@@ -144,8 +144,8 @@ wal_err wal_check_read_text(wal_store *store, const wal_check_object *obj, uint6
 	uint32_t seg_size;
 	*text = NULL;
 	wal_mem_sink_init(&sink, 0);
-	wal_err rc = wal_archive_restore(store, obj->path, obj->framed, &obj->name, system_id, ids,
-					 &sink.base, &seg_size, e);
+	wal_err rc = wal_archive_restore(store, obj->path, obj->framed, &obj->name, system_id, 0,
+					 ids, &sink.base, &seg_size, e);
 	if (rc == WAL_OK)
 		rc = sink.base.write(&sink.base, "", 1, e);
 	if (rc == WAL_OK)

@@ -39,8 +39,8 @@ wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name 
 }
 
 wal_err wal_archive_restore(wal_store *store, const char *object, int form, const wal_name *name,
-			    uint64_t system_id, const wal_age_keys *ids, wal_sink *into,
-			    uint32_t *seg_size, wal_error *e)
+			    uint64_t system_id, uint32_t cluster_seg_size, const wal_age_keys *ids,
+			    wal_sink *into, uint32_t *seg_size, wal_error *e)
 {
 	wal_verify_sink verify;
 	wal_frame_sink frame = { 0 };
@@ -49,7 +49,7 @@ wal_err wal_archive_restore(wal_store *store, const char *object, int form, cons
 	wal_stat st;
 	wal_err rc = WAL_OK;
 	*seg_size = 0;
-	wal_verify_sink_init(&verify, into, name, system_id, object);
+	wal_verify_sink_init(&verify, into, name, system_id, cluster_seg_size, object);
 	if ((form & WAL_OBJ_AGE) && !ids) {
 		/* said only of an object that is there: absent is still "not found" */
 		if ((rc = wal_store_stat(store, object, &st, e)) == WAL_OK)
@@ -79,7 +79,8 @@ wal_err wal_archive_restore(wal_store *store, const char *object, int form, cons
 }
 
 wal_err wal_archive_fetch_object(wal_store *store, const char *object, int form,
-				 const wal_name *name, uint64_t system_id, const wal_age_keys *ids,
+				 const wal_name *name, uint64_t system_id,
+				 uint32_t cluster_seg_size, const wal_age_keys *ids,
 				 const char *dest_path, int durable, wal_fetch_result *res,
 				 wal_error *e)
 {
@@ -88,8 +89,8 @@ wal_err wal_archive_fetch_object(wal_store *store, const char *object, int form,
 	if (rc != WAL_OK)
 		/* a missing destination directory is not a missing archive file */
 		return rc == WAL_ENOENT ? wal_error_recode(e, WAL_EIO) : rc;
-	rc = wal_archive_restore(store, object, form, name, system_id, ids, &f.sink, &res->seg_size,
-				 e);
+	rc = wal_archive_restore(store, object, form, name, system_id, cluster_seg_size, ids,
+				 &f.sink, &res->seg_size, e);
 	if (rc == WAL_OK)
 		rc = wal_atomic_flush(&f, e);
 	if (rc != WAL_OK) {
@@ -143,6 +144,8 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 		goto out;
 
 	int known = wal_local_system_id(cfg, datadir, &res->system_id);
+	/* the data directory's segment size bounds what any object may expand to */
+	uint32_t cluster_seg_size = wal_local_seg_size(datadir);
 	rc = wal_store_open(&store, cfg, e);
 	if (rc == WAL_ENOENT)
 		/* no archive root is a broken setup, not a missing file */
@@ -165,8 +168,8 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 	for (int i = 0; i < WAL_ARCHIVE_FORMS; i++) {
 		wal_archive_object_path(res->system_id, &name, forms[i], object, sizeof(object));
 		rc = wal_archive_fetch_object(store, object, forms[i], &name, res->system_id,
-					      have_ids ? ids : NULL, dest_path, cfg->fetch_fsync,
-					      res, e);
+					      cluster_seg_size, have_ids ? ids : NULL, dest_path,
+					      cfg->fetch_fsync, res, e);
 		if (rc != WAL_ENOENT)
 			break;
 	}

@@ -141,6 +141,14 @@ int wal_local_system_id(const wal_config *cfg, const char *datadir, uint64_t *sy
 	return *system_id != 0;
 }
 
+uint32_t wal_local_seg_size(const char *datadir)
+{
+	wal_pgcontrol ctl;
+	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK)
+		return ctl.seg_size;
+	return 0;
+}
+
 wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,
 			      uint64_t *system_id, wal_error *e)
 {

@@ -59,6 +59,14 @@ static wal_err verify_write(wal_sink *base, const void *buf, size_t len, wal_err
 			    wal_verify_header(&v->hdr, v->name, v->hdr.seg_size, v->system_id, e) !=
 				    WAL_OK)
 				return refuse(v, e);
+			/* a header may claim up to 1 GiB: only the cluster's own size bounds */
+			if (v->seg_size && v->hdr.seg_size != v->seg_size) {
+				wal_fail(e, WAL_ENOTWAL,
+					 "its header gives segments of %" PRIu32
+					 " bytes, this cluster's are %" PRIu32 " bytes",
+					 v->hdr.seg_size, v->seg_size);
+				return refuse(v, e);
+			}
 			v->have_hdr = 1;
 			v->limit = v->hdr.seg_size;
 			if (len > v->limit - v->written)
@@ -69,18 +77,25 @@ static wal_err verify_write(wal_sink *base, const void *buf, size_t len, wal_err
 	return v->inner->write(v->inner, buf, len, e);
 }
 
+/* Before the header: the cluster's segment size, else PostgreSQL's largest. */
+static uint64_t initial_limit(const wal_verify_sink *v)
+{
+	if (!is_segment(v->name))
+		return WAL_TEXT_FILE_MAX;
+	return v->seg_size ? v->seg_size : WAL_SEG_SIZE_MAX;
+}
+
 static wal_err verify_reset(wal_sink *base, wal_error *e)
 {
 	wal_verify_sink *v = (wal_verify_sink *)base;
 	v->written = 0;
 	v->have_hdr = 0;
-	/* a segment may not restore to more than PostgreSQL's largest segment */
-	v->limit = is_segment(v->name) ? WAL_SEG_SIZE_MAX : WAL_TEXT_FILE_MAX;
+	v->limit = initial_limit(v);
 	return v->inner->reset(v->inner, e);
 }
 
 void wal_verify_sink_init(wal_verify_sink *v, wal_sink *inner, const wal_name *name,
-			  uint64_t system_id, const char *object)
+			  uint64_t system_id, uint32_t seg_size, const char *object)
 {
 	memset(v, 0, sizeof(*v));
 	v->base.write = verify_write;
@@ -88,8 +103,9 @@ void wal_verify_sink_init(wal_verify_sink *v, wal_sink *inner, const wal_name *n
 	v->inner = inner;
 	v->name = name;
 	v->system_id = system_id;
+	v->seg_size = wal_seg_size_valid(seg_size) ? seg_size : 0;
 	v->object = object;
-	v->limit = is_segment(name) ? WAL_SEG_SIZE_MAX : WAL_TEXT_FILE_MAX;
+	v->limit = initial_limit(v);
 }
 
 wal_err wal_verify_sink_finish(wal_verify_sink *v, uint32_t *seg_size, wal_error *e)

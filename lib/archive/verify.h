@@ -2,11 +2,12 @@
  * What an archived object must be before walfetch hands it to PostgreSQL:
  * a sink that checks the restored bytes as they stream past, on their way
  * to the temporary file.  It bounds how much an object may expand to (one
- * segment, or WAL_TEXT_FILE_MAX for a history or backup file), and checks
- * the identity of a segment from its long page header as soon as the first
- * 40 bytes arrive: a known PostgreSQL version, the cluster (system
- * identifier), the timeline and position of its name, and, at the end, the
- * size.  The content itself is checked by the container around it (the LZ4
+ * segment of the cluster's size, else of its header's, or WAL_TEXT_FILE_MAX
+ * for a history or backup file), and checks the identity of a segment from
+ * its long page header as soon as the first 40 bytes arrive: a known
+ * PostgreSQL version, the cluster (system identifier and, when known, its
+ * segment size), the timeline and position of its name, and, at the end,
+ * the size.  The content itself is checked by the container around it (the LZ4
  * frame's content checksum, the hash of a spooled copy).
  */
 #ifndef WAL_VERIFY_H
@@ -26,6 +27,7 @@ typedef struct wal_verify_sink {
 	wal_sink *inner;
 	const wal_name *name;
 	uint64_t system_id; /* the cluster the object must belong to; 0: not checked */
+	uint32_t seg_size;  /* the cluster's segment size; 0: unknown, the header's bounds */
 	const char *object; /* names the object in messages */
 	unsigned char head[WAL_LONG_HEADER_SIZE];
 	wal_header hdr;
@@ -36,11 +38,12 @@ typedef struct wal_verify_sink {
 
 /*
  * Starts checking the bytes of object, restored as name for the cluster
- * system_id, on their way to inner.  Any disagreement, as soon as it shows,
- * is WAL_ECORRUPT with the reason; nothing past the limit reaches inner.
+ * system_id, whose segments are seg_size bytes (0: not known here), on their
+ * way to inner.  Any disagreement, as soon as it shows, is WAL_ECORRUPT with
+ * the reason; nothing past the limit reaches inner.
  */
 void wal_verify_sink_init(wal_verify_sink *v, wal_sink *inner, const wal_name *name,
-			  uint64_t system_id, const char *object);
+			  uint64_t system_id, uint32_t seg_size, const char *object);
 
 /*
  * After the last byte: checks that the object was complete (a segment of

@@ -1,6 +1,8 @@
 /*
- * The system identifier of a data directory, from global/pg_control
- * (ControlFileData begins with it, in every version walarchive supports).
+ * The system identifier and WAL segment size of a data directory, from
+ * global/pg_control (ControlFileData begins with the identifier, in every
+ * version walarchive supports; xlog_seg_size is at byte 220 in version 1100,
+ * PostgreSQL 11, and at byte 228 from 1201 on).
  */
 #ifndef WAL_PGCONTROL_H
 #define WAL_PGCONTROL_H
@@ -12,6 +14,7 @@ typedef struct wal_pgcontrol {
 	uint64_t system_id;
 	uint32_t control_version; /* pg_control_version, e.g. 1300 */
 	uint32_t catalog_version;
+	uint32_t seg_size; /* xlog_seg_size; 0 if the file does not give a valid one */
 } wal_pgcontrol;
 
 /*

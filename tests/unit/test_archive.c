@@ -64,6 +64,18 @@ static void make_datadir(char *out, size_t cap, const char *name, const char *fi
 	copy_file(src, path);
 }
 
+/* Makes the pg_control of datadir (PostgreSQL 13 to 18's layout) say seg_size. */
+static void set_seg_size(const char *datadir, uint32_t seg_size)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/global/pg_control", datadir);
+	FILE *f = fopen(path, "r+b");
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fseek(f, 228, SEEK_SET), 0);
+	cr_assert_eq(fwrite(&seg_size, 4, 1, f), 1);
+	cr_assert_eq(fclose(f), 0);
+}
+
 static void setup(void)
 {
 	snprintf(base_dir, sizeof(base_dir), "/tmp/walarchive-unit-archive.XXXXXX");
@@ -983,6 +995,43 @@ Test(archive, fetch_refuses_decompression_bomb, .init = setup, .fini = teardown)
 	free(bomb);
 }
 
+/*
+ * A header may claim segments of up to 1 GiB: a segment of another size than
+ * the cluster's (its pg_control's) is refused at its header, so nothing
+ * beyond one segment of the cluster's size reaches the destination.
+ */
+Test(archive, fetch_refuses_segment_size_not_the_clusters, .init = setup, .fini = teardown)
+{
+	const char *name = "000000010000000000000001";
+	char object[700], plain[700], cmd[1600], dest[700];
+	wal_fetch_result fres;
+	wal_error e;
+	const uint32_t big = 2 * SEG16;
+	unsigned char *seg = calloc(1, big);
+
+	push_seg("000000010000000000000002", SEG16, SYSID_15, data15);
+	obj_path(SYSID_15, name, 1, object, sizeof(object));
+	snprintf(plain, sizeof(plain), "%s/big", base_dir);
+	/* a whole segment of 32 MiB, by its header, of this cluster at this position */
+	put_header(seg, 1, big, SYSID_15, big);
+	spit(plain, seg, big);
+	snprintf(cmd, sizeof(cmd), "lz4 -q -f '%s' '%s'", plain, object);
+	cr_assert_eq(system(cmd), 0);
+	fetch_corrupt(name, "a segment of 32 MiB for a cluster of 16 MiB segments");
+	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
+	wal_error_clear(&e);
+	wal_fetch(&cfg, name, dest, data15, &fres, &e);
+	cr_assert_not_null(strstr(e.msg,
+				  "its header gives segments of 33554432 bytes, this cluster's are "
+				  "16777216 bytes"),
+			   "message: %s", e.msg);
+	/* where the cluster's size is not known here, the header's bounds, as before */
+	cfg.system_id = SYSID_15;
+	cr_assert_eq(wal_fetch(&cfg, name, dest, NULL, &fres, &e), WAL_OK, "%s", e.msg);
+	cr_assert_eq(fres.seg_size, big);
+	free(seg);
+}
+
 /* "Not in the archive" only when this cluster's tree is there. */
 Test(archive, fetch_without_tree_is_an_error, .init = setup, .fini = teardown)
 {
@@ -1604,6 +1653,7 @@ static void push_fault_walk(int err, wal_sys_call kind, wal_err expect)
 	int failures = 0;
 
 	snprintf(wal, sizeof(wal), "%s", make_segment(name, NULL, SEG1, SYSID_15, 31));
+	set_seg_size(data15, SEG1); /* a cluster of 1 MiB segments, for speed */
 	obj_path(SYSID_15, name, 1, object, sizeof(object));
 	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
 	snprintf(tree, sizeof(tree), "%s/7712300585176830670", root);
@@ -1681,6 +1731,7 @@ Test(archive, fetch_fault_walk, .init = setup, .fini = teardown)
 	int failures = 0;
 
 	snprintf(wal, sizeof(wal), "%s", make_segment(name, NULL, 4 * SEG1, SYSID_15, 41));
+	set_seg_size(data15, 4 * SEG1);
 	push_ok(wal, name, data15, WAL_PUSHED);
 	snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
 	cfg.fetch_fsync = 1; /* the file's and the directory's fsync fail too */

@@ -1,7 +1,7 @@
 /*
- * Unit tests for pgcontrol.h: the system identifier of a data directory,
- * read from global/pg_control files written by real PostgreSQL 11..18
- * (tests/fixtures/pgNN/pg_control, facts in INFO).
+ * Unit tests for pgcontrol.h: the system identifier and segment size of a
+ * data directory, read from global/pg_control files written by real
+ * PostgreSQL 11..18 (tests/fixtures/pgNN/pg_control, facts in INFO).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -94,7 +94,7 @@ Test(pgcontrol, real_fixtures, .init = setup, .fini = teardown)
 {
 	for (size_t i = 0; i < N_FIXTURES; i++) {
 		unsigned char buf[8192];
-		char sysid[64], ctlver[32], catver[32];
+		char sysid[64], ctlver[32], catver[32], segsize[32];
 		size_t len = read_fixture(fixture_dirs[i], buf, sizeof(buf));
 		wal_pgcontrol ctl;
 		wal_error e;
@@ -102,6 +102,7 @@ Test(pgcontrol, real_fixtures, .init = setup, .fini = teardown)
 		info_value(fixture_dirs[i], "system_identifier", sysid, sizeof(sysid));
 		info_value(fixture_dirs[i], "pg_control_version", ctlver, sizeof(ctlver));
 		info_value(fixture_dirs[i], "catalog_version", catver, sizeof(catver));
+		info_value(fixture_dirs[i], "segment_size", segsize, sizeof(segsize));
 		write_control(buf, len);
 		memset(&ctl, 0, sizeof(ctl));
 		wal_error_clear(&e);
@@ -112,6 +113,8 @@ Test(pgcontrol, real_fixtures, .init = setup, .fini = teardown)
 		cr_assert_eq(ctl.control_version, strtoul(ctlver, NULL, 10), "%s control version",
 			     fixture_dirs[i]);
 		cr_assert_eq(ctl.catalog_version, strtoul(catver, NULL, 10), "%s catalog version",
+			     fixture_dirs[i]);
+		cr_assert_eq(ctl.seg_size, strtoul(segsize, NULL, 10), "%s segment size",
 			     fixture_dirs[i]);
 	}
 }
