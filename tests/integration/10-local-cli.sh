@@ -296,6 +296,19 @@ run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVE
 t_eq "one flipped byte in an uncompressed (stored-block) object: exit 7" "$RC" 7
 t_check "the damaged object is not delivered" test ! -e "$D/RECOVERYXLOG"
 cp -p "$T/seg2.keep" "$(obj $SEG2).lz4"
+# the right segment framed by hand without its content checksum: no check of
+# its bytes travels with it, so it is refused too
+lz4 -q -f --no-frame-crc "$W/$SEG2" "$(obj $SEG2).lz4"
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVERYXLOG"
+t_eq "an lz4 object without a content checksum (lz4 --no-frame-crc): exit 7" "$RC" 7
+msg_ok "unchecked lz4 frame" walfetch "without a content checksum"
+t_check "the unchecked object is not delivered" test ! -e "$D/RECOVERYXLOG"
+lz4 -q -f "$W/$SEG2" "$(obj $SEG2).lz4"
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVERYXLOG"
+t_eq "the same segment framed by lz4 with its checksum (its default): exit 0" "$RC" 0
+t_check "and delivered" cmp -s "$D/RECOVERYXLOG" "$W/$SEG2"
+rm -f "$D/RECOVERYXLOG"
+cp -p "$T/seg2.keep" "$(obj $SEG2).lz4"
 # another cluster's valid segment of the same name, swapped in, framed and plain
 mkseg "$W/foreign" 2 tli=1 sysid=$((SYSID + 777))
 lz4 -q -f "$W/foreign" "$(obj $SEG2).lz4"
