@@ -189,7 +189,13 @@ t_check "walpush of a FIFO returns at once (took $((SECONDS - SECONDS_BEFORE)) s
 msg_ok "FIFO" walpush "not a regular file"
 run walpush "$DATA" -c "$CONF" /dev/null "$SEG1"
 t_eq "walpush of a character device: exit 2" "$RC" 2
-rm -f "$W/fifo"
+# a socket cannot even be opened: still "not a regular file", not an I/O error
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$W/sock"
+chown postgres "$W/sock"
+run walpush "$DATA" -c "$CONF" "$W/sock" "$SEG1"
+t_eq "walpush of a socket: exit 2" "$RC" 2
+msg_ok "socket" walpush "sock: not a regular file"
+rm -f "$W/fifo" "$W/sock"
 
 # ---- compress = none ------------------------------------------------------
 SEG2=$(segname 1 2)
