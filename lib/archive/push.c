@@ -202,10 +202,15 @@ static wal_err open_input(const char *wal_path, int *fd_out, struct stat *st, wa
 {
 	/* non-blocking, so that a FIFO given as %p cannot hold walpush at open */
 	int fd = wal_sys_open(wal_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		int err = errno;
+		/* a socket cannot be opened at all (ENXIO): say what it is */
+		if (err != ENOENT && stat(wal_path, st) == 0 && !S_ISREG(st->st_mode))
+			return wal_fail(e, WAL_EINVAL, "%s: not a regular file", wal_path);
 		/* a missing input is the caller's error, not "not found" */
-		return wal_fail_errno(e, errno == ENOENT ? WAL_EINVAL : WAL_OK, errno,
+		return wal_fail_errno(e, err == ENOENT ? WAL_EINVAL : WAL_OK, err,
 				      "%s: cannot open", wal_path);
+	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		close(fd);
 		return wal_fail(e, WAL_EINVAL, "%s: not a regular file", wal_path);

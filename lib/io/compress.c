@@ -161,8 +161,8 @@ void wal_lz4_source_free(wal_lz4_source *src)
  * The content checksum is checked here, with libxxhash's XXH32 (about five
  * times as fast as LZ4F's own on these machines, a third of walfetch's CPU
  * per segment), over the bytes handed on: LZ4F is told to skip it.  The
- * frame's flags (its 5th byte) say whether it has one, and then its last 4
- * bytes are that checksum.
+ * frame's flags (its 5th byte) must say that it has one (a frame without is
+ * refused), and then its last 4 bytes are that checksum.
  */
 struct wal_lz4_sink {
 	wal_sink base;
@@ -209,6 +209,13 @@ static wal_err lz4_sink_write(wal_sink *base, const void *buf, size_t len, wal_e
 			return wal_fail(e, WAL_ECORRUPT, "%s: corrupt lz4 data (%s)", sink->what,
 					LZ4F_getErrorName(hint));
 		note_input(sink, in, in_len);
+		/* an unchecked frame could restore damaged WAL unnoticed: refused
+		 * as soon as its flags are known, before a byte is handed on */
+		if (sink->in_bytes > 4 && !(sink->flags & 0x04))
+			return wal_fail(e, WAL_ECORRUPT,
+					"%s: lz4 frame without a content checksum (made with "
+					"--no-frame-crc?); refused",
+					sink->what);
 		if (hint == 0)
 			sink->frame_done = 1;
 		if (out_len > 0) {

@@ -29,8 +29,9 @@ void wal_lz4_source_free(wal_lz4_source *src);
 
 /*
  * Creates a sink that decompresses an LZ4 frame into inner.  what names the
- * object in messages.  Corrupt input, a checksum mismatch or a size that
- * disagrees with the frame header is WAL_ECORRUPT.
+ * object in messages.  Corrupt input, a frame without a content checksum, a
+ * checksum mismatch or a size that disagrees with the frame header is
+ * WAL_ECORRUPT.
  */
 wal_err wal_lz4_sink_new(wal_lz4_sink **out, wal_sink *inner, const char *what, wal_error *e);
 wal_sink *wal_lz4_sink_base(wal_lz4_sink *sink);

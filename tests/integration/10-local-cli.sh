@@ -189,7 +189,13 @@ t_check "walpush of a FIFO returns at once (took $((SECONDS - SECONDS_BEFORE)) s
 msg_ok "FIFO" walpush "not a regular file"
 run walpush "$DATA" -c "$CONF" /dev/null "$SEG1"
 t_eq "walpush of a character device: exit 2" "$RC" 2
-rm -f "$W/fifo"
+# a socket cannot even be opened: still "not a regular file", not an I/O error
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$W/sock"
+chown postgres "$W/sock"
+run walpush "$DATA" -c "$CONF" "$W/sock" "$SEG1"
+t_eq "walpush of a socket: exit 2" "$RC" 2
+msg_ok "socket" walpush "sock: not a regular file"
+rm -f "$W/fifo" "$W/sock"
 
 # ---- compress = none ------------------------------------------------------
 SEG2=$(segname 1 2)
@@ -295,6 +301,19 @@ PY
 run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVERYXLOG"
 t_eq "one flipped byte in an uncompressed (stored-block) object: exit 7" "$RC" 7
 t_check "the damaged object is not delivered" test ! -e "$D/RECOVERYXLOG"
+cp -p "$T/seg2.keep" "$(obj $SEG2).lz4"
+# the right segment framed by hand without its content checksum: no check of
+# its bytes travels with it, so it is refused too
+lz4 -q -f --no-frame-crc "$W/$SEG2" "$(obj $SEG2).lz4"
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVERYXLOG"
+t_eq "an lz4 object without a content checksum (lz4 --no-frame-crc): exit 7" "$RC" 7
+msg_ok "unchecked lz4 frame" walfetch "without a content checksum"
+t_check "the unchecked object is not delivered" test ! -e "$D/RECOVERYXLOG"
+lz4 -q -f "$W/$SEG2" "$(obj $SEG2).lz4"
+run walfetch "$DATA" -c "$CONF" --set fetch_on_error=continue "$SEG2" "$D/RECOVERYXLOG"
+t_eq "the same segment framed by lz4 with its checksum (its default): exit 0" "$RC" 0
+t_check "and delivered" cmp -s "$D/RECOVERYXLOG" "$W/$SEG2"
+rm -f "$D/RECOVERYXLOG"
 cp -p "$T/seg2.keep" "$(obj $SEG2).lz4"
 # another cluster's valid segment of the same name, swapped in, framed and plain
 mkseg "$W/foreign" 2 tli=1 sysid=$((SYSID + 777))

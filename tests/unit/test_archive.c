@@ -855,6 +855,24 @@ Test(archive, fetch_corrupt_lz4_object, .init = setup, .fini = teardown)
 	cr_assert_eq(system(cmd), 0);
 	fetch_corrupt(name, "lz4 frame of a short file");
 	free(other);
+	/* the right segment, framed by hand without the content checksum: its
+	   bytes carry no check, refused; with the checksum (lz4's default):
+	   restored */
+	const char *seg = make_segment(name, "byhand", SEG16, SYSID_15, 1);
+	snprintf(cmd, sizeof(cmd), "lz4 -q -f --no-frame-crc '%s' '%s'", seg, object);
+	cr_assert_eq(system(cmd), 0);
+	fetch_corrupt(name, "lz4 frame without checksum");
+	snprintf(cmd, sizeof(cmd), "lz4 -q -f '%s' '%s'", seg, object);
+	cr_assert_eq(system(cmd), 0);
+	{
+		char dest[700];
+		wal_fetch_result fres;
+		wal_error e;
+		snprintf(dest, sizeof(dest), "%s/RECOVERYXLOG", restore);
+		cr_assert_eq(wal_fetch(&cfg, name, dest, data15, &fres, &e), WAL_OK, "%s", e.msg);
+		cr_assert(same_files(dest, seg));
+		unlink(dest);
+	}
 	/* truncated */
 	spit(object, buf, len - 100);
 	fetch_corrupt(name, "truncated object");

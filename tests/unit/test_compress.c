@@ -248,6 +248,39 @@ Test(compress, sink_reads_lz4_cli_frames, .init = setup, .fini = teardown)
 }
 
 /*
+ * A frame made without its content checksum (lz4 --no-frame-crc) carries no
+ * check of its bytes: refused, whole or fed a byte at a time, before any of
+ * its content is handed on.
+ */
+Test(compress, sink_refuses_frames_without_checksum, .init = setup, .fini = teardown)
+{
+	size_t len = 3 * WAL_IO_CHUNK + 5, frame_len;
+	unsigned char *data = make_data(len, 9);
+	char in[300], out[300], cmd[700];
+	size_t steps[] = { 1, 5, 4096, 1u << 30 };
+	wal_mem_sink sink;
+	wal_error e;
+
+	snprintf(in, sizeof(in), "%s/plain", dir);
+	snprintf(out, sizeof(out), "%s/plain.lz4", dir);
+	write_file(in, data, len);
+	snprintf(cmd, sizeof(cmd), "lz4 -q -f --content-size --no-frame-crc '%s' '%s'", in, out);
+	cr_assert_eq(system(cmd), 0);
+	unsigned char *frame = read_file(out, &frame_len);
+	cr_assert_eq(frame[4] & 0x04, 0, "lz4 --no-frame-crc set the checksum flag");
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		wal_error_clear(&e);
+		cr_assert_eq(decompress_buf(frame, frame_len, steps[i], &sink, &e), WAL_ECORRUPT,
+			     "step %zu: %s", steps[i], e.msg);
+		cr_assert_not_null(strstr(e.msg, "without a content checksum"), "%s", e.msg);
+		cr_assert_eq(sink.len, 0, "step %zu: %zu bytes handed on", steps[i], sink.len);
+		free(sink.buf);
+	}
+	free(frame);
+	free(data);
+}
+
+/*
  * A change to any single byte of a frame is WAL_ECORRUPT, or (only where
  * LZ4 itself cannot tell, e.g. a match offset changed inside a run of
  * zeros) decodes to exactly the original bytes: wrong content is never
