@@ -155,6 +155,46 @@ static int push_from_queue(const wal_config *cfg, const push_batch *b, const cha
 	return 0;
 }
 
+/* Starts up to workers child slots on the batch's queue; each pushes with
+ * a connection of its own and reports a failure as one line on b->msg. */
+static void batch_fork(const wal_config *cfg, push_batch *b, const char *datadir, int workers)
+{
+	if (workers > (int)b->n)
+		workers = (int)b->n;
+	if (workers > (int)(sizeof(b->pids) / sizeof(b->pids[0])))
+		workers = (int)(sizeof(b->pids) / sizeof(b->pids[0]));
+	if (workers <= 0)
+		return;
+	if (pipe2(b->msg, O_CLOEXEC) < 0)
+		b->msg[0] = b->msg[1] = -1;
+	fflush(NULL);
+	for (int w = 0; w < workers; w++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			/* a connection the parent may hold is its own: never used here */
+			wal_store *store = NULL;
+			char error[sizeof(((wal_error *)0)->msg)];
+			int failed = push_from_queue(cfg, b, datadir, &store, error, sizeof(error));
+			wal_store_close(store);
+			if (failed && b->msg[1] >= 0) {
+				/* one write under PIPE_BUF bytes: lines from workers never mix */
+				char line[sizeof(error) + 1];
+				int len = snprintf(line, sizeof(line), "%s\n", error);
+				if (len > (int)sizeof(line) - 1)
+					len = (int)sizeof(line) - 1;
+				if (write(b->msg[1], line, (size_t)len) < 0)
+					failed = 1;
+			}
+			_exit(failed ? 1 : 0);
+		}
+		if (pid > 0)
+			b->pids[b->started++] = pid;
+	}
+	if (b->msg[1] >= 0)
+		close(b->msg[1]);
+	b->msg[1] = -1;
+}
+
 /*
  * Chooses the batch (the next ready files, in order, other than current,
  * that no earlier batch has pushed: their records wait for PostgreSQL's own
@@ -207,40 +247,7 @@ static void batch_start(const wal_config *cfg, const char *wal_path, const char 
 	b->n = n;
 	res->candidates = (int)n;
 
-	if (workers > (int)n)
-		workers = (int)n;
-	if (workers > (int)(sizeof(b->pids) / sizeof(b->pids[0])))
-		workers = (int)(sizeof(b->pids) / sizeof(b->pids[0]));
-	if (workers <= 0)
-		return;
-	if (pipe2(b->msg, O_CLOEXEC) < 0)
-		b->msg[0] = b->msg[1] = -1;
-	fflush(NULL);
-	for (int w = 0; w < workers; w++) {
-		pid_t pid = fork();
-		if (pid == 0) {
-			/* a connection the parent may hold is its own: never used here */
-			wal_store *store = NULL;
-			char error[sizeof(((wal_error *)0)->msg)];
-			int failed = push_from_queue(cfg, b, datadir, &store, error, sizeof(error));
-			wal_store_close(store);
-			if (failed && b->msg[1] >= 0) {
-				/* one write under PIPE_BUF bytes: lines from workers never mix */
-				char line[sizeof(error) + 1];
-				int len = snprintf(line, sizeof(line), "%s\n", error);
-				if (len > (int)sizeof(line) - 1)
-					len = (int)sizeof(line) - 1;
-				if (write(b->msg[1], line, (size_t)len) < 0)
-					failed = 1;
-			}
-			_exit(failed ? 1 : 0);
-		}
-		if (pid > 0)
-			b->pids[b->started++] = pid;
-	}
-	if (b->msg[1] >= 0)
-		close(b->msg[1]);
-	b->msg[1] = -1;
+	batch_fork(cfg, b, datadir, workers);
 }
 
 /* Waits for every child slot and counts what the batch archived. */

@@ -380,6 +380,13 @@ static wal_err check_existing(wal_store *store, const char *existing, int form,
 	return WAL_OK;
 }
 
+/*
+ * The core push of one file, read top to bottom: the name, the keys, the
+ * input checked against its name, the store, then the file looked for in
+ * every form it may already be stored in, else stored.  Longer than most
+ * functions here because each step is one call sharing the same dozen
+ * locals; split, the halves would pass them all between them.
+ */
 wal_err wal_push_with(const wal_config *cfg, wal_store **store_io, const char *wal_path,
 		      const char *file_name, const char *datadir, int want_hash,
 		      wal_push_result *res, wal_error *e)

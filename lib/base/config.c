@@ -230,7 +230,9 @@ wal_err wal_config_set(wal_config *c, const char *key, const char *value, const 
 	return rc;
 }
 
-/* Parses value into s's slot; errors name at. */
+/* Parses value into s's slot; errors name at.  One short, independent case
+ * per type of setting: a reader looks up the one case, so it stays one
+ * switch, longer than most functions here. */
 static wal_err set_value(wal_config *c, const setting *s, const char *key, const char *value,
 			 const char *at, wal_error *e)
 {

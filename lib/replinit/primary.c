@@ -52,9 +52,10 @@ static void add_pending(char *list, size_t size, const char *name)
 	rpl_fmt(list + n, size - n, "%s%s", n ? ", " : "", name);
 }
 
-static wal_err plan(primary *p, wal_error *e)
+/* The steps for the replication role: create it, or grant it what it
+ * lacks and set its password when it has none or the file's differs. */
+static wal_err plan_role(primary *p, wal_error *e)
 {
-	int i;
 	wal_err rc;
 	step *s;
 
@@ -85,6 +86,17 @@ static wal_err plan(primary *p, wal_error *e)
 			}
 		}
 	}
+	return WAL_OK;
+}
+
+static wal_err plan(primary *p, wal_error *e)
+{
+	int i;
+	wal_err rc;
+	step *s;
+
+	if ((rc = plan_role(p, e)) != WAL_OK)
+		return rc;
 	for (i = 0; i < p->settings_count; i++) {
 		char quoted[1100];
 		s = add_step(p, STEP_SETTING);

@@ -54,8 +54,7 @@ run() {
 }
 # msg_ok (tests/lib/common.sh) matches its REGEX ignoring case here
 MSG_OK_ICASE=1
-# Every object in the archive, with its checksum (to prove nothing changed).
-arch_state() { (cd "$ARCH" && find . -type f -print0 | sort -z | xargs -0r sha256sum); }
+# arch_state (tests/lib/wal.sh) lists every object with its checksum, to prove nothing changed.
 
 # ---- --help / --version -------------------------------------------------
 for p in walpush walfetch walprune; do

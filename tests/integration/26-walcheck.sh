@@ -33,10 +33,6 @@ walcheck() {
 	as_pg "$BIN/walcheck" -c "$CONF" "$@" >"$T/out/check.out" 2>"$T/out/check.err"
 }
 check_out() { cat "$T/out/check.out" "$T/out/check.err"; }
-switch_wal() { pg_sql "$1" "select pg_walfile_name(pg_switch_wal())"; }
-wait_archived() {
-	pg_wait_sql "$1" 60 "select coalesce(last_archived_wal, '') >= '$2' from pg_stat_archiver"
-}
 obj() { find "$ARCH/$SYSID" -name "$1*" | head -n1; }
 
 # ---- the archive: timelines 1, 2 and 3 --------------------------------------

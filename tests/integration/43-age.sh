@@ -65,7 +65,6 @@ run() {
 	ERR=$(cat "$T/err")
 }
 MSG_OK_ICASE=1
-arch_state() { (cd "$ARCH" && find . -type f -print0 | sort -z | xargs -0r sha256sum); }
 # opens OBJ with KEY the way README says to restore by hand
 by_hand() { age -d -i "$2" "$1" | lz4 -d -c; }
 

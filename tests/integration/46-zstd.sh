@@ -46,7 +46,6 @@ run() {
 }
 MSG_OK_ICASE=1
 obj() { echo "$ARCH/$SYSID/0000000100000000/$1"; }
-arch_state() { (cd "$ARCH" && find . -type f -print0 | sort -z | xargs -0r sha256sum); }
 
 for n in 1 2 3 4 5 6 7 8; do
 	eval "S$n=$(segname $n)"

@@ -8,6 +8,8 @@
 #   obj NAME                  the path of NAME's object under $ARCH for
 #                             $SYSID (without the ".lz4" of a framed one)
 #   arch_names / arch_segments / arch_has NAME   what $ARCH holds for $SYSID
+#   arch_state                every file under $ARCH with its SHA-256, to
+#                             compare before and after a command
 #   prefetch_wait SPOOL       waits for the prefetcher of spool directory SPOOL
 #
 # The script sets ARCH (the archive root as this machine's file system sees
@@ -63,6 +65,9 @@ arch_names() {
 arch_segments() { arch_names | grep -E '^[0-9A-F]{24}$'; }
 # Whether NAME is archived under its final name.
 arch_has() { arch_names | grep -qxF "$1"; }
+
+# arch_state: every file under $ARCH, each with its SHA-256, sorted.
+arch_state() { (cd "$ARCH" && find . -type f -print0 | sort -z | xargs -0r sha256sum); }
 
 # prefetch_wait SPOOL: waits for the prefetcher of spool directory SPOOL to
 # be done (it holds a flock while it runs).

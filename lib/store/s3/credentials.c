@@ -18,9 +18,8 @@
 #include "base/url.h"
 #include "store/http/http.h"
 #include "store/s3/credentials.h"
+#include "store/s3/sources.h"
 
-#define IMDS_DEFAULT "http://169.254.169.254"
-#define CONTAINER_HOST "http://169.254.170.2"
 #define TOKEN_FILE_MAX (64 * 1024)
 
 /* The temporary credentials of this process, and the inputs they came from. */
@@ -49,7 +48,7 @@ int wal_s3_creds_due(const wal_s3_creds *c, time_t now)
 	return now >= c->expiration - window;
 }
 
-static const char *env(const char *name)
+const char *wal_s3_cred_env(const char *name)
 {
 	const char *v = getenv(name);
 
@@ -63,7 +62,7 @@ static const char *set(const char *v)
 
 /* Reads a small file whole into *text (NUL-terminated, to be freed and
  * wiped by the caller).  Returns 0 with errno set on failure. */
-static int read_small(const char *path, char **text, size_t *len)
+int wal_s3_cred_read_small(const char *path, char **text, size_t *len)
 {
 	struct stat st;
 	ssize_t got;
@@ -104,7 +103,7 @@ static int read_small(const char *path, char **text, size_t *len)
 	return 1;
 }
 
-static void wipe_text(char *text)
+void wal_s3_cred_wipe_text(char *text)
 {
 	if (text) {
 		memset(text, 0, strlen(text));
@@ -113,9 +112,9 @@ static void wipe_text(char *text)
 }
 
 /* One request to a credentials endpoint on a handle of its own. */
-static wal_err call(const wal_config *cfg, const char *method, const char *url, const char *what,
-		    const char *const *headers, const char *body, int timeout, int retries,
-		    wal_http_resp *resp, wal_error *e)
+wal_err wal_s3_cred_call(const wal_config *cfg, const char *method, const char *url,
+			 const char *what, const char *const *headers, const char *body,
+			 int timeout, int retries, wal_http_resp *resp, wal_error *e)
 {
 	wal_http_opts opts = { 0 };
 	wal_http *h = NULL;
@@ -140,7 +139,7 @@ static wal_err call(const wal_config *cfg, const char *method, const char *url, 
 }
 
 /* Fills the bookkeeping of freshly fetched credentials and caches them. */
-static void fetched(wal_s3_creds *out, wal_s3_source source, const char *key)
+void wal_s3_cred_fetched(wal_s3_creds *out, wal_s3_source source, const char *key)
 {
 	out->source = source;
 	out->fetched = time(NULL);
@@ -155,7 +154,7 @@ static void fetched(wal_s3_creds *out, wal_s3_source source, const char *key)
 }
 
 /* The cached credentials for key when they are not yet due. */
-static int from_cache(const char *key, wal_s3_creds *out)
+int wal_s3_cred_cached(const char *key, wal_s3_creds *out)
 {
 	if (!cache.valid || strcmp(cache.key, key) != 0 ||
 	    wal_s3_creds_due(&cache.creds, time(NULL)))
@@ -206,14 +205,15 @@ static wal_err from_settings(const wal_config *cfg, int use_cache, wal_s3_creds 
 	    WAL_OK)
 		return rc;
 	snprintf(out->origin, sizeof out->origin, "settings (s3_access_key)");
-	fetched(out, WAL_S3_SRC_SETTINGS, "");
+	wal_s3_cred_fetched(out, WAL_S3_SRC_SETTINGS, "");
 	return WAL_OK;
 }
 
 static wal_err from_env(const wal_config *cfg, int use_cache, wal_s3_creds *out, int *found,
 			wal_error *e)
 {
-	const char *access = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
+	const char *access = wal_s3_cred_env("AWS_ACCESS_KEY_ID"),
+		   *secret = wal_s3_cred_env("AWS_SECRET_ACCESS_KEY");
 	wal_err rc;
 
 	(void)cfg;
@@ -225,11 +225,11 @@ static wal_err from_env(const wal_config *cfg, int use_cache, wal_s3_creds *out,
 		return wal_fail(e, WAL_ECONFIG, "environment: %s is set but %s is not",
 				access ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
 				access ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-	if ((rc = copy_keys(out, "environment", access, secret, env("AWS_SESSION_TOKEN"), e)) !=
-	    WAL_OK)
+	if ((rc = copy_keys(out, "environment", access, secret,
+			    wal_s3_cred_env("AWS_SESSION_TOKEN"), e)) != WAL_OK)
 		return rc;
 	snprintf(out->origin, sizeof out->origin, "environment (AWS_ACCESS_KEY_ID)");
-	fetched(out, WAL_S3_SRC_ENV, "");
+	wal_s3_cred_fetched(out, WAL_S3_SRC_ENV, "");
 	return WAL_OK;
 }
 
@@ -241,7 +241,7 @@ static wal_err sts_url(const wal_config *cfg, char *out, size_t cap, wal_error *
 	int n;
 
 	if (!endpoint)
-		endpoint = env("AWS_ENDPOINT_URL_STS");
+		endpoint = wal_s3_cred_env("AWS_ENDPOINT_URL_STS");
 	if (!endpoint)
 		n = snprintf(out, cap, "https://sts.%s.amazonaws.com/", region);
 	else if (strncmp(endpoint, "http://", 7) == 0 || strncmp(endpoint, "https://", 8) == 0)
@@ -270,8 +270,9 @@ static wal_err form_add(char *form, size_t cap, const char *name, const char *va
 static wal_err from_web_identity(const wal_config *cfg, int use_cache, wal_s3_creds *out,
 				 int *found, wal_error *e)
 {
-	const char *token_file = env("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = env("AWS_ROLE_ARN");
-	const char *session = env("AWS_ROLE_SESSION_NAME");
+	const char *token_file = wal_s3_cred_env("AWS_WEB_IDENTITY_TOKEN_FILE"),
+		   *role = wal_s3_cred_env("AWS_ROLE_ARN");
+	const char *session = wal_s3_cred_env("AWS_ROLE_SESSION_NAME");
 	char url[1024], shown[1024], what[1200], key[2048];
 	const char *headers[] = { "Content-Type: application/x-www-form-urlencoded",
 				  "Accept: text/xml", "Expect:", NULL };
@@ -291,10 +292,10 @@ static wal_err from_web_identity(const wal_config *cfg, int use_cache, wal_s3_cr
 		return rc;
 	wal_url_redact(url, shown, sizeof shown);
 	snprintf(key, sizeof key, "web|%s|%s|%s|%s", token_file, role, session ? session : "", url);
-	if (use_cache && from_cache(key, out))
+	if (use_cache && wal_s3_cred_cached(key, out))
 		return WAL_OK;
 	/* read at every fetch: the platform rotates the token file */
-	if (!read_small(token_file, &token, &len))
+	if (!wal_s3_cred_read_small(token_file, &token, &len))
 		return wal_fail_errno(e, WAL_ECONFIG, errno, "web identity: token file %s",
 				      token_file);
 	while (len > 0 && (token[len - 1] == '\n' || token[len - 1] == '\r' ||
@@ -318,14 +319,14 @@ static wal_err from_web_identity(const wal_config *cfg, int use_cache, wal_s3_cr
 	    (rc = form_add(form, cap, "WebIdentityToken", token, e)) != WAL_OK)
 		goto out;
 	snprintf(what, sizeof what, "web identity: sts at %s", shown);
-	rc = call(cfg, "POST", url, what, headers, form, cfg->timeout > 0 ? cfg->timeout : 30,
-		  cfg->retries, &resp, e);
+	rc = wal_s3_cred_call(cfg, "POST", url, what, headers, form,
+			      cfg->timeout > 0 ? cfg->timeout : 30, cfg->retries, &resp, e);
 	if (rc == WAL_OK)
 		rc = wal_s3_creds_from_sts(resp.body, resp.body_len, what, resp.status, out, e);
 	if (rc != WAL_OK)
 		goto out;
 	snprintf(out->origin, sizeof out->origin, "web identity (%.200s via %.250s)", role, shown);
-	fetched(out, WAL_S3_SRC_WEB_IDENTITY, key);
+	wal_s3_cred_fetched(out, WAL_S3_SRC_WEB_IDENTITY, key);
 out:
 	if (resp.body)
 		memset(resp.body, 0, resp.body_len);
@@ -334,13 +335,13 @@ out:
 		memset(form, 0, cap);
 		free(form);
 	}
-	wipe_text(token);
+	wal_s3_cred_wipe_text(token);
 	return rc;
 }
 
 static const char *home_dir(void)
 {
-	const char *home = env("HOME");
+	const char *home = wal_s3_cred_env("HOME");
 	struct passwd *pw;
 
 	if (home)
@@ -354,7 +355,7 @@ static const char *home_dir(void)
 static wal_err read_aws_file(const char *variable, const char *name, char *path, size_t cap,
 			     char **text, wal_error *e)
 {
-	const char *given = env(variable), *home = home_dir();
+	const char *given = wal_s3_cred_env(variable), *home = home_dir();
 
 	*text = NULL;
 	if (given)
@@ -365,7 +366,7 @@ static wal_err read_aws_file(const char *variable, const char *name, char *path,
 		path[0] = '\0';
 		return WAL_OK;
 	}
-	if (read_small(path, text, NULL))
+	if (wal_s3_cred_read_small(path, text, NULL))
 		return WAL_OK;
 	if (errno == ENOENT && !given)
 		return WAL_OK;
@@ -373,24 +374,76 @@ static wal_err read_aws_file(const char *variable, const char *name, char *path,
 			      given ? variable : "", given ? ")" : "");
 }
 
-static wal_err from_profile(const wal_config *cfg, int use_cache, wal_s3_creds *out, int *found,
-			    wal_error *e)
+/*
+ * The text and section that hold profile: "[NAME]" in the credentials file,
+ * else "[profile NAME]" (or, for the default profile, "[default]") in the
+ * config file.  NULL when neither has it; *path names the file.
+ */
+static const char *profile_section(const char *profile, const char *cred_text,
+				   const char *cred_path, const char *conf_text,
+				   const char *conf_path, char *section, size_t cap,
+				   const char **path)
+{
+	if (cred_text && wal_s3_ini_get(cred_text, profile, NULL, NULL, 0) == 1) {
+		*path = cred_path;
+		snprintf(section, cap, "%s", profile);
+		return cred_text;
+	}
+	if (!conf_text)
+		return NULL;
+	snprintf(section, cap, "profile %s", profile);
+	if (wal_s3_ini_get(conf_text, section, NULL, NULL, 0) != 1 &&
+	    strcmp(profile, "default") == 0)
+		snprintf(section, cap, "default");
+	if (wal_s3_ini_get(conf_text, section, NULL, NULL, 0) != 1)
+		return NULL;
+	*path = conf_path;
+	return conf_text;
+}
+
+/*
+ * The error of a profile without both keys (got: 1 the access key alone,
+ * 2 the secret alone, 0 neither), naming a setting of the AWS CLI that
+ * walarchive does not follow when the profile relies on one.
+ */
+static wal_err profile_keys_missing(const char *text, const char *section, const char *where,
+				    int got, wal_error *e)
 {
 	static const char *const unsupported[] = { "role_arn", "credential_process", "sso_session",
 						   "sso_start_url", NULL };
-	const char *profile = env("AWS_PROFILE");
+	char probe[8];
+	int i;
+
+	if (got != 0)
+		return wal_fail(e, WAL_ECONFIG, "%s: %s without %s", where,
+				got == 1 ? "aws_access_key_id" : "aws_secret_access_key",
+				got == 1 ? "aws_secret_access_key" : "aws_access_key_id");
+	for (i = 0; unsupported[i]; i++)
+		if (wal_s3_ini_get(text, section, unsupported[i], probe, sizeof probe))
+			return wal_fail(e, WAL_ECONFIG,
+					"%s: %s is not supported; give the profile "
+					"aws_access_key_id and aws_secret_access_key",
+					where, unsupported[i]);
+	return wal_fail(e, WAL_ECONFIG, "%s: no aws_access_key_id and aws_secret_access_key",
+			where);
+}
+
+static wal_err from_profile(const wal_config *cfg, int use_cache, wal_s3_creds *out, int *found,
+			    wal_error *e)
+{
+	const char *profile = wal_s3_cred_env("AWS_PROFILE");
 	int explicit = profile != NULL;
 	char cred_path[1024], conf_path[1024], section[300], where[2100];
-	char access[256], secret[256], *token = NULL, probe[8];
+	char access[256], secret[256], *token = NULL;
 	char *cred_text = NULL, *conf_text = NULL;
 	const char *text = NULL, *path = NULL;
 	wal_err rc;
-	int i, got;
+	int got;
 
 	(void)cfg;
 	(void)use_cache;
 	if (!profile)
-		profile = env("AWS_DEFAULT_PROFILE");
+		profile = wal_s3_cred_env("AWS_DEFAULT_PROFILE");
 	explicit |= profile != NULL;
 	if (!profile)
 		profile = "default";
@@ -401,21 +454,8 @@ static wal_err from_profile(const wal_config *cfg, int use_cache, wal_s3_creds *
 		*found = 1;
 		goto out;
 	}
-	/* the credentials file names a profile "[NAME]", the config file "[profile NAME]" */
-	if (cred_text && wal_s3_ini_get(cred_text, profile, NULL, NULL, 0) == 1) {
-		text = cred_text;
-		path = cred_path;
-		snprintf(section, sizeof section, "%s", profile);
-	} else if (conf_text) {
-		snprintf(section, sizeof section, "profile %s", profile);
-		if (wal_s3_ini_get(conf_text, section, NULL, NULL, 0) != 1 &&
-		    strcmp(profile, "default") == 0)
-			snprintf(section, sizeof section, "default");
-		if (wal_s3_ini_get(conf_text, section, NULL, NULL, 0) == 1) {
-			text = conf_text;
-			path = conf_path;
-		}
-	}
+	text = profile_section(profile, cred_text, cred_path, conf_text, conf_path, section,
+			       sizeof section, &path);
 	if (!text) {
 		if (explicit) {
 			*found = 1;
@@ -438,236 +478,23 @@ static wal_err from_profile(const wal_config *cfg, int use_cache, wal_s3_creds *
 	       2;
 	if (wal_s3_ini_get(text, section, "aws_session_token", token, sizeof out->token) != 1)
 		token[0] = '\0';
-	if (got == 0) {
-		for (i = 0; unsupported[i]; i++)
-			if (wal_s3_ini_get(text, section, unsupported[i], probe, sizeof probe))
-				break;
-		if (unsupported[i])
-			rc = wal_fail(e, WAL_ECONFIG,
-				      "%s: %s is not supported; give the profile "
-				      "aws_access_key_id and aws_secret_access_key",
-				      where, unsupported[i]);
-		else
-			rc = wal_fail(e, WAL_ECONFIG,
-				      "%s: no aws_access_key_id and aws_secret_access_key", where);
-		goto out;
-	}
 	if (got != 3) {
-		rc = wal_fail(e, WAL_ECONFIG, "%s: %s without %s", where,
-			      got == 1 ? "aws_access_key_id" : "aws_secret_access_key",
-			      got == 1 ? "aws_secret_access_key" : "aws_access_key_id");
+		rc = profile_keys_missing(text, section, where, got, e);
 		goto out;
 	}
 	if ((rc = copy_keys(out, where, access, secret, token, e)) != WAL_OK)
 		goto out;
 	snprintf(out->origin, sizeof out->origin, "%.500s", where);
 	out->expiration = 0;
-	fetched(out, WAL_S3_SRC_PROFILE, "");
+	wal_s3_cred_fetched(out, WAL_S3_SRC_PROFILE, "");
 out:
 	memset(secret, 0, sizeof secret);
 	if (token) {
 		memset(token, 0, sizeof out->token);
 		free(token);
 	}
-	wipe_text(cred_text);
-	wipe_text(conf_text);
-	return rc;
-}
-
-/* Whether a plain-http container endpoint is one the platform serves
- * on-host, where the AWS SDKs allow http. */
-static int container_host_ok(const char *url)
-{
-	static const char *const hosts[] = { "http://127.",
-					     "http://localhost",
-					     "http://[::1]",
-					     "http://169.254.170.2",
-					     "http://169.254.170.23",
-					     "http://[fd00:ec2::23]",
-					     NULL };
-	int i;
-
-	if (strncmp(url, "https://", 8) == 0)
-		return 1;
-	for (i = 0; hosts[i]; i++) {
-		size_t n = strlen(hosts[i]);
-		char next = url[n];
-
-		if (strncmp(url, hosts[i], n) == 0 &&
-		    (hosts[i][n - 1] == '.' || next == '\0' || next == '/' || next == ':'))
-			return 1;
-	}
-	return 0;
-}
-
-static wal_err from_container(const wal_config *cfg, int use_cache, wal_s3_creds *out, int *found,
-			      wal_error *e)
-{
-	const char *relative = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-	const char *token_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	const char *token = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-	char url[2048], shown[2048], what[2100], key[2100], *file_token = NULL;
-	char *auth = NULL;
-	const char *headers[3] = { "Accept: application/json", NULL, NULL };
-	wal_http_resp resp = { 0 };
-	size_t len = 0;
-	wal_err rc = WAL_OK;
-
-	if (!relative && !full)
-		return WAL_OK;
-	*found = 1;
-	if (relative)
-		snprintf(url, sizeof url, "%s%s%s", CONTAINER_HOST, relative[0] == '/' ? "" : "/",
-			 relative);
-	else
-		snprintf(url, sizeof url, "%s", full);
-	wal_url_redact(url, shown, sizeof shown);
-	snprintf(what, sizeof what, "container credentials at %s", shown);
-	if (!relative && !container_host_ok(url))
-		return wal_fail(e, WAL_ECONFIG,
-				"%s: AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a "
-				"loopback or container host",
-				what);
-	snprintf(key, sizeof key, "container|%s", url);
-	if (use_cache && from_cache(key, out))
-		return WAL_OK;
-	if (token_file) {
-		if (!read_small(token_file, &file_token, &len))
-			return wal_fail_errno(e, WAL_ECONFIG, errno,
-					      "container credentials: token file %s", token_file);
-		while (len > 0 && (file_token[len - 1] == '\n' || file_token[len - 1] == '\r'))
-			file_token[--len] = '\0';
-		token = file_token;
-	}
-	if (token) {
-		len = strlen(token) + 32;
-		auth = malloc(len);
-		if (!auth) {
-			rc = wal_fail(e, WAL_ENOMEM, "%s: out of memory", what);
-			goto out;
-		}
-		snprintf(auth, len, "Authorization: %s", token);
-		headers[1] = auth;
-	}
-	rc = call(cfg, "GET", url, what, headers, NULL, 2, 2, &resp, e);
-	if (rc == WAL_OK && (resp.status < 200 || resp.status >= 300))
-		rc = wal_http_status_err(what, "GET", &resp, e);
-	if (rc == WAL_OK)
-		rc = wal_s3_creds_from_json(resp.body, resp.body_len, what, out, e);
-	if (rc != WAL_OK)
-		goto out;
-	snprintf(out->origin, sizeof out->origin, "container credentials (%.450s)", shown);
-	fetched(out, WAL_S3_SRC_CONTAINER, key);
-out:
-	if (resp.body)
-		memset(resp.body, 0, resp.body_len);
-	wal_http_resp_free(&resp);
-	wipe_text(auth);
-	wipe_text(file_token);
-	return rc;
-}
-
-/*
- * IMDSv2: a session token first (PUT), then the role's name and its
- * credentials, each request carrying the token.  An endpoint nobody set is
- * tried with a one-second budget, so a host without one is not slowed;
- * why it failed goes into cause for the chain's final message.
- */
-static wal_err from_imds(const wal_config *cfg, int use_cache, wal_s3_creds *out, int *found,
-			 char *cause, size_t cause_cap, wal_error *e)
-{
-	const char *given = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	const char *disabled = env("AWS_EC2_METADATA_DISABLED");
-	char base[1024], url[1400], shown[1024], what[1100], key[1100];
-	char role[256], token_hdr[512];
-	const char *ttl[] = { "X-aws-ec2-metadata-token-ttl-seconds: 21600", NULL };
-	const char *with_token[] = { token_hdr, NULL };
-	wal_http_resp resp = { 0 };
-	wal_error err;
-	wal_err rc;
-	size_t n;
-
-	if (disabled && strcasecmp(disabled, "true") == 0) {
-		snprintf(cause, cause_cap, "disabled by AWS_EC2_METADATA_DISABLED");
-		return WAL_OK;
-	}
-	snprintf(base, sizeof base, "%s", given ? given : IMDS_DEFAULT);
-	n = strlen(base);
-	while (n > 0 && base[n - 1] == '/')
-		base[--n] = '\0';
-	wal_url_redact(base, shown, sizeof shown);
-	snprintf(what, sizeof what, "instance metadata at %s", shown);
-	snprintf(key, sizeof key, "imds|%s", base);
-	if (use_cache && from_cache(key, out)) {
-		*found = 1;
-		return WAL_OK;
-	}
-	token_hdr[0] = '\0';
-	snprintf(url, sizeof url, "%s/latest/api/token", base);
-	rc = call(cfg, "PUT", url, what, ttl, "", 1, given ? 1 : 0, &resp, &err);
-	if (rc == WAL_OK && resp.status != 200)
-		rc = wal_http_status_err(what, "PUT token", &resp, &err);
-	if (rc == WAL_OK) {
-		n = resp.body_len;
-		while (n > 0 && (resp.body[n - 1] == '\n' || resp.body[n - 1] == '\r'))
-			n--;
-		if (n == 0 || n + 32 > sizeof token_hdr)
-			rc = wal_fail(&err, WAL_ENET, "%s: unusable session token", what);
-		else
-			snprintf(token_hdr, sizeof token_hdr, "X-aws-ec2-metadata-token: %.*s",
-				 (int)n, resp.body);
-	}
-	wal_http_resp_free(&resp);
-	if (rc != WAL_OK) {
-		/* no session token from the usual address: a host without the
-		 * service (or something else answering there), unless someone set it */
-		if (!given) {
-			snprintf(cause, cause_cap, "%s", err.msg);
-			return WAL_OK;
-		}
-		*found = 1;
-		if (e)
-			*e = err;
-		return rc;
-	}
-	*found = 1;
-	snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
-	rc = call(cfg, "GET", url, what, with_token, NULL, 1, 1, &resp, e);
-	if (rc == WAL_OK && resp.status == 404)
-		rc = wal_fail(e, WAL_ECONFIG, "%s: no instance role attached", what);
-	else if (rc == WAL_OK)
-		rc = wal_http_status_err(what, "GET role", &resp, e);
-	if (rc == WAL_OK) {
-		const char *body = resp.body ? resp.body : "";
-
-		n = strcspn(body, "\r\n");
-		if (n == 0 || n >= sizeof role || memchr(body, '/', n))
-			rc = wal_fail(e, WAL_ENET, "%s: unusable role name", what);
-		else
-			snprintf(role, sizeof role, "%.*s", (int)n, body);
-	}
-	wal_http_resp_free(&resp);
-	if (rc != WAL_OK)
-		goto out;
-	snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
-	if ((rc = wal_http_encode(role, 0, url, sizeof url, e)) != WAL_OK)
-		goto out;
-	rc = call(cfg, "GET", url, what, with_token, NULL, 1, 1, &resp, e);
-	if (rc == WAL_OK)
-		rc = wal_http_status_err(what, "GET credentials", &resp, e);
-	if (rc == WAL_OK)
-		rc = wal_s3_creds_from_json(resp.body, resp.body_len, what, out, e);
-	if (resp.body)
-		memset(resp.body, 0, resp.body_len);
-	wal_http_resp_free(&resp);
-	if (rc != WAL_OK)
-		goto out;
-	snprintf(out->origin, sizeof out->origin, "instance metadata (role %.200s at %.250s)", role,
-		 shown);
-	fetched(out, WAL_S3_SRC_IMDS, key);
-out:
-	memset(token_hdr, 0, sizeof token_hdr);
+	wal_s3_cred_wipe_text(cred_text);
+	wal_s3_cred_wipe_text(conf_text);
 	return rc;
 }
 
@@ -688,9 +515,9 @@ static wal_err ask(wal_s3_source source, const wal_config *cfg, int use_cache, w
 	case WAL_S3_SRC_PROFILE:
 		return from_profile(cfg, use_cache, out, found, e);
 	case WAL_S3_SRC_CONTAINER:
-		return from_container(cfg, use_cache, out, found, e);
+		return wal_s3_cred_from_container(cfg, use_cache, out, found, e);
 	case WAL_S3_SRC_IMDS:
-		return from_imds(cfg, use_cache, out, found, cause, cause_cap, e);
+		return wal_s3_cred_from_imds(cfg, use_cache, out, found, cause, cause_cap, e);
 	default:
 		return WAL_OK;
 	}
