@@ -23,6 +23,11 @@
 #        temporary file is left beside it; the next run without faults
 #        exits 0 with the right bytes;
 #      retries=2: the fault is survived: exit 0, right bytes.
+#    The faults must have fired: with the seam broken every run would exit
+#    0 with the right bytes and every check above would hold.  At least
+#    MIN_LANE_FIRED runs of each walk that makes the calls (pushes over
+#    send and recv, fetches over recv) and MIN_FIRED of each transport's
+#    walks must have failed at retries=0; that is a precondition, not a pass.
 # 2. Real faults through a relay on 127.0.0.1 between the program and the
 #    server: a connection reset (RST, SO_LINGER 0) in mid-upload and in
 #    mid-download (exit 6, or 126 for walfetch when fetch_on_error stops
@@ -53,6 +58,7 @@ FIX=$WALARCHIVE_SRC/tests/fixtures/pg15
 TRANSPORTS="${NETFAULT_TRANSPORTS:-sftp dav s3 azure}"
 K=18            # spread points per transport, program and direction
 TAIL=2          # extra points at each end
+MIN_LANE_FIRED=10 MIN_FIRED=40  # faults that failed a run (of about 20 per walk)
 for p in walpush walfetch; do
 	[ -x "$BIN/$p" ] || { t_fail "$BIN/$p is not installed"; t_done; }
 done
@@ -609,7 +615,7 @@ for tr in $TRANSPORTS; do
 	p=$(relay_port "$tr"); relay "$tr" "$p" rst up 4194304 1
 	# shellcheck disable=SC2046
 	push "$tr" $(via "$tr" "$p") --set retries=0 "$T/src/$SEG_RST" "$SEG_RST" 2>"$T/err"; rc=$?
-	t_match "$tr: reset in mid-upload happened" "$(relay_log "$p")" "reset after 4194304 bytes up"
+	t_setup "$tr: reset in mid-upload happened" grep -q "reset after 4194304 bytes up" "$T/relay-$p.log"
 	t_eq "$tr: walpush with the connection reset in mid-upload exits 6 ($(cat "$T/err"))" "$rc" 6
 	t_eq "$tr: nothing under the final name" "$(obj_state "$tr" "$SEG_RST")" absent
 	# shellcheck disable=SC2046
@@ -630,7 +636,7 @@ for tr in $TRANSPORTS; do
 	# fetch_on_error = auto and no standby.signal: recovery must stop (126)
 	# shellcheck disable=SC2046
 	fetch "$tr" $(via "$tr" "$p") --set retries=0 "$SEG_RST" "$dd/$SEG_RST" 2>"$T/err"; rc=$?
-	t_match "$tr: reset in mid-download happened" "$(relay_log "$p")" "reset after 4194304 bytes down"
+	t_setup "$tr: reset in mid-download happened" grep -q "reset after 4194304 bytes down" "$T/relay-$p.log"
 	t_eq "$tr: walfetch with the connection reset in mid-download exits 126 ($(cat "$T/err"))" "$rc" 126
 	t_eq "$tr: no destination and no temporary file" "$(ls -A "$dd" | wc -l)" 0
 	# shellcheck disable=SC2046
@@ -671,6 +677,18 @@ for tr in $TRANSPORTS; do
 	for k in push-send push-recv fetch-send fetch-recv; do bad=$((bad + ${LANE_BAD[$tr-$k]:-1})); done
 	if [ "$bad" -eq 0 ]; then t_ok "$desc: every promise kept"
 	else t_fail "$desc: $bad broken promises"; fi
+	# the faults that failed a run at retries=0 (the others had no effect)
+	fired=0 few=
+	for k in push-send push-recv fetch-send fetch-recv; do
+		f=$(( ${TRIED[$tr-$k]:-0} - ${NOEFFECT[$tr-$k]:-0} ))
+		fired=$((fired + f))
+		[ "$k" = fetch-send ] || [ "$f" -ge "$MIN_LANE_FIRED" ] || few="$few $k ($f)"
+	done
+	if [ "$fired" -ge "$MIN_FIRED" ] && [ -z "$few" ]; then
+		t_setup_ok "$tr: the faults fired ($fired runs failed at retries=0, at least $MIN_FIRED; at least $MIN_LANE_FIRED in each walk)"
+	else
+		t_fail "$tr: the faults did not fire: $fired runs failed at retries=0 (want $MIN_FIRED)${few:+, too few in:$few}"
+	fi
 	echo "# $tr: faults without effect at retries=0 (past the last call, or a call that did not matter):" \
 		"push send ${NOEFFECT[$tr-push-send]:-}, recv ${NOEFFECT[$tr-push-recv]:-}," \
 		"fetch send ${NOEFFECT[$tr-fetch-send]:-}, recv ${NOEFFECT[$tr-fetch-recv]:-};" \
@@ -704,8 +722,8 @@ for tr in $TRANSPORTS; do
 		t_match "$tr: $prog, $what: one clear message: $msg" "${msg:-$(cat "$T/bg/$tr-$job.err")}" \
 			"timed out after $STALL_T s"
 	done
-	t_match "$tr: the relay stalled mid-upload" "$(relay_log "${RP[$tr-up]}")" "stalled after 4194304 bytes up"
-	t_match "$tr: the relay stalled mid-download" "$(relay_log "${RP[$tr-down]}")" "stalled after 4194304 bytes down"
+	t_setup "$tr: the relay stalled mid-upload" grep -q "stalled after 4194304 bytes up" "$T/relay-${RP[$tr-up]}.log"
+	t_setup "$tr: the relay stalled mid-download" grep -q "stalled after 4194304 bytes down" "$T/relay-${RP[$tr-down]}.log"
 	t_eq "$tr: nothing under the final name after the silent peer" "$(obj_state "$tr" "$SEG_QUIET")" absent
 	t_eq "$tr: nothing under the final name after the stalled upload" "$(obj_state "$tr" "$SEG_STALL")" absent
 	t_eq "$tr: no destination and no temporary file after the stalled fetches" \
