@@ -34,6 +34,17 @@ static void seg_name(const wal_check_report *r, uint32_t tli, uint64_t segno, ch
 			 out);
 }
 
+/* "-LAST" after a range's first segment, or nothing for a range of one. */
+static void range_end(const wal_check_report *r, uint32_t tli, uint64_t first, uint64_t last,
+		      char out[26])
+{
+	out[0] = '\0';
+	if (last != first) {
+		out[0] = '-';
+		seg_name(r, tli, last, out + 1);
+	}
+}
+
 static const char *start_why(const wal_continuity *c)
 {
 	return c->start_from == WAL_START_BACKUP ? "oldest backup"
@@ -69,7 +80,7 @@ static void text_pg(const wal_check_report *r, FILE *out)
 static void text_tree(const wal_check_report *r, FILE *out)
 {
 	const wal_continuity *c = &r->cont;
-	char a[25], b[25], t[40];
+	char a[25], b[26], t[40];
 	if (r->new_archive) {
 		fprintf(out, "continuity:  no WAL archived for this cluster yet\n");
 		return;
@@ -91,8 +102,8 @@ static void text_tree(const wal_check_report *r, FILE *out)
 	}
 	for (size_t i = 0; i < c->nranges; i++) {
 		seg_name(r, c->ranges[i].tli, c->ranges[i].first, a);
-		seg_name(r, c->ranges[i].tli, c->ranges[i].last, b);
-		fprintf(out, "present:     timeline %u: %s-%s\n", c->ranges[i].tli, a, b);
+		range_end(r, c->ranges[i].tli, c->ranges[i].first, c->ranges[i].last, b);
+		fprintf(out, "present:     timeline %u: %s%s\n", c->ranges[i].tli, a, b);
 	}
 	for (size_t i = 0; i < c->ngaps; i++) {
 		const wal_range *g = &c->gaps[i];
@@ -102,8 +113,8 @@ static void text_tree(const wal_check_report *r, FILE *out)
 			continue;
 		}
 		seg_name(r, g->tli, g->first, a);
-		seg_name(r, g->tli, g->last, b);
-		fprintf(out, "gap:         timeline %u: %s-%s%s\n", g->tli, a, b,
+		range_end(r, g->tli, g->first, g->last, b);
+		fprintf(out, "gap:         timeline %u: %s%s%s\n", g->tli, a, b,
 			g->waiting ? " (waiting in pg_wal to be archived)" : "");
 	}
 	if (r->newest_segment[0])

@@ -180,6 +180,7 @@ mv "$F" "$T/out/saved"
 walcheck
 t_eq "a segment removed by hand: exit 9" "$?" 9
 t_match "the gap is named" "$(cat "$T/out/check.err")" "gap: timeline 1: $GONE missing \(1 segment\)"
+t_match "the report names a gap of one segment once" "$(check_out)" "gap: +timeline 1: $GONE\$"
 walcheck --json
 t_check "--json lists the gap" $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); g=d["continuity"]["gaps"]; assert d["healthy"] is False and len(g)==1 and g[0]["first"]==sys.argv[2], g' "$T/out/check.out" "$GONE"
 mv "$T/out/saved" "$F"
@@ -228,7 +229,7 @@ pg_sql pitr "insert into pgbench_history values (3, 3, 3, 9, now())" >/dev/null
 STUCK=$(switch_wal pitr)
 walcheck -D "$(pg_data pitr)"
 t_eq "a failing archiver, segments waiting in pg_wal: exit 0" "$?" 0
-t_match "the waiting segment is said to wait" "$(check_out)" "gap: +timeline 3: $STUCK-$STUCK \(waiting in pg_wal"
+t_match "the waiting segment is said to wait" "$(check_out)" "gap: +timeline 3: $STUCK \(waiting in pg_wal"
 walcheck -D "$(pg_data pitr)" --switch-wal --timeout 3
 t_eq "--switch-wal with a failing archiver: exit 10" "$?" 10
 t_match "it reports pg_stat_archiver's last failure" "$(cat "$T/out/check.err")" \
