@@ -112,13 +112,23 @@ wal_err wal_archive_absent(wal_store *store, uint64_t system_id, const wal_name 
 	wal_err rc = wal_store_stat(store, info, &st, &err);
 	if (rc == WAL_OK)
 		return wal_fail(e, WAL_ENOENT, "%s: not in the archive", name->text);
-	if (rc == WAL_ENOENT)
+	if (rc == WAL_ENOENT) {
+		char tree[32];
+		snprintf(tree, sizeof(tree), "%" PRIu64, system_id);
+		if (wal_store_stat(store, tree, &st, &err) == WAL_OK)
+			/* the tree is there, its marker is not: removed by hand? */
+			return wal_fail(e, WAL_EIO,
+					"%s: cannot tell whether the archive has it: the tree of "
+					"cluster %" PRIu64 " is there but %s is missing (walpush "
+					"writes it again on its next push)",
+					name->text, system_id, info);
 		return wal_fail(
 			e, WAL_EIO,
 			"%s: cannot tell whether the archive has it: no tree for cluster %" PRIu64
 			" there (%s is missing); check that the archive is mounted and that "
 			"archive names where this cluster pushes",
 			name->text, system_id, info);
+	}
 	if (e)
 		*e = err;
 	return rc;

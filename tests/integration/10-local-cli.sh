@@ -338,6 +338,12 @@ t_eq "the same on a standby: 6, which it retries" "$RC" 6
 run walfetch "$DATA" -c "$CONF" --set "archive=$EMPTY" 00000002.history "$D/RECOVERYHISTORY"
 t_eq "a history file from a root without the tree: 126, not 1" "$RC" 126
 t_eq "nothing delivered from a root without the tree" "$(ls -A "$D")" ""
+# the tree is there but its walarchive.info was removed by hand: still no "not found"
+mkdir -p "$EMPTY/$SYSID/0000000100000000"; chown -R postgres "$EMPTY/$SYSID"
+run walfetch "$DATA" -c "$CONF" --set "archive=$EMPTY" "$SEG1" "$D/RECOVERYXLOG"
+t_eq "a tree without its walarchive.info: 126, not 1" "$RC" 126
+msg_ok "tree without its marker" walfetch "the tree of cluster $SYSID is there but $SYSID/walarchive.info is missing"
+rm -rf "${EMPTY:?}/$SYSID"
 
 # ---- several clusters in one archive ------------------------------------------
 OTHER=$((SYSID + 12345))
