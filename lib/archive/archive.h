@@ -221,8 +221,12 @@ wal_err wal_archive_verify_segment(int fd, const char *tmp_path, const wal_name 
  */
 int wal_local_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id);
 
-/* The segment size of the cluster in datadir (its pg_control), else 0. */
-uint32_t wal_local_seg_size(const char *datadir);
+/*
+ * wal_local_system_id, and the cluster's segment size from the same read of
+ * its pg_control (0 when it gives none, or without a data directory).
+ */
+int wal_local_cluster(const wal_config *cfg, const char *datadir, uint64_t *system_id,
+		      uint32_t *seg_size);
 
 /* Resolves which cluster's tree to use (see wal_fetch). */
 wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,

@@ -153,9 +153,9 @@ wal_err wal_fetch(const wal_config *cfg, const char *file_name, const char *dest
 	if ((rc = wal_archive_identities(cfg, ids, &have_ids, e)) != WAL_OK)
 		goto out;
 
-	int known = wal_local_system_id(cfg, datadir, &res->system_id);
 	/* the data directory's segment size bounds what any object may expand to */
-	uint32_t cluster_seg_size = wal_local_seg_size(datadir);
+	uint32_t cluster_seg_size;
+	int known = wal_local_cluster(cfg, datadir, &res->system_id, &cluster_seg_size);
 	rc = wal_store_open(&store, cfg, e);
 	if (rc == WAL_ENOENT)
 		/* no archive root is a broken setup, not a missing file */

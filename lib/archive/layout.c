@@ -131,22 +131,25 @@ static wal_err count_cluster(void *arg, const char *name, const wal_stat *st, wa
 	return WAL_OK;
 }
 
-int wal_local_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id)
+int wal_local_cluster(const wal_config *cfg, const char *datadir, uint64_t *system_id,
+		      uint32_t *seg_size)
 {
 	wal_pgcontrol ctl;
-	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK)
+	if (seg_size)
+		*seg_size = 0;
+	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK) {
 		*system_id = ctl.system_id;
-	else
+		if (seg_size)
+			*seg_size = ctl.seg_size;
+	} else {
 		*system_id = cfg->system_id;
+	}
 	return *system_id != 0;
 }
 
-uint32_t wal_local_seg_size(const char *datadir)
+int wal_local_system_id(const wal_config *cfg, const char *datadir, uint64_t *system_id)
 {
-	wal_pgcontrol ctl;
-	if (datadir && wal_pgcontrol_read(datadir, &ctl, NULL) == WAL_OK)
-		return ctl.seg_size;
-	return 0;
+	return wal_local_cluster(cfg, datadir, system_id, NULL);
 }
 
 wal_err wal_archive_system_id(wal_store *s, const wal_config *cfg, const char *datadir,
