@@ -238,7 +238,7 @@ VALGRIND=(valgrind -q --trace-children=yes --trace-children-skip='*/age,*/age-ke
 valgrind_bin() {
 	local p
 	mkdir -p "$2"
-	for p in walpush walfetch walprune replinit storectl; do
+	for p in walpush walfetch walprune walcheck replinit storectl; do
 		[ "$p" != storectl ] || [ -x "$1/$p" ] || continue
 		printf '#!/bin/sh\nexec %s --log-file="${WALARCHIVE_MEMCHECK_DIR:-%s}/%%p" %s "$@"\n' \
 			"${VALGRIND[*]}" "$(reports_dir memcheck)" "$1/$p" > "$2/$p"
